@@ -1,0 +1,148 @@
+namespace Escrow.Grains.Storage;
+
+/// <summary>
+/// This project's own tables (not the Orleans ones): the append-only escrow ledger, the queryable escrow
+/// projection, alerts, the webhook inbox, the email log, inbound mail and the operators' audit trail.
+/// Two implementations: <see cref="PostgresEscrowStore"/> (durable) and <see cref="InMemoryEscrowStore"/>
+/// (the no-configuration run). Every write is idempotent, so a grain can re-send after a crash.
+/// </summary>
+public interface IEscrowStore
+{
+    /// <summary>
+    /// Appends the ledger entries (ignoring any (escrow, seq) already stored: entries are insert-only) and
+    /// upserts the projection unless a newer version is already stored, in one transaction.
+    /// </summary>
+    Task SyncEscrowAsync(EscrowProjection projection, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default);
+
+    Task<EscrowProjection?> GetEscrowAsync(Guid escrowId, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<LedgerEntry>> GetLedgerAsync(Guid escrowId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Escrows ordered by created_at then id, keyset-paginated by <see cref="EscrowQuery.After"/> (an opaque cursor
+    /// returned as <see cref="EscrowPage.Next"/>). Stuck (relative to <see cref="EscrowQuery.Now"/>): held past
+    /// reply_deadline + 5 min; processing with status_changed_at over 5 min ago; transfer_failed over 24 h;
+    /// pending_user_setup over 7 days; refund_pending over RefundPendingStuckAfter (default 20 min).
+    /// </summary>
+    Task<EscrowPage> QueryEscrowsAsync(EscrowQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>Raises an alert unless one with the same dedupe key is already stored. Returns the alert (new or existing) and whether it is new.</summary>
+    Task<(AlertRecord Alert, bool Created)> RaiseAlertAsync(NewAlert alert, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<AlertRecord>> ListAlertsAsync(bool openOnly, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>Returns false when the alert does not exist. Acknowledging twice keeps the first acknowledgement.</summary>
+    Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records a webhook delivery durably (first delivery inserts; later deliveries bump the attempt count) and
+    /// says whether the event was already processed. Processing is marked separately, after the work succeeded.
+    /// </summary>
+    Task<WebhookReceipt> RecordWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt, CancellationToken cancellationToken = default);
+
+    Task MarkWebhookProcessedAsync(string provider, string eventId, string outcome, DateTimeOffset processedAt, CancellationToken cancellationToken = default);
+
+    /// <summary>Logs an email send attempt; one row per attempt.</summary>
+    Task LogEmailAsync(EmailLogEntry entry, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<EmailLogEntry>> GetEmailLogAsync(Guid escrowId, CancellationToken cancellationToken = default);
+
+    /// <summary>Records an inbound email (idempotent by provider message id).</summary>
+    Task RecordInboundMessageAsync(InboundMessageRecord message, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<InboundMessageRecord>> GetInboundMessagesAsync(Guid escrowId, CancellationToken cancellationToken = default);
+
+    Task WriteAuditAsync(AuditEntry entry, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>True when the store answers (readiness).</summary>
+    Task<bool> PingAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>The queryable row of one escrow. <see cref="Version"/> is the grain's history sequence: a stale sync never overwrites a newer one.</summary>
+public sealed record EscrowProjection(
+    Guid EscrowId,
+    string RecipientId,
+    string Status,
+    long AmountMinor,
+    string Currency,
+    long RecipientShareMinor,
+    long PlatformFeeMinor,
+    string? PaymentIntentId,
+    string? ChargeId,
+    string? TransferId,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? Deadline,
+    DateTimeOffset? ReplyDeadline,
+    DateTimeOffset StatusChangedAt,
+    int TransferAttempts,
+    bool DisputeOpen,
+    int Version);
+
+/// <summary>One insert-only ledger row. A correction is a new row. <see cref="Data"/> is a small JSON object (no secrets, no bodies).</summary>
+public sealed record LedgerEntry(
+    Guid EscrowId,
+    int Seq,
+    string Kind,
+    string Status,
+    long? AmountMinor,
+    string? Currency,
+    DateTimeOffset At,
+    string? Data);
+
+public sealed record EscrowQuery(
+    string? Status = null,
+    string? RecipientId = null,
+    bool StuckOnly = false,
+    DateTimeOffset? Now = null,
+    TimeSpan? RefundPendingStuckAfter = null,
+    int Limit = 50,
+    string? After = null);
+
+public sealed record EscrowPage(IReadOnlyList<EscrowProjection> Items, string? Next);
+
+public sealed record NewAlert(string Kind, string Severity, Guid? EscrowId, string DedupeKey, string Details, DateTimeOffset CreatedAt);
+
+public sealed record AlertRecord(
+    long Id,
+    string Kind,
+    string Severity,
+    Guid? EscrowId,
+    string DedupeKey,
+    string Details,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? AcknowledgedAt,
+    string? AcknowledgedBy);
+
+public sealed record WebhookReceipt(bool AlreadyProcessed, int Attempts);
+
+public sealed record EmailLogEntry(
+    Guid? EscrowId,
+    string Kind,
+    string To,
+    string Subject,
+    string Outcome,
+    string? ProviderMessageId,
+    string? Error,
+    DateTimeOffset At);
+
+public sealed record InboundMessageRecord(
+    string ProviderMessageId,
+    Guid? EscrowId,
+    string From,
+    string Subject,
+    DateTimeOffset ReceivedAt,
+    bool WithinDeadline,
+    bool GraceUsed,
+    string? IgnoredReason,
+    string Preview);
+
+public sealed record AuditEntry(
+    long Id,
+    string KeyId,
+    string Action,
+    Guid? EscrowId,
+    string? Reason,
+    DateTimeOffset At,
+    string? Details);
