@@ -1,3 +1,10 @@
+using Escrow.Silo;
+
+// A standalone silo for clusters: ConnectionStrings__Escrow and Orleans__Clustering=AdoNet are expected.
 var builder = WebApplication.CreateBuilder(args);
+builder.Services.AddEscrowServices(builder.Configuration);
+builder.UseOrleans(silo => silo.AddEscrow(builder.Configuration));
+builder.Services.AddHealthChecks();
 var app = builder.Build();
+app.MapHealthChecks("/health/live");
 app.Run();

@@ -1,0 +1,224 @@
+using System.Collections.Immutable;
+
+namespace Escrow;
+
+/// <summary>One escrow: a thin shell around the pure state machine. Keyed by the escrow id.</summary>
+[Alias("escrow.IEscrowGrain")]
+public interface IEscrowGrain : IGrainWithGuidKey
+{
+    /// <summary>Creates the escrow, or returns it again for the same request (same Idempotency-Key and body).</summary>
+    [Alias("create")] Task<EscrowResult> CreateAsync(CreateEscrow request);
+
+    [Alias("get")] Task<EscrowView?> GetAsync();
+
+    [Alias("accept-reply")] Task<EscrowResult> AcceptReplyAsync(ReplyReceived reply);
+
+    /// <summary>A fact reported by Stripe (webhook), routed here by escrow id.</summary>
+    [Alias("payment-event")] Task<EscrowResult> HandlePaymentEventAsync(PaymentEvent paymentEvent);
+
+    [Alias("payouts-enabled")] Task RecipientPayoutsEnabledAsync();
+
+    [Alias("operator")] Task<EscrowResult> OperateAsync(OperatorAction action);
+
+    /// <summary>Looks at the stored due times and runs whatever is due or left in the outbox (what a reminder tick does).</summary>
+    [Alias("wake")] Task WakeAsync();
+
+    /// <summary>The reply token that the recipient's Reply-To carries; used to route inbound mail.</summary>
+    [Alias("reply-context")] Task<ReplyContext?> GetReplyContextAsync();
+}
+
+[Alias("escrow.IRecipientGrain")]
+public interface IRecipientGrain : IGrainWithStringKey
+{
+    [Alias("upsert")] Task<RecipientView> UpsertAsync(RecipientProfile profile);
+
+    [Alias("get")] Task<RecipientView?> GetAsync();
+
+    /// <summary>Prices the window and reserves one of today's message slots for this escrow, before any payment exists. Idempotent per escrow.</summary>
+    [Alias("reserve")] Task<Reservation> ReserveAsync(Guid escrowId, TimeSpan responseWindow);
+
+    [Alias("release-slot")] Task ReleaseSlotAsync(Guid escrowId);
+
+    [Alias("onboarding-link")] Task<OnboardingLink> CreateOnboardingLinkAsync(string refreshUrl, string returnUrl);
+
+    /// <summary>The connected account to pay, or null when the recipient cannot receive transfers yet.</summary>
+    [Alias("payout-destination")] Task<string?> GetPayoutDestinationAsync();
+
+    /// <summary>
+    /// Remembers an escrow that waits for this recipient's payout setup; it is released when payouts are enabled.
+    /// Returns true when payouts are enabled already (the escrow transfers at once instead of waiting).
+    /// </summary>
+    [Alias("await-payout-setup")] Task<bool> AwaitPayoutSetupAsync(Guid escrowId);
+
+    /// <summary>Stripe says the account changed (account.updated), or a poll read it.</summary>
+    [Alias("account-updated")] Task AccountUpdatedAsync(string accountId, bool payoutsEnabled);
+
+    /// <summary>Reads the account from Stripe (the webhook can be missed) and applies it.</summary>
+    [Alias("refresh-account")] Task<RecipientView?> RefreshAccountAsync();
+}
+
+/// <summary>The singleton that hands out refund permits (key 0).</summary>
+[Alias("escrow.ICircuitBreakerGrain")]
+public interface ICircuitBreakerGrain : IGrainWithIntegerKey
+{
+    /// <summary>Idempotent per escrow: asking again in the same window for the same escrow gets the same answer.</summary>
+    [Alias("request-permit")] Task<RefundPermit> RequestPermitAsync(Guid escrowId, long amountMinor);
+
+    [Alias("get")] Task<CircuitBreakerView> GetAsync();
+
+    [Alias("reset")] Task<CircuitBreakerView> ResetAsync(string resetBy);
+}
+
+public enum RefundPermit
+{
+    Granted = 0,
+    Denied = 1,
+    NeedsApproval = 2,
+}
+
+[GenerateSerializer, Immutable, Alias("escrow.create.v1")]
+public sealed record CreateEscrow(
+    [property: Id(0)] string RecipientId,
+    [property: Id(1)] string SenderEmail,
+    [property: Id(2)] TimeSpan ResponseWindow,
+    [property: Id(3)] string Subject,
+    [property: Id(4)] string Message,
+    [property: Id(5)] string? PaymentMethodId,
+    [property: Id(6)] string RequestHash);
+
+[GenerateSerializer, Immutable, Alias("escrow.reply-received.v1")]
+public sealed record ReplyReceived(
+    [property: Id(0)] DateTimeOffset ReceivedAt,
+    [property: Id(1)] string Source,
+    [property: Id(2)] string? ReplyText);
+
+[GenerateSerializer, Immutable, Alias("escrow.reply-context.v1")]
+public sealed record ReplyContext(
+    [property: Id(0)] Guid EscrowId,
+    [property: Id(1)] string ReplyToken,
+    [property: Id(2)] string RecipientId,
+    [property: Id(3)] string Status,
+    [property: Id(4)] DateTimeOffset Deadline,
+    [property: Id(5)] DateTimeOffset ReplyDeadline);
+
+public enum PaymentEventKind
+{
+    Authorised = 0,
+    Failed = 1,
+    Voided = 2,
+    DisputeOpened = 3,
+    TransferReversed = 4,
+}
+
+[GenerateSerializer, Immutable, Alias("escrow.payment-event.v1")]
+public sealed record PaymentEvent(
+    [property: Id(0)] PaymentEventKind Kind,
+    [property: Id(1)] string ObjectId,
+    [property: Id(2)] long AmountMinor,
+    [property: Id(3)] string? Currency,
+    [property: Id(4)] string? Reason);
+
+public enum OperatorActionKind
+{
+    Release = 0,
+    Refund = 1,
+    RetryTransfer = 2,
+    ApproveRefund = 3,
+    ResolveDispute = 4,
+}
+
+[GenerateSerializer, Immutable, Alias("escrow.operator-action.v1")]
+public sealed record OperatorAction(
+    [property: Id(0)] OperatorActionKind Kind,
+    [property: Id(1)] string Reason,
+    [property: Id(2)] string KeyId);
+
+/// <summary>A view of the escrow, or the name of the rule that refused the command.</summary>
+[GenerateSerializer, Immutable, Alias("escrow.result.v1")]
+public sealed record EscrowResult(
+    [property: Id(0)] EscrowView? View,
+    [property: Id(1)] string? RejectionCode,
+    [property: Id(2)] string? RejectionMessage)
+{
+    public bool Accepted => RejectionCode is null;
+}
+
+[GenerateSerializer, Immutable, Alias("escrow.view.v1")]
+public sealed record EscrowView(
+    [property: Id(0)] Guid Id,
+    [property: Id(1)] string Status,
+    [property: Id(2)] string RecipientId,
+    [property: Id(3)] long AmountMinor,
+    [property: Id(4)] string Currency,
+    [property: Id(5)] long RecipientShareMinor,
+    [property: Id(6)] long PlatformFeeMinor,
+    [property: Id(7)] TimeSpan ResponseWindow,
+    [property: Id(8)] DateTimeOffset CreatedAt,
+    [property: Id(9)] DateTimeOffset ExpiresAt,
+    [property: Id(10)] DateTimeOffset ReplyDeadline,
+    [property: Id(11)] string? PaymentIntentId,
+    [property: Id(12)] string? ClientSecret,
+    [property: Id(13)] string AccessToken,
+    [property: Id(14)] string? TransferId,
+    [property: Id(15)] ImmutableArray<EscrowHistoryItem> History,
+    [property: Id(16)] string? ChargeId,
+    [property: Id(17)] bool DisputeOpen,
+    [property: Id(18)] bool NeedsOperator,
+    [property: Id(19)] int TransferFailures,
+    [property: Id(20)] DateTimeOffset? NextTransferAttemptAt,
+    [property: Id(21)] bool RefundAwaitingApproval,
+    [property: Id(22)] string SenderEmail,
+    [property: Id(23)] int PendingEffects);
+
+[GenerateSerializer, Immutable, Alias("escrow.history-item.v1")]
+public sealed record EscrowHistoryItem(
+    [property: Id(0)] string Status,
+    [property: Id(1)] DateTimeOffset At,
+    [property: Id(2)] string Event,
+    [property: Id(3)] long? AmountMinor,
+    [property: Id(4)] string? Detail);
+
+[GenerateSerializer, Immutable, Alias("escrow.recipient-profile.v1")]
+public sealed record RecipientProfile(
+    [property: Id(0)] string Email,
+    [property: Id(1)] string DisplayName,
+    [property: Id(2)] long BasePriceMinor,
+    [property: Id(3)] string Currency,
+    [property: Id(4)] int? RevenueShareBps,
+    [property: Id(5)] int? DailyLimit);
+
+[GenerateSerializer, Immutable, Alias("escrow.recipient-view.v1")]
+public sealed record RecipientView(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string Email,
+    [property: Id(2)] string DisplayName,
+    [property: Id(3)] long BasePriceMinor,
+    [property: Id(4)] string Currency,
+    [property: Id(5)] int RevenueShareBps,
+    [property: Id(6)] int DailyLimit,
+    [property: Id(7)] string? StripeAccountId,
+    [property: Id(8)] bool PayoutsEnabled,
+    [property: Id(9)] int EscrowsAwaitingPayoutSetup);
+
+[GenerateSerializer, Immutable, Alias("escrow.reservation.v1")]
+public sealed record Reservation(
+    [property: Id(0)] bool Reserved,
+    [property: Id(1)] string? RejectionCode,
+    [property: Id(2)] string? RejectionMessage,
+    [property: Id(3)] long AmountMinor,
+    [property: Id(4)] string Currency,
+    [property: Id(5)] int RevenueShareBps);
+
+[GenerateSerializer, Immutable, Alias("escrow.onboarding-link.v1")]
+public sealed record OnboardingLink([property: Id(0)] string AccountId, [property: Id(1)] string Url);
+
+[GenerateSerializer, Immutable, Alias("escrow.breaker-view.v1")]
+public sealed record CircuitBreakerView(
+    [property: Id(0)] string State,
+    [property: Id(1)] DateTimeOffset? WindowStartedAt,
+    [property: Id(2)] int RefundsInWindow,
+    [property: Id(3)] long RefundAmountInWindowMinor,
+    [property: Id(4)] int RefundsPerWindowMax,
+    [property: Id(5)] long RefundAmountPerWindowMaxMinor,
+    [property: Id(6)] TimeSpan Window,
+    [property: Id(7)] int Trips);

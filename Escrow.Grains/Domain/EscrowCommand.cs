@@ -1,0 +1,152 @@
+namespace Escrow.Grains.Domain;
+
+/// <summary>Everything that can happen to an escrow. The machine decides each (status, command) pair.</summary>
+public abstract record EscrowCommand
+{
+    /// <summary>The command's wire-style name, used in rejections, logs and history.</summary>
+    public abstract string Name { get; }
+}
+
+// Results of the outbox effects, fed back by the grain. EffectId names the effect they complete.
+
+public sealed record PaymentIntentCreated(int EffectId, string PaymentIntentId, string ClientSecret, string StripeStatus, long AmountMinor, string Currency) : EscrowCommand
+{
+    public override string Name => "payment_intent_created";
+}
+
+public sealed record PaymentAuthorised(string PaymentIntentId, long AmountMinor, string Currency) : EscrowCommand
+{
+    public override string Name => "payment_authorised";
+}
+
+public sealed record PaymentFailed(string Reason, int? EffectId = null) : EscrowCommand
+{
+    public override string Name => "payment_failed";
+}
+
+/// <summary>The authorisation was cancelled or expired outside our flow (Stripe's payment_intent.canceled).</summary>
+public sealed record AuthorisationVoided(string Reason) : EscrowCommand
+{
+    public override string Name => "authorisation_voided";
+}
+
+public sealed record AcceptReply(DateTimeOffset ReceivedAt, string Source, string? ReplyText = null) : EscrowCommand
+{
+    public override string Name => "accept_reply";
+}
+
+public sealed record Captured(int EffectId, string ChargeId) : EscrowCommand
+{
+    public override string Name => "captured";
+}
+
+/// <summary>Stripe refused the capture for good (e.g. the authorisation expired): an operator must decide.</summary>
+public sealed record CaptureRejected(int EffectId, string Code) : EscrowCommand
+{
+    public override string Name => "capture_rejected";
+}
+
+public sealed record Transferred(int EffectId, string TransferId, string DestinationAccountId, bool Adopted) : EscrowCommand
+{
+    public override string Name => "transferred";
+}
+
+public sealed record TransferRejected(int EffectId, string Code, bool Permanent) : EscrowCommand
+{
+    public override string Name => "transfer_rejected";
+}
+
+public sealed record RecipientNotReady(int EffectId) : EscrowCommand
+{
+    public override string Name => "recipient_not_ready";
+}
+
+public sealed record RecipientPayoutsEnabled : EscrowCommand
+{
+    public override string Name => "recipient_payouts_enabled";
+}
+
+public sealed record PaymentIntentCancelled(int EffectId) : EscrowCommand
+{
+    public override string Name => "payment_intent_cancelled";
+}
+
+public sealed record PaymentRefunded(int EffectId, string RefundId) : EscrowCommand
+{
+    public override string Name => "payment_refunded";
+}
+
+public sealed record RefundPermitAnswered(int EffectId, RefundPermit Outcome) : EscrowCommand
+{
+    public override string Name => "refund_permit_answered";
+}
+
+/// <summary>An effect with no result of its own (email, alert, slot release) is done.</summary>
+public sealed record EffectCompleted(int EffectId) : EscrowCommand
+{
+    public override string Name => "effect_completed";
+}
+
+// Time: produced by the grain when the clock passes a stored due time (EscrowMachine.DueCommands).
+
+public sealed record UnpaidExpired : EscrowCommand
+{
+    public override string Name => "unpaid_expired";
+}
+
+public sealed record DeadlinePassed : EscrowCommand
+{
+    public override string Name => "deadline_passed";
+}
+
+public sealed record DeadlineReminderDue(EmailKind Reminder) : EscrowCommand
+{
+    public override string Name => "deadline_reminder_due";
+}
+
+public sealed record TransferRetryDue : EscrowCommand
+{
+    public override string Name => "transfer_retry_due";
+}
+
+public sealed record RefundPermitRetryDue : EscrowCommand
+{
+    public override string Name => "refund_permit_retry_due";
+}
+
+// Operators (audited by the API).
+
+public sealed record OperatorRelease(string Reason) : EscrowCommand
+{
+    public override string Name => "operator_release";
+}
+
+public sealed record OperatorRefund(string Reason) : EscrowCommand
+{
+    public override string Name => "operator_refund";
+}
+
+public sealed record OperatorRetryTransfer : EscrowCommand
+{
+    public override string Name => "operator_retry_transfer";
+}
+
+public sealed record OperatorApproveRefund : EscrowCommand
+{
+    public override string Name => "operator_approve_refund";
+}
+
+public sealed record DisputeOpened(string DisputeId) : EscrowCommand
+{
+    public override string Name => "dispute_opened";
+}
+
+public sealed record OperatorResolveDispute(string Reason) : EscrowCommand
+{
+    public override string Name => "operator_resolve_dispute";
+}
+
+public sealed record TransferReversed(string TransferId, long AmountMinor) : EscrowCommand
+{
+    public override string Name => "transfer_reversed";
+}

@@ -1,0 +1,526 @@
+using System.Collections.Immutable;
+
+namespace Escrow.Grains.Domain;
+
+/// <summary>The result of deciding a command: the new state (with its outbox), or a named rejection and the unchanged state.</summary>
+public readonly record struct Decision(EscrowState State, Rejection? Rejection)
+{
+    public bool Accepted => Rejection is null;
+
+    public static Decision Accept(EscrowState state) => new(state, null);
+
+    public static Decision Reject(EscrowState state, Rejection rejection) => new(state, rejection);
+}
+
+/// <summary>What the grain knows when it creates an escrow (pricing already resolved and the daily slot reserved).</summary>
+public sealed record NewEscrow(
+    Guid Id,
+    string RecipientId,
+    string SenderEmail,
+    string Subject,
+    string Message,
+    Money Amount,
+    int RevenueShareBps,
+    TimeSpan ResponseWindow,
+    TimeSpan ReplyGrace,
+    TimeSpan UnpaidExpiry,
+    string RequestHash,
+    string ReplyToken,
+    string AccessToken,
+    string? PaymentMethodId);
+
+/// <summary>
+/// The escrow lifecycle as a pure function: no Orleans runtime, no I/O, no clock. Every (status, command)
+/// pair has a decided outcome; a refused one is a named <see cref="Rejection"/> that changes nothing.
+/// Effects are appended to the outbox of the new state; the grain performs them after the state is written.
+/// </summary>
+public sealed class EscrowMachine(EscrowPolicy policy)
+{
+    public EscrowPolicy Policy { get; } = policy;
+
+    public static EscrowState Create(NewEscrow n, DateTimeOffset now)
+    {
+        var deadline = now + n.ResponseWindow;
+        var state = new EscrowState
+        {
+            Id = n.Id,
+            Exists = true,
+            RecipientId = n.RecipientId,
+            SenderEmail = n.SenderEmail,
+            Subject = n.Subject,
+            Message = n.Message,
+            Amount = n.Amount,
+            RevenueShareBps = n.RevenueShareBps,
+            Split = Split.Of(n.Amount, n.RevenueShareBps),
+            ResponseWindow = n.ResponseWindow,
+            CreatedAt = now,
+            Deadline = deadline,
+            ReplyDeadline = deadline + n.ReplyGrace,
+            UnpaidExpiresAt = now + n.UnpaidExpiry,
+            RequestHash = n.RequestHash,
+            ReplyToken = n.ReplyToken,
+            AccessToken = n.AccessToken,
+            PaymentMethodId = n.PaymentMethodId,
+            Status = EscrowStatus.AwaitingPayment,
+            StatusChangedAt = now,
+        };
+        state = Record(state, now, "created", n.Amount.Minor);
+        return AddEffect(state, EffectKind.CreatePaymentIntent);
+    }
+
+    public Decision Decide(EscrowState s, EscrowCommand c, DateTimeOffset now)
+    {
+        if (!s.Exists)
+        {
+            return Decision.Reject(s, Rejection.UnknownEscrow);
+        }
+        if (s.DisputeOpen && IsAutomatic(c))
+        {
+            return Decision.Reject(s, Rejection.DisputeOpen);
+        }
+        return (s.Status, c) switch
+        {
+            (_, EffectCompleted e) => CompleteEffect(s, e.EffectId),
+
+            (EscrowStatus.AwaitingPayment, PaymentIntentCreated p) => OnPaymentIntentCreated(s, p, now),
+            (_, PaymentIntentCreated p) => Decision.Accept(RemoveEffect(s, p.EffectId)),
+
+            (EscrowStatus.AwaitingPayment, PaymentAuthorised a) => Authorise(s, a.PaymentIntentId, a.AmountMinor, a.Currency, now),
+            (_, PaymentAuthorised a) when a.PaymentIntentId == s.PaymentIntentId && s.HeldAt is not null => Decision.Reject(s, Rejection.AlreadyDone),
+            (_, PaymentAuthorised) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.AwaitingPayment, PaymentFailed f) => FailPayment(s, f, now),
+            (EscrowStatus.PaymentFailed, PaymentFailed) => Decision.Reject(s, Rejection.AlreadyDone),
+            (_, PaymentFailed) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.AwaitingPayment, UnpaidExpired) when now >= s.UnpaidExpiresAt => ExpireUnpaid(s, now),
+            (EscrowStatus.AwaitingPayment, UnpaidExpired) => Decision.Reject(s, Rejection.NotDueYet),
+            (_, UnpaidExpired) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.Held, AcceptReply r) when r.ReceivedAt <= s.ReplyDeadline => Release(s, r.ReceivedAt, r.Source, r.ReplyText, now),
+            (EscrowStatus.Held, AcceptReply) => Decision.Reject(s, Rejection.ReplyTooLate),
+            (EscrowStatus.RefundPending, AcceptReply r) when r.ReceivedAt <= s.ReplyDeadline && !RefundStarted(s) => Release(s, r.ReceivedAt, r.Source, r.ReplyText, now),
+            (EscrowStatus.RefundPending, AcceptReply r) when r.ReceivedAt <= s.ReplyDeadline => Decision.Reject(s, Rejection.RefundUnderway),
+            (EscrowStatus.RefundPending or EscrowStatus.Refunded, AcceptReply) => Decision.Reject(s, Rejection.ReplyTooLate),
+            (EscrowStatus.Processing or EscrowStatus.PendingUserSetup or EscrowStatus.TransferFailed or EscrowStatus.Released, AcceptReply)
+                => Decision.Reject(s, Rejection.AlreadyReplied),
+            (_, AcceptReply) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.Held, DeadlineReminderDue r) => RemindRecipient(s, r.Reminder, now),
+            (_, DeadlineReminderDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.Held, DeadlinePassed) when now >= s.ReplyDeadline => RequestRefund(s, now),
+            (EscrowStatus.Held, DeadlinePassed) => Decision.Reject(s, Rejection.DeadlineNotReached),
+            (_, DeadlinePassed) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.RefundPending, RefundPermitAnswered a) => AnswerPermit(s, a, now),
+            (_, RefundPermitAnswered a) => Decision.Accept(RemoveEffect(s, a.EffectId)),
+
+            (EscrowStatus.RefundPending, RefundPermitRetryDue) => RetryPermit(s, now),
+            (_, RefundPermitRetryDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.RefundPending, PaymentIntentCancelled e) => Refunded(RemoveEffect(s, e.EffectId), now, "payment_intent_cancelled", null),
+            (EscrowStatus.Cancelled or EscrowStatus.Refunded, PaymentIntentCancelled e) => Decision.Accept(RemoveEffect(s, e.EffectId)),
+            (_, PaymentIntentCancelled) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.RefundPending, PaymentRefunded r) => Refunded(RemoveEffect(s, r.EffectId) with { RefundId = r.RefundId }, now, "payment_refunded", r.RefundId),
+            (EscrowStatus.Refunded, PaymentRefunded r) => Decision.Accept(RemoveEffect(s, r.EffectId)),
+            (_, PaymentRefunded) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.Processing, Captured cap) => OnCaptured(s, cap, now),
+            (_, Captured) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.Processing, CaptureRejected r) => OnCaptureRejected(s, r, now),
+            (_, CaptureRejected) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.Processing, Transferred t) => OnTransferred(s, t, now),
+            (EscrowStatus.Released, Transferred t) when t.TransferId == s.TransferId => Decision.Accept(RemoveEffect(s, t.EffectId)),
+            (_, Transferred) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.Processing, TransferRejected r) => OnTransferRejected(s, r, now),
+            (_, TransferRejected) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.Processing, RecipientNotReady r) => AwaitPayoutSetup(s, r, now),
+            (_, RecipientNotReady) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.PendingUserSetup, RecipientPayoutsEnabled) => StartTransfer(Transition(s, EscrowStatus.Processing, now, "payouts_enabled"), now),
+            (_, RecipientPayoutsEnabled) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.TransferFailed, TransferRetryDue) when s.NextTransferAttemptAt is { } due && now >= due
+                => StartTransfer(Transition(s with { NextTransferAttemptAt = null }, EscrowStatus.Processing, now, "transfer_retry"), now),
+            (EscrowStatus.TransferFailed, TransferRetryDue) => Decision.Reject(s, Rejection.NotDueYet),
+            (_, TransferRetryDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.Held, OperatorRelease o) => Release(s, now, "operator", null, now, o.Reason),
+            (EscrowStatus.RefundPending, OperatorRelease o) when !RefundStarted(s) => Release(s, now, "operator", null, now, o.Reason),
+            (EscrowStatus.RefundPending, OperatorRelease) => Decision.Reject(s, Rejection.RefundUnderway),
+            (_, OperatorRelease) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.TransferFailed, OperatorRetryTransfer)
+                => StartTransfer(Transition(s with { NextTransferAttemptAt = null, NeedsOperator = false }, EscrowStatus.Processing, now, "operator_retry_transfer"), now),
+            (_, OperatorRetryTransfer) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.AwaitingPayment, OperatorRefund o) => ExpireUnpaid(s, now, o.Reason),
+            (EscrowStatus.Held, OperatorRefund o) => CancelAuthorisation(Transition(s, EscrowStatus.RefundPending, now, "operator_refund", detail: o.Reason)),
+            (EscrowStatus.RefundPending, OperatorRefund o) when !RefundStarted(s) => CancelAuthorisation(Record(s, now, "operator_refund", detail: o.Reason)),
+            (EscrowStatus.RefundPending, OperatorRefund) => Decision.Reject(s, Rejection.RefundUnderway),
+            (EscrowStatus.PendingUserSetup or EscrowStatus.TransferFailed, OperatorRefund o) => RefundCaptured(s, o.Reason, now),
+            (EscrowStatus.Processing, OperatorRefund o) when s.NeedsOperator && s.ChargeId is null => CancelAuthorisation(Transition(s with { NeedsOperator = false }, EscrowStatus.RefundPending, now, "operator_refund", detail: o.Reason)),
+            (_, OperatorRefund) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.RefundPending, OperatorApproveRefund) when s.RefundAwaitingApproval
+                => CancelAuthorisation(Record(s with { RefundAwaitingApproval = false, RefundApproved = true }, now, "refund_approved")),
+            (EscrowStatus.RefundPending, OperatorApproveRefund) => Decision.Reject(s, Rejection.NotAwaitingApproval),
+            (_, OperatorApproveRefund) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (_, DisputeOpened) when s.DisputeOpen => Decision.Reject(s, Rejection.AlreadyDone),
+            (_, DisputeOpened d) => Decision.Accept(Alert(Record(s with { DisputeOpen = true }, now, "dispute_opened", detail: d.DisputeId), "dispute_opened", d.DisputeId)),
+
+            (_, OperatorResolveDispute r) when s.DisputeOpen => Decision.Accept(Record(s with { DisputeOpen = false }, now, "dispute_resolved", detail: r.Reason)),
+            (_, OperatorResolveDispute) => Decision.Reject(s, Rejection.NoDispute),
+
+            (EscrowStatus.Released, TransferReversed t) when t.TransferId == s.TransferId
+                => Decision.Accept(Alert(Record(s, now, "transfer_reversed", t.AmountMinor, t.TransferId), "transfer_reversed", t.TransferId)),
+            (_, TransferReversed) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.AwaitingPayment, AuthorisationVoided v)
+                => Decision.Accept(AddEffect(RemoveEffects(Transition(s, EscrowStatus.Cancelled, now, "authorisation_voided", detail: v.Reason), EffectKind.CreatePaymentIntent), EffectKind.ReleaseDailySlot)),
+            (EscrowStatus.RefundPending, AuthorisationVoided v) when RefundStarted(s)
+                => Refunded(RemoveEffects(s, EffectKind.CancelPaymentIntent), now, "payment_intent_cancelled", v.Reason),
+            (EscrowStatus.Held or EscrowStatus.RefundPending, AuthorisationVoided v) => VoidedWhileHeld(s, v, now),
+            (EscrowStatus.Processing, AuthorisationVoided v) when s.ChargeId is null => VoidedWhileHeld(s, v, now),
+            (EscrowStatus.Cancelled or EscrowStatus.Refunded, AuthorisationVoided) => Decision.Reject(s, Rejection.AlreadyDone),
+            (_, AuthorisationVoided) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            _ => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+        };
+    }
+
+    /// <summary>The timed commands whose moment has come. The grain feeds them to <see cref="Decide"/> in order.</summary>
+    public static IReadOnlyList<EscrowCommand> DueCommands(EscrowState s, DateTimeOffset now)
+    {
+        if (!s.Exists || s.DisputeOpen)
+        {
+            return [];
+        }
+        switch (s.Status)
+        {
+            case EscrowStatus.AwaitingPayment when now >= s.UnpaidExpiresAt:
+                return [new UnpaidExpired()];
+            case EscrowStatus.Held when now >= s.ReplyDeadline:
+                return [new DeadlinePassed()];
+            case EscrowStatus.Held when !s.Reminder75Sent && now >= s.Reminder75At:
+                return [new DeadlineReminderDue(EmailKind.DeadlineReminder75)];
+            case EscrowStatus.Held when !s.Reminder50Sent && now >= s.Reminder50At:
+                return [new DeadlineReminderDue(EmailKind.DeadlineReminder50)];
+            case EscrowStatus.TransferFailed when s.NextTransferAttemptAt is { } due && now >= due:
+                return [new TransferRetryDue()];
+            case EscrowStatus.RefundPending when s.NextPermitRequestAt is { } due && now >= due:
+                return [new RefundPermitRetryDue()];
+            default:
+                return [];
+        }
+    }
+
+    /// <summary>When the grain must next look at this escrow, or null when nothing is scheduled.</summary>
+    public static DateTimeOffset? NextDueAt(EscrowState s)
+    {
+        if (!s.Exists)
+        {
+            return null;
+        }
+        DateTimeOffset? next = null;
+        void Consider(DateTimeOffset? at)
+        {
+            if (at is { } value && (next is null || value < next))
+            {
+                next = value;
+            }
+        }
+        foreach (var effect in s.Outbox)
+        {
+            Consider(effect.NotBefore ?? s.StatusChangedAt);
+        }
+        if (!s.DisputeOpen)
+        {
+            switch (s.Status)
+            {
+                case EscrowStatus.AwaitingPayment:
+                    Consider(s.UnpaidExpiresAt);
+                    break;
+                case EscrowStatus.Held:
+                    Consider(s.ReplyDeadline);
+                    Consider(s.Reminder50Sent ? null : s.Reminder50At);
+                    Consider(s.Reminder75Sent ? null : s.Reminder75At);
+                    break;
+                case EscrowStatus.TransferFailed:
+                    Consider(s.NextTransferAttemptAt);
+                    break;
+                case EscrowStatus.RefundPending:
+                    Consider(s.NextPermitRequestAt);
+                    break;
+            }
+        }
+        return next;
+    }
+
+    /// <summary>Whether a refund's money movement (cancel or refund) is already in the outbox or done.</summary>
+    public static bool RefundStarted(EscrowState s) =>
+        s.Outbox.Any(e => e.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment) || s.Status == EscrowStatus.Refunded;
+
+    private static bool IsAutomatic(EscrowCommand c) =>
+        c is AcceptReply or DeadlinePassed or DeadlineReminderDue or TransferRetryDue or RefundPermitRetryDue or RecipientPayoutsEnabled or UnpaidExpired;
+
+    private static Decision OnPaymentIntentCreated(EscrowState s, PaymentIntentCreated p, DateTimeOffset now)
+    {
+        if (!HasEffect(s, p.EffectId))
+        {
+            return Decision.Reject(s, Rejection.UnknownEffect);
+        }
+        var recorded = Record(RemoveEffect(s, p.EffectId) with { PaymentIntentId = p.PaymentIntentId, ClientSecret = p.ClientSecret }, now, "payment_intent_created", p.AmountMinor, p.PaymentIntentId);
+        return p.StripeStatus == "requires_capture"
+            ? Authorise(recorded, p.PaymentIntentId, p.AmountMinor, p.Currency, now)
+            : Decision.Accept(recorded);
+    }
+
+    private static Decision Authorise(EscrowState s, string paymentIntentId, long amountMinor, string currency, DateTimeOffset now)
+    {
+        if (s.PaymentIntentId is not null && s.PaymentIntentId != paymentIntentId)
+        {
+            return Decision.Reject(s, Rejection.PaymentIntentMismatch);
+        }
+        if (amountMinor != s.Amount.Minor || !string.Equals(currency, s.Amount.Currency.Code, StringComparison.OrdinalIgnoreCase))
+        {
+            return Decision.Reject(s, Rejection.AmountMismatch);
+        }
+        // Only a captured charge is recorded (ChargeId); the authorisation's charge is read again at capture.
+        var held = Transition(s with { PaymentIntentId = paymentIntentId, HeldAt = now }, EscrowStatus.Held, now, "authorised", amountMinor);
+        held = Email(held, EmailKind.NewMessage);
+        return Decision.Accept(Email(held, EmailKind.PaymentReceipt));
+    }
+
+    private static Decision FailPayment(EscrowState s, PaymentFailed f, DateTimeOffset now)
+    {
+        var failed = Transition(RemoveEffects(s, EffectKind.CreatePaymentIntent), EscrowStatus.PaymentFailed, now, "payment_failed", detail: f.Reason);
+        return Decision.Accept(AddEffect(failed, EffectKind.ReleaseDailySlot));
+    }
+
+    private static Decision ExpireUnpaid(EscrowState s, DateTimeOffset now, string? reason = null)
+    {
+        var cancelled = Transition(RemoveEffects(s, EffectKind.CreatePaymentIntent), EscrowStatus.Cancelled, now, reason is null ? "unpaid_expired" : "operator_cancel", detail: reason);
+        if (s.PaymentIntentId is not null)
+        {
+            cancelled = AddEffect(cancelled, EffectKind.CancelPaymentIntent);
+        }
+        return Decision.Accept(AddEffect(cancelled, EffectKind.ReleaseDailySlot));
+    }
+
+    private static Decision Release(EscrowState s, DateTimeOffset receivedAt, string source, string? replyText, DateTimeOffset now, string? reason = null)
+    {
+        var graceUsed = receivedAt > s.Deadline;
+        var processing = RemoveEffects(s, EffectKind.RequestRefundPermit) with
+        {
+            Reply = new ReplyRecord(receivedAt, source, graceUsed),
+            NextPermitRequestAt = null,
+            RefundAwaitingApproval = false,
+        };
+        processing = Transition(processing, EscrowStatus.Processing, now, "reply_accepted", detail: reason ?? source);
+        if (replyText is not null)
+        {
+            processing = Email(processing, EmailKind.ReplyForwarded, replyText);
+        }
+        return Decision.Accept(AddEffect(processing, EffectKind.CapturePayment));
+    }
+
+    private static Decision RemindRecipient(EscrowState s, EmailKind reminder, DateTimeOffset now)
+    {
+        var (sent, at) = reminder switch
+        {
+            EmailKind.DeadlineReminder50 => (s.Reminder50Sent, s.Reminder50At),
+            EmailKind.DeadlineReminder75 => (s.Reminder75Sent, s.Reminder75At),
+            _ => throw new ArgumentOutOfRangeException(nameof(reminder), reminder, "Only the 50 % and 75 % reminders are timed."),
+        };
+        if (sent)
+        {
+            return Decision.Reject(s, Rejection.AlreadyDone);
+        }
+        if (now < at)
+        {
+            return Decision.Reject(s, Rejection.NotDueYet);
+        }
+        // A 75 % reminder that is due makes the 50 % one pointless: each is sent at most once, and never out of order.
+        var marked = reminder == EmailKind.DeadlineReminder75
+            ? s with { Reminder50Sent = true, Reminder75Sent = true }
+            : s with { Reminder50Sent = true };
+        return Decision.Accept(Email(Record(marked, now, reminder == EmailKind.DeadlineReminder75 ? "reminder_75" : "reminder_50"), reminder));
+    }
+
+    private static Decision RequestRefund(EscrowState s, DateTimeOffset now) =>
+        Decision.Accept(AddEffect(Transition(s, EscrowStatus.RefundPending, now, "deadline_passed"), EffectKind.RequestRefundPermit));
+
+    private Decision AnswerPermit(EscrowState s, RefundPermitAnswered a, DateTimeOffset now)
+    {
+        if (!HasEffect(s, a.EffectId))
+        {
+            return Decision.Reject(s, Rejection.UnknownEffect);
+        }
+        var answered = RemoveEffect(s, a.EffectId);
+        return a.Outcome switch
+        {
+            RefundPermit.Granted => CancelAuthorisation(Record(answered, now, "refund_permit_granted")),
+            RefundPermit.Denied => Decision.Accept(Record(answered with { NextPermitRequestAt = now + Policy.PermitRetryDelay }, now, "refund_permit_denied")),
+            RefundPermit.NeedsApproval => Decision.Accept(Alert(Record(answered with { RefundAwaitingApproval = true }, now, "refund_needs_approval"), "refund_needs_approval",
+                $"A refund of {s.Amount.Minor} {s.Amount.Currency} exceeds the circuit breaker's whole window cap; approve it with POST /v1/admin/escrows/{s.Id}/approve-refund.")),
+            _ => throw new ArgumentOutOfRangeException(nameof(a), a.Outcome, null),
+        };
+    }
+
+    private static Decision RetryPermit(EscrowState s, DateTimeOffset now)
+    {
+        if (s.NextPermitRequestAt is not { } due || s.RefundAwaitingApproval || RefundStarted(s) || s.Outbox.Any(e => e.Kind == EffectKind.RequestRefundPermit))
+        {
+            return Decision.Reject(s, Rejection.AlreadyDone);
+        }
+        if (now < due)
+        {
+            return Decision.Reject(s, Rejection.NotDueYet);
+        }
+        return Decision.Accept(AddEffect(s with { NextPermitRequestAt = null }, EffectKind.RequestRefundPermit));
+    }
+
+    private static Decision CancelAuthorisation(EscrowState s) =>
+        Decision.Accept(AddEffect(RemoveEffects(s with { NextPermitRequestAt = null, RefundAwaitingApproval = false }, EffectKind.RequestRefundPermit), EffectKind.CancelPaymentIntent));
+
+    private static Decision RefundCaptured(EscrowState s, string reason, DateTimeOffset now)
+    {
+        var pending = Transition(RemoveEffects(s with { NextTransferAttemptAt = null }, EffectKind.TransferShare, EffectKind.AwaitPayoutSetup), EscrowStatus.RefundPending, now, "operator_refund", detail: reason);
+        return Decision.Accept(AddEffect(pending, EffectKind.RefundPayment));
+    }
+
+    private static Decision Refunded(EscrowState s, DateTimeOffset now, string evt, string? detail)
+    {
+        var refunded = Transition(s with { NextPermitRequestAt = null, RefundAwaitingApproval = false }, EscrowStatus.Refunded, now, evt, s.Amount.Minor, detail);
+        return Decision.Accept(Email(Email(refunded, EmailKind.RefundIssued), EmailKind.MissedOpportunity));
+    }
+
+    private static Decision VoidedWhileHeld(EscrowState s, AuthorisationVoided v, DateTimeOffset now)
+    {
+        var voided = RemoveEffects(s, EffectKind.CapturePayment, EffectKind.RequestRefundPermit, EffectKind.CancelPaymentIntent) with { NextPermitRequestAt = null };
+        voided = Transition(voided, EscrowStatus.Refunded, now, "authorisation_voided", s.Amount.Minor, v.Reason);
+        return Decision.Accept(Alert(voided, "authorisation_voided", v.Reason));
+    }
+
+    private static Decision OnCaptured(EscrowState s, Captured c, DateTimeOffset now)
+    {
+        if (!HasEffect(s, c.EffectId))
+        {
+            return Decision.Reject(s, Rejection.UnknownEffect);
+        }
+        var captured = Record(RemoveEffect(s, c.EffectId) with { ChargeId = c.ChargeId }, now, "captured", s.Amount.Minor, c.ChargeId);
+        return StartTransfer(captured, now);
+    }
+
+    private static Decision OnCaptureRejected(EscrowState s, CaptureRejected r, DateTimeOffset now)
+    {
+        if (!HasEffect(s, r.EffectId))
+        {
+            return Decision.Reject(s, Rejection.UnknownEffect);
+        }
+        var stuck = Record(RemoveEffect(s, r.EffectId) with { NeedsOperator = true, LastError = r.Code }, now, "capture_rejected", detail: r.Code);
+        return Decision.Accept(Alert(stuck, "capture_failed", $"Stripe refused the capture ({r.Code}); release or refund the escrow by hand."));
+    }
+
+    private static Decision StartTransfer(EscrowState s, DateTimeOffset now)
+    {
+        if (s.Outbox.Any(e => e.Kind == EffectKind.TransferShare))
+        {
+            return Decision.Accept(s);
+        }
+        var started = s.FirstTransferAttemptAt is null ? s with { FirstTransferAttemptAt = now } : s;
+        return Decision.Accept(AddEffect(RemoveEffects(started, EffectKind.AwaitPayoutSetup), EffectKind.TransferShare));
+    }
+
+    private static Decision OnTransferred(EscrowState s, Transferred t, DateTimeOffset now)
+    {
+        if (!HasEffect(s, t.EffectId))
+        {
+            return Decision.Reject(s, Rejection.UnknownEffect);
+        }
+        var released = RemoveEffect(s, t.EffectId) with { TransferId = t.TransferId, RecipientAccountId = t.DestinationAccountId, NeedsOperator = false };
+        released = Transition(released, EscrowStatus.Released, now, t.Adopted ? "transfer_adopted" : "transferred", s.Split.RecipientShare.Minor, t.TransferId);
+        return Decision.Accept(Email(released, EmailKind.PayoutSent));
+    }
+
+    private Decision OnTransferRejected(EscrowState s, TransferRejected r, DateTimeOffset now)
+    {
+        if (!HasEffect(s, r.EffectId))
+        {
+            return Decision.Reject(s, Rejection.UnknownEffect);
+        }
+        var failures = s.TransferFailures + 1;
+        var failed = RemoveEffect(s, r.EffectId) with
+        {
+            TransferFailures = failures,
+            LastError = r.Code,
+            TransferKeyAttempt = r.Permanent ? s.TransferKeyAttempt + 1 : s.TransferKeyAttempt,
+        };
+        if (Policy.TransferRetry.IsExhausted(failures))
+        {
+            failed = Transition(failed with { NextTransferAttemptAt = null, NeedsOperator = true }, EscrowStatus.TransferFailed, now, "transfer_failed", detail: r.Code);
+            return Decision.Accept(Alert(failed, "transfer_retries_exhausted",
+                $"The transfer failed {failures} times (last: {r.Code}); retry with POST /v1/admin/escrows/{s.Id}/retry-transfer."));
+        }
+        var next = now + Policy.TransferRetry.DelayAfter(failures);
+        return Decision.Accept(Transition(failed with { NextTransferAttemptAt = next }, EscrowStatus.TransferFailed, now, "transfer_failed", detail: r.Code));
+    }
+
+    private static Decision AwaitPayoutSetup(EscrowState s, RecipientNotReady r, DateTimeOffset now)
+    {
+        if (!HasEffect(s, r.EffectId))
+        {
+            return Decision.Reject(s, Rejection.UnknownEffect);
+        }
+        var waiting = Transition(RemoveEffect(s, r.EffectId), EscrowStatus.PendingUserSetup, now, "awaiting_payout_setup");
+        return Decision.Accept(Email(AddEffect(waiting, EffectKind.AwaitPayoutSetup), EmailKind.PendingPayoutSetup));
+    }
+
+    private static Decision CompleteEffect(EscrowState s, int effectId) =>
+        HasEffect(s, effectId) ? Decision.Accept(RemoveEffect(s, effectId)) : Decision.Reject(s, Rejection.UnknownEffect);
+
+    // Building blocks. Each returns a new state; none performs anything.
+
+    private static bool HasEffect(EscrowState s, int effectId) => s.Outbox.Any(e => e.Id == effectId);
+
+    internal static EscrowState AddEffect(EscrowState s, EffectKind kind, EmailKind? email = null, string? detail = null, string? payload = null)
+    {
+        if (s.Outbox.Length >= EscrowState.OutboxEffectsMax)
+        {
+            throw new EscrowInvariantException(s.Id, $"the outbox is full ({EscrowState.OutboxEffectsMax} effects)");
+        }
+        var effect = new PendingEffect(s.NextEffectId, kind, email, detail, Payload: payload);
+        return s with { Outbox = s.Outbox.Add(effect), NextEffectId = s.NextEffectId + 1 };
+    }
+
+    private static EscrowState Email(EscrowState s, EmailKind kind, string? payload = null) => AddEffect(s, EffectKind.SendEmail, kind, payload: payload);
+
+    private static EscrowState Alert(EscrowState s, string kind, string detail) => AddEffect(s, EffectKind.RaiseAlert, detail: $"{kind}|{detail}");
+
+    private static EscrowState RemoveEffect(EscrowState s, int effectId) =>
+        s with { Outbox = s.Outbox.RemoveAll(e => e.Id == effectId) };
+
+    private static EscrowState RemoveEffects(EscrowState s, params EffectKind[] kinds) =>
+        s with { Outbox = s.Outbox.RemoveAll(e => kinds.Contains(e.Kind)) };
+
+    private static EscrowState Transition(EscrowState s, EscrowStatus status, DateTimeOffset now, string evt, long? amountMinor = null, string? detail = null) =>
+        Record(s with { Status = status, StatusChangedAt = now }, now, evt, amountMinor, detail);
+
+    private static EscrowState Record(EscrowState s, DateTimeOffset now, string evt, long? amountMinor = null, string? detail = null)
+    {
+        if (s.History.Length >= EscrowState.HistoryEntriesMax)
+        {
+            throw new EscrowInvariantException(s.Id, $"the history is full ({EscrowState.HistoryEntriesMax} entries)");
+        }
+        var entry = new HistoryEntry(s.History.Length + 1, s.Status, now, evt, amountMinor, detail);
+        return s with { History = s.History.Add(entry) };
+    }
+}

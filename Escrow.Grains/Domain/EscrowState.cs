@@ -1,0 +1,121 @@
+using System.Collections.Immutable;
+
+namespace Escrow.Grains.Domain;
+
+/// <summary>
+/// The persisted state of one escrow: its facts, its status, and the outbox of effects still to perform.
+/// Written in one WriteStateAsync together with every status change, so the status and its pending effects
+/// are never out of step. Members are appended with new ids, never renumbered (Orleans binary format).
+/// </summary>
+[GenerateSerializer, Alias("escrow.state.v1")]
+public sealed record EscrowState
+{
+    public const int HistoryEntriesMax = 200;
+    public const int OutboxEffectsMax = 32;
+
+    [Id(0)] public Guid Id { get; init; }
+    [Id(1)] public bool Exists { get; init; }
+    [Id(2)] public string RecipientId { get; init; } = "";
+    [Id(3)] public string SenderEmail { get; init; } = "";
+    [Id(4)] public string Subject { get; init; } = "";
+    [Id(5)] public string Message { get; init; } = "";
+    [Id(6)] public Money Amount { get; init; }
+    [Id(7)] public int RevenueShareBps { get; init; }
+    [Id(8)] public Split Split { get; init; }
+    [Id(9)] public TimeSpan ResponseWindow { get; init; }
+    [Id(10)] public DateTimeOffset CreatedAt { get; init; }
+    [Id(11)] public DateTimeOffset Deadline { get; init; }
+    [Id(12)] public DateTimeOffset ReplyDeadline { get; init; }
+    [Id(13)] public DateTimeOffset UnpaidExpiresAt { get; init; }
+    [Id(14)] public string RequestHash { get; init; } = "";
+    [Id(15)] public string ReplyToken { get; init; } = "";
+    [Id(16)] public string AccessToken { get; init; } = "";
+    [Id(17)] public string? PaymentMethodId { get; init; }
+    [Id(18)] public EscrowStatus Status { get; init; }
+    [Id(19)] public DateTimeOffset StatusChangedAt { get; init; }
+    [Id(20)] public string? PaymentIntentId { get; init; }
+    [Id(21)] public string? ClientSecret { get; init; }
+    [Id(22)] public string? ChargeId { get; init; }
+    [Id(23)] public string? TransferId { get; init; }
+    [Id(24)] public DateTimeOffset? HeldAt { get; init; }
+    [Id(25)] public ReplyRecord? Reply { get; init; }
+    [Id(26)] public int TransferFailures { get; init; }
+    [Id(27)] public DateTimeOffset? FirstTransferAttemptAt { get; init; }
+    [Id(28)] public DateTimeOffset? NextTransferAttemptAt { get; init; }
+    [Id(29)] public DateTimeOffset? NextPermitRequestAt { get; init; }
+    [Id(30)] public bool RefundAwaitingApproval { get; init; }
+    [Id(31)] public bool RefundApproved { get; init; }
+    [Id(32)] public bool DisputeOpen { get; init; }
+    [Id(33)] public bool Reminder50Sent { get; init; }
+    [Id(34)] public bool Reminder75Sent { get; init; }
+    [Id(35)] public bool NeedsOperator { get; init; }
+    [Id(36)] public string? LastError { get; init; }
+    [Id(37)] public int NextEffectId { get; init; } = 1;
+    [Id(38)] public ImmutableArray<PendingEffect> Outbox { get; init; } = [];
+    [Id(39)] public ImmutableArray<HistoryEntry> History { get; init; } = [];
+    [Id(40)] public string? RefundId { get; init; }
+    [Id(41)] public string? RecipientAccountId { get; init; }
+
+    /// <summary>Part of the transfer's idempotency key; moves on only after Stripe refused a transfer for good.</summary>
+    [Id(42)] public int TransferKeyAttempt { get; init; }
+
+    public bool IsTerminal => Status.IsTerminal();
+
+    public DateTimeOffset Reminder50At => CreatedAt + (ResponseWindow / 2);
+
+    public DateTimeOffset Reminder75At => CreatedAt + (ResponseWindow * 3 / 4);
+}
+
+/// <summary>What the grain must still do for this escrow. Removed from the outbox when done.</summary>
+[GenerateSerializer, Immutable, Alias("escrow.effect.v1")]
+public sealed record PendingEffect(
+    [property: Id(0)] int Id,
+    [property: Id(1)] EffectKind Kind,
+    [property: Id(2)] EmailKind? Email = null,
+    [property: Id(3)] string? Detail = null,
+    [property: Id(4)] int Attempts = 0,
+    [property: Id(5)] DateTimeOffset? NotBefore = null,
+    [property: Id(6)] string? Payload = null);
+
+public enum EffectKind
+{
+    CreatePaymentIntent = 0,
+    CapturePayment = 1,
+    TransferShare = 2,
+    CancelPaymentIntent = 3,
+    RequestRefundPermit = 4,
+    SendEmail = 5,
+    ReleaseDailySlot = 6,
+    RaiseAlert = 7,
+    AwaitPayoutSetup = 8,
+    RefundPayment = 9,
+}
+
+public enum EmailKind
+{
+    NewMessage = 0,
+    DeadlineReminder50 = 1,
+    DeadlineReminder75 = 2,
+    ReplyForwarded = 3,
+    PaymentReceipt = 4,
+    RefundIssued = 5,
+    MissedOpportunity = 6,
+    PayoutSent = 7,
+    PendingPayoutSetup = 8,
+}
+
+/// <summary>One line of the escrow's history; each becomes an insert-only ledger row.</summary>
+[GenerateSerializer, Immutable, Alias("escrow.history.v1")]
+public sealed record HistoryEntry(
+    [property: Id(0)] int Seq,
+    [property: Id(1)] EscrowStatus Status,
+    [property: Id(2)] DateTimeOffset At,
+    [property: Id(3)] string Event,
+    [property: Id(4)] long? AmountMinor = null,
+    [property: Id(5)] string? Detail = null);
+
+[GenerateSerializer, Immutable, Alias("escrow.reply.v1")]
+public sealed record ReplyRecord(
+    [property: Id(0)] DateTimeOffset ReceivedAt,
+    [property: Id(1)] string Source,
+    [property: Id(2)] bool GraceUsed);

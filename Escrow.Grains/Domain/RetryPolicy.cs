@@ -1,0 +1,34 @@
+namespace Escrow.Grains.Domain;
+
+/// <summary>A bounded exponential backoff: First, 2×First, 4×First … capped at Max, at most MaxAttempts tries.</summary>
+[GenerateSerializer, Immutable, Alias("escrow.retry-policy.v1")]
+public sealed record RetryPolicy([property: Id(0)] int MaxAttempts, [property: Id(1)] TimeSpan First, [property: Id(2)] TimeSpan Max)
+{
+    /// <summary>The wait after the given number of failures (1 = after the first failure).</summary>
+    public TimeSpan DelayAfter(int failures)
+    {
+        if (failures <= 1)
+        {
+            return First;
+        }
+        var exponent = Math.Min(failures - 1, 30);
+        var ticks = First.Ticks * (double)(1L << exponent);
+        return ticks >= Max.Ticks ? Max : TimeSpan.FromTicks((long)ticks);
+    }
+
+    public bool IsExhausted(int failures) => failures >= MaxAttempts;
+}
+
+/// <summary>The rules the machine applies that come from configuration rather than from the escrow itself.</summary>
+public sealed record EscrowPolicy(
+    RetryPolicy TransferRetry,
+    RetryPolicy EffectRetry,
+    TimeSpan PermitRetryDelay,
+    TimeSpan AdoptTransfersAfter)
+{
+    public static EscrowPolicy Default { get; } = new(
+        TransferRetry: new RetryPolicy(MaxAttempts: 8, First: TimeSpan.FromMinutes(1), Max: TimeSpan.FromHours(6)),
+        EffectRetry: new RetryPolicy(MaxAttempts: 10, First: TimeSpan.FromSeconds(5), Max: TimeSpan.FromMinutes(30)),
+        PermitRetryDelay: TimeSpan.FromMinutes(1),
+        AdoptTransfersAfter: TimeSpan.FromHours(24));
+}

@@ -1,0 +1,21 @@
+namespace Escrow.Grains.Email;
+
+public sealed record EmailMessage(
+    string To,
+    string Subject,
+    string TextBody,
+    string HtmlBody,
+    string Tag,
+    string? ReplyTo = null,
+    IReadOnlyDictionary<string, string>? Metadata = null);
+
+public interface IEmailSender
+{
+    /// <summary>Sends one email and returns the provider's message id. Throws <see cref="EmailSendException"/>.</summary>
+    Task<string> SendAsync(EmailMessage message, CancellationToken cancellationToken = default);
+}
+
+public sealed class EmailSendException(bool transient, string message, Exception? inner = null) : Exception(message, inner)
+{
+    public bool Transient { get; } = transient;
+}

@@ -1,0 +1,231 @@
+using Escrow.Grains.Domain;
+using Escrow.Grains.Email;
+using Escrow.Grains.Payments;
+using Escrow.Grains.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Escrow.Grains;
+
+/// <summary>What performing one effect produced: the command to decide, or the error that postpones it.</summary>
+public readonly record struct EffectOutcome(EscrowCommand? Command, string? Error);
+
+/// <summary>
+/// Performs the outbox effects of an escrow against Stripe, Postmark, the other grains and the store, and turns
+/// each answer into a command for the machine. Every call is idempotent, so performing an effect twice after a
+/// crash changes nothing.
+/// </summary>
+public sealed partial class EscrowEffects(
+    IGrainFactory grains,
+    IPaymentGateway payments,
+    IEmailSender email,
+    IEscrowStore store,
+    IOptions<EscrowOptions> escrowOptions,
+    IOptions<PostmarkOptions> postmarkOptions,
+    ILogger<EscrowEffects> logger)
+{
+    private readonly EscrowPolicy _policy = escrowOptions.Value.ToPolicy();
+
+    /// <summary>While a dispute is open no money moves automatically.</summary>
+    public bool MayRun(EscrowState s, PendingEffect e) =>
+        !s.DisputeOpen || e.Kind is EffectKind.SendEmail or EffectKind.RaiseAlert or EffectKind.ReleaseDailySlot or EffectKind.AwaitPayoutSetup;
+
+    public async Task<EffectOutcome> PerformAsync(EscrowState s, PendingEffect e, DateTimeOffset now)
+    {
+        try
+        {
+            return e.Kind switch
+            {
+                EffectKind.CreatePaymentIntent => await CreatePaymentIntentAsync(s, e),
+                EffectKind.CapturePayment => await CaptureAsync(s, e),
+                EffectKind.TransferShare => await TransferAsync(s, e, now),
+                EffectKind.CancelPaymentIntent => await CancelAsync(s, e),
+                EffectKind.RefundPayment => new(new PaymentRefunded(e.Id, await payments.RefundAsync(s.Id, s.PaymentIntentId!)), null),
+                EffectKind.RequestRefundPermit => new(new RefundPermitAnswered(e.Id, s.RefundApproved
+                    ? RefundPermit.Granted
+                    : await grains.GetGrain<ICircuitBreakerGrain>(0).RequestPermitAsync(s.Id, s.Amount.Minor)), null),
+                EffectKind.SendEmail => await SendEmailAsync(s, e, now),
+                EffectKind.ReleaseDailySlot => await Done(e, grains.GetGrain<IRecipientGrain>(s.RecipientId).ReleaseSlotAsync(s.Id)),
+                EffectKind.AwaitPayoutSetup => await AwaitPayoutSetupAsync(s, e),
+                EffectKind.RaiseAlert => await RaiseAlertAsync(s, e, now),
+                _ => throw new ArgumentOutOfRangeException(nameof(e), e.Kind, null),
+            };
+        }
+        catch (PaymentGatewayException ex) when (ex.Kind == PaymentErrorKind.Transient)
+        {
+            LogTransient(s.Id, e.Kind.ToString(), ex.Code);
+            return new(null, ex.Code);
+        }
+        catch (EmailSendException ex)
+        {
+            LogEmailFailed(s.Id, e.Email?.ToString() ?? "", ex.Message);
+            return new(null, ex.Transient ? "email_transient" : "email_rejected");
+        }
+        catch (Exception ex) when (ex is TimeoutException or Orleans.Runtime.OrleansException or Npgsql.NpgsqlException)
+        {
+            LogTransient(s.Id, e.Kind.ToString(), ex.GetType().Name);
+            return new(null, ex.GetType().Name);
+        }
+    }
+
+    /// <summary>
+    /// Schedules another try with bounded backoff. An email that keeps failing is dropped with an alert (it never
+    /// blocks money); a money movement keeps trying at the longest delay and raises one alert.
+    /// </summary>
+    public EscrowState Postpone(EscrowState s, PendingEffect e, string error, DateTimeOffset now)
+    {
+        var attempts = e.Attempts + 1;
+        var retry = _policy.EffectRetry;
+        var outbox = s.Outbox.Replace(e, e with { Attempts = attempts, NotBefore = now + retry.DelayAfter(attempts) });
+        var next = s with { Outbox = outbox, LastError = error };
+        if (attempts == retry.MaxAttempts)
+        {
+            var kind = e.Kind == EffectKind.SendEmail ? "email_failed" : "effect_retrying";
+            if (e.Kind == EffectKind.SendEmail)
+            {
+                next = next with { Outbox = next.Outbox.Remove(outbox.First(x => x.Id == e.Id)) };
+            }
+            next = EscrowMachine.AddEffect(next, EffectKind.RaiseAlert, detail: $"{kind}|{e.Kind} {e.Email} failed {attempts} times: {error}");
+        }
+        return next;
+    }
+
+    private async Task<EffectOutcome> CreatePaymentIntentAsync(EscrowState s, PendingEffect e)
+    {
+        try
+        {
+            var intent = await payments.CreatePaymentIntentAsync(s.Id, s.Amount, s.PaymentMethodId);
+            return new(new PaymentIntentCreated(e.Id, intent.Id, intent.ClientSecret ?? "", intent.Status, intent.AmountMinor, intent.Currency), null);
+        }
+        catch (PaymentGatewayException ex) when (ex.Kind is PaymentErrorKind.Declined or PaymentErrorKind.Rejected)
+        {
+            return new(new PaymentFailed(ex.Code, e.Id), null);
+        }
+    }
+
+    private async Task<EffectOutcome> CaptureAsync(EscrowState s, PendingEffect e)
+    {
+        try
+        {
+            return new(new Captured(e.Id, await payments.CaptureAsync(s.Id, s.PaymentIntentId!, s.Amount)), null);
+        }
+        catch (PaymentGatewayException ex) when (ex.Kind is PaymentErrorKind.Declined or PaymentErrorKind.Rejected)
+        {
+            return new(new CaptureRejected(e.Id, ex.Code), null);
+        }
+    }
+
+    private async Task<EffectOutcome> TransferAsync(EscrowState s, PendingEffect e, DateTimeOffset now)
+    {
+        var destination = await grains.GetGrain<IRecipientGrain>(s.RecipientId).GetPayoutDestinationAsync();
+        if (destination is null)
+        {
+            return new(new RecipientNotReady(e.Id), null);
+        }
+        // Stripe forgets idempotency keys after about a day, and a lost answer may hide a transfer that was made:
+        // before any retry, look the escrow's transfer group up and adopt what is there instead of paying twice.
+        if (s.TransferFailures > 0 || (s.FirstTransferAttemptAt is { } first && now - first >= _policy.AdoptTransfersAfter))
+        {
+            var existing = await payments.FindTransfersAsync(s.Id);
+            if (existing.Count > 1)
+            {
+                await store.RaiseAlertAsync(new NewAlert("duplicate_transfer", "critical", s.Id, $"duplicate_transfer/{s.Id}",
+                    $"{existing.Count} transfers exist in transfer group {s.Id}: {string.Join(", ", existing.Select(t => t.Id))}.", now));
+            }
+            if (existing.FirstOrDefault(t => t.AmountMinor == s.Split.RecipientShare.Minor) is { } found)
+            {
+                return new(new Transferred(e.Id, found.Id, found.DestinationAccountId, Adopted: true), null);
+            }
+        }
+        try
+        {
+            var transfer = await payments.TransferAsync(s.Id, s.TransferKeyAttempt, s.Split.RecipientShare, destination, s.ChargeId!);
+            return new(new Transferred(e.Id, transfer.Id, transfer.DestinationAccountId, Adopted: false), null);
+        }
+        catch (PaymentGatewayException ex)
+        {
+            // Every transfer failure is visible as transfer_failed and retried on its schedule; only a refusal moves the key on.
+            LogTransferFailed(s.Id, ex.Code, ex.Kind.ToString());
+            return new(new TransferRejected(e.Id, ex.Code, Permanent: ex.Kind != PaymentErrorKind.Transient), null);
+        }
+    }
+
+    private async Task<EffectOutcome> CancelAsync(EscrowState s, PendingEffect e)
+    {
+        if (s.PaymentIntentId is not null)
+        {
+            await payments.CancelAsync(s.Id, s.PaymentIntentId);
+        }
+        return new(new PaymentIntentCancelled(e.Id), null);
+    }
+
+    private async Task<EffectOutcome> AwaitPayoutSetupAsync(EscrowState s, PendingEffect e)
+    {
+        var enabled = await grains.GetGrain<IRecipientGrain>(s.RecipientId).AwaitPayoutSetupAsync(s.Id);
+        return new(enabled ? new RecipientPayoutsEnabled() : new EffectCompleted(e.Id), null);
+    }
+
+    private async Task<EffectOutcome> SendEmailAsync(EscrowState s, PendingEffect e, DateTimeOffset now)
+    {
+        var recipient = await grains.GetGrain<IRecipientGrain>(s.RecipientId).GetAsync();
+        var contact = new RecipientContact(recipient?.Email ?? "", recipient?.DisplayName ?? "the recipient");
+        string? onboardingUrl = null;
+        if (e.Email == EmailKind.PendingPayoutSetup)
+        {
+            onboardingUrl = (await grains.GetGrain<IRecipientGrain>(s.RecipientId).CreateOnboardingLinkAsync("https://escrow.invalid/onboarding/refresh", "https://escrow.invalid/onboarding/done")).Url;
+        }
+        var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl);
+        try
+        {
+            var id = await email.SendAsync(message);
+            await LogEmailAsync(s.Id, message, "sent", id, null, now);
+        }
+        catch (EmailSendException ex)
+        {
+            await LogEmailAsync(s.Id, message, "failed", null, ex.Message, now);
+            throw;
+        }
+        return new(new EffectCompleted(e.Id), null);
+    }
+
+    private async Task LogEmailAsync(Guid escrowId, EmailMessage message, string outcome, string? providerId, string? error, DateTimeOffset now)
+    {
+        try
+        {
+            await store.LogEmailAsync(new EmailLogEntry(escrowId, message.Tag, message.To, message.Subject, outcome, providerId, error, now));
+        }
+        catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException)
+        {
+            LogEmailLogFailed(ex, escrowId);
+        }
+    }
+
+    private async Task<EffectOutcome> RaiseAlertAsync(EscrowState s, PendingEffect e, DateTimeOffset now)
+    {
+        var detail = e.Detail ?? "alert|";
+        var split = detail.IndexOf('|', StringComparison.Ordinal);
+        var kind = split < 0 ? detail : detail[..split];
+        var text = split < 0 ? "" : detail[(split + 1)..];
+        var severity = kind is "transfer_retries_exhausted" or "capture_failed" or "dispute_opened" or "transfer_reversed" or "authorisation_voided" ? "critical" : "warning";
+        await store.RaiseAlertAsync(new NewAlert(kind, severity, s.Id, $"{kind}/{s.Id}/{e.Id}", text, now));
+        return new(new EffectCompleted(e.Id), null);
+    }
+
+    private static async Task<EffectOutcome> Done(PendingEffect e, Task work)
+    {
+        await work;
+        return new(new EffectCompleted(e.Id), null);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Escrow {EscrowId}: {Effect} failed for now ({Code}); retried with backoff")]
+    private partial void LogTransient(Guid escrowId, string effect, string code);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Escrow {EscrowId}: transfer failed ({Code}, {Kind})")]
+    private partial void LogTransferFailed(Guid escrowId, string code, string kind);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Escrow {EscrowId}: email {Kind} failed: {Error}")]
+    private partial void LogEmailFailed(Guid escrowId, string kind, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Escrow {EscrowId}: the email log could not be written")]
+    private partial void LogEmailLogFailed(Exception e, Guid escrowId);
+}

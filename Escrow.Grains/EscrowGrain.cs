@@ -1,0 +1,291 @@
+using System.Security.Cryptography;
+using Escrow.Grains.Domain;
+using Escrow.Grains.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Escrow.Grains;
+
+/// <summary>
+/// One escrow. Load, decide with the pure machine, write the new status and its outbox in one WriteStateAsync,
+/// then perform the effects. Orleans runs one call at a time per activation, so two releases cannot interleave;
+/// the state's ETag fences a stale duplicate activation before it can call Stripe.
+/// </summary>
+[GrainType("escrow")]
+public sealed partial class EscrowGrain(
+    [PersistentState("escrow", EscrowStorage.ProviderName)] IPersistentState<EscrowState> state,
+    TimeProvider clock,
+    EscrowEffects effects,
+    IEscrowStore store,
+    IOptions<EscrowOptions> options,
+    ILogger<EscrowGrain> logger) : Grain, IEscrowGrain, IRemindable
+{
+    private const string ReminderName = "escrow";
+    private const int OutboxPassesMax = 64;
+
+    private readonly EscrowMachine _machine = new(options.Value.ToPolicy());
+    private int _syncedVersion = -1;
+    private DateTimeOffset? _reminderDue;
+    private bool _reminderKnown;
+
+    private Guid Id => this.GetPrimaryKey();
+
+    private DateTimeOffset Now => clock.GetUtcNow();
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        EscrowInvariants.Check(state.State);
+        if (state.State.Exists)
+        {
+            // An activation checks its due times when it wakes up: a reminder tick can be lost.
+            this.RegisterGrainTimer(_ => WakeAsync(), new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = Timeout.InfiniteTimeSpan });
+        }
+        return Task.CompletedTask;
+    }
+
+    public async Task<EscrowResult> CreateAsync(CreateEscrow request)
+    {
+        if (state.State.Exists)
+        {
+            if (!CryptographicOperations.FixedTimeEquals(Convert.FromHexString(state.State.RequestHash), Convert.FromHexString(request.RequestHash)))
+            {
+                return Rejected(Rejection.IdempotencyKeyReused);
+            }
+            await RunAsync();
+            return Ok();
+        }
+        var reservation = await GrainFactory.GetGrain<IRecipientGrain>(request.RecipientId).ReserveAsync(Id, request.ResponseWindow);
+        if (!reservation.Reserved)
+        {
+            return new EscrowResult(null, reservation.RejectionCode, reservation.RejectionMessage);
+        }
+        var o = options.Value;
+        var created = EscrowMachine.Create(new NewEscrow(
+            Id, request.RecipientId, request.SenderEmail, request.Subject, request.Message,
+            new Money(reservation.AmountMinor, Currency.Parse(reservation.Currency)), reservation.RevenueShareBps,
+            request.ResponseWindow, o.ReplyGrace, o.UnpaidExpiry, request.RequestHash,
+            ReplyToken.New(Id), Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_'),
+            request.PaymentMethodId), Now);
+        await SaveAsync(created);
+        LogCreated(Id, request.RecipientId, reservation.AmountMinor, reservation.Currency);
+        await RunAsync();
+        return Ok();
+    }
+
+    public Task<EscrowView?> GetAsync() => Task.FromResult(state.State.Exists ? EscrowViews.From(state.State) : null);
+
+    public Task<ReplyContext?> GetReplyContextAsync()
+    {
+        var s = state.State;
+        return Task.FromResult(s.Exists ? new ReplyContext(s.Id, s.ReplyToken, s.RecipientId, s.Status.ToWire(), s.Deadline, s.ReplyDeadline) : null);
+    }
+
+    public Task<EscrowResult> AcceptReplyAsync(ReplyReceived reply) =>
+        DecideAndRunAsync(new AcceptReply(reply.ReceivedAt, reply.Source, reply.ReplyText));
+
+    public async Task<EscrowResult> HandlePaymentEventAsync(PaymentEvent e)
+    {
+        EscrowCommand command = e.Kind switch
+        {
+            PaymentEventKind.Authorised => new PaymentAuthorised(e.ObjectId, e.AmountMinor, e.Currency ?? ""),
+            PaymentEventKind.Failed => new PaymentFailed(e.Reason ?? "payment_failed"),
+            PaymentEventKind.Voided => new AuthorisationVoided(e.Reason ?? "canceled"),
+            PaymentEventKind.DisputeOpened => new DisputeOpened(e.ObjectId),
+            PaymentEventKind.TransferReversed => new TransferReversed(e.ObjectId, e.AmountMinor),
+            _ => throw new ArgumentOutOfRangeException(nameof(e), e.Kind, null),
+        };
+        var result = await DecideAndRunAsync(command);
+        if (result.RejectionCode is "amount_mismatch" or "payment_intent_mismatch")
+        {
+            await store.RaiseAlertAsync(new NewAlert("payment_mismatch", "critical", Id, $"payment_mismatch/{Id}/{e.ObjectId}",
+                $"Stripe reported {e.ObjectId} with {e.AmountMinor} {e.Currency}; the escrow expects {state.State.Amount.Minor} {state.State.Amount.Currency} on {state.State.PaymentIntentId}. Nothing was held.", Now));
+        }
+        return result;
+    }
+
+    public async Task RecipientPayoutsEnabledAsync()
+    {
+        // Called by the recipient grain: only record the fact here, and transfer on a timer turn, so the
+        // transfer's call back to the recipient cannot deadlock with the recipient's call to us.
+        var decision = _machine.Decide(state.State, new RecipientPayoutsEnabled(), Now);
+        if (decision.Accepted)
+        {
+            await SaveAsync(decision.State);
+            this.RegisterGrainTimer(_ => RunAsync(), new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = Timeout.InfiniteTimeSpan });
+        }
+    }
+
+    public Task<EscrowResult> OperateAsync(OperatorAction action) => DecideAndRunAsync(action.Kind switch
+    {
+        OperatorActionKind.Release => new OperatorRelease(action.Reason),
+        OperatorActionKind.Refund => new OperatorRefund(action.Reason),
+        OperatorActionKind.RetryTransfer => new OperatorRetryTransfer(),
+        OperatorActionKind.ApproveRefund => new OperatorApproveRefund(),
+        OperatorActionKind.ResolveDispute => new OperatorResolveDispute(action.Reason),
+        _ => throw new ArgumentOutOfRangeException(nameof(action), action.Kind, null),
+    });
+
+    public Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        _reminderKnown = true;
+        return WakeAsync();
+    }
+
+    public async Task WakeAsync()
+    {
+        if (!state.State.Exists)
+        {
+            await ScheduleAsync();
+            return;
+        }
+        // The clock decides, not the tick: a tick can come early, twice, or not at all.
+        foreach (var due in EscrowMachine.DueCommands(state.State, Now))
+        {
+            var decision = _machine.Decide(state.State, due, Now);
+            if (decision.Accepted)
+            {
+                await SaveAsync(decision.State);
+            }
+        }
+        await RunAsync();
+    }
+
+    private async Task<EscrowResult> DecideAndRunAsync(EscrowCommand command)
+    {
+        var decision = _machine.Decide(state.State, command, Now);
+        if (!decision.Accepted)
+        {
+            LogRejected(Id, command.Name, decision.Rejection!.Code);
+            return Rejected(decision.Rejection!);
+        }
+        await SaveAsync(decision.State);
+        await RunAsync();
+        return Ok();
+    }
+
+    /// <summary>Performs the outbox in order; each result is decided and written before the next effect runs.</summary>
+    private async Task RunAsync()
+    {
+        for (var pass = 0; pass < OutboxPassesMax; pass++)
+        {
+            var now = Now;
+            var effect = state.State.Outbox.FirstOrDefault(e => (e.NotBefore is null || e.NotBefore <= now) && effects.MayRun(state.State, e));
+            if (effect is null)
+            {
+                break;
+            }
+            var outcome = await effects.PerformAsync(state.State, effect, now);
+            var next = outcome.Command is { } command ? _machine.Decide(state.State, command, Now) : default;
+            if (outcome.Command is null || !next.Accepted)
+            {
+                // A transient failure, or a result the machine refused: try again later, with backoff.
+                var retried = effects.Postpone(state.State, effect, outcome.Error ?? next.Rejection?.Code ?? "unknown", Now);
+                await SaveAsync(retried);
+                continue;
+            }
+            await SaveAsync(next.State);
+        }
+        await SyncAsync();
+        await ScheduleAsync();
+    }
+
+    private async Task SaveAsync(EscrowState next)
+    {
+        EscrowInvariants.Check(next);
+        var before = state.State;
+        state.State = next;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            state.State = before;
+            throw;
+        }
+        if (before.Status != next.Status)
+        {
+            LogStatus(Id, before.Status.ToWire(), next.Status.ToWire());
+        }
+        await SyncAsync();
+    }
+
+    /// <summary>Writes the ledger rows and the projection. Idempotent; a failure is retried on the next write or tick.</summary>
+    private async Task SyncAsync()
+    {
+        var s = state.State;
+        if (!s.Exists || _syncedVersion == s.History.Length)
+        {
+            return;
+        }
+        try
+        {
+            await store.SyncEscrowAsync(EscrowViews.Projection(s), EscrowViews.Ledger(s, _syncedVersion < 0 ? 0 : _syncedVersion));
+            _syncedVersion = s.History.Length;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogSyncFailed(e, Id);
+        }
+    }
+
+    /// <summary>
+    /// Keeps one reminder while the escrow has work left (a due time, an effect, an unsynced ledger row), and
+    /// removes it only after the outbox is empty and the ledger is written, so a crash re-drives what is left.
+    /// </summary>
+    private async Task ScheduleAsync()
+    {
+        var s = state.State;
+        var next = EscrowMachine.NextDueAt(s);
+        if (next is null && s.Exists && _syncedVersion != s.History.Length)
+        {
+            next = Now + options.Value.ReminderPeriod;
+        }
+        if (next is null)
+        {
+            if (_reminderKnown || _reminderDue is not null || !s.Exists || s.IsTerminal)
+            {
+                var existing = await this.GetReminder(ReminderName);
+                if (existing is not null)
+                {
+                    await this.UnregisterReminder(existing);
+                }
+                _reminderKnown = false;
+                _reminderDue = null;
+            }
+            return;
+        }
+        if (_reminderDue == next)
+        {
+            return;
+        }
+        var dueTime = next.Value - Now;
+        if (dueTime < TimeSpan.Zero)
+        {
+            dueTime = TimeSpan.Zero;
+        }
+        if (options.Value.MaxReminderDueTime is { } cap && dueTime > cap)
+        {
+            dueTime = cap;
+        }
+        await this.RegisterOrUpdateReminder(ReminderName, dueTime, options.Value.ReminderPeriod);
+        _reminderDue = next;
+        _reminderKnown = true;
+    }
+
+    private EscrowResult Ok() => new(EscrowViews.From(state.State), null, null);
+
+    private EscrowResult Rejected(Rejection r) => new(state.State.Exists ? EscrowViews.From(state.State) : null, r.Code, r.Message);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Escrow {EscrowId} created for recipient {RecipientId}: {AmountMinor} {Currency}")]
+    private partial void LogCreated(Guid escrowId, string recipientId, long amountMinor, string currency);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Escrow {EscrowId}: {From} -> {To}")]
+    private partial void LogStatus(Guid escrowId, string from, string to);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Escrow {EscrowId} refused {Command}: {Rejection}")]
+    private partial void LogRejected(Guid escrowId, string command, string rejection);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Escrow {EscrowId}: the ledger and projection could not be written; retried on the next write or tick")]
+    private partial void LogSyncFailed(Exception e, Guid escrowId);
+}

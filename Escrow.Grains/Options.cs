@@ -1,0 +1,231 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Xml;
+using Microsoft.Extensions.Options;
+
+namespace Escrow.Grains;
+
+/// <summary>The escrow rules that come from configuration (section "Escrow"). Durations are ISO 8601 (PT15M).</summary>
+public sealed class EscrowOptions
+{
+    public const string Section = "Escrow";
+
+    /// <summary>Offered response windows and their price multipliers. Empty means the defaults PT24H 1.5, PT48H 1.2, PT72H 1.0.</summary>
+    public List<ResponseWindowOption> ResponseWindows { get; set; } = [];
+
+    public TimeSpan ReplyGrace { get; set; } = TimeSpan.FromMinutes(15);
+
+    public TimeSpan UnpaidExpiry { get; set; } = TimeSpan.FromHours(1);
+
+    public TransferRetryOptions TransferRetry { get; set; } = new();
+
+    /// <summary>How often a refused refund asks the circuit breaker again.</summary>
+    public TimeSpan PermitRetryDelay { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The period of an escrow's reminder while it has work left: a lost tick costs at most this much.</summary>
+    public TimeSpan ReminderPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Caps the first tick of a reminder. Null in production (the tick comes at the due time); tests that drive a
+    /// fake clock set it to a second, because Orleans reminders run on the real clock.
+    /// </summary>
+    public TimeSpan? MaxReminderDueTime { get; set; }
+
+    public int DefaultRevenueShareBps { get; set; } = 7_500;
+
+    public int DefaultDailyLimit { get; set; } = 5;
+
+    public IReadOnlyList<ResponseWindowOption> EffectiveWindows => ResponseWindows.Count > 0 ? ResponseWindows : DefaultWindows;
+
+    public static IReadOnlyList<ResponseWindowOption> DefaultWindows { get; } =
+    [
+        new() { Duration = TimeSpan.FromHours(24), PriceMultiplier = 1.5m },
+        new() { Duration = TimeSpan.FromHours(48), PriceMultiplier = 1.2m },
+        new() { Duration = TimeSpan.FromHours(72), PriceMultiplier = 1.0m },
+    ];
+
+    public Domain.EscrowPolicy ToPolicy() => new(
+        TransferRetry: new Domain.RetryPolicy(TransferRetry.MaxAttempts, TransferRetry.FirstDelay, TransferRetry.MaxDelay),
+        EffectRetry: new Domain.RetryPolicy(MaxAttempts: 10, First: TimeSpan.FromSeconds(5), Max: TimeSpan.FromMinutes(30)),
+        PermitRetryDelay: PermitRetryDelay,
+        AdoptTransfersAfter: TimeSpan.FromHours(24));
+}
+
+public sealed class ResponseWindowOption
+{
+    public TimeSpan Duration { get; set; }
+
+    public decimal PriceMultiplier { get; set; } = 1m;
+}
+
+public sealed class TransferRetryOptions
+{
+    public TimeSpan FirstDelay { get; set; } = TimeSpan.FromMinutes(1);
+
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromHours(6);
+
+    public int MaxAttempts { get; set; } = 8;
+}
+
+/// <summary>Refund permits per window (section "CircuitBreaker").</summary>
+public sealed class CircuitBreakerOptions
+{
+    public const string Section = "CircuitBreaker";
+
+    public int RefundsPerWindowMax { get; set; } = 50;
+
+    public long RefundAmountPerWindowMaxMinor { get; set; } = 10_000;
+
+    public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>Stripe (section "Stripe"). No SecretKey means the sandbox.</summary>
+public sealed class StripeOptions
+{
+    public const string Section = "Stripe";
+
+    public string? SecretKey { get; set; }
+
+    public string? WebhookSecret { get; set; }
+
+    /// <summary>Where Stripe's API is; null means api.stripe.com. The sandbox sets it to its own address.</summary>
+    public string? ApiBase { get; set; }
+
+    public int WebhookToleranceSeconds { get; set; } = 300;
+
+    public string ConnectCountry { get; set; } = "FR";
+}
+
+/// <summary>Postmark (section "Postmark"). No ServerToken means the sandbox.</summary>
+public sealed class PostmarkOptions
+{
+    public const string Section = "Postmark";
+
+    public string? ServerToken { get; set; }
+
+    public string? InboundUsername { get; set; }
+
+    public string? InboundPassword { get; set; }
+
+    public string InboundDomain { get; set; } = "reply.escrow.localhost";
+
+    public string FromAddress { get; set; } = "Escrow <noreply@escrow.localhost>";
+
+    public string ApiBase { get; set; } = "https://api.postmarkapp.com";
+
+    public int InboundMaxBytes { get; set; } = 1_048_576;
+}
+
+public sealed class EscrowOptionsValidator : IValidateOptions<EscrowOptions>
+{
+    /// <summary>Card authorisations expire after 7 days; the longest window plus grace must leave a day of margin.</summary>
+    public static readonly TimeSpan LongestHold = TimeSpan.FromDays(6);
+
+    public ValidateOptionsResult Validate(string? name, EscrowOptions o)
+    {
+        var errors = new List<string>();
+        if (o.ResponseWindows.Any(w => w.Duration <= TimeSpan.Zero))
+        {
+            errors.Add("Escrow:ResponseWindows:N:Duration must be a positive ISO 8601 duration such as PT24H.");
+        }
+        if (o.ResponseWindows.Any(w => w.PriceMultiplier <= 0))
+        {
+            errors.Add("Escrow:ResponseWindows:N:PriceMultiplier must be greater than 0, e.g. 1.5.");
+        }
+        if (o.ResponseWindows.GroupBy(w => w.Duration).Any(g => g.Count() > 1))
+        {
+            errors.Add("Escrow:ResponseWindows lists the same Duration twice; give each window once.");
+        }
+        if (o.ReplyGrace < TimeSpan.Zero)
+        {
+            errors.Add("Escrow:ReplyGrace must not be negative (default PT15M).");
+        }
+        var longest = o.EffectiveWindows.Max(w => w.Duration);
+        if (longest + o.ReplyGrace >= LongestHold)
+        {
+            errors.Add($"The longest response window ({XmlConvert.ToString(longest)}) plus Escrow:ReplyGrace ({XmlConvert.ToString(o.ReplyGrace)}) must be under 6 days: card authorisations expire after 7. Shorten the window or the grace.");
+        }
+        if (o.UnpaidExpiry <= TimeSpan.Zero)
+        {
+            errors.Add("Escrow:UnpaidExpiry must be positive (default PT1H).");
+        }
+        if (o.TransferRetry.MaxAttempts < 1 || o.TransferRetry.FirstDelay <= TimeSpan.Zero || o.TransferRetry.MaxDelay < o.TransferRetry.FirstDelay)
+        {
+            errors.Add("Escrow:TransferRetry needs MaxAttempts ≥ 1, FirstDelay > 0 and MaxDelay ≥ FirstDelay (defaults 8, PT1M, PT6H).");
+        }
+        if (o.ReminderPeriod < TimeSpan.FromSeconds(1))
+        {
+            errors.Add("Escrow:ReminderPeriod must be at least PT1S (default PT1M), and not below Orleans' MinimumReminderPeriod.");
+        }
+        if (o.DefaultRevenueShareBps is < 0 or > Split.BasisPointsMax)
+        {
+            errors.Add("Escrow:DefaultRevenueShareBps must be 0..10000 (7500 = 75 %).");
+        }
+        if (o.DefaultDailyLimit < 1)
+        {
+            errors.Add("Escrow:DefaultDailyLimit must be at least 1.");
+        }
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+public sealed class CircuitBreakerOptionsValidator : IValidateOptions<CircuitBreakerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, CircuitBreakerOptions o)
+    {
+        var errors = new List<string>();
+        if (o.RefundsPerWindowMax < 1)
+        {
+            errors.Add("CircuitBreaker:RefundsPerWindowMax must be at least 1 (default 50).");
+        }
+        if (o.RefundAmountPerWindowMaxMinor < 1)
+        {
+            errors.Add("CircuitBreaker:RefundAmountPerWindowMaxMinor must be at least 1 minor unit (default 10000).");
+        }
+        if (o.Window <= TimeSpan.Zero)
+        {
+            errors.Add("CircuitBreaker:Window must be a positive ISO 8601 duration (default PT10M).");
+        }
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>
+/// Lets configuration give durations as ISO 8601 ("PT15M", "P1D") as well as .NET's "00:15:00".
+/// Registered once per process for TimeSpan, before options are bound.
+/// </summary>
+public sealed class Iso8601TimeSpanConverter : TimeSpanConverter
+{
+    private static int _registered;
+
+    public static void Register()
+    {
+        if (Interlocked.Exchange(ref _registered, 1) == 0)
+        {
+            TypeDescriptor.AddAttributes(typeof(TimeSpan), new TypeConverterAttribute(typeof(Iso8601TimeSpanConverter)));
+        }
+    }
+
+    public override object? ConvertFrom(ITypeDescriptorContext? context, CultureInfo? culture, object value) =>
+        value is string text && text.TrimStart().StartsWith('P')
+            ? XmlConvert.ToTimeSpan(text.Trim())
+            : base.ConvertFrom(context, culture, value);
+
+    public static bool TryParse(string? text, out TimeSpan value)
+    {
+        value = default;
+        if (string.IsNullOrWhiteSpace(text) || !text.StartsWith('P'))
+        {
+            return false;
+        }
+        try
+        {
+            value = XmlConvert.ToTimeSpan(text);
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+}

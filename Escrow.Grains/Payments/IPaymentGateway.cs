@@ -1,0 +1,62 @@
+namespace Escrow.Grains.Payments;
+
+/// <summary>
+/// The money movements the escrow needs, in the escrow's words. Every write carries a deterministic idempotency
+/// key derived from the escrow id and the operation, so a retry after a crash or a lost answer pays nothing twice.
+/// </summary>
+public interface IPaymentGateway
+{
+    Task<PaymentIntentInfo> CreatePaymentIntentAsync(Guid escrowId, Money amount, string? paymentMethodId, CancellationToken cancellationToken = default);
+
+    Task<PaymentIntentInfo> GetPaymentIntentAsync(string paymentIntentId, CancellationToken cancellationToken = default);
+
+    /// <summary>Captures the authorisation in full and returns the captured charge id.</summary>
+    Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, CancellationToken cancellationToken = default);
+
+    /// <summary>Cancels an uncaptured authorisation (a deadline refund). An already cancelled intent counts as done.</summary>
+    Task CancelAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default);
+
+    /// <summary>Refunds a captured payment in full (an operator's refund after capture).</summary>
+    Task<string> RefundAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default);
+
+    /// <summary>Transfers the recipient's share from the captured charge. <paramref name="attempt"/> is part of the idempotency key.</summary>
+    Task<TransferInfo> TransferAsync(Guid escrowId, int attempt, Money share, string destinationAccountId, string chargeId, CancellationToken cancellationToken = default);
+
+    /// <summary>The transfers already made for this escrow (transfer_group = escrow id).</summary>
+    Task<IReadOnlyList<TransferInfo>> FindTransfersAsync(Guid escrowId, CancellationToken cancellationToken = default);
+
+    Task<string> CreateConnectedAccountAsync(string recipientId, string email, CancellationToken cancellationToken = default);
+
+    Task<string> CreateOnboardingLinkAsync(string accountId, string refreshUrl, string returnUrl, CancellationToken cancellationToken = default);
+
+    Task<ConnectedAccountInfo> GetConnectedAccountAsync(string accountId, CancellationToken cancellationToken = default);
+}
+
+public sealed record PaymentIntentInfo(string Id, string Status, string? ClientSecret, long AmountMinor, string Currency, string? LatestChargeId);
+
+public sealed record TransferInfo(string Id, long AmountMinor, string Currency, string DestinationAccountId, string? SourceTransaction);
+
+public sealed record ConnectedAccountInfo(string Id, bool PayoutsEnabled, bool TransfersActive)
+{
+    public bool CanReceiveTransfers => PayoutsEnabled && TransfersActive;
+}
+
+public enum PaymentErrorKind
+{
+    /// <summary>Worth retrying with the same idempotency key: 5xx, 429, network.</summary>
+    Transient = 0,
+
+    /// <summary>The card was declined: never retried.</summary>
+    Declined = 1,
+
+    /// <summary>Stripe refused the request for good (4xx): retrying the same request cannot help.</summary>
+    Rejected = 2,
+}
+
+public sealed class PaymentGatewayException(PaymentErrorKind kind, string code, string message, Exception? inner = null)
+    : Exception(message, inner)
+{
+    public PaymentErrorKind Kind { get; } = kind;
+
+    public string Code { get; } = code;
+}

@@ -1,0 +1,185 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+using Stripe;
+
+namespace Escrow.Grains.Payments;
+
+/// <summary>Stripe through Stripe.net only. Amounts are integer minor units; currencies are lower case only here.</summary>
+public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOptions> options) : IPaymentGateway
+{
+    private readonly PaymentIntentService _paymentIntents = new(client);
+    private readonly TransferService _transfers = new(client);
+    private readonly RefundService _refunds = new(client);
+    private readonly AccountService _accounts = new(client);
+    private readonly AccountLinkService _accountLinks = new(client);
+
+    public static string Key(Guid escrowId, string operation) => $"escrow/{escrowId:D}/{operation}";
+
+    public Task<PaymentIntentInfo> CreatePaymentIntentAsync(Guid escrowId, Money amount, string? paymentMethodId, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            var create = new PaymentIntentCreateOptions
+            {
+                Amount = amount.Minor,
+                Currency = amount.Currency.Code.ToLowerInvariant(),
+                CaptureMethod = "manual",
+                TransferGroup = escrowId.ToString("D"),
+                Metadata = new Dictionary<string, string> { ["escrow_id"] = escrowId.ToString("D") },
+                AutomaticPaymentMethods = new PaymentIntentAutomaticPaymentMethodsOptions { Enabled = true, AllowRedirects = "never" },
+            };
+            if (paymentMethodId is not null)
+            {
+                create.PaymentMethod = paymentMethodId;
+                create.Confirm = true;
+            }
+            var intent = await _paymentIntents.CreateAsync(create, Options(Key(escrowId, "payment-intent")), cancellationToken);
+            return ToInfo(intent);
+        });
+
+    public Task<PaymentIntentInfo> GetPaymentIntentAsync(string paymentIntentId, CancellationToken cancellationToken = default) =>
+        Call(async () => ToInfo(await _paymentIntents.GetAsync(paymentIntentId, null, null, cancellationToken)));
+
+    public Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            var intent = await _paymentIntents.CaptureAsync(paymentIntentId, new PaymentIntentCaptureOptions { AmountToCapture = amount.Minor },
+                Options(Key(escrowId, "capture")), cancellationToken);
+            return intent.LatestChargeId ?? throw new PaymentGatewayException(PaymentErrorKind.Rejected, "no_charge", $"Captured payment intent {paymentIntentId} has no charge.");
+        });
+
+    public Task CancelAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            try
+            {
+                await _paymentIntents.CancelAsync(paymentIntentId, new PaymentIntentCancelOptions { CancellationReason = "abandoned" },
+                    Options(Key(escrowId, "cancel")), cancellationToken);
+            }
+            catch (StripeException e) when (e.StripeError?.Code == "payment_intent_unexpected_state")
+            {
+                // Cancelled already (by us earlier, or expired): that is the outcome we want. Anything else is an error.
+                var intent = await _paymentIntents.GetAsync(paymentIntentId, null, null, cancellationToken);
+                if (intent.Status != "canceled")
+                {
+                    throw;
+                }
+            }
+            return true;
+        });
+
+    public Task<string> RefundAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            var refund = await _refunds.CreateAsync(new RefundCreateOptions
+            {
+                PaymentIntent = paymentIntentId,
+                Reason = "requested_by_customer",
+                Metadata = new Dictionary<string, string> { ["escrow_id"] = escrowId.ToString("D") },
+            }, Options(Key(escrowId, "refund")), cancellationToken);
+            return refund.Id;
+        });
+
+    public Task<TransferInfo> TransferAsync(Guid escrowId, int attempt, Money share, string destinationAccountId, string chargeId, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            var transfer = await _transfers.CreateAsync(new TransferCreateOptions
+            {
+                Amount = share.Minor,
+                Currency = share.Currency.Code.ToLowerInvariant(),
+                Destination = destinationAccountId,
+                SourceTransaction = chargeId,
+                TransferGroup = escrowId.ToString("D"),
+                Metadata = new Dictionary<string, string> { ["escrow_id"] = escrowId.ToString("D") },
+            }, Options(Key(escrowId, $"transfer/{attempt}")), cancellationToken);
+            return ToInfo(transfer);
+        });
+
+    public Task<IReadOnlyList<TransferInfo>> FindTransfersAsync(Guid escrowId, CancellationToken cancellationToken = default) =>
+        Call<IReadOnlyList<TransferInfo>>(async () =>
+        {
+            var list = await _transfers.ListAsync(new TransferListOptions { TransferGroup = escrowId.ToString("D"), Limit = 100 }, null, cancellationToken);
+            return list.Data.Select(ToInfo).ToList();
+        });
+
+    public Task<string> CreateConnectedAccountAsync(string recipientId, string email, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            var account = await _accounts.CreateAsync(new AccountCreateOptions
+            {
+                Type = "express",
+                Country = options.Value.ConnectCountry,
+                Email = email,
+                Capabilities = new AccountCapabilitiesOptions
+                {
+                    Transfers = new AccountCapabilitiesTransfersOptions { Requested = true },
+                    CardPayments = new AccountCapabilitiesCardPaymentsOptions { Requested = true },
+                },
+                Metadata = new Dictionary<string, string> { ["recipient_id"] = recipientId },
+            }, Options($"recipient/{recipientId}/account"), cancellationToken);
+            return account.Id;
+        });
+
+    public Task<string> CreateOnboardingLinkAsync(string accountId, string refreshUrl, string returnUrl, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            // Account links are single-use and short-lived: no idempotency key would help, so Stripe.net's own is used.
+            var link = await _accountLinks.CreateAsync(new AccountLinkCreateOptions
+            {
+                Account = accountId,
+                RefreshUrl = refreshUrl,
+                ReturnUrl = returnUrl,
+                Type = "account_onboarding",
+                Collect = "eventually_due",
+            }, null, cancellationToken);
+            return link.Url;
+        });
+
+    public Task<ConnectedAccountInfo> GetConnectedAccountAsync(string accountId, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            var account = await _accounts.GetAsync(accountId, null, null, cancellationToken);
+            return new ConnectedAccountInfo(account.Id, account.PayoutsEnabled, account.Capabilities?.Transfers == "active");
+        });
+
+    private static RequestOptions Options(string idempotencyKey) => new() { IdempotencyKey = idempotencyKey };
+
+    private static PaymentIntentInfo ToInfo(PaymentIntent p) =>
+        new(p.Id, p.Status, p.ClientSecret, p.Amount, p.Currency.ToUpperInvariant(), p.LatestChargeId);
+
+    private static TransferInfo ToInfo(Transfer t) =>
+        new(t.Id, t.Amount, t.Currency.ToUpperInvariant(), t.DestinationId, t.SourceTransactionId);
+
+    private static async Task<T> Call<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (StripeException e)
+        {
+            throw Classify(e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new PaymentGatewayException(PaymentErrorKind.Transient, "network_error", "Stripe could not be reached.", e);
+        }
+        catch (TaskCanceledException e)
+        {
+            throw new PaymentGatewayException(PaymentErrorKind.Transient, "timeout", "Stripe did not answer in time.", e);
+        }
+    }
+
+    private static PaymentGatewayException Classify(StripeException e)
+    {
+        var code = e.StripeError?.Code ?? e.StripeError?.Type ?? "stripe_error";
+        var status = (int)e.HttpStatusCode;
+        var kind = e.StripeError?.Type switch
+        {
+            "card_error" => PaymentErrorKind.Declined,
+            "api_error" or "rate_limit_error" => PaymentErrorKind.Transient,
+            _ when status >= 500 || e.HttpStatusCode == HttpStatusCode.TooManyRequests || status == 409 || status == 0 => PaymentErrorKind.Transient,
+            _ => PaymentErrorKind.Rejected,
+        };
+        return new PaymentGatewayException(kind, code, e.Message, e);
+    }
+}

@@ -1,0 +1,197 @@
+using System.Collections.Immutable;
+using Escrow.Grains.Domain;
+using Escrow.Grains.Payments;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Escrow.Grains;
+
+[GenerateSerializer, Alias("escrow.recipient-state.v1")]
+public sealed record RecipientState
+{
+    public const int WaitingEscrowsMax = 10_000;
+
+    [Id(0)] public bool Exists { get; init; }
+    [Id(1)] public string Email { get; init; } = "";
+    [Id(2)] public string DisplayName { get; init; } = "";
+    [Id(3)] public long BasePriceMinor { get; init; }
+    [Id(4)] public string Currency { get; init; } = "EUR";
+    [Id(5)] public int RevenueShareBps { get; init; }
+    [Id(6)] public int DailyLimit { get; init; }
+    [Id(7)] public string? StripeAccountId { get; init; }
+    [Id(8)] public bool PayoutsEnabled { get; init; }
+    [Id(9)] public ImmutableArray<SlotReservation> Reservations { get; init; } = [];
+    [Id(10)] public ImmutableArray<Guid> AwaitingPayoutSetup { get; init; } = [];
+}
+
+/// <summary>One of the recipient's daily message slots, held by an escrow; the price is fixed with it.</summary>
+[GenerateSerializer, Immutable, Alias("escrow.slot.v1")]
+public sealed record SlotReservation([property: Id(0)] Guid EscrowId, [property: Id(1)] DateOnly Day, [property: Id(2)] long AmountMinor, [property: Id(3)] int RevenueShareBps, [property: Id(4)] string Currency);
+
+/// <summary>A recipient: contact, pricing, revenue share, daily limit and Stripe Connect account.</summary>
+[GrainType("recipient")]
+public sealed partial class RecipientGrain(
+    [PersistentState("recipient", EscrowStorage.ProviderName)] IPersistentState<RecipientState> state,
+    TimeProvider clock,
+    IPaymentGateway payments,
+    IOptions<EscrowOptions> options,
+    ILogger<RecipientGrain> logger) : Grain, IRecipientGrain
+{
+    private string Id => this.GetPrimaryKeyString();
+
+    public async Task<RecipientView> UpsertAsync(RecipientProfile p)
+    {
+        var o = options.Value;
+        state.State = state.State with
+        {
+            Exists = true,
+            Email = p.Email,
+            DisplayName = p.DisplayName,
+            BasePriceMinor = p.BasePriceMinor,
+            Currency = Escrow.Currency.Parse(p.Currency).Code,
+            RevenueShareBps = p.RevenueShareBps ?? (state.State.Exists ? state.State.RevenueShareBps : o.DefaultRevenueShareBps),
+            DailyLimit = p.DailyLimit ?? (state.State.Exists ? state.State.DailyLimit : o.DefaultDailyLimit),
+        };
+        await state.WriteStateAsync();
+        return View()!;
+    }
+
+    public Task<RecipientView?> GetAsync() => Task.FromResult(View());
+
+    public async Task<Reservation> ReserveAsync(Guid escrowId, TimeSpan responseWindow)
+    {
+        var s = state.State;
+        if (!s.Exists)
+        {
+            return Refuse(Rejection.UnknownRecipient);
+        }
+        if (s.Reservations.FirstOrDefault(r => r.EscrowId == escrowId) is { } held)
+        {
+            return new Reservation(true, null, null, held.AmountMinor, held.Currency, held.RevenueShareBps);
+        }
+        var window = options.Value.EffectiveWindows.FirstOrDefault(w => w.Duration == responseWindow);
+        if (window is null)
+        {
+            return Refuse(Rejection.UnsupportedWindow);
+        }
+        var amount = (long)Math.Round(s.BasePriceMinor * window.PriceMultiplier, MidpointRounding.AwayFromZero);
+        if (amount <= 0)
+        {
+            return Refuse(Rejection.RecipientHasNoPrice);
+        }
+        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+        if (s.Reservations.Count(r => r.Day == today) >= s.DailyLimit)
+        {
+            return Refuse(Rejection.DailyLimitReached);
+        }
+        // Only today's slots count; older ones are dropped so the list stays bounded by the daily limit.
+        var slot = new SlotReservation(escrowId, today, amount, s.RevenueShareBps, s.Currency);
+        state.State = s with { Reservations = s.Reservations.RemoveAll(r => r.Day < today).Add(slot) };
+        await state.WriteStateAsync();
+        return new Reservation(true, null, null, amount, s.Currency, s.RevenueShareBps);
+    }
+
+    public async Task ReleaseSlotAsync(Guid escrowId)
+    {
+        if (state.State.Reservations.Any(r => r.EscrowId == escrowId))
+        {
+            state.State = state.State with { Reservations = state.State.Reservations.RemoveAll(r => r.EscrowId == escrowId) };
+            await state.WriteStateAsync();
+        }
+    }
+
+    public async Task<OnboardingLink> CreateOnboardingLinkAsync(string refreshUrl, string returnUrl)
+    {
+        if (!state.State.Exists)
+        {
+            throw new InvalidOperationException($"Recipient {Id} does not exist.");
+        }
+        if (state.State.StripeAccountId is null)
+        {
+            var accountId = await payments.CreateConnectedAccountAsync(Id, state.State.Email);
+            state.State = state.State with { StripeAccountId = accountId };
+            await state.WriteStateAsync();
+        }
+        var url = await payments.CreateOnboardingLinkAsync(state.State.StripeAccountId!, refreshUrl, returnUrl);
+        return new OnboardingLink(state.State.StripeAccountId!, url);
+    }
+
+    public async Task<string?> GetPayoutDestinationAsync()
+    {
+        if (state.State is { PayoutsEnabled: false, StripeAccountId: not null })
+        {
+            // account.updated can be missed: read the account before telling an escrow to wait.
+            await RefreshAccountAsync();
+        }
+        return state.State.PayoutsEnabled ? state.State.StripeAccountId : null;
+    }
+
+    public async Task<bool> AwaitPayoutSetupAsync(Guid escrowId)
+    {
+        if (state.State.PayoutsEnabled)
+        {
+            // Enabled between the escrow's check and this call. The escrow is waiting on us, so calling it back
+            // would deadlock: the answer tells it instead.
+            return true;
+        }
+        if (state.State.AwaitingPayoutSetup.Contains(escrowId))
+        {
+            return false;
+        }
+        if (state.State.AwaitingPayoutSetup.Length >= RecipientState.WaitingEscrowsMax)
+        {
+            throw new InvalidOperationException($"Recipient {Id} has {RecipientState.WaitingEscrowsMax} escrows waiting for payout setup.");
+        }
+        state.State = state.State with { AwaitingPayoutSetup = state.State.AwaitingPayoutSetup.Add(escrowId) };
+        await state.WriteStateAsync();
+        return false;
+    }
+
+    public async Task AccountUpdatedAsync(string accountId, bool payoutsEnabled)
+    {
+        if (state.State.StripeAccountId != accountId)
+        {
+            LogForeignAccount(Id, accountId);
+            return;
+        }
+        if (state.State.PayoutsEnabled != payoutsEnabled)
+        {
+            state.State = state.State with { PayoutsEnabled = payoutsEnabled };
+            await state.WriteStateAsync();
+        }
+        if (!payoutsEnabled || state.State.AwaitingPayoutSetup.IsEmpty)
+        {
+            return;
+        }
+        // Each escrow only records the fact and transfers on its own turn; it is removed from the list once told.
+        foreach (var escrowId in state.State.AwaitingPayoutSetup)
+        {
+            await GrainFactory.GetGrain<IEscrowGrain>(escrowId).RecipientPayoutsEnabledAsync();
+            state.State = state.State with { AwaitingPayoutSetup = state.State.AwaitingPayoutSetup.Remove(escrowId) };
+        }
+        await state.WriteStateAsync();
+    }
+
+    public async Task<RecipientView?> RefreshAccountAsync()
+    {
+        if (state.State.StripeAccountId is { } accountId)
+        {
+            var account = await payments.GetConnectedAccountAsync(accountId);
+            await AccountUpdatedAsync(accountId, account.CanReceiveTransfers);
+        }
+        return View();
+    }
+
+    private RecipientView? View()
+    {
+        var s = state.State;
+        return s.Exists
+            ? new RecipientView(Id, s.Email, s.DisplayName, s.BasePriceMinor, s.Currency, s.RevenueShareBps, s.DailyLimit, s.StripeAccountId, s.PayoutsEnabled, s.AwaitingPayoutSetup.Length)
+            : null;
+    }
+
+    private static Reservation Refuse(Rejection r) => new(false, r.Code, r.Message, 0, "", 0);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recipient {RecipientId}: an update for account {AccountId}, which is not theirs, was ignored")]
+    private partial void LogForeignAccount(string recipientId, string accountId);
+}

@@ -1,0 +1,191 @@
+using Escrow.Grains;
+using Escrow.Grains.Email;
+using Escrow.Grains.Payments;
+using Escrow.Grains.Storage;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Orleans.Configuration;
+using Orleans.Dashboard;
+using Orleans.Storage;
+using Stripe;
+
+namespace Escrow.Silo;
+
+/// <summary>
+/// The one place that configures an Escrow silo, used by the standalone silo and by the API's co-hosted silo.
+/// ConnectionStrings:Escrow set → PostgreSQL for grain state, reminders and our tables (schema applied first);
+/// otherwise in-memory, which is not durable. Orleans:Clustering = AdoNet joins a PostgreSQL-backed cluster.
+/// </summary>
+public static class EscrowHosting
+{
+    public const string ConnectionStringName = "Escrow";
+    public const string StripeHttpClient = "Escrow.Stripe";
+
+    public static bool IsDurable(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration.GetConnectionString(ConnectionStringName));
+
+    public static IServiceCollection AddEscrowServices(this IServiceCollection services, IConfiguration configuration)
+    {
+        Iso8601TimeSpanConverter.Register();
+        services.AddOptions<EscrowOptions>().Bind(configuration.GetSection(EscrowOptions.Section)).ValidateOnStart();
+        services.AddOptions<CircuitBreakerOptions>().Bind(configuration.GetSection(CircuitBreakerOptions.Section)).ValidateOnStart();
+        services.AddOptions<StripeOptions>().Bind(configuration.GetSection(StripeOptions.Section)).ValidateOnStart();
+        services.AddOptions<PostmarkOptions>().Bind(configuration.GetSection(PostmarkOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<EscrowOptions>, EscrowOptionsValidator>();
+        services.AddSingleton<IValidateOptions<CircuitBreakerOptions>, CircuitBreakerOptionsValidator>();
+        services.AddSingleton<IValidateOptions<StripeOptions>, StripeOptionsValidator>();
+        services.AddSingleton<IValidateOptions<PostmarkOptions>, PostmarkOptionsValidator>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IExternalEndpoints, ConfiguredEndpoints>();
+
+        if (IsDurable(configuration))
+        {
+            var connectionString = configuration.GetConnectionString(ConnectionStringName)!;
+            services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+            services.AddSingleton<IEscrowStore, PostgresEscrowStore>();
+            services.AddHostedService<SchemaMigrationService>();
+        }
+        else
+        {
+            services.AddSingleton<IEscrowStore, InMemoryEscrowStore>();
+        }
+
+        services.AddHttpClient(StripeHttpClient);
+        services.AddSingleton<IStripeClient>(sp =>
+        {
+            var stripe = sp.GetRequiredService<IOptions<StripeOptions>>().Value;
+            var http = new SystemNetHttpClient(sp.GetRequiredService<IHttpClientFactory>().CreateClient(StripeHttpClient), maxNetworkRetries: 2, appInfo: null, enableTelemetry: false);
+            var apiBase = sp.GetRequiredService<IExternalEndpoints>().StripeApiBase;
+            return apiBase is null
+                ? new StripeClient(stripe.SecretKey, httpClient: http)
+                : new StripeClient(stripe.SecretKey, httpClient: http, apiBase: apiBase);
+        });
+        services.AddSingleton<IPaymentGateway, StripePaymentGateway>();
+        services.AddHttpClient<IEmailSender, PostmarkEmailSender>(http => http.Timeout = TimeSpan.FromSeconds(30));
+        services.AddSingleton<EscrowEffects>();
+        return services;
+    }
+
+    public static ISiloBuilder AddEscrow(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        var connectionString = configuration.GetConnectionString(ConnectionStringName);
+        if (!string.IsNullOrWhiteSpace(connectionString))
+        {
+            silo.AddAdoNetGrainStorage(EscrowStorage.ProviderName, o =>
+            {
+                o.Invariant = "Npgsql";
+                o.ConnectionString = connectionString;
+            });
+            // Persist with Orleans' version-tolerant binary format, governed by [GenerateSerializer]/[Id] (pitfall P3).
+            silo.Services.AddKeyedSingleton<IGrainStorageSerializer, OrleansGrainStorageSerializer>(EscrowStorage.ProviderName);
+            silo.UseAdoNetReminderService(o =>
+            {
+                o.Invariant = "Npgsql";
+                o.ConnectionString = connectionString;
+            });
+        }
+        else
+        {
+            silo.AddMemoryGrainStorage(EscrowStorage.ProviderName);
+            silo.UseInMemoryReminderService();
+        }
+
+        var orleans = configuration.GetSection("Orleans");
+        if (string.Equals(orleans["Clustering"], "AdoNet", StringComparison.OrdinalIgnoreCase))
+        {
+            if (string.IsNullOrWhiteSpace(connectionString))
+            {
+                throw new OptionsValidationException("Orleans", typeof(ClusterOptions),
+                    ["Orleans:Clustering=AdoNet needs ConnectionStrings:Escrow (the cluster's membership lives in PostgreSQL)."]);
+            }
+            silo.UseAdoNetClustering(o =>
+            {
+                o.Invariant = "Npgsql";
+                o.ConnectionString = connectionString;
+            });
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = orleans["ClusterId"] ?? "escrow";
+                o.ServiceId = orleans["ServiceId"] ?? "escrow";
+            });
+            silo.ConfigureEndpoints(
+                siloPort: orleans.GetValue("SiloPort", 11111),
+                gatewayPort: orleans.GetValue("GatewayPort", 30000),
+                listenOnAnyHostAddress: orleans.GetValue("ListenOnAnyHostAddress", false));
+        }
+        else
+        {
+            silo.UseLocalhostClustering(serviceId: orleans["ServiceId"] ?? "escrow", clusterId: orleans["ClusterId"] ?? "escrow");
+        }
+
+        silo.Configure<ReminderOptions>(o =>
+        {
+            o.MinimumReminderPeriod = orleans.GetValue("Reminders:MinimumReminderPeriod", TimeSpan.FromMinutes(1));
+            o.RefreshReminderListPeriod = orleans.GetValue("Reminders:RefreshReminderListPeriod", TimeSpan.FromMinutes(5));
+            o.ReminderLoadingWindow = TimeSpan.FromMinutes(10) > o.RefreshReminderListPeriod ? TimeSpan.FromMinutes(10) : o.RefreshReminderListPeriod;
+        });
+        silo.AddDashboard(o =>
+        {
+            o.CounterUpdateIntervalMs = 1000;
+            // The log stream shows the silo's logs: only in development.
+            o.HideTrace = !string.Equals(configuration["ASPNETCORE_ENVIRONMENT"] ?? configuration["DOTNET_ENVIRONMENT"], "Development", StringComparison.OrdinalIgnoreCase);
+        });
+        return silo;
+    }
+}
+
+/// <summary>Applies sql/ before the silo starts: the Orleans providers read their queries at start-up.</summary>
+public sealed class SchemaMigrationService(NpgsqlDataSource dataSource, ILogger<SchemaMigrationService> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => SchemaMigrator.ApplyAsync(dataSource, logger, cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+public sealed class StripeOptionsValidator : IValidateOptions<StripeOptions>
+{
+    public ValidateOptionsResult Validate(string? name, StripeOptions o)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(o.SecretKey))
+        {
+            errors.Add("Stripe:SecretKey is missing: set Stripe__SecretKey (sk_live_… or sk_test_…), or leave Stripe unconfigured in Escrow.Api to use the sandbox.");
+        }
+        if (string.IsNullOrWhiteSpace(o.WebhookSecret) || !o.WebhookSecret.StartsWith("whsec_", StringComparison.Ordinal))
+        {
+            errors.Add("Stripe:WebhookSecret must be the endpoint's signing secret (whsec_…): set Stripe__WebhookSecret.");
+        }
+        if (o.WebhookToleranceSeconds is < 1 or > 3600)
+        {
+            errors.Add("Stripe:WebhookToleranceSeconds must be 1..3600 (default 300).");
+        }
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+public sealed class PostmarkOptionsValidator : IValidateOptions<PostmarkOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PostmarkOptions o)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(o.ServerToken))
+        {
+            errors.Add("Postmark:ServerToken is missing: set Postmark__ServerToken, or leave Postmark unconfigured in Escrow.Api to use the sandbox.");
+        }
+        if (string.IsNullOrWhiteSpace(o.InboundUsername) || string.IsNullOrWhiteSpace(o.InboundPassword))
+        {
+            errors.Add("Postmark:InboundUsername and Postmark:InboundPassword protect the inbound webhook: set Postmark__InboundUsername and Postmark__InboundPassword.");
+        }
+        if (string.IsNullOrWhiteSpace(o.InboundDomain) || o.InboundDomain.Contains('@', StringComparison.Ordinal))
+        {
+            errors.Add("Postmark:InboundDomain must be the inbound domain alone, e.g. reply.example.com.");
+        }
+        if (o.InboundMaxBytes < 1024)
+        {
+            errors.Add("Postmark:InboundMaxBytes must be at least 1024.");
+        }
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
