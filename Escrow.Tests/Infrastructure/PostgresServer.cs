@@ -70,6 +70,7 @@ public sealed class PostgresServer
 
         var bin = FindBinDirectory();
         var asRoot = string.Equals(Environment.UserName, "root", StringComparison.Ordinal);
+        RemoveStaleClusters();
         var root = Path.Combine(Path.GetTempPath(), "escrow-pg-" + Guid.NewGuid().ToString("N")[..12]);
         var data = Path.Combine(root, "data");
         var log = Path.Combine(root, "server.log");
@@ -122,6 +123,31 @@ public sealed class PostgresServer
         }
         catch (UnauthorizedAccessException)
         {
+        }
+    }
+
+    /// <summary>
+    /// Deletes directories of earlier runs whose server is gone (no postmaster.pid) and which are over an hour old,
+    /// so that another run starting right now on the same machine is never touched.
+    /// </summary>
+    private static void RemoveStaleClusters()
+    {
+        foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), "escrow-pg-*"))
+        {
+            try
+            {
+                if (!File.Exists(Path.Combine(dir, "data", "postmaster.pid"))
+                    && Directory.GetLastWriteTimeUtc(dir) < DateTime.UtcNow.AddHours(-1))
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
         }
     }
 
