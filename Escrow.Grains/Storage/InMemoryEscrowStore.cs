@@ -1,0 +1,267 @@
+using static Escrow.Grains.Storage.EscrowStoreRules;
+
+namespace Escrow.Grains.Storage;
+
+/// <summary>
+/// The no-configuration <see cref="IEscrowStore"/>: the same semantics as <see cref="PostgresEscrowStore"/>, held in
+/// memory behind one lock. Timestamps are kept in UTC at microsecond precision, as PostgreSQL keeps them.
+/// </summary>
+public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStore
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<Guid, EscrowProjection> _projections = [];
+    private readonly Dictionary<(Guid EscrowId, int Seq), LedgerEntry> _ledger = [];
+    private readonly Dictionary<long, AlertRecord> _alerts = [];
+    private readonly Dictionary<string, long> _alertIdsByDedupeKey = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Provider, string EventId), WebhookRow> _webhooks = [];
+    private readonly List<(long Id, EmailLogEntry Entry)> _emails = [];
+    private readonly Dictionary<string, InboundMessageRecord> _inbound = new(StringComparer.Ordinal);
+    private readonly List<AuditEntry> _audit = [];
+    private long _nextAlertId = 1;
+    private long _nextEmailId = 1;
+    private long _nextAuditId = 1;
+
+    private sealed record WebhookRow(string EventType, DateTimeOffset ReceivedAt, int Attempts, DateTimeOffset? ProcessedAt, string? Outcome);
+
+    public Task SyncEscrowAsync(EscrowProjection projection, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default)
+    {
+        CheckProjection(projection);
+        ArgumentNullException.ThrowIfNull(entries);
+        foreach (var entry in entries)
+        {
+            CheckEntry(projection.EscrowId, entry);
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+
+        var normalised = projection with
+        {
+            CreatedAt = Micros(projection.CreatedAt),
+            Deadline = Micros(projection.Deadline),
+            ReplyDeadline = Micros(projection.ReplyDeadline),
+            StatusChangedAt = Micros(projection.StatusChangedAt),
+        };
+        lock (_lock)
+        {
+            foreach (var entry in entries)
+            {
+                _ledger.TryAdd((entry.EscrowId, entry.Seq), entry with { At = Micros(entry.At) });
+            }
+            if (!_projections.TryGetValue(projection.EscrowId, out var stored) || stored.Version < projection.Version)
+            {
+                _projections[projection.EscrowId] = normalised;
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<EscrowProjection?> GetEscrowAsync(Guid escrowId, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(_projections.GetValueOrDefault(escrowId));
+        }
+    }
+
+    public Task<IReadOnlyList<LedgerEntry>> GetLedgerAsync(Guid escrowId, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<LedgerEntry> rows = [.. _ledger.Values.Where(e => e.EscrowId == escrowId).OrderBy(e => e.Seq)];
+            return Task.FromResult(rows);
+        }
+    }
+
+    public Task<EscrowPage> QueryEscrowsAsync(EscrowQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (query.Status is not null)
+        {
+            CheckStatus(query.Status);
+        }
+        var limit = PageLimit(query.Limit);
+        var after = query.After is null ? ((DateTimeOffset, string)?)null : ToKey(DecodeCursor(query.After));
+        var now = query.Now ?? timeProvider.GetUtcNow();
+        var refundAfter = query.RefundPendingStuckAfter ?? RefundPendingStuckAfterDefault;
+
+        lock (_lock)
+        {
+            var rows = _projections.Values
+                .Where(p => query.Status is null || p.Status == query.Status)
+                .Where(p => query.RecipientId is null || p.RecipientId == query.RecipientId)
+                .Where(p => !query.StuckOnly || IsStuck(p, now, refundAfter))
+                .Select(p => (Key: ToKey((p.CreatedAt, p.EscrowId)), Row: p))
+                .Where(x => after is not { } a || Compare(x.Key, a) > 0)
+                .OrderBy(x => x.Key.CreatedAt).ThenBy(x => x.Key.Id, StringComparer.Ordinal)
+                .Take(limit + 1)
+                .Select(x => x.Row)
+                .ToList();
+            return Task.FromResult(ToPage(rows, limit));
+        }
+    }
+
+    internal static EscrowPage ToPage(List<EscrowProjection> rows, int limit)
+    {
+        if (rows.Count <= limit)
+        {
+            return new EscrowPage(rows, null);
+        }
+        rows.RemoveRange(limit, rows.Count - limit);
+        var last = rows[^1];
+        return new EscrowPage(rows, EncodeCursor(last.CreatedAt, last.EscrowId));
+    }
+
+    // PostgreSQL orders uuids by their bytes, which is the order of their lower-case hex text.
+    private static (DateTimeOffset CreatedAt, string Id) ToKey((DateTimeOffset CreatedAt, Guid EscrowId) key) =>
+        (key.CreatedAt, key.EscrowId.ToString("N"));
+
+    private static int Compare((DateTimeOffset CreatedAt, string Id) a, (DateTimeOffset CreatedAt, string Id) b)
+    {
+        var byTime = a.CreatedAt.CompareTo(b.CreatedAt);
+        return byTime != 0 ? byTime : string.CompareOrdinal(a.Id, b.Id);
+    }
+
+    public Task<(AlertRecord Alert, bool Created)> RaiseAlertAsync(NewAlert alert, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(alert);
+        ArgumentException.ThrowIfNullOrEmpty(alert.DedupeKey, nameof(alert.DedupeKey));
+        lock (_lock)
+        {
+            if (_alertIdsByDedupeKey.TryGetValue(alert.DedupeKey, out var existingId))
+            {
+                return Task.FromResult((_alerts[existingId], false));
+            }
+            var record = new AlertRecord(_nextAlertId++, alert.Kind, alert.Severity, alert.EscrowId, alert.DedupeKey, alert.Details,
+                Micros(alert.CreatedAt), null, null);
+            _alerts[record.Id] = record;
+            _alertIdsByDedupeKey[record.DedupeKey] = record.Id;
+            return Task.FromResult((record, true));
+        }
+    }
+
+    public Task<IReadOnlyList<AlertRecord>> ListAlertsAsync(bool openOnly, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<AlertRecord> rows = [.. _alerts.Values
+                .Where(a => !openOnly || a.AcknowledgedAt is null)
+                .OrderByDescending(a => a.Id)
+                .Take(ListLimit(limit))];
+            return Task.FromResult(rows);
+        }
+    }
+
+    public Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(acknowledgedBy);
+        lock (_lock)
+        {
+            if (!_alerts.TryGetValue(alertId, out var alert))
+            {
+                return Task.FromResult(false);
+            }
+            if (alert.AcknowledgedAt is null)
+            {
+                _alerts[alertId] = alert with { AcknowledgedAt = Micros(at), AcknowledgedBy = acknowledgedBy };
+            }
+            return Task.FromResult(true);
+        }
+    }
+
+    public Task<WebhookReceipt> RecordWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(provider);
+        ArgumentException.ThrowIfNullOrEmpty(eventId);
+        ArgumentException.ThrowIfNullOrEmpty(eventType);
+        lock (_lock)
+        {
+            var row = _webhooks.TryGetValue((provider, eventId), out var existing)
+                ? existing with { Attempts = existing.Attempts + 1 }
+                : new WebhookRow(eventType, Micros(receivedAt), 1, null, null);
+            _webhooks[(provider, eventId)] = row;
+            return Task.FromResult(new WebhookReceipt(row.ProcessedAt is not null, row.Attempts));
+        }
+    }
+
+    public Task MarkWebhookProcessedAsync(string provider, string eventId, string outcome, DateTimeOffset processedAt,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(outcome);
+        lock (_lock)
+        {
+            if (_webhooks.TryGetValue((provider, eventId), out var row) && row.ProcessedAt is null)
+            {
+                _webhooks[(provider, eventId)] = row with { ProcessedAt = Micros(processedAt), Outcome = outcome };
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task LogEmailAsync(EmailLogEntry entry, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        lock (_lock)
+        {
+            _emails.Add((_nextEmailId++, entry with { At = Micros(entry.At) }));
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<EmailLogEntry>> GetEmailLogAsync(Guid escrowId, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<EmailLogEntry> rows = [.. _emails
+                .Where(e => e.Entry.EscrowId == escrowId)
+                .OrderBy(e => e.Entry.At).ThenBy(e => e.Id)
+                .Select(e => e.Entry)];
+            return Task.FromResult(rows);
+        }
+    }
+
+    public Task RecordInboundMessageAsync(InboundMessageRecord message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentException.ThrowIfNullOrEmpty(message.ProviderMessageId, nameof(message.ProviderMessageId));
+        lock (_lock)
+        {
+            _inbound.TryAdd(message.ProviderMessageId, message with { ReceivedAt = Micros(message.ReceivedAt) });
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<InboundMessageRecord>> GetInboundMessagesAsync(Guid escrowId, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<InboundMessageRecord> rows = [.. _inbound.Values
+                .Where(m => m.EscrowId == escrowId)
+                .OrderBy(m => m.ReceivedAt).ThenBy(m => m.ProviderMessageId, StringComparer.Ordinal)];
+            return Task.FromResult(rows);
+        }
+    }
+
+    public Task WriteAuditAsync(AuditEntry entry, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        lock (_lock)
+        {
+            _audit.Add(entry with { Id = _nextAuditId++, At = Micros(entry.At) });
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<AuditEntry> rows = [.. _audit
+                .Where(a => escrowId is null || a.EscrowId == escrowId)
+                .OrderByDescending(a => a.Id)
+                .Take(ListLimit(limit))];
+            return Task.FromResult(rows);
+        }
+    }
+
+    public Task<bool> PingAsync(CancellationToken cancellationToken = default) => Task.FromResult(true);
+}

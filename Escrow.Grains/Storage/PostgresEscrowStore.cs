@@ -1,0 +1,419 @@
+using Npgsql;
+using NpgsqlTypes;
+using static Escrow.Grains.Storage.EscrowStoreRules;
+
+namespace Escrow.Grains.Storage;
+
+/// <summary>
+/// The durable <see cref="IEscrowStore"/> over the tables of sql/010-escrow.sql. Every statement is parameterised,
+/// and every write is idempotent so a grain can re-send after a crash.
+/// </summary>
+public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowStore
+{
+    private readonly TimeProvider _timeProvider = TimeProvider.System;
+
+    /// <summary>With a clock for <see cref="EscrowQuery.Now"/> when a query leaves it out.</summary>
+    public PostgresEscrowStore(NpgsqlDataSource dataSource, TimeProvider timeProvider) : this(dataSource) =>
+        _timeProvider = timeProvider;
+
+    private const string ProjectionColumns = """
+        escrow_id, recipient_id, status, amount_minor, currency, recipient_share_minor, platform_fee_minor,
+        payment_intent_id, charge_id, transfer_id, created_at, deadline, reply_deadline, status_changed_at,
+        transfer_attempts, dispute_open, version
+        """;
+
+    private const string InsertLedgerSql = """
+        INSERT INTO escrow_ledger (escrow_id, seq, kind, status, amount_minor, currency, at, data)
+        VALUES (@escrow_id, @seq, @kind, @status, @amount_minor, @currency, @at, @data)
+        ON CONFLICT (escrow_id, seq) DO NOTHING
+        """;
+
+    private const string UpsertProjectionSql = $"""
+        INSERT INTO escrow_projection ({ProjectionColumns}, synced_at)
+        VALUES (@escrow_id, @recipient_id, @status, @amount_minor, @currency, @recipient_share_minor, @platform_fee_minor,
+                @payment_intent_id, @charge_id, @transfer_id, @created_at, @deadline, @reply_deadline, @status_changed_at,
+                @transfer_attempts, @dispute_open, @version, now())
+        ON CONFLICT (escrow_id) DO UPDATE SET
+            recipient_id = excluded.recipient_id,
+            status = excluded.status,
+            amount_minor = excluded.amount_minor,
+            currency = excluded.currency,
+            recipient_share_minor = excluded.recipient_share_minor,
+            platform_fee_minor = excluded.platform_fee_minor,
+            payment_intent_id = excluded.payment_intent_id,
+            charge_id = excluded.charge_id,
+            transfer_id = excluded.transfer_id,
+            created_at = excluded.created_at,
+            deadline = excluded.deadline,
+            reply_deadline = excluded.reply_deadline,
+            status_changed_at = excluded.status_changed_at,
+            transfer_attempts = excluded.transfer_attempts,
+            dispute_open = excluded.dispute_open,
+            version = excluded.version,
+            synced_at = excluded.synced_at
+        WHERE escrow_projection.version < excluded.version
+        """;
+
+    private const string QueryEscrowsSql = $"""
+        SELECT {ProjectionColumns}
+        FROM escrow_projection AS p
+        WHERE (@status::text IS NULL OR p.status = @status)
+          AND (@recipient_id::text IS NULL OR p.recipient_id = @recipient_id)
+          AND (NOT @stuck_only OR
+               (p.status = 'held' AND p.reply_deadline + @held_after < @now) OR
+               (p.status = 'processing' AND p.status_changed_at < @now - @processing_after) OR
+               (p.status = 'transfer_failed' AND p.status_changed_at < @now - @transfer_failed_after) OR
+               (p.status = 'pending_user_setup' AND p.status_changed_at < @now - @pending_setup_after) OR
+               (p.status = 'refund_pending' AND p.status_changed_at < @now - @refund_pending_after))
+          AND (@after_created_at::timestamptz IS NULL OR (p.created_at, p.escrow_id) > (@after_created_at, @after_id))
+        ORDER BY p.created_at, p.escrow_id
+        LIMIT @limit
+        """;
+
+    private const string AlertColumns = "id, kind, severity, escrow_id, dedupe_key, details, created_at, acknowledged_at, acknowledged_by";
+
+    // The second branch returns the stored alert when the insert did nothing. If a concurrent insert of the same key
+    // committed after this statement's snapshot, neither branch sees a row; the caller then simply runs it again.
+    private const string RaiseAlertSql = $"""
+        WITH inserted AS (
+            INSERT INTO alerts (kind, severity, escrow_id, dedupe_key, details, created_at)
+            VALUES (@kind, @severity, @escrow_id, @dedupe_key, @details, @created_at)
+            ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING {AlertColumns}
+        )
+        SELECT {AlertColumns}, true AS created FROM inserted
+        UNION ALL
+        SELECT {AlertColumns}, false AS created FROM alerts
+        WHERE dedupe_key = @dedupe_key AND NOT EXISTS (SELECT 1 FROM inserted)
+        """;
+
+    private const string EmailColumns = "escrow_id, kind, to_address, subject, outcome, provider_message_id, error, at";
+    private const string InboundColumns =
+        "provider_message_id, escrow_id, from_address, subject, received_at, within_deadline, grace_used, ignored_reason, preview";
+    private const string AuditColumns = "id, key_id, action, escrow_id, reason, at, details";
+
+    public async Task SyncEscrowAsync(EscrowProjection projection, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default)
+    {
+        CheckProjection(projection);
+        ArgumentNullException.ThrowIfNull(entries);
+        foreach (var entry in entries)
+        {
+            CheckEntry(projection.EscrowId, entry);
+        }
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        foreach (var e in entries)
+        {
+            var command = new NpgsqlBatchCommand(InsertLedgerSql);
+            command.Parameters.Add(P("escrow_id", e.EscrowId));
+            command.Parameters.Add(P("seq", e.Seq));
+            command.Parameters.Add(P("kind", e.Kind));
+            command.Parameters.Add(P("status", e.Status));
+            command.Parameters.Add(P("amount_minor", e.AmountMinor));
+            command.Parameters.Add(Text("currency", e.Currency));
+            command.Parameters.Add(P("at", e.At.ToUniversalTime()));
+            command.Parameters.Add(new NpgsqlParameter("data", NpgsqlDbType.Jsonb) { Value = (object?)e.Data ?? DBNull.Value });
+            batch.BatchCommands.Add(command);
+        }
+
+        var upsert = new NpgsqlBatchCommand(UpsertProjectionSql);
+        var p = projection;
+        upsert.Parameters.Add(P("escrow_id", p.EscrowId));
+        upsert.Parameters.Add(P("recipient_id", p.RecipientId));
+        upsert.Parameters.Add(P("status", p.Status));
+        upsert.Parameters.Add(P("amount_minor", p.AmountMinor));
+        upsert.Parameters.Add(P("currency", p.Currency));
+        upsert.Parameters.Add(P("recipient_share_minor", p.RecipientShareMinor));
+        upsert.Parameters.Add(P("platform_fee_minor", p.PlatformFeeMinor));
+        upsert.Parameters.Add(Text("payment_intent_id", p.PaymentIntentId));
+        upsert.Parameters.Add(Text("charge_id", p.ChargeId));
+        upsert.Parameters.Add(Text("transfer_id", p.TransferId));
+        upsert.Parameters.Add(P("created_at", p.CreatedAt.ToUniversalTime()));
+        upsert.Parameters.Add(P("deadline", p.Deadline?.ToUniversalTime()));
+        upsert.Parameters.Add(P("reply_deadline", p.ReplyDeadline?.ToUniversalTime()));
+        upsert.Parameters.Add(P("status_changed_at", p.StatusChangedAt.ToUniversalTime()));
+        upsert.Parameters.Add(P("transfer_attempts", p.TransferAttempts));
+        upsert.Parameters.Add(P("dispute_open", p.DisputeOpen));
+        upsert.Parameters.Add(P("version", p.Version));
+        batch.BatchCommands.Add(upsert);
+
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task<EscrowProjection?> GetEscrowAsync(Guid escrowId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand($"SELECT {ProjectionColumns} FROM escrow_projection WHERE escrow_id = @escrow_id");
+        command.Parameters.Add(P("escrow_id", escrowId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadProjection(reader) : null;
+    }
+
+    public async Task<IReadOnlyList<LedgerEntry>> GetLedgerAsync(Guid escrowId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT escrow_id, seq, kind, status, amount_minor, currency, at, data::text
+            FROM escrow_ledger WHERE escrow_id = @escrow_id ORDER BY seq
+            """);
+        command.Parameters.Add(P("escrow_id", escrowId));
+        return await ReadAllAsync(command, r => new LedgerEntry(
+            r.GetGuid(0), r.GetInt32(1), r.GetString(2), r.GetString(3),
+            r.IsDBNull(4) ? null : r.GetInt64(4), NullableString(r, 5), Time(r, 6), NullableString(r, 7)), cancellationToken);
+    }
+
+    public async Task<EscrowPage> QueryEscrowsAsync(EscrowQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (query.Status is not null)
+        {
+            CheckStatus(query.Status);
+        }
+        var limit = PageLimit(query.Limit);
+        (DateTimeOffset CreatedAt, Guid EscrowId)? after = query.After is null ? null : DecodeCursor(query.After);
+
+        await using var command = dataSource.CreateCommand(QueryEscrowsSql);
+        command.Parameters.Add(Text("status", query.Status));
+        command.Parameters.Add(Text("recipient_id", query.RecipientId));
+        command.Parameters.Add(P("stuck_only", query.StuckOnly));
+        command.Parameters.Add(P("now", (query.Now ?? _timeProvider.GetUtcNow()).ToUniversalTime()));
+        command.Parameters.Add(P("held_after", HeldPastReplyDeadlineStuckAfter));
+        command.Parameters.Add(P("processing_after", ProcessingStuckAfter));
+        command.Parameters.Add(P("transfer_failed_after", TransferFailedStuckAfter));
+        command.Parameters.Add(P("pending_setup_after", PendingUserSetupStuckAfter));
+        command.Parameters.Add(P("refund_pending_after", query.RefundPendingStuckAfter ?? RefundPendingStuckAfterDefault));
+        command.Parameters.Add(P("after_created_at", after?.CreatedAt));
+        command.Parameters.Add(P("after_id", after?.EscrowId));
+        command.Parameters.Add(P("limit", limit + 1));
+        var rows = await ReadAllAsync(command, ReadProjection, cancellationToken);
+        return InMemoryEscrowStore.ToPage(rows, limit);
+    }
+
+    public async Task<(AlertRecord Alert, bool Created)> RaiseAlertAsync(NewAlert alert, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(alert);
+        ArgumentException.ThrowIfNullOrEmpty(alert.DedupeKey, nameof(alert.DedupeKey));
+        const int AttemptsMax = 3;
+        for (var attempt = 1; attempt <= AttemptsMax; attempt++)
+        {
+            await using var command = dataSource.CreateCommand(RaiseAlertSql);
+            command.Parameters.Add(P("kind", alert.Kind));
+            command.Parameters.Add(P("severity", alert.Severity));
+            command.Parameters.Add(P("escrow_id", alert.EscrowId));
+            command.Parameters.Add(P("dedupe_key", alert.DedupeKey));
+            command.Parameters.Add(P("details", alert.Details));
+            command.Parameters.Add(P("created_at", alert.CreatedAt.ToUniversalTime()));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                return (ReadAlert(reader), reader.GetBoolean(9));
+            }
+        }
+        throw new InvalidOperationException($"Alert {alert.DedupeKey} was neither inserted nor found after {AttemptsMax} attempts.");
+    }
+
+    public async Task<IReadOnlyList<AlertRecord>> ListAlertsAsync(bool openOnly, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand($"""
+            SELECT {AlertColumns} FROM alerts
+            WHERE (NOT @open_only OR acknowledged_at IS NULL)
+            ORDER BY id DESC
+            LIMIT @limit
+            """);
+        command.Parameters.Add(P("open_only", openOnly));
+        command.Parameters.Add(P("limit", ListLimit(limit)));
+        return await ReadAllAsync(command, ReadAlert, cancellationToken);
+    }
+
+    public async Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(acknowledgedBy);
+        // The first acknowledgement wins: a second one finds the row but changes nothing.
+        await using var command = dataSource.CreateCommand("""
+            UPDATE alerts
+            SET acknowledged_at = CASE WHEN acknowledged_at IS NULL THEN @at ELSE acknowledged_at END,
+                acknowledged_by = CASE WHEN acknowledged_at IS NULL THEN @by ELSE acknowledged_by END
+            WHERE id = @id
+            """);
+        command.Parameters.Add(P("id", alertId));
+        command.Parameters.Add(P("by", acknowledgedBy));
+        command.Parameters.Add(P("at", at.ToUniversalTime()));
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    public async Task<WebhookReceipt> RecordWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(provider);
+        ArgumentException.ThrowIfNullOrEmpty(eventId);
+        ArgumentException.ThrowIfNullOrEmpty(eventType);
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO webhook_inbox AS w (provider, event_id, event_type, received_at, attempts)
+            VALUES (@provider, @event_id, @event_type, @received_at, 1)
+            ON CONFLICT (provider, event_id) DO UPDATE SET attempts = w.attempts + 1
+            RETURNING w.processed_at IS NOT NULL, w.attempts
+            """);
+        command.Parameters.Add(P("provider", provider));
+        command.Parameters.Add(P("event_id", eventId));
+        command.Parameters.Add(P("event_type", eventType));
+        command.Parameters.Add(P("received_at", receivedAt.ToUniversalTime()));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new WebhookReceipt(reader.GetBoolean(0), reader.GetInt32(1));
+    }
+
+    public async Task MarkWebhookProcessedAsync(string provider, string eventId, string outcome, DateTimeOffset processedAt,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(outcome);
+        await using var command = dataSource.CreateCommand("""
+            UPDATE webhook_inbox SET processed_at = @processed_at, outcome = @outcome
+            WHERE provider = @provider AND event_id = @event_id AND processed_at IS NULL
+            """);
+        command.Parameters.Add(P("provider", provider));
+        command.Parameters.Add(P("event_id", eventId));
+        command.Parameters.Add(P("outcome", outcome));
+        command.Parameters.Add(P("processed_at", processedAt.ToUniversalTime()));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task LogEmailAsync(EmailLogEntry entry, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        await using var command = dataSource.CreateCommand($"""
+            INSERT INTO email_log ({EmailColumns})
+            VALUES (@escrow_id, @kind, @to_address, @subject, @outcome, @provider_message_id, @error, @at)
+            """);
+        command.Parameters.Add(P("escrow_id", entry.EscrowId));
+        command.Parameters.Add(P("kind", entry.Kind));
+        command.Parameters.Add(P("to_address", entry.To));
+        command.Parameters.Add(P("subject", entry.Subject));
+        command.Parameters.Add(P("outcome", entry.Outcome));
+        command.Parameters.Add(Text("provider_message_id", entry.ProviderMessageId));
+        command.Parameters.Add(Text("error", entry.Error));
+        command.Parameters.Add(P("at", entry.At.ToUniversalTime()));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<EmailLogEntry>> GetEmailLogAsync(Guid escrowId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand($"SELECT {EmailColumns} FROM email_log WHERE escrow_id = @escrow_id ORDER BY at, id");
+        command.Parameters.Add(P("escrow_id", escrowId));
+        return await ReadAllAsync(command, r => new EmailLogEntry(
+            NullableGuid(r, 0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
+            NullableString(r, 5), NullableString(r, 6), Time(r, 7)), cancellationToken);
+    }
+
+    public async Task RecordInboundMessageAsync(InboundMessageRecord message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentException.ThrowIfNullOrEmpty(message.ProviderMessageId, nameof(message.ProviderMessageId));
+        await using var command = dataSource.CreateCommand($"""
+            INSERT INTO inbound_messages ({InboundColumns})
+            VALUES (@provider_message_id, @escrow_id, @from_address, @subject, @received_at, @within_deadline, @grace_used,
+                    @ignored_reason, @preview)
+            ON CONFLICT (provider_message_id) DO NOTHING
+            """);
+        command.Parameters.Add(P("provider_message_id", message.ProviderMessageId));
+        command.Parameters.Add(P("escrow_id", message.EscrowId));
+        command.Parameters.Add(P("from_address", message.From));
+        command.Parameters.Add(P("subject", message.Subject));
+        command.Parameters.Add(P("received_at", message.ReceivedAt.ToUniversalTime()));
+        command.Parameters.Add(P("within_deadline", message.WithinDeadline));
+        command.Parameters.Add(P("grace_used", message.GraceUsed));
+        command.Parameters.Add(Text("ignored_reason", message.IgnoredReason));
+        command.Parameters.Add(P("preview", message.Preview));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<InboundMessageRecord>> GetInboundMessagesAsync(Guid escrowId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand($"""
+            SELECT {InboundColumns} FROM inbound_messages WHERE escrow_id = @escrow_id
+            ORDER BY received_at, provider_message_id COLLATE "C"
+            """);
+        command.Parameters.Add(P("escrow_id", escrowId));
+        return await ReadAllAsync(command, r => new InboundMessageRecord(
+            r.GetString(0), NullableGuid(r, 1), r.GetString(2), r.GetString(3), Time(r, 4),
+            r.GetBoolean(5), r.GetBoolean(6), NullableString(r, 7), r.GetString(8)), cancellationToken);
+    }
+
+    public async Task WriteAuditAsync(AuditEntry entry, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO audit_log (key_id, action, escrow_id, reason, at, details)
+            VALUES (@key_id, @action, @escrow_id, @reason, @at, @details)
+            """);
+        command.Parameters.Add(P("key_id", entry.KeyId));
+        command.Parameters.Add(P("action", entry.Action));
+        command.Parameters.Add(P("escrow_id", entry.EscrowId));
+        command.Parameters.Add(Text("reason", entry.Reason));
+        command.Parameters.Add(P("at", entry.At.ToUniversalTime()));
+        command.Parameters.Add(Text("details", entry.Details));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand($"""
+            SELECT {AuditColumns} FROM audit_log
+            WHERE (@escrow_id::uuid IS NULL OR escrow_id = @escrow_id)
+            ORDER BY id DESC
+            LIMIT @limit
+            """);
+        command.Parameters.Add(P("escrow_id", escrowId));
+        command.Parameters.Add(P("limit", ListLimit(limit)));
+        return await ReadAllAsync(command, r => new AuditEntry(
+            r.GetInt64(0), r.GetString(1), r.GetString(2), NullableGuid(r, 3), NullableString(r, 4), Time(r, 5), NullableString(r, 6)),
+            cancellationToken);
+    }
+
+    public async Task<bool> PingAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await using var command = dataSource.CreateCommand("SELECT 1");
+            return await command.ExecuteScalarAsync(cancellationToken) is 1;
+        }
+        catch (NpgsqlException)
+        {
+            return false;
+        }
+    }
+
+    private static EscrowProjection ReadProjection(NpgsqlDataReader r) => new(
+        r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetString(4), r.GetInt64(5), r.GetInt64(6),
+        NullableString(r, 7), NullableString(r, 8), NullableString(r, 9), Time(r, 10), NullableTime(r, 11), NullableTime(r, 12),
+        Time(r, 13), r.GetInt32(14), r.GetBoolean(15), r.GetInt32(16));
+
+    private static AlertRecord ReadAlert(NpgsqlDataReader r) => new(
+        r.GetInt64(0), r.GetString(1), r.GetString(2), NullableGuid(r, 3), r.GetString(4), r.GetString(5), Time(r, 6),
+        NullableTime(r, 7), NullableString(r, 8));
+
+    private static async Task<List<T>> ReadAllAsync<T>(NpgsqlCommand command, Func<NpgsqlDataReader, T> read, CancellationToken ct)
+    {
+        var rows = new List<T>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            rows.Add(read(reader));
+        }
+        return rows;
+    }
+
+    private static DateTimeOffset Time(NpgsqlDataReader r, int i) => r.GetFieldValue<DateTimeOffset>(i);
+
+    private static DateTimeOffset? NullableTime(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : Time(r, i);
+
+    private static string? NullableString(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    private static Guid? NullableGuid(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetGuid(i);
+
+    /// <summary>A typed parameter, so a NULL value still has a PostgreSQL type.</summary>
+    private static NpgsqlParameter<T> P<T>(string name, T value) => new(name, value);
+
+    private static NpgsqlParameter Text(string name, string? value) =>
+        new(name, NpgsqlDbType.Text) { Value = (object?)value ?? DBNull.Value };
+}
