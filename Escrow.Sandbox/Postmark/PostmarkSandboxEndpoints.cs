@@ -60,7 +60,8 @@ public static class PostmarkSandboxEndpoints
         return endpoints;
     }
 
-    private static async Task<IResult> SendAsync(HttpContext ctx, PostmarkSandbox sandbox, IOptions<SandboxOptions> options)
+    private static async Task<IResult> SendAsync(HttpContext ctx, PostmarkSandbox sandbox, IOptions<SandboxOptions> options,
+        TimeProvider time)
     {
         var expected = options.Value.PostmarkServerToken;
         var token = ctx.Request.Headers["X-Postmark-Server-Token"].ToString();
@@ -101,7 +102,7 @@ public static class PostmarkSandboxEndpoints
             return Error(422, 300, "Invalid email request: Provide either email TextBody or HtmlBody or both.");
         }
 
-        var now = DateTimeOffset.UtcNow;
+        var now = time.GetUtcNow();
         var email = new SandboxEmail
         {
             To = request.To,

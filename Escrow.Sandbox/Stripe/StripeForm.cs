@@ -105,6 +105,11 @@ internal sealed class StripeForm
                 "This value must be between 1 and 100.", "limit");
     }
 
+    /// <summary>Whether <c>expand[]</c> / <c>expand[n]</c> names <paramref name="field"/>.</summary>
+    public bool Expands(string field) =>
+        _values.Any(p => p.Key.StartsWith("expand[", StringComparison.Ordinal)
+            && p.Value.Split(',').Contains(field, StringComparer.Ordinal));
+
     /// <summary>Entries <c>prefix[name]=value</c> (one level, e.g. metadata).</summary>
     public IReadOnlyDictionary<string, string> Hash(string prefix)
     {

@@ -316,11 +316,23 @@ public sealed class StripeSandbox
             Created = Now(),
         };
         _paymentIntents[id] = pi;
-        return confirm ? Confirm(pi, paymentMethod!, key) : StripeResponse.Ok(StripeJson.PaymentIntent(pi));
+        return confirm ? Confirm(pi, paymentMethod!, key, form) : PaymentIntentResponse(pi, form);
     }
 
-    internal StripeResponse RetrievePaymentIntent(string id) =>
-        StripeResponse.Ok(StripeJson.PaymentIntent(RequirePaymentIntent(id)));
+    internal StripeResponse RetrievePaymentIntent(string id, StripeForm form) =>
+        PaymentIntentResponse(RequirePaymentIntent(id), form);
+
+    /// <summary>The PaymentIntent JSON, with <c>latest_charge</c> expanded when asked (<c>expand[]=latest_charge</c>).</summary>
+    private StripeResponse PaymentIntentResponse(SandboxPaymentIntent pi, StripeForm form)
+    {
+        var json = StripeJson.PaymentIntent(pi);
+        if (form.Expands("latest_charge") && pi.LatestCharge is { } chargeId && _charges.TryGetValue(chargeId, out var charge))
+        {
+            json["latest_charge"] = StripeJson.Charge(charge);
+        }
+
+        return StripeResponse.Ok(json);
+    }
 
     internal StripeResponse ConfirmPaymentIntent(string id, StripeForm form, string? key)
     {
@@ -333,10 +345,10 @@ public sealed class StripeSandbox
         var paymentMethod = form.String("payment_method") ?? pi.PaymentMethod
             ?? throw new StripeApiException(400, "invalid_request_error", "parameter_missing",
                 "You cannot confirm this PaymentIntent because it's missing a payment method.", "payment_method");
-        return Confirm(pi, paymentMethod, key);
+        return Confirm(pi, paymentMethod, key, form);
     }
 
-    private StripeResponse Confirm(SandboxPaymentIntent pi, string paymentMethod, string? key)
+    private StripeResponse Confirm(SandboxPaymentIntent pi, string paymentMethod, string? key, StripeForm form)
     {
         if (!paymentMethod.StartsWith("pm_", StringComparison.Ordinal))
         {
@@ -385,7 +397,7 @@ public sealed class StripeSandbox
         _paymentIntents[pi.Id] = pi;
         AddEvent(manual ? "payment_intent.amount_capturable_updated" : "payment_intent.succeeded", pi.Id,
             StripeJson.PaymentIntent(pi), key);
-        return StripeResponse.Ok(StripeJson.PaymentIntent(pi));
+        return PaymentIntentResponse(pi, form);
     }
 
     private static (string Code, string? DeclineCode, string Message)? Decline(string paymentMethod) => paymentMethod switch
@@ -427,7 +439,7 @@ public sealed class StripeSandbox
         pi = pi with { Status = "succeeded", AmountCapturable = 0, AmountReceived = amount };
         _paymentIntents[pi.Id] = pi;
         AddEvent("payment_intent.succeeded", pi.Id, StripeJson.PaymentIntent(pi), key);
-        return StripeResponse.Ok(StripeJson.PaymentIntent(pi));
+        return PaymentIntentResponse(pi, form);
     }
 
     internal StripeResponse CancelPaymentIntent(string id, StripeForm form, string? key)
@@ -454,7 +466,7 @@ public sealed class StripeSandbox
         pi = pi with { Status = "canceled", AmountCapturable = 0, CancellationReason = reason };
         _paymentIntents[pi.Id] = pi;
         AddEvent("payment_intent.canceled", pi.Id, StripeJson.PaymentIntent(pi), key);
-        return StripeResponse.Ok(StripeJson.PaymentIntent(pi));
+        return PaymentIntentResponse(pi, form);
     }
 
     private SandboxPaymentIntent RequirePaymentIntent(string id) =>
@@ -556,6 +568,7 @@ public sealed class StripeSandbox
             .Where(t => destination is null || t.Destination == destination)
             .Reverse()
             .ToList();
+        matching = Page(matching, t => t.Id, form);
         return StripeResponse.Ok(StripeJson.List("/v1/transfers",
             matching.Take(limit).Select(StripeJson.Transfer), matching.Count > limit));
     }
@@ -719,8 +732,27 @@ public sealed class StripeSandbox
             .Where(e => type is null || TypeMatches(type, e.Type))
             .Reverse()
             .ToList();
+        matching = Page(matching, e => e.Id, form);
         return StripeResponse.Ok(StripeJson.List("/v1/events",
             matching.Take(limit).Select(e => (JsonObject)JsonNode.Parse(e.Json)!), matching.Count > limit));
+    }
+
+    /// <summary>Applies <c>starting_after</c> / <c>ending_before</c> to a newest-first list.</summary>
+    private static List<T> Page<T>(List<T> newestFirst, Func<T, string> id, StripeForm form)
+    {
+        if (form.String("starting_after") is { } after)
+        {
+            var index = newestFirst.FindIndex(item => id(item) == after);
+            return index < 0 ? [] : newestFirst.Skip(index + 1).ToList();
+        }
+
+        if (form.String("ending_before") is { } before)
+        {
+            var index = newestFirst.FindIndex(item => id(item) == before);
+            return index < 0 ? [] : newestFirst.Take(index).ToList();
+        }
+
+        return newestFirst;
     }
 
     private static bool TypeMatches(string pattern, string type) =>

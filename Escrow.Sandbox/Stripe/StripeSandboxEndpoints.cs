@@ -23,7 +23,7 @@ public static class StripeSandboxEndpoints
         group.MapPost("/v1/payment_intents", (HttpContext ctx, StripeSandbox s) =>
             Run(ctx, s, SandboxOperations.PaymentIntentsCreate, s.CreatePaymentIntent));
         group.MapGet("/v1/payment_intents/{id}", (string id, HttpContext ctx, StripeSandbox s) =>
-            Run(ctx, s, null, (_, _) => s.RetrievePaymentIntent(id)));
+            Run(ctx, s, null, (f, _) => s.RetrievePaymentIntent(id, f)));
         group.MapPost("/v1/payment_intents/{id}/confirm", (string id, HttpContext ctx, StripeSandbox s) =>
             Run(ctx, s, SandboxOperations.PaymentIntentsConfirm, (f, k) => s.ConfirmPaymentIntent(id, f, k)));
         group.MapPost("/v1/payment_intents/{id}/capture", (string id, HttpContext ctx, StripeSandbox s) =>

@@ -126,4 +126,33 @@ public sealed class StripeConnectTests
         Assert.Equal("https://platform.example/return", completed.Headers.Location?.ToString());
         Assert.True(host.Sandbox.GetAccount(account.Id)?.PayoutsEnabled);
     }
+
+    [Fact]
+    public async Task Transfers_of_a_group_page_newest_first_through_auto_paging()
+    {
+        await using var host = await SandboxTestHost.StartAsync(o => o.DeliverWebhooks = false);
+        var account = await host.CreateAccountAsync(enablePayouts: true);
+        var transfers = new TransferService(host.Stripe);
+        var ids = new List<string>();
+        for (var i = 1; i <= 5; i++)
+        {
+            var transfer = await transfers.CreateAsync(new TransferCreateOptions
+            {
+                Amount = i, Currency = "eur", Destination = account.Id, TransferGroup = "group-1",
+            }, SandboxTestHost.Key($"t-{i}"));
+            ids.Add(transfer.Id);
+        }
+
+        var firstPage = await transfers.ListAsync(new TransferListOptions { TransferGroup = "group-1", Limit = 2 });
+        var all = new List<string>();
+        await foreach (var transfer in transfers.ListAutoPagingAsync(
+            new TransferListOptions { TransferGroup = "group-1", Limit = 2 }))
+        {
+            all.Add(transfer.Id);
+        }
+
+        Assert.True(firstPage.HasMore);
+        Assert.Equal(ids.AsEnumerable().Reverse().Take(2), firstPage.Data.Select(t => t.Id));
+        Assert.Equal(ids.AsEnumerable().Reverse(), all);
+    }
 }

@@ -188,4 +188,18 @@ public sealed class StripePaymentIntentTests
         Assert.Equal(3, host.Sandbox.Events.Count);
         Assert.Empty(host.Sandbox.WebhookAttempts);
     }
+
+    [Fact]
+    public async Task Retrieving_with_expand_latest_charge_returns_the_charge_object()
+    {
+        await using var host = await SandboxTestHost.StartAsync();
+        var pi = await host.AuthoriseAsync(5000, "auth-1");
+
+        var expanded = await new PaymentIntentService(host.Stripe).GetAsync(pi.Id,
+            new PaymentIntentGetOptions { Expand = ["latest_charge"] });
+
+        Assert.Equal(pi.LatestChargeId, expanded.LatestCharge.Id);
+        Assert.False(expanded.LatestCharge.Captured);
+        Assert.Equal(5000, expanded.LatestCharge.Amount);
+    }
 }
