@@ -1,0 +1,173 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+
+namespace Escrow.Sandbox;
+
+/// <summary>Maps the Postmark emulator under <c>/_sandbox/postmark</c>.</summary>
+public static class PostmarkSandboxEndpoints
+{
+    public const string BasePath = "/_sandbox/postmark";
+
+    private static readonly JsonSerializerOptions PostmarkJson = new()
+    {
+        PropertyNameCaseInsensitive = true,
+    };
+
+    private static readonly JsonSerializerOptions OutboxJson = new(JsonSerializerDefaults.Web);
+
+    public static IEndpointRouteBuilder MapPostmarkSandbox(this IEndpointRouteBuilder endpoints)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        var group = endpoints.MapGroup(BasePath).ExcludeFromDescription();
+
+        group.MapPost("/email", SendAsync);
+        group.MapGet("/outbox", (PostmarkSandbox s) => Results.Json(s.Outbox, OutboxJson));
+        group.MapDelete("/outbox", (PostmarkSandbox s) =>
+        {
+            s.ClearOutbox();
+            return Results.NoContent();
+        });
+        group.MapPost("/faults", async (HttpContext ctx, PostmarkSandbox s) =>
+        {
+            FaultRequest? request;
+            try
+            {
+                request = await JsonSerializer.DeserializeAsync<FaultRequest>(ctx.Request.Body, OutboxJson,
+                    ctx.RequestAborted).ConfigureAwait(false);
+            }
+            catch (JsonException ex)
+            {
+                return Results.BadRequest(new { error = "Invalid JSON: " + ex.Message });
+            }
+
+            if (request is null || request.Kind != "server_error" || request.Times is <= 0)
+            {
+                return Results.BadRequest(new { error = "Expected {\"kind\":\"server_error\",\"times\":N}." });
+            }
+
+            s.InjectServerErrors(request.Times ?? 1);
+            return Results.Ok(new { kind = request.Kind, times = request.Times ?? 1 });
+        });
+        group.MapDelete("/faults", (PostmarkSandbox s) =>
+        {
+            s.ClearFaults();
+            return Results.NoContent();
+        });
+        return endpoints;
+    }
+
+    private static async Task<IResult> SendAsync(HttpContext ctx, PostmarkSandbox sandbox, IOptions<SandboxOptions> options,
+        TimeProvider time)
+    {
+        var expected = options.Value.PostmarkServerToken;
+        var token = ctx.Request.Headers["X-Postmark-Server-Token"].ToString();
+        var valid = expected.Length == 0 ? token.Length > 0 : string.Equals(token, expected, StringComparison.Ordinal);
+        if (!valid)
+        {
+            return Error(401, 10, "Request does not contain a valid Server token.");
+        }
+
+        PostmarkEmailRequest? request;
+        try
+        {
+            request = await JsonSerializer.DeserializeAsync<PostmarkEmailRequest>(ctx.Request.Body, PostmarkJson,
+                ctx.RequestAborted).ConfigureAwait(false);
+        }
+        catch (JsonException)
+        {
+            return Error(422, 402, "Received invalid JSON input.");
+        }
+
+        if (request is null)
+        {
+            return Error(422, 402, "Received invalid JSON input.");
+        }
+
+        if (string.IsNullOrWhiteSpace(request.From))
+        {
+            return Error(422, 300, "Invalid email request: 'From' address is required.");
+        }
+
+        if (string.IsNullOrWhiteSpace(request.To))
+        {
+            return Error(422, 300, "Invalid email request: 'To' address is required.");
+        }
+
+        if (string.IsNullOrEmpty(request.HtmlBody) && string.IsNullOrEmpty(request.TextBody))
+        {
+            return Error(422, 300, "Invalid email request: Provide either email TextBody or HtmlBody or both.");
+        }
+
+        var now = time.GetUtcNow();
+        var email = new SandboxEmail
+        {
+            To = request.To,
+            From = request.From,
+            Cc = request.Cc,
+            Bcc = request.Bcc,
+            ReplyTo = request.ReplyTo,
+            Subject = request.Subject,
+            TextBody = request.TextBody,
+            HtmlBody = request.HtmlBody,
+            Tag = request.Tag,
+            MessageStream = request.MessageStream ?? "outbound",
+            Headers = (request.Headers ?? [])
+                .Where(h => !string.IsNullOrEmpty(h.Name))
+                .GroupBy(h => h.Name!, StringComparer.OrdinalIgnoreCase)
+                .ToDictionary(g => g.Key, g => g.Last().Value ?? string.Empty, StringComparer.OrdinalIgnoreCase),
+            Metadata = request.Metadata ?? new Dictionary<string, string>(),
+            MessageId = Guid.NewGuid().ToString(),
+            SentAt = now,
+        };
+
+        if (!sandbox.TryAccept(email))
+        {
+            return Error(500, 500, "Internal server error (sandbox fault injection).");
+        }
+
+        return Results.Json(new Dictionary<string, object>
+        {
+            ["To"] = email.To,
+            ["SubmittedAt"] = now.ToString("o", CultureInfo.InvariantCulture),
+            ["MessageID"] = email.MessageId,
+            ["ErrorCode"] = 0,
+            ["Message"] = "OK",
+        });
+    }
+
+    private static IResult Error(int status, int errorCode, string message) =>
+        Results.Json(new Dictionary<string, object> { ["ErrorCode"] = errorCode, ["Message"] = message },
+            statusCode: status);
+
+    private sealed class PostmarkEmailRequest
+    {
+        public string? From { get; set; }
+        public string? To { get; set; }
+        public string? Cc { get; set; }
+        public string? Bcc { get; set; }
+        public string? Subject { get; set; }
+        public string? Tag { get; set; }
+        public string? HtmlBody { get; set; }
+        public string? TextBody { get; set; }
+        public string? ReplyTo { get; set; }
+        public List<PostmarkHeader>? Headers { get; set; }
+        public string? MessageStream { get; set; }
+        public Dictionary<string, string>? Metadata { get; set; }
+    }
+
+    private sealed class PostmarkHeader
+    {
+        public string? Name { get; set; }
+        public string? Value { get; set; }
+    }
+
+    private sealed class FaultRequest
+    {
+        public string? Kind { get; set; }
+        public int? Times { get; set; }
+    }
+}

@@ -1,0 +1,29 @@
+namespace Escrow.Sandbox;
+
+/// <summary>Configuration of the local Stripe and Postmark emulators.</summary>
+public sealed class SandboxOptions
+{
+    /// <summary>Name of the <see cref="System.Net.Http.HttpClient"/> that delivers Stripe webhooks.</summary>
+    public const string WebhookHttpClientName = "Escrow.Sandbox.Webhooks";
+
+    /// <summary>Required: the webhook signing secret ("whsec_..."), shared with the webhook receiver.</summary>
+    public string WebhookSecret { get; set; } = string.Empty;
+
+    /// <summary>Where events are POSTed. Null: the running server's first address + "/webhooks/stripe".</summary>
+    public Uri? WebhookUrl { get; set; }
+
+    /// <summary>The token expected in <c>X-Postmark-Server-Token</c>. Empty: any non-empty token is accepted.</summary>
+    public string PostmarkServerToken { get; set; } = string.Empty;
+
+    /// <summary>The API version written into events.</summary>
+    public string ApiVersion { get; set; } = "2026-10-28.endive";
+
+    /// <summary>Whether new events are delivered to <see cref="WebhookUrl"/> automatically.</summary>
+    public bool DeliverWebhooks { get; set; } = true;
+
+    /// <summary>Total delivery attempts per event (first attempt included) before giving up.</summary>
+    public int WebhookMaxAttempts { get; set; } = 8;
+
+    /// <summary>Delay before the first retry; doubled for each later retry.</summary>
+    public TimeSpan WebhookFirstRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+}

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Escrow.Sandbox;
+
+public static class SandboxServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the Stripe and Postmark emulators: the <see cref="StripeSandbox"/> and <see cref="PostmarkSandbox"/>
+    /// stores, the named webhook <see cref="HttpClient"/> (<see cref="SandboxOptions.WebhookHttpClientName"/>) and the
+    /// hosted service that delivers events.
+    /// </summary>
+    public static IServiceCollection AddEscrowSandbox(this IServiceCollection services, Action<SandboxOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configure);
+
+        services.AddOptions<SandboxOptions>()
+            .Configure(configure)
+            .Validate(o => o.WebhookSecret.StartsWith("whsec_", StringComparison.Ordinal) && o.WebhookSecret.Length > 6,
+                "SandboxOptions.WebhookSecret is required and must start with \"whsec_\".")
+            .Validate(o => o.WebhookMaxAttempts >= 1, "SandboxOptions.WebhookMaxAttempts must be at least 1.")
+            .Validate(o => o.WebhookFirstRetryDelay >= TimeSpan.Zero,
+                "SandboxOptions.WebhookFirstRetryDelay must not be negative.")
+            .Validate(o => !string.IsNullOrWhiteSpace(o.ApiVersion), "SandboxOptions.ApiVersion is required.")
+            .ValidateOnStart();
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new StripeSandbox(
+            sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(_ => new PostmarkSandbox());
+        services.AddHttpClient(SandboxOptions.WebhookHttpClientName, client => client.Timeout = TimeSpan.FromSeconds(30));
+        services.AddHostedService<StripeWebhookDeliveryService>();
+        return services;
+    }
+}
