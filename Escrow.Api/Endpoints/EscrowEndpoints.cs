@@ -1,0 +1,182 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Escrow.Api.Hosting;
+using Escrow.Grains;
+using Microsoft.Extensions.Options;
+
+namespace Escrow.Api.Endpoints;
+
+public sealed record CreateEscrowBody(string? RecipientId, string? SenderEmail, string? ResponseWindow, string? Subject, string? Message, string? PaymentMethodId);
+
+public sealed record ReplyBody(string? Text);
+
+public sealed record EscrowResponse(
+    Guid Id, string Status, string RecipientId, long AmountMinor, string Currency, long RecipientShareMinor, long PlatformFeeMinor,
+    string ResponseWindow, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset ReplyDeadline,
+    string? PaymentIntentId, string? ClientSecret, string? AccessToken, string? TransferId,
+    IReadOnlyList<HistoryResponse>? History);
+
+public sealed record HistoryResponse(string Status, DateTimeOffset At, string Event, long? AmountMinor, string? Detail);
+
+public static partial class EscrowEndpoints
+{
+    public const int SubjectLengthMax = 200;
+    public const int MessageLengthMin = 10;
+    public const int MessageLengthMax = 10_000;
+    public const int IdempotencyKeyLengthMax = 255;
+    public const int ReplyTextLengthMax = 100_000;
+
+    public static void MapEscrows(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/escrows").WithTags("Escrows");
+        group.MapPost("/", CreateAsync).RequireRateLimiting(RateLimits.Senders);
+        group.MapGet("/{id}", GetAsync);
+        group.MapPost("/{id}/response", ReplyAsync).RequireApiKey(ApiRole.Platform);
+    }
+
+    /// <summary>The escrow id is derived from the Idempotency-Key, so a retried request finds the escrow it created.</summary>
+    public static Guid EscrowIdFor(string idempotencyKey)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes("escrow/idempotency/" + idempotencyKey));
+        hash[6] = (byte)((hash[6] & 0x0F) | 0x80);
+        hash[8] = (byte)((hash[8] & 0x3F) | 0x80);
+        return new Guid(hash.AsSpan(0, 16));
+    }
+
+    private static async Task<IResult> CreateAsync(HttpRequest request, IGrainFactory grains, IOptions<EscrowOptions> options)
+    {
+        var key = request.Headers["Idempotency-Key"].ToString();
+        if (string.IsNullOrWhiteSpace(key) || key.Length > IdempotencyKeyLengthMax || key.Any(char.IsControl))
+        {
+            return Problems.BadRequest($"The Idempotency-Key header is required: 1 to {IdempotencyKeyLengthMax} printable characters, the same for every retry of this request.");
+        }
+        var (body, error) = await JsonBody.ReadAsync<CreateEscrowBody>(request);
+        if (body is null)
+        {
+            return error!;
+        }
+        var errors = Validate(body, options.Value, out var window);
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+        var id = EscrowIdFor(key);
+        var create = new CreateEscrow(body.RecipientId!, body.SenderEmail!, window, body.Subject!.Trim(), body.Message!, body.PaymentMethodId, RequestHash(body));
+        var result = await grains.GetGrain<IEscrowGrain>(id).CreateAsync(create);
+        if (!result.Accepted)
+        {
+            return Problems.Rejection(result.RejectionCode!, result.RejectionMessage, result.View?.Id);
+        }
+        var view = result.View!;
+        if (view.Status == "payment_failed")
+        {
+            return Problems.Make(StatusCodes.Status402PaymentRequired, "payment_failed", "The card was declined; no message was sent. Try another payment method with a new Idempotency-Key.",
+                extensions: new Dictionary<string, object?> { ["escrowId"] = view.Id, ["status"] = view.Status, ["rejection"] = "payment_failed" });
+        }
+        if (view.PaymentIntentId is null)
+        {
+            return Problems.Unavailable("The payment provider did not answer; the escrow is kept. Retry the same request with the same Idempotency-Key.");
+        }
+        return TypedResults.Created($"/v1/escrows/{view.Id}", ToResponse(view, includeSecrets: true, includeHistory: false));
+    }
+
+    private static async Task<IResult> GetAsync(string id, HttpContext http, IGrainFactory grains, ApiKeyRegistry keys)
+    {
+        var caller = keys.Identify(http.Request.Headers[ApiKeyRegistry.Header]);
+        var bearer = http.Request.Headers.Authorization.ToString();
+        var token = bearer.StartsWith("Bearer ", StringComparison.Ordinal) ? bearer["Bearer ".Length..].Trim() : null;
+        if (caller is null && string.IsNullOrEmpty(token))
+        {
+            return Problems.Unauthorized("Send the platform's X-Api-Key, or the escrow's access token as 'Authorization: Bearer <accessToken>'.");
+        }
+        if (!Guid.TryParse(id, out var escrowId))
+        {
+            return Problems.NotFound("No escrow has this id.");
+        }
+        var view = await grains.GetGrain<IEscrowGrain>(escrowId).GetAsync();
+        if (caller is null && (view is null || !ApiKeyRegistry.FixedTimeEquals(view.AccessToken, token!)))
+        {
+            // The same answer whether the escrow exists or not: a token proves nothing about other escrows.
+            return Problems.Unauthorized("The access token does not open this escrow.");
+        }
+        return view is null ? Problems.NotFound("No escrow has this id.") : TypedResults.Ok(ToResponse(view, includeSecrets: false, includeHistory: true));
+    }
+
+    private static async Task<IResult> ReplyAsync(string id, HttpRequest request, IGrainFactory grains, TimeProvider clock)
+    {
+        var receivedAt = clock.GetUtcNow();
+        if (!Guid.TryParse(id, out var escrowId))
+        {
+            return Problems.NotFound("No escrow has this id.");
+        }
+        ReplyBody? body = null;
+        if (request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0)
+        {
+            var (parsed, error) = await JsonBody.ReadAsync<ReplyBody>(request);
+            if (parsed is null)
+            {
+                return error!;
+            }
+            body = parsed;
+        }
+        if (body?.Text is { Length: > ReplyTextLengthMax })
+        {
+            return Problems.Validation(new Dictionary<string, string[]> { ["text"] = [$"At most {ReplyTextLengthMax} characters."] });
+        }
+        var result = await grains.GetGrain<IEscrowGrain>(escrowId).AcceptReplyAsync(new ReplyReceived(receivedAt, "platform", body?.Text));
+        if (result.RejectionCode == "unknown_escrow")
+        {
+            return Problems.NotFound("No escrow has this id.");
+        }
+        return result.Accepted
+            ? TypedResults.Ok(ToResponse(result.View!, includeSecrets: false, includeHistory: true))
+            : Problems.Rejection(result.RejectionCode!, result.RejectionMessage, escrowId);
+    }
+
+    private static Dictionary<string, string[]> Validate(CreateEscrowBody b, EscrowOptions options, out TimeSpan window)
+    {
+        var errors = new Dictionary<string, string[]>();
+        window = default;
+        if (!RecipientEndpoints.IsValidId(b.RecipientId))
+        {
+            errors["recipientId"] = ["The recipient's id: 1 to 64 letters, digits, '-' or '_'."];
+        }
+        if (!RecipientEndpoints.IsValidEmail(b.SenderEmail))
+        {
+            errors["senderEmail"] = ["A valid email address is required."];
+        }
+        var offered = string.Join(", ", options.EffectiveWindows.Select(w => Iso8601.Format(w.Duration)));
+        if (!Iso8601.TryParseDuration(b.ResponseWindow, out window) || options.EffectiveWindows.All(w => w.Duration != window))
+        {
+            errors["responseWindow"] = [$"An ISO 8601 duration among the offered windows: {offered}."];
+        }
+        if (string.IsNullOrWhiteSpace(b.Subject) || b.Subject.Length > SubjectLengthMax || b.Subject.Any(char.IsControl))
+        {
+            errors["subject"] = [$"1 to {SubjectLengthMax} printable characters."];
+        }
+        if (b.Message is null || b.Message.Trim().Length < MessageLengthMin || b.Message.Length > MessageLengthMax)
+        {
+            errors["message"] = [$"{MessageLengthMin} to {MessageLengthMax} characters."];
+        }
+        if (b.PaymentMethodId is not null && !PaymentMethodPattern().IsMatch(b.PaymentMethodId))
+        {
+            errors["paymentMethodId"] = ["A Stripe payment method id such as pm_card_visa."];
+        }
+        return errors;
+    }
+
+    /// <summary>A hash of the request's meaning, so the same body under the same key is recognised as the same request.</summary>
+    private static string RequestHash(CreateEscrowBody b) =>
+        Convert.ToHexString(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new[] { b.RecipientId, b.SenderEmail, b.ResponseWindow, b.Subject, b.Message, b.PaymentMethodId })));
+
+    public static EscrowResponse ToResponse(EscrowView v, bool includeSecrets, bool includeHistory) => new(
+        v.Id, v.Status, v.RecipientId, v.AmountMinor, v.Currency, v.RecipientShareMinor, v.PlatformFeeMinor,
+        Iso8601.Format(v.ResponseWindow), v.CreatedAt, v.ExpiresAt, v.ReplyDeadline, v.PaymentIntentId, v.ClientSecret,
+        includeSecrets ? v.AccessToken : null, v.TransferId,
+        includeHistory ? v.History.Select(h => new HistoryResponse(h.Status, h.At, h.Event, h.AmountMinor, h.Detail)).ToList() : null);
+
+    [GeneratedRegex("^pm_[A-Za-z0-9_]{1,250}$")]
+    private static partial Regex PaymentMethodPattern();
+}

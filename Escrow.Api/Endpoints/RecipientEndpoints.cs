@@ -1,0 +1,109 @@
+using System.Net.Mail;
+using System.Text.RegularExpressions;
+using Escrow.Api.Hosting;
+
+namespace Escrow.Api.Endpoints;
+
+public sealed record RecipientBody(string? Email, string? DisplayName, long? BasePriceMinor, string? Currency, int? RevenueShareBps, int? DailyLimit);
+
+public sealed record RecipientResponse(string Id, string Email, string DisplayName, long BasePriceMinor, string Currency, int RevenueShareBps, int DailyLimit, string? StripeAccountId, bool PayoutsEnabled);
+
+public sealed record OnboardingLinkBody(string? RefreshUrl, string? ReturnUrl);
+
+public sealed record OnboardingLinkResponse(string AccountId, string Url);
+
+public static partial class RecipientEndpoints
+{
+    public const long BasePriceMaxMinor = 1_000_000;
+    public const int DailyLimitMax = 1_000;
+
+    public static void MapRecipients(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/recipients").WithTags("Recipients").RequireApiKey(ApiRole.Platform);
+        group.MapPut("/{recipientId}", UpsertAsync);
+        group.MapGet("/{recipientId}", GetAsync);
+        group.MapPost("/{recipientId}/onboarding-link", OnboardingLinkAsync);
+    }
+
+    public static bool IsValidId(string? id) => id is { Length: >= 1 and <= 64 } && IdPattern().IsMatch(id);
+
+    public static bool IsValidEmail(string? email) =>
+        email is { Length: >= 3 and <= 254 } && MailAddress.TryCreate(email, out var parsed) && parsed.Address == email && !email.Any(char.IsControl);
+
+    private static async Task<IResult> UpsertAsync(string recipientId, RecipientBody? body, IGrainFactory grains)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (!IsValidId(recipientId))
+        {
+            errors["recipientId"] = ["1 to 64 letters, digits, '-' or '_'."];
+        }
+        if (body is null)
+        {
+            return Problems.BadRequest("A JSON body {email, displayName, basePriceMinor, currency, revenueShareBps?, dailyLimit?} is required.");
+        }
+        if (!IsValidEmail(body.Email))
+        {
+            errors["email"] = ["A valid email address is required."];
+        }
+        if (string.IsNullOrWhiteSpace(body.DisplayName) || body.DisplayName.Length > 100 || body.DisplayName.Any(char.IsControl))
+        {
+            errors["displayName"] = ["1 to 100 printable characters."];
+        }
+        if (body.BasePriceMinor is not (> 0 and <= BasePriceMaxMinor))
+        {
+            errors["basePriceMinor"] = [$"An integer number of minor units, 1 to {BasePriceMaxMinor}."];
+        }
+        if (!Currency.TryParse(body.Currency, out _))
+        {
+            errors["currency"] = ["A three-letter ISO 4217 code such as EUR."];
+        }
+        if (body.RevenueShareBps is < 0 or > Split.BasisPointsMax)
+        {
+            errors["revenueShareBps"] = ["0 to 10000 basis points (7500 = 75 %)."];
+        }
+        if (body.DailyLimit is < 1 or > DailyLimitMax)
+        {
+            errors["dailyLimit"] = [$"1 to {DailyLimitMax} messages per UTC day."];
+        }
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+        var view = await grains.GetGrain<IRecipientGrain>(recipientId).UpsertAsync(
+            new RecipientProfile(body.Email!, body.DisplayName!.Trim(), body.BasePriceMinor!.Value, body.Currency!, body.RevenueShareBps, body.DailyLimit));
+        return TypedResults.Ok(ToResponse(view));
+    }
+
+    private static async Task<IResult> GetAsync(string recipientId, IGrainFactory grains)
+    {
+        if (!IsValidId(recipientId))
+        {
+            return Problems.NotFound("No recipient has this id.");
+        }
+        var view = await grains.GetGrain<IRecipientGrain>(recipientId).GetAsync();
+        return view is null ? Problems.NotFound("No recipient has this id.") : TypedResults.Ok(ToResponse(view));
+    }
+
+    private static async Task<IResult> OnboardingLinkAsync(string recipientId, OnboardingLinkBody? body, IGrainFactory grains, HttpContext http)
+    {
+        if (!IsValidId(recipientId) || await grains.GetGrain<IRecipientGrain>(recipientId).GetAsync() is null)
+        {
+            return Problems.NotFound("No recipient has this id.");
+        }
+        var self = $"{http.Request.Scheme}://{http.Request.Host}";
+        var refresh = body?.RefreshUrl ?? $"{self}/onboarding/refresh";
+        var back = body?.ReturnUrl ?? $"{self}/onboarding/done";
+        if (!Uri.TryCreate(refresh, UriKind.Absolute, out _) || !Uri.TryCreate(back, UriKind.Absolute, out _))
+        {
+            return Problems.BadRequest("refreshUrl and returnUrl must be absolute URLs.");
+        }
+        var link = await grains.GetGrain<IRecipientGrain>(recipientId).CreateOnboardingLinkAsync(refresh, back);
+        return TypedResults.Ok(new OnboardingLinkResponse(link.AccountId, link.Url));
+    }
+
+    private static RecipientResponse ToResponse(RecipientView v) =>
+        new(v.Id, v.Email, v.DisplayName, v.BasePriceMinor, v.Currency, v.RevenueShareBps, v.DailyLimit, v.StripeAccountId, v.PayoutsEnabled);
+
+    [GeneratedRegex("^[A-Za-z0-9_-]+$")]
+    private static partial Regex IdPattern();
+}

@@ -1,0 +1,100 @@
+using Escrow.Grains;
+using Escrow.Grains.Storage;
+using Microsoft.Extensions.Options;
+using Stripe;
+
+namespace Escrow.Api.Endpoints;
+
+/// <summary>
+/// Stripe's webhook: authenticate the raw body, record the event durably, route it to the grain that owns it,
+/// and mark it processed only after that work succeeded, so a failed delivery is processed again on Stripe's retry.
+/// </summary>
+public static partial class StripeWebhookEndpoints
+{
+    public const string Provider = "stripe";
+
+    public static void MapStripeWebhook(this IEndpointRouteBuilder app) =>
+        app.MapPost("/webhooks/stripe", HandleAsync).WithTags("Webhooks").DisableAntiforgery();
+
+    private static async Task<IResult> HandleAsync(HttpRequest request, IOptions<StripeOptions> options, IEscrowStore store, IGrainFactory grains, TimeProvider clock, ILoggerFactory loggers)
+    {
+        var log = loggers.CreateLogger("Escrow.Webhooks.Stripe");
+        if (request.ContentLength > JsonBody.BodyBytesMax)
+        {
+            return Problems.Make(StatusCodes.Status413PayloadTooLarge, "Body too large", "Stripe events are far smaller than this.");
+        }
+        string json;
+        using (var reader = new StreamReader(request.Body))
+        {
+            json = await reader.ReadToEndAsync(request.HttpContext.RequestAborted);
+        }
+        Event stripeEvent;
+        try
+        {
+            stripeEvent = EventUtility.ConstructEvent(json, request.Headers["Stripe-Signature"], options.Value.WebhookSecret, options.Value.WebhookToleranceSeconds);
+        }
+        catch (Exception e) when (e is StripeException or ArgumentException or Newtonsoft.Json.JsonException)
+        {
+            LogRejected(log, e.Message);
+            return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
+        }
+        var receipt = await store.RecordWebhookAsync(Provider, stripeEvent.Id, stripeEvent.Type, clock.GetUtcNow());
+        if (receipt.AlreadyProcessed)
+        {
+            return TypedResults.Ok(new { received = true, duplicate = true });
+        }
+        var outcome = await RouteAsync(stripeEvent, grains, store, clock);
+        await store.MarkWebhookProcessedAsync(Provider, stripeEvent.Id, outcome, clock.GetUtcNow());
+        LogProcessed(log, stripeEvent.Id, stripeEvent.Type, outcome);
+        return TypedResults.Ok(new { received = true, outcome });
+    }
+
+    private static async Task<string> RouteAsync(Event e, IGrainFactory grains, IEscrowStore store, TimeProvider clock)
+    {
+        switch (e.Data.Object)
+        {
+            case PaymentIntent pi when EscrowIdOf(pi.Metadata, pi.TransferGroup) is { } escrowId:
+                var kind = e.Type switch
+                {
+                    "payment_intent.amount_capturable_updated" when pi.Status == "requires_capture" => PaymentEventKind.Authorised,
+                    "payment_intent.payment_failed" => PaymentEventKind.Failed,
+                    "payment_intent.canceled" => PaymentEventKind.Voided,
+                    _ => (PaymentEventKind?)null,
+                };
+                if (kind is null)
+                {
+                    return "acknowledged";
+                }
+                var amount = kind == PaymentEventKind.Authorised ? pi.AmountCapturable : pi.Amount;
+                var reason = kind == PaymentEventKind.Failed ? pi.LastPaymentError?.Code ?? "payment_failed" : pi.CancellationReason;
+                var result = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(kind.Value, pi.Id, amount, pi.Currency, reason));
+                return result.Accepted ? "applied" : $"ignored:{result.RejectionCode}";
+            case Transfer transfer when e.Type == "transfer.reversed" && EscrowIdOf(transfer.Metadata, transfer.TransferGroup) is { } escrowId:
+                var reversed = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountReversed, transfer.Currency, "transfer.reversed"));
+                await store.RaiseAlertAsync(new NewAlert("transfer_reversed", "critical", escrowId, $"transfer_reversed/{transfer.Id}",
+                    $"Transfer {transfer.Id} was reversed ({transfer.AmountReversed} {transfer.Currency}).", clock.GetUtcNow()));
+                return reversed.Accepted ? "applied" : $"ignored:{reversed.RejectionCode}";
+            case Account account when e.Type == "account.updated" && account.Metadata?.TryGetValue("recipient_id", out var recipientId) == true:
+                var canReceive = account.PayoutsEnabled && account.Capabilities?.Transfers == "active";
+                await grains.GetGrain<IRecipientGrain>(recipientId).AccountUpdatedAsync(account.Id, canReceive);
+                return "applied";
+            case Dispute dispute when e.Type == "charge.dispute.created":
+                await store.RaiseAlertAsync(new NewAlert("dispute_opened", "critical", null, $"dispute_opened/{dispute.Id}",
+                    $"Dispute {dispute.Id} on charge {dispute.ChargeId} ({dispute.Amount} {dispute.Currency}).", clock.GetUtcNow()));
+                return "alerted";
+            default:
+                return "acknowledged";
+        }
+    }
+
+    private static Guid? EscrowIdOf(IDictionary<string, string>? metadata, string? transferGroup) =>
+        metadata?.TryGetValue("escrow_id", out var id) == true && Guid.TryParse(id, out var fromMetadata) ? fromMetadata
+        : Guid.TryParse(transferGroup, out var fromGroup) ? fromGroup
+        : null;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Stripe webhook refused: {Reason}")]
+    private static partial void LogRejected(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stripe event {EventId} ({Type}): {Outcome}")]
+    private static partial void LogProcessed(ILogger logger, string eventId, string type, string outcome);
+}

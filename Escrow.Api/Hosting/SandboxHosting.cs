@@ -1,0 +1,90 @@
+using System.Security.Cryptography;
+using Escrow.Grains;
+using Escrow.Sandbox;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace Escrow.Api.Hosting;
+
+/// <summary>
+/// With no Stripe or Postmark keys, the API serves emulators of both and points the real Stripe.net and Postmark
+/// code at them. Missing development secrets (API keys, webhook secret, inbound credentials) are generated for
+/// this run and printed once at start-up.
+/// </summary>
+public static class SandboxHosting
+{
+    public sealed record Generated(List<string> Lines);
+
+    public static bool UsesStripeSandbox(IConfiguration c) => string.IsNullOrWhiteSpace(c["Stripe:SecretKey"]);
+
+    public static bool UsesPostmarkSandbox(IConfiguration c) => string.IsNullOrWhiteSpace(c["Postmark:ServerToken"]);
+
+    public static Generated ApplyDevelopmentDefaults(ConfigurationManager configuration)
+    {
+        var generated = new List<string>();
+        var values = new Dictionary<string, string?>();
+        string Secret(int bytes) => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(bytes));
+        if (UsesStripeSandbox(configuration))
+        {
+            values["Stripe:SecretKey"] = "sk_test_sandbox";
+            if (string.IsNullOrWhiteSpace(configuration["Stripe:WebhookSecret"]))
+            {
+                values["Stripe:WebhookSecret"] = "whsec_" + Secret(24);
+            }
+        }
+        if (UsesPostmarkSandbox(configuration))
+        {
+            values["Postmark:ServerToken"] = "sandbox-postmark-" + Secret(8);
+        }
+        if (string.IsNullOrWhiteSpace(configuration["Postmark:InboundUsername"]) || string.IsNullOrWhiteSpace(configuration["Postmark:InboundPassword"]))
+        {
+            values["Postmark:InboundUsername"] = "postmark";
+            values["Postmark:InboundPassword"] = Secret(16);
+            generated.Add($"Postmark inbound webhook credentials (generated): postmark:{values["Postmark:InboundPassword"]}");
+        }
+        if (!configuration.GetSection("Api:PlatformKeys").GetChildren().Any())
+        {
+            values["Api:PlatformKeys:0"] = "dev-platform-" + Secret(12);
+            generated.Add($"Platform API key (generated): {values["Api:PlatformKeys:0"]}");
+        }
+        if (!configuration.GetSection("Api:AdminKeys").GetChildren().Any())
+        {
+            values["Api:AdminKeys:0"] = "dev-admin-" + Secret(12);
+            generated.Add($"Admin API key (generated): {values["Api:AdminKeys:0"]}");
+        }
+        configuration.AddInMemoryCollection(values);
+        return new Generated(generated);
+    }
+
+    public static IServiceCollection AddEscrowSandboxes(this IServiceCollection services, IConfiguration configuration)
+    {
+        var stripe = UsesStripeSandbox(configuration) || configuration["Stripe:SecretKey"] == "sk_test_sandbox";
+        var postmark = UsesPostmarkSandbox(configuration) || configuration["Postmark:ServerToken"]?.StartsWith("sandbox-postmark-", StringComparison.Ordinal) == true;
+        if (!stripe && !postmark)
+        {
+            return services;
+        }
+        services.AddEscrowSandbox(o =>
+        {
+            o.WebhookSecret = configuration["Stripe:WebhookSecret"] ?? "whsec_unused";
+            o.PostmarkServerToken = configuration["Postmark:ServerToken"] ?? "";
+        });
+        services.AddSingleton<IExternalEndpoints>(sp => new SandboxEndpoints(sp.GetRequiredService<IServer>(), stripe, postmark, sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<PostmarkOptions>>().Value.ApiBase));
+        return services;
+    }
+
+    /// <summary>The emulators' addresses: this process's own, read once the server listens.</summary>
+    private sealed class SandboxEndpoints(IServer server, bool stripe, bool postmark, string postmarkApiBase) : IExternalEndpoints
+    {
+        public string? StripeApiBase => stripe ? Self() + "/_sandbox/stripe" : null;
+
+        public string PostmarkApiBase => postmark ? Self() + "/_sandbox/postmark" : postmarkApiBase;
+
+        private string Self()
+        {
+            var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "http://localhost";
+            return address.Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal).Replace("://[::]", "://127.0.0.1", StringComparison.Ordinal)
+                .Replace("://+", "://127.0.0.1", StringComparison.Ordinal).Replace("://*", "://127.0.0.1", StringComparison.Ordinal).TrimEnd('/');
+        }
+    }
+}
