@@ -1,5 +1,63 @@
+using Escrow.Api.Endpoints;
+using Escrow.Api.Hosting;
+using Escrow.Sandbox;
+using Escrow.Silo;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Orleans.Dashboard;
+using Scalar.AspNetCore;
+
 var builder = WebApplication.CreateBuilder(args);
+if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]) && string.IsNullOrWhiteSpace(builder.Configuration["ASPNETCORE_URLS"]))
+{
+    builder.WebHost.UseUrls("http://127.0.0.1:5080");
+}
+var stripeSandbox = SandboxHosting.UsesStripeSandbox(builder.Configuration);
+var postmarkSandbox = SandboxHosting.UsesPostmarkSandbox(builder.Configuration);
+var generated = SandboxHosting.ApplyDevelopmentDefaults(builder.Configuration);
+
+builder.Services.AddEscrowServices(builder.Configuration);
+builder.Services.AddEscrowSandboxes(builder.Configuration);
+builder.Services.AddOptions<Escrow.Api.Hosting.ApiKeyOptions>().Bind(builder.Configuration.GetSection(Escrow.Api.Hosting.ApiKeyOptions.Section))
+    .Validate(o => o.PlatformKeys.Concat(o.AdminKeys).All(k => k.Length >= 16), "Every key in Api:PlatformKeys and Api:AdminKeys must be at least 16 characters long.")
+    .Validate(o => o.AdminKeys.Count > 0, "Api:AdminKeys needs at least one key (Api__AdminKeys__0).")
+    .ValidateOnStart();
+builder.Services.AddSingleton<ApiKeyRegistry>();
+builder.Services.AddProblemDetails();
+builder.Services.AddOpenApi();
+builder.Services.AddEscrowRateLimits(builder.Configuration);
+builder.Services.AddHealthChecks()
+    .AddCheck<StoreHealthCheck>("store", tags: ["ready"])
+    .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"]);
+builder.Services.AddAuthentication()
+    .AddScheme<AuthenticationSchemeOptions, DashboardAuthenticationHandler>(DashboardAuthenticationHandler.SchemeName, null);
+builder.Services.AddAuthorizationBuilder()
+    .AddPolicy(DashboardAuthenticationHandler.Policy, p => p.AddAuthenticationSchemes(DashboardAuthenticationHandler.SchemeName).RequireRole("admin"));
+builder.UseOrleans(silo => silo.AddEscrow(builder.Configuration));
+
 var app = builder.Build();
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseRateLimiter();
+app.UseAuthorization();
+
+app.MapOpenApi();
+app.MapScalarApiReference();
+app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+app.MapRecipients();
+app.MapEscrows();
+app.MapStripeWebhook();
+app.MapPostmarkInbound();
+app.MapAdmin();
+if (stripeSandbox || postmarkSandbox)
+{
+    app.MapStripeSandbox();
+    app.MapPostmarkSandbox();
+}
+app.MapOrleansDashboard(routePrefix: "/dashboard").RequireAuthorization(DashboardAuthenticationHandler.Policy);
+
+app.Lifetime.ApplicationStarted.Register(() => StartupBanner.Print(app, stripeSandbox, postmarkSandbox, generated));
 app.Run();
 
 public partial class Program;

@@ -148,7 +148,9 @@ public static partial class EscrowEndpoints
             errors["senderEmail"] = ["A valid email address is required."];
         }
         var offered = string.Join(", ", options.EffectiveWindows.Select(w => Iso8601.Format(w.Duration)));
-        if (!Iso8601.TryParseDuration(b.ResponseWindow, out window) || options.EffectiveWindows.All(w => w.Duration != window))
+        var parsed = Iso8601.TryParseDuration(b.ResponseWindow, out var requested);
+        window = requested;
+        if (!parsed || options.EffectiveWindows.All(w => w.Duration != requested))
         {
             errors["responseWindow"] = [$"An ISO 8601 duration among the offered windows: {offered}."];
         }

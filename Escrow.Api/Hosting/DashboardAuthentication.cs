@@ -1,0 +1,50 @@
+using System.Security.Claims;
+using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+
+namespace Escrow.Api.Hosting;
+
+/// <summary>
+/// A browser cannot send X-Api-Key, so the Orleans dashboard takes HTTP Basic: any user name, an admin key as the password.
+/// </summary>
+public sealed class DashboardAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ApiKeyRegistry keys)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "DashboardBasic";
+    public const string Policy = "dashboard";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var header = Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
+        string decoded;
+        try
+        {
+            decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
+        }
+        catch (FormatException)
+        {
+            return Task.FromResult(AuthenticateResult.Fail("Malformed Basic credentials."));
+        }
+        var password = decoded[(decoded.IndexOf(':', StringComparison.Ordinal) + 1)..];
+        var caller = keys.Identify(password);
+        if (caller?.Role != ApiRole.Admin)
+        {
+            return Task.FromResult(AuthenticateResult.Fail("The password is not an admin key."));
+        }
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, caller.KeyId), new Claim(ClaimTypes.Role, "admin")], SchemeName);
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.StatusCode = StatusCodes.Status401Unauthorized;
+        Response.Headers.WWWAuthenticate = "Basic realm=\"escrow-dashboard\", charset=\"UTF-8\"";
+        return Task.CompletedTask;
+    }
+}
