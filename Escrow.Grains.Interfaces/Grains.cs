@@ -23,6 +23,9 @@ public interface IEscrowGrain : IGrainWithGuidKey
     /// <summary>Looks at the stored due times and runs whatever is due or left in the outbox (what a reminder tick does).</summary>
     [Alias("wake")] Task WakeAsync();
 
+    /// <summary>The same as <see cref="WakeAsync"/>, sent without waiting: a grain uses it to drive itself on a later turn.</summary>
+    [Alias("drive"), Orleans.Concurrency.OneWay] Task DriveAsync();
+
     /// <summary>The reply token that the recipient's Reply-To carries; used to route inbound mail.</summary>
     [Alias("reply-context")] Task<ReplyContext?> GetReplyContextAsync();
 }

@@ -124,7 +124,8 @@ public sealed partial class EscrowEffects(
         }
         // Stripe forgets idempotency keys after about a day, and a lost answer may hide a transfer that was made:
         // before any retry, look the escrow's transfer group up and adopt what is there instead of paying twice.
-        if (s.TransferFailures > 0 || (s.FirstTransferAttemptAt is { } first && now - first >= _policy.AdoptTransfersAfter))
+        if (s.TransferFailures > 0 || s.TransferKeyAttempt > 0 || s.History.Any(h => h.Event == "transfer_failed")
+            || (s.FirstTransferAttemptAt is { } first && now - first >= _policy.AdoptTransfersAfter))
         {
             var existing = await payments.FindTransfersAsync(s.Id);
             if (existing.Count > 1)

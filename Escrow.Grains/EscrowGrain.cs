@@ -37,8 +37,9 @@ public sealed partial class EscrowGrain(
         EscrowInvariants.Check(state.State);
         if (state.State.Exists)
         {
-            // An activation checks its due times when it wakes up: a reminder tick can be lost.
-            this.RegisterGrainTimer(_ => WakeAsync(), new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = Timeout.InfiniteTimeSpan });
+            // An activation checks its due times when it wakes up: a reminder tick can be lost. The message to
+            // itself runs as the first turn after activation.
+            this.AsReference<IEscrowGrain>().DriveAsync().Ignore();
         }
         return Task.CompletedTask;
     }
@@ -111,7 +112,7 @@ public sealed partial class EscrowGrain(
         if (decision.Accepted)
         {
             await SaveAsync(decision.State);
-            this.RegisterGrainTimer(_ => RunAsync(), new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = Timeout.InfiniteTimeSpan });
+            this.AsReference<IEscrowGrain>().DriveAsync().Ignore();
         }
     }
 
@@ -130,6 +131,8 @@ public sealed partial class EscrowGrain(
         _reminderKnown = true;
         return WakeAsync();
     }
+
+    public Task DriveAsync() => WakeAsync();
 
     public async Task WakeAsync()
     {

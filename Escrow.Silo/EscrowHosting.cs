@@ -23,6 +23,7 @@ public static class EscrowHosting
 {
     public const string ConnectionStringName = "Escrow";
     public const string StripeHttpClient = "Escrow.Stripe";
+    public const string PostmarkHttpClient = "Escrow.Postmark";
 
     public static bool IsDurable(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration.GetConnectionString(ConnectionStringName));
 
@@ -63,7 +64,7 @@ public static class EscrowHosting
                 : new StripeClient(stripe.SecretKey, httpClient: http, apiBase: apiBase);
         });
         services.AddSingleton<IPaymentGateway, StripePaymentGateway>();
-        services.AddHttpClient<IEmailSender, PostmarkEmailSender>(http => http.Timeout = TimeSpan.FromSeconds(30));
+        services.AddHttpClient<IEmailSender, PostmarkEmailSender>(PostmarkHttpClient, http => http.Timeout = TimeSpan.FromSeconds(30));
         services.AddSingleton<EscrowEffects>();
         return services;
     }
@@ -117,7 +118,11 @@ public static class EscrowHosting
         }
         else
         {
-            silo.UseLocalhostClustering(serviceId: orleans["ServiceId"] ?? "escrow", clusterId: orleans["ClusterId"] ?? "escrow");
+            silo.UseLocalhostClustering(
+                siloPort: orleans.GetValue("SiloPort", 11111),
+                gatewayPort: orleans.GetValue("GatewayPort", 30000),
+                serviceId: orleans["ServiceId"] ?? "escrow",
+                clusterId: orleans["ClusterId"] ?? "escrow");
         }
 
         silo.Configure<ReminderOptions>(o =>

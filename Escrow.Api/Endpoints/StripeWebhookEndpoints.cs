@@ -31,7 +31,8 @@ public static partial class StripeWebhookEndpoints
         Event stripeEvent;
         try
         {
-            stripeEvent = EventUtility.ConstructEvent(json, request.Headers["Stripe-Signature"], options.Value.WebhookSecret, options.Value.WebhookToleranceSeconds);
+            // The clock is the service's own (TimeProvider), so a test that drives a fake clock signs and checks on the same time.
+            stripeEvent = EventUtility.ConstructEvent(json, request.Headers["Stripe-Signature"], options.Value.WebhookSecret, options.Value.WebhookToleranceSeconds, clock.GetUtcNow().ToUnixTimeSeconds());
         }
         catch (Exception e) when (e is StripeException or ArgumentException or Newtonsoft.Json.JsonException)
         {

@@ -83,7 +83,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (_, EffectCompleted e) => CompleteEffect(s, e.EffectId),
 
             (EscrowStatus.AwaitingPayment, PaymentIntentCreated p) => OnPaymentIntentCreated(s, p, now),
-            (_, PaymentIntentCreated p) => Decision.Accept(RemoveEffect(s, p.EffectId)),
+            (_, PaymentIntentCreated p) => CompleteEffect(s, p.EffectId, EffectKind.CreatePaymentIntent),
 
             (EscrowStatus.AwaitingPayment, PaymentAuthorised a) => Authorise(s, a.PaymentIntentId, a.AmountMinor, a.Currency, now),
             (_, PaymentAuthorised a) when a.PaymentIntentId == s.PaymentIntentId && s.HeldAt is not null => Decision.Reject(s, Rejection.AlreadyDone),
@@ -114,17 +114,19 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (_, DeadlinePassed) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.RefundPending, RefundPermitAnswered a) => AnswerPermit(s, a, now),
-            (_, RefundPermitAnswered a) => Decision.Accept(RemoveEffect(s, a.EffectId)),
+            (_, RefundPermitAnswered a) => CompleteEffect(s, a.EffectId, EffectKind.RequestRefundPermit),
 
             (EscrowStatus.RefundPending, RefundPermitRetryDue) => RetryPermit(s, now),
             (_, RefundPermitRetryDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
-            (EscrowStatus.RefundPending, PaymentIntentCancelled e) => Refunded(RemoveEffect(s, e.EffectId), now, "payment_intent_cancelled", null),
-            (EscrowStatus.Cancelled or EscrowStatus.Refunded, PaymentIntentCancelled e) => Decision.Accept(RemoveEffect(s, e.EffectId)),
+            (EscrowStatus.RefundPending, PaymentIntentCancelled e) when HasEffect(s, e.EffectId, EffectKind.CancelPaymentIntent)
+                => Refunded(RemoveEffect(s, e.EffectId), now, "payment_intent_cancelled", null),
+            (EscrowStatus.RefundPending or EscrowStatus.Cancelled or EscrowStatus.Refunded, PaymentIntentCancelled e) => CompleteEffect(s, e.EffectId, EffectKind.CancelPaymentIntent),
             (_, PaymentIntentCancelled) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
-            (EscrowStatus.RefundPending, PaymentRefunded r) => Refunded(RemoveEffect(s, r.EffectId) with { RefundId = r.RefundId }, now, "payment_refunded", r.RefundId),
-            (EscrowStatus.Refunded, PaymentRefunded r) => Decision.Accept(RemoveEffect(s, r.EffectId)),
+            (EscrowStatus.RefundPending, PaymentRefunded r) when HasEffect(s, r.EffectId, EffectKind.RefundPayment)
+                => Refunded(RemoveEffect(s, r.EffectId) with { RefundId = r.RefundId }, now, "payment_refunded", r.RefundId),
+            (EscrowStatus.RefundPending or EscrowStatus.Refunded, PaymentRefunded r) => CompleteEffect(s, r.EffectId, EffectKind.RefundPayment),
             (_, PaymentRefunded) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.Processing, Captured cap) => OnCaptured(s, cap, now),
@@ -134,7 +136,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (_, CaptureRejected) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.Processing, Transferred t) => OnTransferred(s, t, now),
-            (EscrowStatus.Released, Transferred t) when t.TransferId == s.TransferId => Decision.Accept(RemoveEffect(s, t.EffectId)),
+            (EscrowStatus.Released, Transferred t) when t.TransferId == s.TransferId => CompleteEffect(s, t.EffectId, EffectKind.TransferShare),
             (_, Transferred) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.Processing, TransferRejected r) => OnTransferRejected(s, r, now),
@@ -157,7 +159,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (_, OperatorRelease) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.TransferFailed, OperatorRetryTransfer)
-                => StartTransfer(Transition(s with { NextTransferAttemptAt = null, NeedsOperator = false }, EscrowStatus.Processing, now, "operator_retry_transfer"), now),
+                => StartTransfer(Transition(s with { NextTransferAttemptAt = null, NeedsOperator = false, TransferFailures = 0 }, EscrowStatus.Processing, now, "operator_retry_transfer"), now),
             (_, OperatorRetryTransfer) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.AwaitingPayment, OperatorRefund o) => ExpireUnpaid(s, now, o.Reason),
@@ -273,14 +275,18 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
     private static Decision OnPaymentIntentCreated(EscrowState s, PaymentIntentCreated p, DateTimeOffset now)
     {
-        if (!HasEffect(s, p.EffectId))
+        if (!HasEffect(s, p.EffectId, EffectKind.CreatePaymentIntent))
         {
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
         var recorded = Record(RemoveEffect(s, p.EffectId) with { PaymentIntentId = p.PaymentIntentId, ClientSecret = p.ClientSecret }, now, "payment_intent_created", p.AmountMinor, p.PaymentIntentId);
-        return p.StripeStatus == "requires_capture"
-            ? Authorise(recorded, p.PaymentIntentId, p.AmountMinor, p.Currency, now)
-            : Decision.Accept(recorded);
+        if (p.StripeStatus != "requires_capture")
+        {
+            return Decision.Accept(recorded);
+        }
+        var authorised = Authorise(recorded, p.PaymentIntentId, p.AmountMinor, p.Currency, now);
+        // A refusal changes nothing: it is reported against the state as it was before the command.
+        return authorised.Accepted ? authorised : Decision.Reject(s, authorised.Rejection!);
     }
 
     private static Decision Authorise(EscrowState s, string paymentIntentId, long amountMinor, string currency, DateTimeOffset now)
@@ -360,7 +366,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
     private Decision AnswerPermit(EscrowState s, RefundPermitAnswered a, DateTimeOffset now)
     {
-        if (!HasEffect(s, a.EffectId))
+        if (!HasEffect(s, a.EffectId, EffectKind.RequestRefundPermit))
         {
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
@@ -412,7 +418,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
     private static Decision OnCaptured(EscrowState s, Captured c, DateTimeOffset now)
     {
-        if (!HasEffect(s, c.EffectId))
+        if (!HasEffect(s, c.EffectId, EffectKind.CapturePayment))
         {
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
@@ -422,7 +428,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
     private static Decision OnCaptureRejected(EscrowState s, CaptureRejected r, DateTimeOffset now)
     {
-        if (!HasEffect(s, r.EffectId))
+        if (!HasEffect(s, r.EffectId, EffectKind.CapturePayment))
         {
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
@@ -442,7 +448,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
     private static Decision OnTransferred(EscrowState s, Transferred t, DateTimeOffset now)
     {
-        if (!HasEffect(s, t.EffectId))
+        if (!HasEffect(s, t.EffectId, EffectKind.TransferShare))
         {
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
@@ -453,7 +459,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
     private Decision OnTransferRejected(EscrowState s, TransferRejected r, DateTimeOffset now)
     {
-        if (!HasEffect(s, r.EffectId))
+        if (!HasEffect(s, r.EffectId, EffectKind.TransferShare))
         {
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
@@ -476,7 +482,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
     private static Decision AwaitPayoutSetup(EscrowState s, RecipientNotReady r, DateTimeOffset now)
     {
-        if (!HasEffect(s, r.EffectId))
+        if (!HasEffect(s, r.EffectId, EffectKind.TransferShare))
         {
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
@@ -484,12 +490,14 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         return Decision.Accept(Email(AddEffect(waiting, EffectKind.AwaitPayoutSetup), EmailKind.PendingPayoutSetup));
     }
 
-    private static Decision CompleteEffect(EscrowState s, int effectId) =>
-        HasEffect(s, effectId) ? Decision.Accept(RemoveEffect(s, effectId)) : Decision.Reject(s, Rejection.UnknownEffect);
+    private static Decision CompleteEffect(EscrowState s, int effectId, EffectKind? kind = null) =>
+        HasEffect(s, effectId, kind) ? Decision.Accept(RemoveEffect(s, effectId)) : Decision.Reject(s, Rejection.UnknownEffect);
 
     // Building blocks. Each returns a new state; none performs anything.
 
-    private static bool HasEffect(EscrowState s, int effectId) => s.Outbox.Any(e => e.Id == effectId);
+    /// <summary>A result completes only the pending effect it names, and only an effect of the kind that produces it.</summary>
+    private static bool HasEffect(EscrowState s, int effectId, EffectKind? kind = null) =>
+        s.Outbox.Any(e => e.Id == effectId && (kind is null || e.Kind == kind));
 
     internal static EscrowState AddEffect(EscrowState s, EffectKind kind, EmailKind? email = null, string? detail = null, string? payload = null)
     {

@@ -74,10 +74,11 @@ public sealed class EmailComposer(PostmarkOptions options)
     {
         var digits = ZeroDecimal.Contains(money.Currency.Code) ? 0 : 2;
         var scale = digits == 0 ? 1 : 100;
-        var whole = Math.DivRem(money.Minor, scale, out var fraction);
+        var sign = money.Minor < 0 ? "-" : "";
+        var whole = Math.DivRem(Math.Abs(money.Minor), scale, out var fraction);
         return digits == 0
-            ? $"{whole.ToString(CultureInfo.InvariantCulture)} {money.Currency.Code}"
-            : $"{whole.ToString(CultureInfo.InvariantCulture)}.{Math.Abs(fraction):00} {money.Currency.Code}";
+            ? $"{sign}{whole.ToString(CultureInfo.InvariantCulture)} {money.Currency.Code}"
+            : $"{sign}{whole.ToString(CultureInfo.InvariantCulture)}.{fraction:00} {money.Currency.Code}";
     }
 
     private static readonly HashSet<string> ZeroDecimal = ["BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"];

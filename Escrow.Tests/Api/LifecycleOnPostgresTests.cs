@@ -1,0 +1,76 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Escrow.Sandbox;
+using Escrow.Tests.Infrastructure;
+
+namespace Escrow.Tests.Api;
+
+/// <summary>One API process on a real PostgreSQL database, with the sandboxes, shared by the tests of this class.</summary>
+public sealed class PostgresApiFixture : IAsyncLifetime
+{
+    public EscrowApiFactory Factory { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        var server = await PostgresServer.GetAsync();
+        Factory = new EscrowApiFactory(await server.CreateDatabaseAsync("api_lifecycle"));
+        _ = Factory.Server;
+    }
+
+    public async Task DisposeAsync() => await Factory.DisposeAsync();
+}
+
+/// <summary>The escrow lifecycle through HTTP alone, on PostgreSQL with the sandbox (issue: "What it must show").</summary>
+public sealed class LifecycleOnPostgresTests(PostgresApiFixture fixture) : IClassFixture<PostgresApiFixture>
+{
+    private EscrowApiFactory App => fixture.Factory;
+
+    private static string NewRecipient() => "r-" + Guid.NewGuid().ToString("N")[..12];
+
+    [Fact]
+    public async Task Held_escrow_plus_a_reply_is_released_with_exactly_one_transfer_of_the_share_from_the_captured_charge()
+    {
+        var recipient = NewRecipient();
+        await App.PutRecipientAsync(recipient, basePriceMinor: 1_000);
+        await App.EnablePayoutsAsync(recipient);
+        var escrow = await App.CreateHeldEscrowAsync(recipient);
+        var id = escrow.GetProperty("id").GetGuid();
+        Assert.Equal(1_500, escrow.GetProperty("amountMinor").GetInt64());
+        Assert.Equal(1_125, escrow.GetProperty("recipientShareMinor").GetInt64());
+        Assert.Equal(375, escrow.GetProperty("platformFeeMinor").GetInt64());
+
+        var reply = await App.PostInboundAsync(EscrowApiFactory.InboundReply(App.ReplyTokenOf(id)));
+        Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
+        var released = await App.WaitForStatusAsync(id, "released");
+
+        var pi = App.Stripe.GetPaymentIntent(escrow.GetProperty("paymentIntentId").GetString()!)!;
+        Assert.Equal("succeeded", pi.Status);
+        var transfer = Assert.Single(App.Stripe.Transfers, t => t.TransferGroup == id.ToString());
+        Assert.Equal(1_125, transfer.Amount);
+        Assert.Equal(pi.LatestCharge, transfer.SourceTransaction);
+        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+    }
+
+    [Fact]
+    public async Task No_reply_refunds_by_cancelling_the_authorisation_at_deadline_plus_grace_and_never_before()
+    {
+        var recipient = NewRecipient();
+        await App.PutRecipientAsync(recipient);
+        var escrow = await App.CreateHeldEscrowAsync(recipient);
+        var id = escrow.GetProperty("id").GetGuid();
+        var replyDeadline = escrow.GetProperty("replyDeadline").GetDateTimeOffset();
+        var piId = escrow.GetProperty("paymentIntentId").GetString()!;
+
+        App.Clock.SetUtcNow(replyDeadline - TimeSpan.FromSeconds(1));
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => App.Grains.GetGrain<IEscrowGrain>(id).WakeAsync()));
+        Assert.Equal("held", (await App.GetEscrowAsync(id)).GetProperty("status").GetString());
+        Assert.Equal("requires_capture", App.Stripe.GetPaymentIntent(piId)!.Status);
+
+        App.Clock.SetUtcNow(replyDeadline);
+        var refunded = await App.WaitForStatusAsync(id, "refunded");
+        Assert.Equal("canceled", App.Stripe.GetPaymentIntent(piId)!.Status);
+        Assert.Empty(App.Stripe.Refunds.Where(r => r.PaymentIntent == piId));
+        Assert.Contains(refunded.GetProperty("history").EnumerateArray(), h => h.GetProperty("event").GetString() == "payment_intent_cancelled");
+    }
+}
