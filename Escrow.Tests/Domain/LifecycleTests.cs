@@ -635,5 +635,104 @@ public sealed class LifecycleTests
         }
     }
 
+    /// <summary>
+    /// Like every other effect result, a cancel result must name a pending cancel. Before the permit is granted
+    /// there is no cancel in the outbox, so a PaymentIntentCancelled cannot complete one and must not refund.
+    /// </summary>
+    [Fact]
+    public void Payment_intent_cancelled_before_any_cancel_was_requested_is_rejected_as_unknown_effect()
+    {
+        var s = AnEscrow.RefundPending();
+        Assert.False(EscrowMachine.RefundStarted(s));
+        var d = s.Decide(new PaymentIntentCancelled(404), s.ReplyDeadline.AddSeconds(1));
+        Assert.Equal("unknown_effect", d.Rejection?.Code);
+        Assert.Equal(EscrowStatus.RefundPending, d.State.Status);
+        Assert.False(d.State.HasEmail(EmailKind.RefundIssued));
+    }
+
+    [Fact]
+    public void Authorisation_voided_while_waiting_for_a_permit_refunds_with_an_alert_and_drops_the_permit_request()
+    {
+        var s = AnEscrow.RefundPending();
+        var d = s.Decide(new AuthorisationVoided("expired"), s.ReplyDeadline.AddMinutes(1));
+        Assert.True(d.Accepted);
+        Assert.Equal(EscrowStatus.Refunded, d.State.Status);
+        Assert.False(d.State.Has(EffectKind.RequestRefundPermit));
+        Assert.Contains(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail == "authorisation_voided|expired");
+        EscrowInvariants.Check(d.State);
+    }
+
+    [Fact]
+    public void Authorisation_voided_after_our_own_cancel_started_completes_the_refund_with_emails()
+    {
+        var s = AnEscrow.RefundPending();
+        s = s.Then(new RefundPermitAnswered(s.EffectId(EffectKind.RequestRefundPermit), RefundPermit.Granted), s.ReplyDeadline.AddSeconds(1));
+        var d = s.Decide(new AuthorisationVoided("requested_by_customer"), s.ReplyDeadline.AddSeconds(2));
+        Assert.Equal(EscrowStatus.Refunded, d.State.Status);
+        Assert.False(d.State.Has(EffectKind.CancelPaymentIntent));
+        Assert.True(d.State.HasEmail(EmailKind.RefundIssued));
+        Assert.True(d.State.HasEmail(EmailKind.MissedOpportunity));
+        Assert.DoesNotContain(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert);
+    }
+
+    [Fact]
+    public void Reply_within_grace_while_the_refund_awaits_approval_releases_and_clears_the_approval()
+    {
+        var s = AnEscrow.RefundPending();
+        s = s.Then(new RefundPermitAnswered(s.EffectId(EffectKind.RequestRefundPermit), RefundPermit.NeedsApproval), s.ReplyDeadline.AddSeconds(1));
+        s = s.Then(new AcceptReply(s.ReplyDeadline.AddTicks(-1), "email", "Late but in grace"), s.ReplyDeadline.AddMinutes(2));
+        Assert.Equal(EscrowStatus.Processing, s.Status);
+        Assert.False(s.RefundAwaitingApproval);
+        Assert.True(s.Has(EffectKind.CapturePayment));
+        Assert.Equal("not_allowed_in_status", s.Decide(new OperatorApproveRefund(), s.ReplyDeadline.AddMinutes(3)).Rejection?.Code);
+    }
+
+    [Fact]
+    public void The_machine_applies_its_own_transfer_retry_policy()
+    {
+        var machine = new EscrowMachine(EscrowPolicy.Default with { TransferRetry = new RetryPolicy(2, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(15)) });
+        var s = AnEscrow.Captured();
+        var now = s.StatusChangedAt.AddSeconds(1);
+        s = machine.Decide(s, new TransferRejected(s.EffectId(EffectKind.TransferShare), "x", false), now).State;
+        Assert.Equal(now.AddSeconds(10), s.NextTransferAttemptAt);
+        s = machine.Decide(s, new TransferRetryDue(), now.AddSeconds(10)).State;
+        s = machine.Decide(s, new TransferRejected(s.EffectId(EffectKind.TransferShare), "x", false), now.AddSeconds(11)).State;
+        Assert.Equal(EscrowStatus.TransferFailed, s.Status);
+        Assert.Null(s.NextTransferAttemptAt);
+        Assert.True(s.NeedsOperator);
+    }
+
+    [Fact]
+    public void History_records_the_status_after_each_transition_with_consecutive_sequence_numbers()
+    {
+        var s = AnEscrow.Refunded();
+        Assert.Equal(Enumerable.Range(1, s.History.Length), s.History.Select(h => h.Seq));
+        Assert.Equal(EscrowStatus.AwaitingPayment, s.History[0].Status);
+        Assert.Equal(EscrowStatus.Held, s.History.Single(h => h.Event == "authorised").Status);
+        Assert.Equal(EscrowStatus.RefundPending, s.History.Single(h => h.Event == "deadline_passed").Status);
+        var last = s.History[^1];
+        Assert.Equal(EscrowStatus.Refunded, last.Status);
+        Assert.Equal(s.Amount.Minor, last.AmountMinor);
+    }
+
+    [Fact]
+    public void An_escrow_with_no_revenue_share_keeps_it_all_as_the_fee_and_stays_valid()
+    {
+        var s = EscrowMachine.Create(AnEscrow.New(bps: 0), T0);
+        Assert.Equal(Money.Eur(0), s.Split.RecipientShare);
+        Assert.Equal(s.Amount, s.Split.PlatformFee);
+        EscrowInvariants.Check(s);
+    }
+
+    [Fact]
+    public void A_yen_escrow_keeps_its_currency_in_the_split_and_checks_it_on_authorisation()
+    {
+        var yen = new Money(1_500, Currency.Parse("JPY"));
+        var s = AnEscrow.AwaitingPayment(yen);
+        Assert.Equal(Currency.Parse("JPY"), s.Split.RecipientShare.Currency);
+        Assert.Equal("amount_mismatch", s.Decide(new PaymentAuthorised("pi_1", 1_500, "EUR"), T0.AddMinutes(1)).Rejection?.Code);
+        Assert.Equal(EscrowStatus.Held, s.Then(new PaymentAuthorised("pi_1", 1_500, "jpy"), T0.AddMinutes(1)).Status);
+    }
+
     private static EffectKind[] PendingEffectKinds(params EffectKind[] kinds) => kinds;
 }
