@@ -1,0 +1,738 @@
+using Escrow.Grains.Domain;
+
+namespace Escrow.Tests.Domain;
+
+public sealed class LifecycleTests
+{
+    private static readonly DateTimeOffset T0 = AnEscrow.T0;
+
+    [Fact]
+    public void Create_awaits_payment_with_a_create_payment_intent_effect_and_the_split_fixed()
+    {
+        var s = AnEscrow.AwaitingPayment();
+        Assert.Equal(EscrowStatus.AwaitingPayment, s.Status);
+        Assert.Equal(PendingEffectKinds(EffectKind.CreatePaymentIntent), s.Outbox.Select(e => e.Kind).ToArray());
+        Assert.Equal(T0 + AnEscrow.Window, s.Deadline);
+        Assert.Equal(T0 + AnEscrow.Window + AnEscrow.Grace, s.ReplyDeadline);
+        Assert.Equal(T0 + AnEscrow.UnpaidExpiry, s.UnpaidExpiresAt);
+        Assert.Equal(Money.Eur(11_25), s.Split.RecipientShare);
+        Assert.Equal(Money.Eur(3_75), s.Split.PlatformFee);
+        Assert.Equal(new[] { "created" }, s.Events());
+        EscrowInvariants.Check(s);
+    }
+
+    [Fact]
+    public void Happy_path_holds_replies_captures_transfers_and_releases_with_history_in_order()
+    {
+        var s = AnEscrow.AwaitingPayment();
+        s = s.Then(new PaymentIntentCreated(s.EffectId(EffectKind.CreatePaymentIntent), "pi_1", "secret", "requires_capture", 15_00, "eur"), T0.AddMinutes(1));
+        Assert.Equal(EscrowStatus.Held, s.Status);
+        Assert.Equal("pi_1", s.PaymentIntentId);
+        Assert.Equal(T0.AddMinutes(1), s.HeldAt);
+        Assert.True(s.HasEmail(EmailKind.NewMessage));
+        Assert.True(s.HasEmail(EmailKind.PaymentReceipt));
+        Assert.False(s.Has(EffectKind.CreatePaymentIntent));
+
+        s = s.Then(new AcceptReply(T0.AddHours(3), "email", "Here are the slides."), T0.AddHours(3));
+        Assert.Equal(EscrowStatus.Processing, s.Status);
+        Assert.True(s.HasEmail(EmailKind.ReplyForwarded));
+        Assert.Equal("Here are the slides.", s.Outbox.Single(e => e.Email == EmailKind.ReplyForwarded).Payload);
+
+        s = s.Then(new Captured(s.EffectId(EffectKind.CapturePayment), "ch_1"), T0.AddHours(3).AddSeconds(5));
+        Assert.Equal(EscrowStatus.Processing, s.Status);
+        Assert.Equal("ch_1", s.ChargeId);
+        Assert.False(s.Has(EffectKind.CapturePayment));
+        Assert.True(s.Has(EffectKind.TransferShare));
+
+        s = s.Then(new Transferred(s.EffectId(EffectKind.TransferShare), "tr_1", "acct_1", Adopted: false), T0.AddHours(3).AddSeconds(10));
+        Assert.Equal(EscrowStatus.Released, s.Status);
+        Assert.Equal("tr_1", s.TransferId);
+        Assert.Equal("acct_1", s.RecipientAccountId);
+        Assert.True(s.HasEmail(EmailKind.PayoutSent));
+        Assert.False(s.Has(EffectKind.TransferShare));
+        Assert.Equal(new[] { "created", "payment_intent_created", "authorised", "reply_accepted", "captured", "transferred" }, s.Events());
+        Assert.Equal(Enumerable.Range(1, 6), s.History.Select(h => h.Seq));
+        Assert.Equal(s.Split.RecipientShare.Minor, s.History[^1].AmountMinor);
+        Assert.True(s.History.Zip(s.History.Skip(1)).All(p => p.First.At <= p.Second.At));
+    }
+
+    [Fact]
+    public void Payment_intent_that_needs_a_payment_method_stays_awaiting_payment_until_authorised()
+    {
+        var s = AnEscrow.AwaitingPayment();
+        s = s.Then(new PaymentIntentCreated(s.EffectId(EffectKind.CreatePaymentIntent), "pi_1", "secret", "requires_payment_method", 15_00, "EUR"), T0.AddSeconds(1));
+        Assert.Equal(EscrowStatus.AwaitingPayment, s.Status);
+        Assert.Equal("secret", s.ClientSecret);
+        s = s.Then(new PaymentAuthorised("pi_1", 15_00, "EUR"), T0.AddMinutes(2));
+        Assert.Equal(EscrowStatus.Held, s.Status);
+    }
+
+    [Fact]
+    public void Authorisation_of_another_payment_intent_is_rejected_and_changes_nothing()
+    {
+        var s = AnEscrow.AwaitingPayment();
+        s = s.Then(new PaymentIntentCreated(s.EffectId(EffectKind.CreatePaymentIntent), "pi_1", "secret", "requires_payment_method", 15_00, "EUR"), T0.AddSeconds(1));
+        var d = s.Decide(new PaymentAuthorised("pi_other", 15_00, "EUR"), T0.AddMinutes(2));
+        Assert.Equal("payment_intent_mismatch", d.Rejection?.Code);
+        Assert.Same(s, d.State);
+    }
+
+    [Fact]
+    public void Authorisation_of_the_wrong_amount_is_rejected_and_changes_nothing()
+    {
+        var s = AnEscrow.AwaitingPayment();
+        var d = s.Decide(new PaymentAuthorised("pi_1", 14_99, "EUR"), T0.AddMinutes(2));
+        Assert.Equal("amount_mismatch", d.Rejection?.Code);
+        Assert.Same(s, d.State);
+        var usd = s.Decide(new PaymentAuthorised("pi_1", 15_00, "USD"), T0.AddMinutes(2));
+        Assert.Equal("amount_mismatch", usd.Rejection?.Code);
+    }
+
+    /// <summary>
+    /// A rejection changes nothing (STYLE 2). A created PaymentIntent that is already authorised for the wrong
+    /// amount must be rejected with the input state, not with a state that already recorded the intent.
+    /// </summary>
+    [Fact]
+    public void Payment_intent_created_with_the_wrong_amount_is_rejected_and_changes_nothing()
+    {
+        var s = AnEscrow.AwaitingPayment();
+        var d = s.Decide(new PaymentIntentCreated(s.EffectId(EffectKind.CreatePaymentIntent), "pi_1", "secret", "requires_capture", 99_99, "EUR"), T0.AddSeconds(1));
+        Assert.Equal("amount_mismatch", d.Rejection?.Code);
+        Assert.Equal(s.Outbox.ToArray(), d.State.Outbox.ToArray());
+        Assert.Equal(s.History.ToArray(), d.State.History.ToArray());
+        Assert.Null(d.State.PaymentIntentId);
+        Assert.True(ReferenceEquals(s, d.State) || s.Equals(d.State));
+    }
+
+    [Fact]
+    public void Payment_intent_created_for_an_unknown_effect_is_rejected()
+    {
+        var s = AnEscrow.AwaitingPayment();
+        var d = s.Decide(new PaymentIntentCreated(404, "pi_1", "secret", "requires_capture", 15_00, "EUR"), T0.AddSeconds(1));
+        Assert.Equal("unknown_effect", d.Rejection?.Code);
+        Assert.Same(s, d.State);
+    }
+
+    [Fact]
+    public void Reply_at_deadline_plus_grace_exactly_is_accepted_and_marks_the_grace_used()
+    {
+        var s = AnEscrow.Held();
+        var d = s.Decide(new AcceptReply(s.ReplyDeadline, "email"), s.ReplyDeadline);
+        Assert.True(d.Accepted);
+        Assert.Equal(EscrowStatus.Processing, d.State.Status);
+        Assert.True(d.State.Reply!.GraceUsed);
+        Assert.False(d.State.HasEmail(EmailKind.ReplyForwarded));
+    }
+
+    [Fact]
+    public void Reply_one_tick_after_deadline_plus_grace_is_rejected()
+    {
+        var s = AnEscrow.Held();
+        var d = s.Decide(new AcceptReply(s.ReplyDeadline.AddTicks(1), "email"), s.ReplyDeadline.AddTicks(1));
+        Assert.Equal("reply_too_late", d.Rejection?.Code);
+        Assert.Same(s, d.State);
+    }
+
+    [Fact]
+    public void Reply_at_the_deadline_itself_does_not_use_the_grace()
+    {
+        var s = AnEscrow.Held();
+        var d = s.Decide(new AcceptReply(s.Deadline, "email"), s.Deadline);
+        Assert.False(d.State.Reply!.GraceUsed);
+    }
+
+    [Fact]
+    public void Second_reply_is_rejected_and_captures_nothing_more()
+    {
+        var s = AnEscrow.Processing();
+        var d = s.Decide(new AcceptReply(s.StatusChangedAt.AddMinutes(1), "email", "again"), s.StatusChangedAt.AddMinutes(1));
+        Assert.Equal("already_replied", d.Rejection?.Code);
+        Assert.Single(d.State.Outbox, e => e.Kind == EffectKind.CapturePayment);
+    }
+
+    [Fact]
+    public void Deadline_passed_at_the_reply_deadline_requests_a_refund_permit()
+    {
+        var s = AnEscrow.Held();
+        var d = s.Decide(new DeadlinePassed(), s.ReplyDeadline);
+        Assert.True(d.Accepted);
+        Assert.Equal(EscrowStatus.RefundPending, d.State.Status);
+        Assert.True(d.State.Has(EffectKind.RequestRefundPermit));
+        Assert.False(d.State.Has(EffectKind.CancelPaymentIntent));
+    }
+
+    [Fact]
+    public void Deadline_passed_one_tick_before_the_reply_deadline_is_not_reached()
+    {
+        var s = AnEscrow.Held();
+        var d = s.Decide(new DeadlinePassed(), s.ReplyDeadline.AddTicks(-1));
+        Assert.Equal("deadline_not_reached", d.Rejection?.Code);
+        Assert.Same(s, d.State);
+    }
+
+    [Fact]
+    public void Granted_permit_cancels_the_payment_intent_and_the_cancel_refunds_with_emails()
+    {
+        var s = AnEscrow.RefundPending();
+        var at = s.ReplyDeadline;
+        s = s.Then(new RefundPermitAnswered(s.EffectId(EffectKind.RequestRefundPermit), RefundPermit.Granted), at.AddSeconds(1));
+        Assert.Equal(EscrowStatus.RefundPending, s.Status);
+        Assert.True(s.Has(EffectKind.CancelPaymentIntent));
+        Assert.False(s.Has(EffectKind.RequestRefundPermit));
+
+        s = s.Then(new PaymentIntentCancelled(s.EffectId(EffectKind.CancelPaymentIntent)), at.AddSeconds(2));
+        Assert.Equal(EscrowStatus.Refunded, s.Status);
+        Assert.True(s.HasEmail(EmailKind.RefundIssued));
+        Assert.True(s.HasEmail(EmailKind.MissedOpportunity));
+        Assert.False(s.Has(EffectKind.CancelPaymentIntent));
+        Assert.Null(s.ChargeId);
+        Assert.Equal(new[] { "refund_permit_granted", "payment_intent_cancelled" }, s.Events()[^2..]);
+        Assert.Null(EscrowMachine.NextDueAt(s with { Outbox = [] }));
+    }
+
+    [Fact]
+    public void Denied_permit_schedules_a_retry_that_becomes_due_only_after_the_delay()
+    {
+        var s = AnEscrow.RefundPending();
+        var at = s.ReplyDeadline.AddSeconds(1);
+        s = s.Then(new RefundPermitAnswered(s.EffectId(EffectKind.RequestRefundPermit), RefundPermit.Denied), at);
+        var due = at + EscrowPolicy.Default.PermitRetryDelay;
+        Assert.Equal(due, s.NextPermitRequestAt);
+        Assert.False(s.Has(EffectKind.RequestRefundPermit));
+        Assert.Empty(EscrowMachine.DueCommands(s, due.AddTicks(-1)));
+        Assert.Equal("not_due_yet", s.Decide(new RefundPermitRetryDue(), due.AddTicks(-1)).Rejection?.Code);
+
+        var command = Assert.Single(EscrowMachine.DueCommands(s, due));
+        Assert.IsType<RefundPermitRetryDue>(command);
+        s = s.Then(command, due);
+        Assert.True(s.Has(EffectKind.RequestRefundPermit));
+        Assert.Null(s.NextPermitRequestAt);
+        Assert.Equal("already_done", s.Decide(new RefundPermitRetryDue(), due.AddMinutes(5)).Rejection?.Code);
+    }
+
+    [Fact]
+    public void Permit_needing_approval_raises_an_alert_and_waits_for_the_operator_who_then_cancels()
+    {
+        var s = AnEscrow.RefundPending();
+        var at = s.ReplyDeadline.AddSeconds(1);
+        s = s.Then(new RefundPermitAnswered(s.EffectId(EffectKind.RequestRefundPermit), RefundPermit.NeedsApproval), at);
+        Assert.True(s.RefundAwaitingApproval);
+        var alert = Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert);
+        Assert.StartsWith("refund_needs_approval|", alert.Detail, StringComparison.Ordinal);
+        Assert.False(s.Has(EffectKind.CancelPaymentIntent));
+        Assert.Empty(EscrowMachine.DueCommands(s, at.AddDays(1)));
+
+        s = s.Then(new OperatorApproveRefund(), at.AddMinutes(10));
+        Assert.False(s.RefundAwaitingApproval);
+        Assert.True(s.RefundApproved);
+        Assert.True(s.Has(EffectKind.CancelPaymentIntent));
+        Assert.Equal("not_awaiting_approval", s.Decide(new OperatorApproveRefund(), at.AddMinutes(11)).Rejection?.Code);
+    }
+
+    [Fact]
+    public void Permit_answer_for_an_unknown_effect_is_rejected()
+    {
+        var s = AnEscrow.RefundPending();
+        var d = s.Decide(new RefundPermitAnswered(404, RefundPermit.Granted), s.ReplyDeadline.AddSeconds(1));
+        Assert.Equal("unknown_effect", d.Rejection?.Code);
+        Assert.Same(s, d.State);
+    }
+
+    [Fact]
+    public void Transfer_failures_back_off_exponentially_until_exhausted_then_alert_with_no_next_attempt()
+    {
+        var policy = EscrowPolicy.Default.TransferRetry;
+        var s = AnEscrow.Captured();
+        var now = s.StatusChangedAt.AddMinutes(1);
+        var expectedDelays = new List<TimeSpan>();
+        var actualDelays = new List<TimeSpan>();
+        for (var failure = 1; failure <= policy.MaxAttempts; failure++)
+        {
+            s = s.Then(new TransferRejected(s.EffectId(EffectKind.TransferShare), "balance_insufficient", Permanent: false), now);
+            Assert.Equal(EscrowStatus.TransferFailed, s.Status);
+            Assert.Equal(failure, s.TransferFailures);
+            Assert.False(s.Has(EffectKind.TransferShare));
+            if (failure == policy.MaxAttempts)
+            {
+                break;
+            }
+            expectedDelays.Add(TimeSpan.FromMinutes(Math.Min(Math.Pow(2, failure - 1), 360)));
+            actualDelays.Add(s.NextTransferAttemptAt!.Value - now);
+            Assert.False(s.NeedsOperator);
+            Assert.Empty(EscrowMachine.DueCommands(s, s.NextTransferAttemptAt.Value.AddTicks(-1)));
+            now = s.NextTransferAttemptAt.Value;
+            s = s.Then(Assert.Single(EscrowMachine.DueCommands(s, now)), now);
+            Assert.Equal(EscrowStatus.Processing, s.Status);
+            Assert.True(s.Has(EffectKind.TransferShare));
+        }
+        Assert.Equal(expectedDelays, actualDelays);
+        Assert.Null(s.NextTransferAttemptAt);
+        Assert.True(s.NeedsOperator);
+        Assert.Equal("balance_insufficient", s.LastError);
+        var alert = Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert);
+        Assert.StartsWith("transfer_retries_exhausted|", alert.Detail, StringComparison.Ordinal);
+        Assert.Empty(EscrowMachine.DueCommands(s, now.AddYears(1)));
+        Assert.Equal("not_due_yet", s.Decide(new TransferRetryDue(), now.AddYears(1)).Rejection?.Code);
+    }
+
+    [Fact]
+    public void Operator_retry_of_a_failed_transfer_starts_a_new_transfer()
+    {
+        var s = AnEscrow.TransferFailed();
+        s = s.Then(new OperatorRetryTransfer(), s.StatusChangedAt.AddSeconds(1));
+        Assert.Equal(EscrowStatus.Processing, s.Status);
+        Assert.Single(s.Outbox, e => e.Kind == EffectKind.TransferShare);
+        Assert.False(s.NeedsOperator);
+        Assert.Null(s.NextTransferAttemptAt);
+    }
+
+    [Fact]
+    public void Permanent_transfer_rejection_moves_the_transfer_key_on_and_a_transient_one_does_not()
+    {
+        var s = AnEscrow.Captured();
+        Assert.Equal(0, s.TransferKeyAttempt);
+        var transient = s.Then(new TransferRejected(s.EffectId(EffectKind.TransferShare), "rate_limit", Permanent: false), s.StatusChangedAt.AddSeconds(1));
+        Assert.Equal(0, transient.TransferKeyAttempt);
+        var permanent = s.Then(new TransferRejected(s.EffectId(EffectKind.TransferShare), "account_invalid", Permanent: true), s.StatusChangedAt.AddSeconds(1));
+        Assert.Equal(1, permanent.TransferKeyAttempt);
+        Assert.Equal("account_invalid", permanent.LastError);
+    }
+
+    [Fact]
+    public void Transfer_result_for_an_unknown_effect_is_rejected()
+    {
+        var s = AnEscrow.Captured();
+        var now = s.StatusChangedAt.AddSeconds(1);
+        Assert.Equal("unknown_effect", s.Decide(new Transferred(404, "tr_x", "acct_x", false), now).Rejection?.Code);
+        Assert.Equal("unknown_effect", s.Decide(new TransferRejected(404, "x", false), now).Rejection?.Code);
+        Assert.Equal("unknown_effect", s.Decide(new RecipientNotReady(404), now).Rejection?.Code);
+        Assert.Equal("unknown_effect", s.Decide(new Captured(404, "ch_x"), now).Rejection?.Code);
+    }
+
+    /// <summary>
+    /// An effect result must complete an effect of its own kind. A Transferred naming the capture effect would
+    /// release an escrow whose payment was never captured (a transfer without a charge), which breaks an invariant.
+    /// </summary>
+    [Fact]
+    public void Transferred_naming_the_capture_effect_is_rejected_and_pays_nothing()
+    {
+        var s = AnEscrow.Processing();
+        var d = s.Decide(new Transferred(s.EffectId(EffectKind.CapturePayment), "tr_x", "acct_x", Adopted: false), s.StatusChangedAt.AddSeconds(1));
+        Assert.Equal("unknown_effect", d.Rejection?.Code);
+        Assert.Equal(EscrowStatus.Processing, d.State.Status);
+        Assert.Null(d.State.TransferId);
+    }
+
+    [Fact]
+    public void Recipient_not_ready_waits_for_payout_setup_then_payouts_enabled_starts_the_transfer()
+    {
+        var s = AnEscrow.Captured();
+        s = s.Then(new RecipientNotReady(s.EffectId(EffectKind.TransferShare)), s.StatusChangedAt.AddSeconds(1));
+        Assert.Equal(EscrowStatus.PendingUserSetup, s.Status);
+        Assert.True(s.Has(EffectKind.AwaitPayoutSetup));
+        Assert.True(s.HasEmail(EmailKind.PendingPayoutSetup));
+        Assert.False(s.Has(EffectKind.TransferShare));
+
+        s = s.Then(new RecipientPayoutsEnabled(), s.StatusChangedAt.AddHours(5));
+        Assert.Equal(EscrowStatus.Processing, s.Status);
+        Assert.Single(s.Outbox, e => e.Kind == EffectKind.TransferShare);
+        Assert.False(s.Has(EffectKind.AwaitPayoutSetup));
+        Assert.Equal("payouts_enabled", s.History[^1].Event);
+    }
+
+    [Fact]
+    public void Declined_card_fails_the_payment_and_releases_the_daily_slot()
+    {
+        var s = AnEscrow.AwaitingPayment();
+        s = s.Then(new PaymentFailed("card_declined", s.EffectId(EffectKind.CreatePaymentIntent)), T0.AddMinutes(1));
+        Assert.Equal(EscrowStatus.PaymentFailed, s.Status);
+        Assert.True(s.IsTerminal);
+        Assert.Equal(new[] { EffectKind.ReleaseDailySlot }, s.Outbox.Select(e => e.Kind).ToArray());
+        Assert.Equal("card_declined", s.History[^1].Detail);
+        Assert.Equal("already_done", s.Decide(new PaymentFailed("card_declined"), T0.AddMinutes(2)).Rejection?.Code);
+    }
+
+    [Fact]
+    public void Unpaid_escrow_expires_only_at_or_after_its_unpaid_expiry()
+    {
+        var s = AnEscrow.AwaitingPayment();
+        Assert.Equal("not_due_yet", s.Decide(new UnpaidExpired(), s.UnpaidExpiresAt.AddTicks(-1)).Rejection?.Code);
+        Assert.Empty(EscrowMachine.DueCommands(s, s.UnpaidExpiresAt.AddTicks(-1)));
+        Assert.IsType<UnpaidExpired>(Assert.Single(EscrowMachine.DueCommands(s, s.UnpaidExpiresAt)));
+
+        var cancelled = s.Then(new UnpaidExpired(), s.UnpaidExpiresAt);
+        Assert.Equal(EscrowStatus.Cancelled, cancelled.Status);
+        Assert.Equal(new[] { EffectKind.ReleaseDailySlot }, cancelled.Outbox.Select(e => e.Kind).ToArray());
+        Assert.True(s.Then(new UnpaidExpired(), s.UnpaidExpiresAt.AddHours(1)).IsTerminal);
+    }
+
+    [Fact]
+    public void Unpaid_expiry_after_a_payment_intent_exists_cancels_the_intent()
+    {
+        var s = AnEscrow.AwaitingPayment();
+        s = s.Then(new PaymentIntentCreated(s.EffectId(EffectKind.CreatePaymentIntent), "pi_1", "secret", "requires_payment_method", 15_00, "EUR"), T0.AddSeconds(1));
+        s = s.Then(new UnpaidExpired(), s.UnpaidExpiresAt);
+        Assert.Equal(EscrowStatus.Cancelled, s.Status);
+        Assert.True(s.Has(EffectKind.CancelPaymentIntent));
+        Assert.True(s.Has(EffectKind.ReleaseDailySlot));
+    }
+
+    [Fact]
+    public void Open_dispute_blocks_automatic_commands_until_an_operator_resolves_it()
+    {
+        var s = AnEscrow.Held();
+        s = s.Then(new DisputeOpened("dp_1"), T0.AddHours(1));
+        Assert.True(s.DisputeOpen);
+        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail == "dispute_opened|dp_1");
+        Assert.Equal("already_done", s.Decide(new DisputeOpened("dp_1"), T0.AddHours(1)).Rejection?.Code);
+
+        var late = s.ReplyDeadline.AddMinutes(1);
+        Assert.Empty(EscrowMachine.DueCommands(s, late));
+        foreach (EscrowCommand automatic in new EscrowCommand[]
+                 {
+                     new DeadlinePassed(), new DeadlineReminderDue(EmailKind.DeadlineReminder50), new AcceptReply(T0.AddHours(2), "email"),
+                     new UnpaidExpired(), new TransferRetryDue(), new RefundPermitRetryDue(), new RecipientPayoutsEnabled(),
+                 })
+        {
+            var d = s.Decide(automatic, late);
+            Assert.Equal("dispute_open", d.Rejection?.Code);
+            Assert.Same(s, d.State);
+        }
+
+        s = s.Then(new OperatorResolveDispute("won"), late);
+        Assert.False(s.DisputeOpen);
+        Assert.Equal("no_dispute", s.Decide(new OperatorResolveDispute("again"), late).Rejection?.Code);
+        var command = Assert.Single(EscrowMachine.DueCommands(s, late));
+        Assert.IsType<DeadlinePassed>(command);
+        Assert.Equal(EscrowStatus.RefundPending, s.Then(command, late).Status);
+    }
+
+    [Fact]
+    public void Open_dispute_still_lets_operators_act()
+    {
+        var s = AnEscrow.Held().Then(new DisputeOpened("dp_1"), T0.AddHours(1));
+        var d = s.Decide(new OperatorRelease("checked by hand"), T0.AddHours(2));
+        Assert.True(d.Accepted);
+        Assert.Equal(EscrowStatus.Processing, d.State.Status);
+    }
+
+    [Fact]
+    public void Reminders_at_50_and_75_percent_are_each_sent_once()
+    {
+        var s = AnEscrow.Held();
+        Assert.Equal(T0.AddHours(12), s.Reminder50At);
+        Assert.Equal(T0.AddHours(18), s.Reminder75At);
+        Assert.Empty(EscrowMachine.DueCommands(s, s.Reminder50At.AddTicks(-1)));
+        Assert.Equal("not_due_yet", s.Decide(new DeadlineReminderDue(EmailKind.DeadlineReminder50), s.Reminder50At.AddTicks(-1)).Rejection?.Code);
+
+        var fifty = Assert.IsType<DeadlineReminderDue>(Assert.Single(EscrowMachine.DueCommands(s, s.Reminder50At)));
+        Assert.Equal(EmailKind.DeadlineReminder50, fifty.Reminder);
+        s = s.Then(fifty, s.Reminder50At);
+        Assert.True(s.Reminder50Sent);
+        Assert.False(s.Reminder75Sent);
+        Assert.Single(s.Outbox, e => e.Email == EmailKind.DeadlineReminder50);
+        Assert.Equal("already_done", s.Decide(fifty, s.Reminder50At.AddMinutes(1)).Rejection?.Code);
+        Assert.Empty(EscrowMachine.DueCommands(s, s.Reminder75At.AddTicks(-1)));
+
+        var seventyFive = Assert.IsType<DeadlineReminderDue>(Assert.Single(EscrowMachine.DueCommands(s, s.Reminder75At)));
+        Assert.Equal(EmailKind.DeadlineReminder75, seventyFive.Reminder);
+        s = s.Then(seventyFive, s.Reminder75At);
+        Assert.True(s.Reminder75Sent);
+        Assert.Single(s.Outbox, e => e.Email == EmailKind.DeadlineReminder75);
+        Assert.Equal("already_done", s.Decide(seventyFive, s.Reminder75At.AddMinutes(1)).Rejection?.Code);
+        Assert.Empty(EscrowMachine.DueCommands(s, s.ReplyDeadline.AddTicks(-1)));
+        Assert.Equal(new[] { "reminder_50", "reminder_75" }, s.Events()[^2..]);
+    }
+
+    [Fact]
+    public void A_due_75_percent_reminder_marks_both_and_the_50_percent_one_is_never_sent()
+    {
+        var s = AnEscrow.Held();
+        var late = s.Reminder75At.AddMinutes(5);
+        var command = Assert.IsType<DeadlineReminderDue>(Assert.Single(EscrowMachine.DueCommands(s, late)));
+        Assert.Equal(EmailKind.DeadlineReminder75, command.Reminder);
+        s = s.Then(command, late);
+        Assert.True(s.Reminder50Sent);
+        Assert.True(s.Reminder75Sent);
+        Assert.DoesNotContain(s.Outbox, e => e.Email == EmailKind.DeadlineReminder50);
+        Assert.Equal("already_done", s.Decide(new DeadlineReminderDue(EmailKind.DeadlineReminder50), late).Rejection?.Code);
+        Assert.Empty(EscrowMachine.DueCommands(s, late));
+    }
+
+    [Fact]
+    public void Due_commands_at_the_reply_deadline_are_the_deadline_not_a_reminder()
+    {
+        var s = AnEscrow.Held();
+        Assert.Empty(EscrowMachine.DueCommands(s with { Reminder50Sent = true, Reminder75Sent = true }, s.ReplyDeadline.AddTicks(-1)));
+        Assert.IsType<DeadlinePassed>(Assert.Single(EscrowMachine.DueCommands(s, s.ReplyDeadline)));
+    }
+
+    [Fact]
+    public void Due_commands_return_nothing_for_states_without_timers()
+    {
+        var far = T0.AddYears(1);
+        Assert.Empty(EscrowMachine.DueCommands(AnEscrow.Processing(), far));
+        Assert.Empty(EscrowMachine.DueCommands(AnEscrow.PendingUserSetup(), far));
+        Assert.Empty(EscrowMachine.DueCommands(AnEscrow.RefundPending(), far));
+        Assert.Empty(EscrowMachine.DueCommands(AnEscrow.Released(), far));
+        Assert.Empty(EscrowMachine.DueCommands(AnEscrow.Refunded(), far));
+        Assert.Empty(EscrowMachine.DueCommands(AnEscrow.Cancelled(), far));
+        Assert.Empty(EscrowMachine.DueCommands(AnEscrow.PaymentFailed(), far));
+        Assert.Empty(EscrowMachine.DueCommands(new EscrowState(), far));
+    }
+
+    [Fact]
+    public void Next_due_at_is_the_earliest_timer_or_pending_effect()
+    {
+        var awaiting = AnEscrow.AwaitingPayment();
+        // The CreatePaymentIntent effect is due at once.
+        Assert.Equal(T0, EscrowMachine.NextDueAt(awaiting));
+        Assert.Equal(awaiting.UnpaidExpiresAt, EscrowMachine.NextDueAt(awaiting with { Outbox = [] }));
+
+        var held = AnEscrow.Held() with { Outbox = [] };
+        Assert.Equal(held.Reminder50At, EscrowMachine.NextDueAt(held));
+        Assert.Equal(held.Reminder75At, EscrowMachine.NextDueAt(held with { Reminder50Sent = true }));
+        Assert.Equal(held.ReplyDeadline, EscrowMachine.NextDueAt(held with { Reminder50Sent = true, Reminder75Sent = true }));
+        Assert.Null(EscrowMachine.NextDueAt(held with { DisputeOpen = true }));
+
+        var failed = AnEscrow.TransferFailed();
+        Assert.Equal(failed.NextTransferAttemptAt, EscrowMachine.NextDueAt(failed with { Outbox = [] }));
+
+        var delayed = AnEscrow.Released() with { Outbox = [new PendingEffect(50, EffectKind.SendEmail, EmailKind.PayoutSent, NotBefore: T0.AddDays(2))] };
+        Assert.Equal(T0.AddDays(2), EscrowMachine.NextDueAt(delayed));
+        Assert.Null(EscrowMachine.NextDueAt(AnEscrow.Released() with { Outbox = [] }));
+        Assert.Null(EscrowMachine.NextDueAt(new EscrowState()));
+    }
+
+    [Fact]
+    public void Operator_refund_after_capture_refunds_the_payment_rather_than_cancelling_it()
+    {
+        var s = AnEscrow.PendingUserSetup();
+        s = s.Then(new OperatorRefund("recipient never set up payouts"), s.StatusChangedAt.AddDays(1));
+        Assert.Equal(EscrowStatus.RefundPending, s.Status);
+        Assert.True(s.Has(EffectKind.RefundPayment));
+        Assert.False(s.Has(EffectKind.CancelPaymentIntent));
+        Assert.False(s.Has(EffectKind.AwaitPayoutSetup));
+        s = s.Then(new PaymentRefunded(s.EffectId(EffectKind.RefundPayment), "re_1"), s.StatusChangedAt.AddMinutes(1));
+        Assert.Equal(EscrowStatus.Refunded, s.Status);
+        Assert.Equal("re_1", s.RefundId);
+    }
+
+    [Fact]
+    public void Capture_rejected_needs_an_operator_who_can_cancel_the_authorisation()
+    {
+        var s = AnEscrow.Processing();
+        s = s.Then(new CaptureRejected(s.EffectId(EffectKind.CapturePayment), "charge_expired_for_capture"), s.StatusChangedAt.AddSeconds(1));
+        Assert.True(s.NeedsOperator);
+        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("capture_failed|", StringComparison.Ordinal));
+        s = s.Then(new OperatorRefund("expired"), s.StatusChangedAt.AddHours(1));
+        Assert.Equal(EscrowStatus.RefundPending, s.Status);
+        Assert.True(s.Has(EffectKind.CancelPaymentIntent));
+        Assert.False(s.NeedsOperator);
+    }
+
+    [Fact]
+    public void Authorisation_voided_while_processing_before_capture_refunds_and_drops_the_capture()
+    {
+        var s = AnEscrow.Processing();
+        var d = s.Decide(new AuthorisationVoided("expired"), s.StatusChangedAt.AddSeconds(1));
+        Assert.Equal(EscrowStatus.Refunded, d.State.Status);
+        Assert.False(d.State.Has(EffectKind.CapturePayment));
+        Assert.True(d.State.Has(EffectKind.RaiseAlert));
+        EscrowInvariants.Check(d.State);
+    }
+
+    [Fact]
+    public void Released_escrow_reversal_of_its_own_transfer_raises_an_alert()
+    {
+        var s = AnEscrow.Released();
+        var d = s.Decide(new TransferReversed(AnEscrow.TransferId, 11_25), s.StatusChangedAt.AddDays(1));
+        Assert.True(d.Accepted);
+        Assert.Contains(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("transfer_reversed|", StringComparison.Ordinal));
+        Assert.Equal("not_allowed_in_status", s.Decide(new TransferReversed("tr_other", 11_25), s.StatusChangedAt.AddDays(1)).Rejection?.Code);
+    }
+
+    [Fact]
+    public void Second_transfer_with_another_id_is_rejected_and_pays_nothing()
+    {
+        var s = AnEscrow.Released();
+        var d = s.Decide(new Transferred(99, "tr_second", "acct_1", false), s.StatusChangedAt.AddMinutes(1));
+        Assert.Equal("not_allowed_in_status", d.Rejection?.Code);
+        Assert.Equal(AnEscrow.TransferId, d.State.TransferId);
+    }
+
+    [Fact]
+    public void Effect_completed_removes_exactly_that_effect()
+    {
+        var s = AnEscrow.Held();
+        var id = s.EmailEffectId(EmailKind.NewMessage);
+        s = s.Then(new EffectCompleted(id), s.StatusChangedAt.AddSeconds(1));
+        Assert.DoesNotContain(s.Outbox, e => e.Id == id);
+        Assert.True(s.HasEmail(EmailKind.PaymentReceipt));
+        Assert.Equal("unknown_effect", s.Decide(new EffectCompleted(id), s.StatusChangedAt.AddSeconds(2)).Rejection?.Code);
+    }
+
+    [Fact]
+    public void Effect_ids_are_unique_and_increasing_across_a_whole_lifecycle()
+    {
+        var s = AnEscrow.Released();
+        var ids = s.Outbox.Select(e => e.Id).ToArray();
+        Assert.Equal(ids.Order(), ids);
+        Assert.All(ids, id => Assert.True(id < s.NextEffectId));
+    }
+
+    [Fact]
+    public void Invariants_detect_a_released_escrow_without_a_transfer()
+    {
+        var s = AnEscrow.Released() with { TransferId = null };
+        var error = Assert.Throws<EscrowInvariantException>(() => EscrowInvariants.Check(s));
+        Assert.Equal(s.Id, error.EscrowId);
+        Assert.Contains("a released escrow has a transfer", error.Message, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, string> BrokenStates() => new()
+    {
+        { "split_does_not_add_up", "share + fee == amount" },
+        { "transfer_without_charge", "a transfer needs a captured charge" },
+        { "pending_setup_uncaptured", "pending_user_setup and transfer_failed escrows are captured" },
+        { "refunded_with_transfer", "a refunded escrow has no transfer" },
+        { "duplicate_effect_ids", "effect ids are unique" },
+        { "two_transfers_pending", "at most one transfer is pending" },
+        { "terminal_with_capture", "a terminal escrow moves no more money" },
+        { "captured_and_cancelled", "a captured payment is never cancelled" },
+        { "reply_deadline_before_deadline", "the reply deadline is not before the deadline" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BrokenStates))]
+    public void Invariants_detect_a_broken_state(string broken, string what)
+    {
+        var transfer = new PendingEffect(90, EffectKind.TransferShare);
+        var s = broken switch
+        {
+            "split_does_not_add_up" => AnEscrow.Held() with { Split = new Split(Money.Eur(11_25), Money.Eur(3_74)) },
+            "transfer_without_charge" => AnEscrow.Processing() with { TransferId = "tr_x" },
+            "pending_setup_uncaptured" => AnEscrow.PendingUserSetup() with { ChargeId = null },
+            "refunded_with_transfer" => AnEscrow.Refunded() with { TransferId = "tr_x", ChargeId = "ch_x" },
+            "duplicate_effect_ids" => AnEscrow.Held() with { Outbox = [new PendingEffect(1, EffectKind.SendEmail), new PendingEffect(1, EffectKind.RaiseAlert)] },
+            "two_transfers_pending" => AnEscrow.Captured() with { Outbox = [transfer, transfer with { Id = 91 }] },
+            "terminal_with_capture" => AnEscrow.Refunded() with { Outbox = [new PendingEffect(90, EffectKind.CapturePayment)] },
+            "captured_and_cancelled" => AnEscrow.Captured() with { Outbox = [new PendingEffect(90, EffectKind.CancelPaymentIntent)] },
+            "reply_deadline_before_deadline" => AnEscrow.Held() with { ReplyDeadline = AnEscrow.Held().Deadline.AddTicks(-1) },
+            _ => throw new ArgumentOutOfRangeException(nameof(broken), broken, null),
+        };
+        var error = Assert.Throws<EscrowInvariantException>(() => EscrowInvariants.Check(s));
+        Assert.Contains(what, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Invariants_hold_for_every_built_state()
+    {
+        foreach (var status in Enum.GetValues<EscrowStatus>())
+        {
+            var error = Record.Exception(() => EscrowInvariants.Check(AnEscrow.In(status)));
+            Assert.Null(error);
+        }
+    }
+
+    /// <summary>
+    /// Like every other effect result, a cancel result must name a pending cancel. Before the permit is granted
+    /// there is no cancel in the outbox, so a PaymentIntentCancelled cannot complete one and must not refund.
+    /// </summary>
+    [Fact]
+    public void Payment_intent_cancelled_before_any_cancel_was_requested_is_rejected_as_unknown_effect()
+    {
+        var s = AnEscrow.RefundPending();
+        Assert.False(EscrowMachine.RefundStarted(s));
+        var d = s.Decide(new PaymentIntentCancelled(404), s.ReplyDeadline.AddSeconds(1));
+        Assert.Equal("unknown_effect", d.Rejection?.Code);
+        Assert.Equal(EscrowStatus.RefundPending, d.State.Status);
+        Assert.False(d.State.HasEmail(EmailKind.RefundIssued));
+    }
+
+    [Fact]
+    public void Authorisation_voided_while_waiting_for_a_permit_refunds_with_an_alert_and_drops_the_permit_request()
+    {
+        var s = AnEscrow.RefundPending();
+        var d = s.Decide(new AuthorisationVoided("expired"), s.ReplyDeadline.AddMinutes(1));
+        Assert.True(d.Accepted);
+        Assert.Equal(EscrowStatus.Refunded, d.State.Status);
+        Assert.False(d.State.Has(EffectKind.RequestRefundPermit));
+        Assert.Contains(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail == "authorisation_voided|expired");
+        EscrowInvariants.Check(d.State);
+    }
+
+    [Fact]
+    public void Authorisation_voided_after_our_own_cancel_started_completes_the_refund_with_emails()
+    {
+        var s = AnEscrow.RefundPending();
+        s = s.Then(new RefundPermitAnswered(s.EffectId(EffectKind.RequestRefundPermit), RefundPermit.Granted), s.ReplyDeadline.AddSeconds(1));
+        var d = s.Decide(new AuthorisationVoided("requested_by_customer"), s.ReplyDeadline.AddSeconds(2));
+        Assert.Equal(EscrowStatus.Refunded, d.State.Status);
+        Assert.False(d.State.Has(EffectKind.CancelPaymentIntent));
+        Assert.True(d.State.HasEmail(EmailKind.RefundIssued));
+        Assert.True(d.State.HasEmail(EmailKind.MissedOpportunity));
+        Assert.DoesNotContain(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert);
+    }
+
+    [Fact]
+    public void Reply_within_grace_while_the_refund_awaits_approval_releases_and_clears_the_approval()
+    {
+        var s = AnEscrow.RefundPending();
+        s = s.Then(new RefundPermitAnswered(s.EffectId(EffectKind.RequestRefundPermit), RefundPermit.NeedsApproval), s.ReplyDeadline.AddSeconds(1));
+        s = s.Then(new AcceptReply(s.ReplyDeadline.AddTicks(-1), "email", "Late but in grace"), s.ReplyDeadline.AddMinutes(2));
+        Assert.Equal(EscrowStatus.Processing, s.Status);
+        Assert.False(s.RefundAwaitingApproval);
+        Assert.True(s.Has(EffectKind.CapturePayment));
+        Assert.Equal("not_allowed_in_status", s.Decide(new OperatorApproveRefund(), s.ReplyDeadline.AddMinutes(3)).Rejection?.Code);
+    }
+
+    [Fact]
+    public void The_machine_applies_its_own_transfer_retry_policy()
+    {
+        var machine = new EscrowMachine(EscrowPolicy.Default with { TransferRetry = new RetryPolicy(2, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(15)) });
+        var s = AnEscrow.Captured();
+        var now = s.StatusChangedAt.AddSeconds(1);
+        s = machine.Decide(s, new TransferRejected(s.EffectId(EffectKind.TransferShare), "x", false), now).State;
+        Assert.Equal(now.AddSeconds(10), s.NextTransferAttemptAt);
+        s = machine.Decide(s, new TransferRetryDue(), now.AddSeconds(10)).State;
+        s = machine.Decide(s, new TransferRejected(s.EffectId(EffectKind.TransferShare), "x", false), now.AddSeconds(11)).State;
+        Assert.Equal(EscrowStatus.TransferFailed, s.Status);
+        Assert.Null(s.NextTransferAttemptAt);
+        Assert.True(s.NeedsOperator);
+    }
+
+    [Fact]
+    public void History_records_the_status_after_each_transition_with_consecutive_sequence_numbers()
+    {
+        var s = AnEscrow.Refunded();
+        Assert.Equal(Enumerable.Range(1, s.History.Length), s.History.Select(h => h.Seq));
+        Assert.Equal(EscrowStatus.AwaitingPayment, s.History[0].Status);
+        Assert.Equal(EscrowStatus.Held, s.History.Single(h => h.Event == "authorised").Status);
+        Assert.Equal(EscrowStatus.RefundPending, s.History.Single(h => h.Event == "deadline_passed").Status);
+        var last = s.History[^1];
+        Assert.Equal(EscrowStatus.Refunded, last.Status);
+        Assert.Equal(s.Amount.Minor, last.AmountMinor);
+    }
+
+    [Fact]
+    public void An_escrow_with_no_revenue_share_keeps_it_all_as_the_fee_and_stays_valid()
+    {
+        var s = EscrowMachine.Create(AnEscrow.New(bps: 0), T0);
+        Assert.Equal(Money.Eur(0), s.Split.RecipientShare);
+        Assert.Equal(s.Amount, s.Split.PlatformFee);
+        EscrowInvariants.Check(s);
+    }
+
+    [Fact]
+    public void A_yen_escrow_keeps_its_currency_in_the_split_and_checks_it_on_authorisation()
+    {
+        var yen = new Money(1_500, Currency.Parse("JPY"));
+        var s = AnEscrow.AwaitingPayment(yen);
+        Assert.Equal(Currency.Parse("JPY"), s.Split.RecipientShare.Currency);
+        Assert.Equal("amount_mismatch", s.Decide(new PaymentAuthorised("pi_1", 1_500, "EUR"), T0.AddMinutes(1)).Rejection?.Code);
+        Assert.Equal(EscrowStatus.Held, s.Then(new PaymentAuthorised("pi_1", 1_500, "jpy"), T0.AddMinutes(1)).Status);
+    }
+
+    private static EffectKind[] PendingEffectKinds(params EffectKind[] kinds) => kinds;
+}

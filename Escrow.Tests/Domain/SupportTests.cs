@@ -1,0 +1,312 @@
+using System.Globalization;
+using Escrow.Grains;
+using Escrow.Grains.Domain;
+using Escrow.Grains.Email;
+
+namespace Escrow.Tests.Domain;
+
+public sealed class RetryPolicyTests
+{
+    private static readonly RetryPolicy Policy = new(MaxAttempts: 8, First: TimeSpan.FromMinutes(1), Max: TimeSpan.FromHours(6));
+
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(1, 1)]
+    [InlineData(2, 2)]
+    [InlineData(3, 4)]
+    [InlineData(4, 8)]
+    [InlineData(9, 256)]
+    [InlineData(10, 360)]
+    [InlineData(11, 360)]
+    [InlineData(1_000, 360)]
+    [InlineData(int.MaxValue, 360)]
+    public void Delay_doubles_after_each_failure_and_is_capped_at_the_maximum(int failures, int minutes)
+    {
+        Assert.Equal(TimeSpan.FromMinutes(minutes), Policy.DelayAfter(failures));
+    }
+
+    [Fact]
+    public void Delays_never_decrease_and_never_exceed_the_maximum()
+    {
+        var previous = TimeSpan.Zero;
+        for (var failures = 1; failures <= 100; failures++)
+        {
+            var delay = Policy.DelayAfter(failures);
+            Assert.InRange(delay, previous, Policy.Max);
+            previous = delay;
+        }
+    }
+
+    [Fact]
+    public void A_policy_is_exhausted_at_its_maximum_attempts_and_not_before()
+    {
+        Assert.False(Policy.IsExhausted(7));
+        Assert.True(Policy.IsExhausted(8));
+        Assert.True(Policy.IsExhausted(9));
+    }
+
+    [Fact]
+    public void Default_policy_matches_the_style_guide()
+    {
+        Assert.Equal(new RetryPolicy(8, TimeSpan.FromMinutes(1), TimeSpan.FromHours(6)), EscrowPolicy.Default.TransferRetry);
+        Assert.Equal(TimeSpan.FromMinutes(1), EscrowPolicy.Default.PermitRetryDelay);
+        Assert.Equal(EscrowPolicy.Default, new EscrowOptions().ToPolicy());
+    }
+}
+
+public sealed class OptionsTests
+{
+    private static readonly EscrowOptionsValidator Validator = new();
+
+    [Fact]
+    public void Default_escrow_options_pass()
+    {
+        var result = Validator.Validate(null, new EscrowOptions());
+        Assert.True(result.Succeeded, result.FailureMessage);
+    }
+
+    [Fact]
+    public void Window_plus_grace_of_exactly_six_days_fails_with_a_message_that_says_how_to_fix_it()
+    {
+        var options = new EscrowOptions
+        {
+            ResponseWindows = [new ResponseWindowOption { Duration = TimeSpan.FromDays(6) - TimeSpan.FromMinutes(15), PriceMultiplier = 1m }],
+            ReplyGrace = TimeSpan.FromMinutes(15),
+        };
+        var result = Validator.Validate(null, options);
+        Assert.True(result.Failed);
+        var message = Assert.Single(result.Failures!);
+        Assert.Contains("under 6 days", message, StringComparison.Ordinal);
+        Assert.Contains("Shorten the window or the grace", message, StringComparison.Ordinal);
+        Assert.Contains("PT15M", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Window_plus_grace_just_under_six_days_passes()
+    {
+        var options = new EscrowOptions
+        {
+            ResponseWindows = [new ResponseWindowOption { Duration = TimeSpan.FromDays(6) - TimeSpan.FromMinutes(16), PriceMultiplier = 1m }],
+            ReplyGrace = TimeSpan.FromMinutes(15),
+        };
+        Assert.True(Validator.Validate(null, options).Succeeded);
+    }
+
+    [Fact]
+    public void A_long_grace_on_the_default_windows_fails()
+    {
+        var result = Validator.Validate(null, new EscrowOptions { ReplyGrace = TimeSpan.FromDays(3) });
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.Contains("Escrow:ReplyGrace", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("zero_window", "Escrow:ResponseWindows:N:Duration")]
+    [InlineData("zero_multiplier", "PriceMultiplier")]
+    [InlineData("duplicate_window", "same Duration twice")]
+    [InlineData("negative_grace", "must not be negative")]
+    [InlineData("zero_unpaid_expiry", "Escrow:UnpaidExpiry")]
+    [InlineData("bad_transfer_retry", "Escrow:TransferRetry")]
+    [InlineData("short_reminder_period", "Escrow:ReminderPeriod")]
+    [InlineData("share_over_100_percent", "Escrow:DefaultRevenueShareBps")]
+    [InlineData("zero_daily_limit", "Escrow:DefaultDailyLimit")]
+    public void Invalid_escrow_options_fail_naming_the_setting(string broken, string expected)
+    {
+        var o = new EscrowOptions();
+        switch (broken)
+        {
+            case "zero_window": o.ResponseWindows = [new ResponseWindowOption { Duration = TimeSpan.Zero }]; break;
+            case "zero_multiplier": o.ResponseWindows = [new ResponseWindowOption { Duration = TimeSpan.FromHours(24), PriceMultiplier = 0m }]; break;
+            case "duplicate_window": o.ResponseWindows = [new ResponseWindowOption { Duration = TimeSpan.FromHours(24) }, new ResponseWindowOption { Duration = TimeSpan.FromHours(24) }]; break;
+            case "negative_grace": o.ReplyGrace = TimeSpan.FromMinutes(-1); break;
+            case "zero_unpaid_expiry": o.UnpaidExpiry = TimeSpan.Zero; break;
+            case "bad_transfer_retry": o.TransferRetry = new TransferRetryOptions { FirstDelay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromMinutes(1) }; break;
+            case "short_reminder_period": o.ReminderPeriod = TimeSpan.FromMilliseconds(500); break;
+            case "share_over_100_percent": o.DefaultRevenueShareBps = 10_001; break;
+            case "zero_daily_limit": o.DefaultDailyLimit = 0; break;
+            default: throw new ArgumentOutOfRangeException(nameof(broken), broken, null);
+        }
+        var result = Validator.Validate(null, o);
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Default_circuit_breaker_options_pass_and_broken_ones_name_every_setting()
+    {
+        var validator = new CircuitBreakerOptionsValidator();
+        Assert.True(validator.Validate(null, new CircuitBreakerOptions()).Succeeded);
+        var result = validator.Validate(null, new CircuitBreakerOptions { RefundsPerWindowMax = 0, RefundAmountPerWindowMaxMinor = 0, Window = TimeSpan.Zero });
+        Assert.True(result.Failed);
+        Assert.Equal(3, result.Failures!.Count());
+        Assert.Contains(result.Failures!, f => f.Contains("CircuitBreaker:RefundsPerWindowMax", StringComparison.Ordinal));
+        Assert.Contains(result.Failures!, f => f.Contains("CircuitBreaker:RefundAmountPerWindowMaxMinor", StringComparison.Ordinal));
+        Assert.Contains(result.Failures!, f => f.Contains("CircuitBreaker:Window", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("PT15M", 0, 0, 15)]
+    [InlineData("P1D", 1, 0, 0)]
+    [InlineData("00:15:00", 0, 0, 15)]
+    [InlineData("PT72H", 3, 0, 0)]
+    [InlineData("1.02:00:00", 1, 2, 0)]
+    public void Iso8601_converter_parses_iso_durations_and_dotnet_time_spans(string text, int days, int hours, int minutes)
+    {
+        var converter = new Iso8601TimeSpanConverter();
+        Assert.Equal(new TimeSpan(days, hours, minutes, 0), converter.ConvertFrom(null, CultureInfo.InvariantCulture, text));
+    }
+
+    [Fact]
+    public void Iso8601_try_parse_accepts_only_iso_durations()
+    {
+        Assert.True(Iso8601TimeSpanConverter.TryParse("PT15M", out var fifteen));
+        Assert.Equal(TimeSpan.FromMinutes(15), fifteen);
+        Assert.True(Iso8601TimeSpanConverter.TryParse("P1D", out var day));
+        Assert.Equal(TimeSpan.FromDays(1), day);
+        Assert.False(Iso8601TimeSpanConverter.TryParse("00:15:00", out _));
+        Assert.False(Iso8601TimeSpanConverter.TryParse("PXYZ", out _));
+        Assert.False(Iso8601TimeSpanConverter.TryParse(null, out _));
+    }
+}
+
+public sealed class EmailComposerTests
+{
+    private const string RecipientEmail = "alice@recipient.test";
+    private static readonly RecipientContact Recipient = new(RecipientEmail, "Alice");
+    private static readonly EmailComposer Composer = new(new PostmarkOptions { InboundDomain = "reply.escrow.test" });
+
+    public static TheoryData<EmailKind> SenderEmails() => [EmailKind.ReplyForwarded, EmailKind.PaymentReceipt, EmailKind.RefundIssued];
+
+    public static TheoryData<EmailKind> RecipientReplyableEmails() => [EmailKind.NewMessage, EmailKind.DeadlineReminder50, EmailKind.DeadlineReminder75];
+
+    [Theory]
+    [MemberData(nameof(SenderEmails))]
+    public void Sender_emails_never_contain_the_recipients_address(EmailKind kind)
+    {
+        var s = AnEscrow.Held();
+        var mail = Composer.Compose(s, kind, Recipient, "Thanks for asking.");
+        Assert.Equal(AnEscrow.SenderEmail, mail.To);
+        Assert.Null(mail.ReplyTo);
+        foreach (var part in new[] { mail.Subject, mail.TextBody, mail.HtmlBody })
+        {
+            Assert.DoesNotContain(RecipientEmail, part, StringComparison.OrdinalIgnoreCase);
+        }
+        Assert.DoesNotContain(mail.Metadata!.Values, v => v.Contains(RecipientEmail, StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Theory]
+    [MemberData(nameof(RecipientReplyableEmails))]
+    public void Recipient_message_and_reminders_reply_to_the_escrows_reply_address(EmailKind kind)
+    {
+        var s = AnEscrow.Held();
+        var mail = Composer.Compose(s, kind, Recipient, null);
+        Assert.Equal(RecipientEmail, mail.To);
+        Assert.Equal($"reply+{s.ReplyToken}@reply.escrow.test", mail.ReplyTo);
+        Assert.Contains("11.25 EUR", mail.TextBody, StringComparison.Ordinal);
+        Assert.Equal(EmailComposer.Tag(kind), mail.Tag);
+        Assert.Equal(s.Id.ToString("D"), mail.Metadata!["escrow_id"]);
+    }
+
+    [Fact]
+    public void New_message_shows_the_amount_the_share_the_deadline_and_the_message()
+    {
+        var s = AnEscrow.Held();
+        var mail = Composer.Compose(s, EmailKind.NewMessage, Recipient, null);
+        Assert.Contains("15.00 EUR", mail.TextBody, StringComparison.Ordinal);
+        Assert.Contains("11.25 EUR", mail.TextBody, StringComparison.Ordinal);
+        Assert.Contains("2030-03-02 12:00 UTC", mail.TextBody, StringComparison.Ordinal);
+        Assert.Contains(s.Message, mail.TextBody, StringComparison.Ordinal);
+        Assert.Contains(s.Subject, mail.Subject, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Html_body_encodes_what_the_sender_wrote()
+    {
+        var s = AnEscrow.Held() with { Message = "<script>alert(1)</script>" };
+        var mail = Composer.Compose(s, EmailKind.NewMessage, Recipient, null);
+        Assert.DoesNotContain("<script>", mail.HtmlBody, StringComparison.Ordinal);
+        Assert.Contains("&lt;script&gt;", mail.HtmlBody, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reply_forwarded_carries_the_reply_text_to_the_sender()
+    {
+        var mail = Composer.Compose(AnEscrow.Processing(), EmailKind.ReplyForwarded, Recipient, "Here are the slides.");
+        Assert.Equal(AnEscrow.SenderEmail, mail.To);
+        Assert.Contains("Here are the slides.", mail.TextBody, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Pending_payout_setup_links_the_onboarding_url()
+    {
+        var mail = Composer.Compose(AnEscrow.PendingUserSetup(), EmailKind.PendingPayoutSetup, Recipient, null, "https://connect.example.test/onboard");
+        Assert.Equal(RecipientEmail, mail.To);
+        Assert.Contains("https://connect.example.test/onboard", mail.TextBody, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(15_00, "EUR", "15.00 EUR")]
+    [InlineData(5, "EUR", "0.05 EUR")]
+    [InlineData(1_234_567, "USD", "12345.67 USD")]
+    [InlineData(1_500, "JPY", "1500 JPY")]
+    [InlineData(7, "KRW", "7 KRW")]
+    public void Amounts_are_formatted_in_the_currencys_own_decimals(long minor, string currency, string expected)
+    {
+        Assert.Equal(expected, EmailComposer.Format(new Money(minor, Currency.Parse(currency))));
+    }
+}
+
+public sealed class ReplyTokenTests
+{
+    private static readonly Guid EscrowId = Guid.Parse("6f9619ff-8b86-d011-b42d-00cf4fc964ff");
+
+    [Fact]
+    public void New_token_is_64_lower_case_hex_digits()
+    {
+        var token = ReplyToken.New(EscrowId);
+        Assert.Equal(64, token.Length);
+        Assert.Matches("^[0-9a-f]{64}$", token);
+    }
+
+    [Fact]
+    public void New_token_round_trips_the_escrow_id()
+    {
+        Assert.True(ReplyToken.TryGetEscrowId(ReplyToken.New(EscrowId), out var id));
+        Assert.Equal(EscrowId, id);
+    }
+
+    [Fact]
+    public void Two_tokens_for_the_same_escrow_differ_in_their_random_part()
+    {
+        var a = ReplyToken.New(EscrowId);
+        var b = ReplyToken.New(EscrowId);
+        Assert.Equal(a[..32], b[..32]);
+        Assert.NotEqual(a[32..], b[32..]);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("6f9619ff8b86d011b42d00cf4fc964ff")]
+    [InlineData("6f9619ff8b86d011b42d00cf4fc964ff00112233445566778899aabbccddeeffa")]
+    [InlineData("zz9619ff8b86d011b42d00cf4fc964ff00112233445566778899aabbccddeeff")]
+    public void Malformed_tokens_yield_no_escrow_id(string? token)
+    {
+        Assert.False(ReplyToken.TryGetEscrowId(token, out var id));
+        Assert.Equal(Guid.Empty, id);
+    }
+
+    [Fact]
+    public void Matches_only_the_exact_token()
+    {
+        var token = ReplyToken.New(EscrowId);
+        var flipped = token[..^1] + (token[^1] == '0' ? '1' : '0');
+        Assert.True(ReplyToken.Matches(token, token));
+        Assert.False(ReplyToken.Matches(token, flipped));
+        Assert.False(ReplyToken.Matches(token, token[..^1]));
+        Assert.False(ReplyToken.Matches(token, token + "0"));
+        Assert.False(ReplyToken.Matches(token, ""));
+        Assert.False(ReplyToken.Matches(token, null));
+        Assert.False(ReplyToken.Matches(token, ReplyToken.New(EscrowId)));
+    }
+}
