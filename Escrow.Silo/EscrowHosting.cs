@@ -17,13 +17,16 @@ namespace Escrow.Silo;
 /// <summary>
 /// The one place that configures an Escrow silo, used by the standalone silo and by the API's co-hosted silo.
 /// ConnectionStrings:Escrow set → PostgreSQL for grain state, reminders and our tables (schema applied first);
-/// otherwise in-memory, which is not durable. Orleans:Clustering = AdoNet joins a PostgreSQL-backed cluster.
+/// otherwise in-memory, which is not durable. Silo:Clustering = AdoNet joins a PostgreSQL-backed cluster.
 /// </summary>
 public static class EscrowHosting
 {
     public const string ConnectionStringName = "Escrow";
     public const string StripeHttpClient = "Escrow.Stripe";
     public const string PostmarkHttpClient = "Escrow.Postmark";
+
+    /// <summary>Our silo settings. Not "Orleans": Orleans reads that section itself as provider configuration.</summary>
+    public const string SiloSection = "Silo";
 
     public static bool IsDurable(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration.GetConnectionString(ConnectionStringName));
 
@@ -93,13 +96,13 @@ public static class EscrowHosting
             silo.UseInMemoryReminderService();
         }
 
-        var orleans = configuration.GetSection("Orleans");
+        var orleans = configuration.GetSection(SiloSection);
         if (string.Equals(orleans["Clustering"], "AdoNet", StringComparison.OrdinalIgnoreCase))
         {
             if (string.IsNullOrWhiteSpace(connectionString))
             {
-                throw new OptionsValidationException("Orleans", typeof(ClusterOptions),
-                    ["Orleans:Clustering=AdoNet needs ConnectionStrings:Escrow (the cluster's membership lives in PostgreSQL)."]);
+                throw new OptionsValidationException(SiloSection, typeof(ClusterOptions),
+                    ["Silo:Clustering=AdoNet needs ConnectionStrings:Escrow (the cluster's membership lives in PostgreSQL)."]);
             }
             silo.UseAdoNetClustering(o =>
             {
@@ -127,8 +130,8 @@ public static class EscrowHosting
 
         silo.Configure<ReminderOptions>(o =>
         {
-            o.MinimumReminderPeriod = orleans.GetValue("Reminders:MinimumReminderPeriod", TimeSpan.FromMinutes(1));
-            o.RefreshReminderListPeriod = orleans.GetValue("Reminders:RefreshReminderListPeriod", TimeSpan.FromMinutes(5));
+            o.MinimumReminderPeriod = orleans.GetValue("ReminderMinimumPeriod", TimeSpan.FromMinutes(1));
+            o.RefreshReminderListPeriod = orleans.GetValue("ReminderRefreshPeriod", TimeSpan.FromMinutes(5));
             o.ReminderLoadingWindow = TimeSpan.FromMinutes(10) > o.RefreshReminderListPeriod ? TimeSpan.FromMinutes(10) : o.RefreshReminderListPeriod;
         });
         silo.AddDashboard(o =>

@@ -1,6 +1,6 @@
 using Escrow.Silo;
 
-// A standalone silo for clusters: ConnectionStrings__Escrow and Orleans__Clustering=AdoNet are expected.
+// A standalone silo for clusters: ConnectionStrings__Escrow and Silo__Clustering=AdoNet are expected.
 var builder = WebApplication.CreateBuilder(args);
 builder.Services.AddEscrowServices(builder.Configuration);
 builder.UseOrleans(silo => silo.AddEscrow(builder.Configuration));

@@ -25,6 +25,9 @@ public static partial class PostmarkInboundEndpoints
     public const string Provider = "postmark";
     public const int PreviewLength = 500;
 
+    /// <summary>Postmark sends PascalCase names; any casing is accepted.</summary>
+    private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true, MaxDepth = 16 };
+
     public static void MapPostmarkInbound(this IEndpointRouteBuilder app) =>
         app.MapPost("/webhooks/postmark/inbound", HandleAsync).WithTags("Webhooks").DisableAntiforgery();
 
@@ -49,7 +52,7 @@ public static partial class PostmarkInboundEndpoints
             {
                 return Problems.Make(StatusCodes.Status413PayloadTooLarge, "Body too large", $"Inbound messages may be at most {options.Value.InboundMaxBytes} bytes.");
             }
-            mail = JsonSerializer.Deserialize<PostmarkInbound>(buffer.ToArray());
+            mail = JsonSerializer.Deserialize<PostmarkInbound>(buffer.ToArray(), Json);
         }
         catch (JsonException e)
         {

@@ -37,11 +37,11 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
         _settings = new Dictionary<string, string?>
         {
             ["ConnectionStrings:Escrow"] = connectionString,
-            ["Orleans:SiloPort"] = PostgresServer.GetFreePort().ToString(),
-            ["Orleans:GatewayPort"] = PostgresServer.GetFreePort().ToString(),
-            ["Orleans:ServiceId"] = "escrow-tests",
-            ["Orleans:Reminders:MinimumReminderPeriod"] = "00:00:01",
-            ["Orleans:Reminders:RefreshReminderListPeriod"] = "00:00:02",
+            ["Silo:SiloPort"] = PostgresServer.GetFreePort().ToString(),
+            ["Silo:GatewayPort"] = PostgresServer.GetFreePort().ToString(),
+            ["Silo:ServiceId"] = "escrow-tests",
+            ["Silo:ReminderMinimumPeriod"] = "00:00:01",
+            ["Silo:ReminderRefreshPeriod"] = "00:00:02",
             ["Escrow:ReminderPeriod"] = "PT1S",
             ["Escrow:MaxReminderDueTime"] = "PT1S",
             ["Api:PlatformKeys:0"] = PlatformKey,

@@ -70,7 +70,7 @@ public sealed class LifecycleOnPostgresTests(PostgresApiFixture fixture) : IClas
         App.Clock.SetUtcNow(replyDeadline);
         var refunded = await App.WaitForStatusAsync(id, "refunded");
         Assert.Equal("canceled", App.Stripe.GetPaymentIntent(piId)!.Status);
-        Assert.Empty(App.Stripe.Refunds.Where(r => r.PaymentIntent == piId));
+        Assert.DoesNotContain(App.Stripe.Refunds, r => r.PaymentIntent == piId);
         Assert.Contains(refunded.GetProperty("history").EnumerateArray(), h => h.GetProperty("event").GetString() == "payment_intent_cancelled");
     }
 }
