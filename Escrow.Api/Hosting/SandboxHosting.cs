@@ -15,26 +15,31 @@ public static class SandboxHosting
 {
     public sealed record Generated(List<string> Lines);
 
-    public static bool UsesStripeSandbox(IConfiguration c) => string.IsNullOrWhiteSpace(c["Stripe:SecretKey"]);
+    public const string SandboxStripeKey = "sk_test_sandbox";
+    public const string SandboxPostmarkTokenPrefix = "sandbox-postmark-";
 
-    public static bool UsesPostmarkSandbox(IConfiguration c) => string.IsNullOrWhiteSpace(c["Postmark:ServerToken"]);
+    /// <summary>No key, or the sandbox's own key (so the silos of a cluster can share the API's sandbox).</summary>
+    public static bool UsesStripeSandbox(IConfiguration c) => string.IsNullOrWhiteSpace(c["Stripe:SecretKey"]) || c["Stripe:SecretKey"] == SandboxStripeKey;
+
+    public static bool UsesPostmarkSandbox(IConfiguration c) =>
+        string.IsNullOrWhiteSpace(c["Postmark:ServerToken"]) || c["Postmark:ServerToken"]!.StartsWith(SandboxPostmarkTokenPrefix, StringComparison.Ordinal);
 
     public static Generated ApplyDevelopmentDefaults(ConfigurationManager configuration)
     {
         var generated = new List<string>();
         var values = new Dictionary<string, string?>();
         string Secret(int bytes) => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(bytes));
-        if (UsesStripeSandbox(configuration))
+        if (string.IsNullOrWhiteSpace(configuration["Stripe:SecretKey"]))
         {
-            values["Stripe:SecretKey"] = "sk_test_sandbox";
+            values["Stripe:SecretKey"] = SandboxStripeKey;
             if (string.IsNullOrWhiteSpace(configuration["Stripe:WebhookSecret"]))
             {
                 values["Stripe:WebhookSecret"] = "whsec_" + Secret(24);
             }
         }
-        if (UsesPostmarkSandbox(configuration))
+        if (string.IsNullOrWhiteSpace(configuration["Postmark:ServerToken"]))
         {
-            values["Postmark:ServerToken"] = "sandbox-postmark-" + Secret(8);
+            values["Postmark:ServerToken"] = SandboxPostmarkTokenPrefix + Secret(8);
         }
         if (string.IsNullOrWhiteSpace(configuration["Postmark:InboundUsername"]) || string.IsNullOrWhiteSpace(configuration["Postmark:InboundPassword"]))
         {
@@ -58,8 +63,8 @@ public static class SandboxHosting
 
     public static IServiceCollection AddEscrowSandboxes(this IServiceCollection services, IConfiguration configuration)
     {
-        var stripe = UsesStripeSandbox(configuration) || configuration["Stripe:SecretKey"] == "sk_test_sandbox";
-        var postmark = UsesPostmarkSandbox(configuration) || configuration["Postmark:ServerToken"]?.StartsWith("sandbox-postmark-", StringComparison.Ordinal) == true;
+        var stripe = UsesStripeSandbox(configuration);
+        var postmark = UsesPostmarkSandbox(configuration);
         if (!stripe && !postmark)
         {
             return services;
