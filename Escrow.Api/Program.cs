@@ -43,6 +43,7 @@ app.UseAuthorization();
 
 app.MapOpenApi();
 app.MapScalarApiReference();
+app.MapPrometheusScrapingEndpoint("/metrics");
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
 app.MapRecipients();

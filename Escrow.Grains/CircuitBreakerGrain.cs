@@ -43,6 +43,7 @@ public sealed partial class CircuitBreakerGrain(
         if (s.Tripped)
         {
             await SaveIfChangedAsync(s);
+            EscrowTelemetry.RefundsDenied.Add(1);
             return RefundPermit.Denied;
         }
         if (s.Permits.Count + 1 > o.RefundsPerWindowMax || s.Permits.Values.Sum() + amountMinor > o.RefundAmountPerWindowMaxMinor)
@@ -50,6 +51,8 @@ public sealed partial class CircuitBreakerGrain(
             state.State = s with { Tripped = true, Trips = s.Trips + 1 };
             await state.WriteStateAsync();
             LogTripped(s.Permits.Count, s.Permits.Values.Sum());
+            EscrowTelemetry.BreakerTrips.Add(1);
+            EscrowTelemetry.RefundsDenied.Add(1);
             await store.RaiseAlertAsync(new NewAlert("circuit_breaker_tripped", "critical", null,
                 $"circuit_breaker_tripped/{state.State.Trips}/{s.WindowStartedAt:O}",
                 $"{s.Permits.Count} refunds ({s.Permits.Values.Sum()} minor units) in the window started {s.WindowStartedAt:O}; further refunds wait in refund_pending until the window ends or POST /v1/admin/circuit-breaker/reset.",

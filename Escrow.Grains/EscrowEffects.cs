@@ -32,6 +32,9 @@ public sealed partial class EscrowEffects(
 
     public async Task<EffectOutcome> PerformAsync(EscrowState s, PendingEffect e, DateTimeOffset now)
     {
+        using var activity = EscrowTelemetry.Source.StartActivity("escrow.effect");
+        activity?.SetTag("escrow.id", s.Id);
+        activity?.SetTag("escrow.effect", e.Kind.ToString());
         try
         {
             return e.Kind switch
@@ -76,6 +79,7 @@ public sealed partial class EscrowEffects(
     {
         var attempts = e.Attempts + 1;
         var retry = _policy.EffectRetry;
+        EscrowTelemetry.EffectRetries.Add(1, new KeyValuePair<string, object?>("effect", e.Kind.ToString()));
         var outbox = s.Outbox.Replace(e, e with { Attempts = attempts, NotBefore = now + retry.DelayAfter(attempts) });
         var next = s with { Outbox = outbox, LastError = error };
         if (attempts == retry.MaxAttempts)
@@ -179,10 +183,12 @@ public sealed partial class EscrowEffects(
         try
         {
             var id = await email.SendAsync(message);
+            EscrowTelemetry.EmailsSent.Add(1, new KeyValuePair<string, object?>("kind", message.Tag), new KeyValuePair<string, object?>("outcome", "sent"));
             await LogEmailAsync(s.Id, message, "sent", id, null, now);
         }
         catch (EmailSendException ex)
         {
+            EscrowTelemetry.EmailsSent.Add(1, new KeyValuePair<string, object?>("kind", message.Tag), new KeyValuePair<string, object?>("outcome", "failed"));
             await LogEmailAsync(s.Id, message, "failed", null, ex.Message, now);
             throw;
         }

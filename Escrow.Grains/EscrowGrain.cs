@@ -69,6 +69,7 @@ public sealed partial class EscrowGrain(
             request.PaymentMethodId), Now);
         await SaveAsync(created);
         LogCreated(Id, request.RecipientId, reservation.AmountMinor, reservation.Currency);
+        EscrowTelemetry.EscrowsCreated.Add(1);
         await RunAsync();
         return Ok();
     }
@@ -209,6 +210,19 @@ public sealed partial class EscrowGrain(
         if (before.Status != next.Status)
         {
             LogStatus(Id, before.Status.ToWire(), next.Status.ToWire());
+            EscrowTelemetry.StatusChanges.Add(1, new KeyValuePair<string, object?>("status", next.Status.ToWire()));
+            switch (next.Status)
+            {
+                case EscrowStatus.Released:
+                    EscrowTelemetry.Released.Add(1);
+                    break;
+                case EscrowStatus.Refunded:
+                    EscrowTelemetry.Refunded.Add(1);
+                    break;
+                case EscrowStatus.TransferFailed:
+                    EscrowTelemetry.TransferFailures.Add(1);
+                    break;
+            }
         }
         await SyncAsync();
     }

@@ -31,6 +31,9 @@ public sealed class EscrowOptions
     /// </summary>
     public TimeSpan? MaxReminderDueTime { get; set; }
 
+    /// <summary>How often the Stripe account of a recipient with escrows waiting for payout setup is read.</summary>
+    public TimeSpan PayoutSetupPollPeriod { get; set; } = TimeSpan.FromDays(1);
+
     public int DefaultRevenueShareBps { get; set; } = 7_500;
 
     public int DefaultDailyLimit { get; set; } = 5;
@@ -156,6 +159,10 @@ public sealed class EscrowOptionsValidator : IValidateOptions<EscrowOptions>
         if (o.ReminderPeriod < TimeSpan.FromSeconds(1))
         {
             errors.Add("Escrow:ReminderPeriod must be at least PT1S (default PT1M), and not below Orleans' MinimumReminderPeriod.");
+        }
+        if (o.PayoutSetupPollPeriod < TimeSpan.FromMinutes(1))
+        {
+            errors.Add("Escrow:PayoutSetupPollPeriod must be at least PT1M (default P1D).");
         }
         if (o.DefaultRevenueShareBps is < 0 or > Split.BasisPointsMax)
         {

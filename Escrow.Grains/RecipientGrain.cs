@@ -35,9 +35,35 @@ public sealed partial class RecipientGrain(
     TimeProvider clock,
     IPaymentGateway payments,
     IOptions<EscrowOptions> options,
-    ILogger<RecipientGrain> logger) : Grain, IRecipientGrain
+    ILogger<RecipientGrain> logger) : Grain, IRecipientGrain, IRemindable
 {
+    private const string PayoutPollReminder = "payout-setup-poll";
+
     private string Id => this.GetPrimaryKeyString();
+
+    /// <summary>
+    /// While escrows wait for this recipient's payout setup, the account is read once a period (a day by default):
+    /// account.updated can be missed, and the escrows must not wait for a webhook that never comes.
+    /// </summary>
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (state.State.AwaitingPayoutSetup.IsEmpty)
+        {
+            if (await this.GetReminder(PayoutPollReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+            return;
+        }
+        try
+        {
+            await RefreshAccountAsync();
+        }
+        catch (Exception e) when (e is Payments.PaymentGatewayException or TimeoutException)
+        {
+            LogPollFailed(e, Id);
+        }
+    }
 
     public async Task<RecipientView> UpsertAsync(RecipientProfile p)
     {
@@ -144,6 +170,8 @@ public sealed partial class RecipientGrain(
         }
         state.State = state.State with { AwaitingPayoutSetup = state.State.AwaitingPayoutSetup.Add(escrowId) };
         await state.WriteStateAsync();
+        var period = options.Value.PayoutSetupPollPeriod;
+        await this.RegisterOrUpdateReminder(PayoutPollReminder, period, period);
         return false;
     }
 
@@ -191,6 +219,9 @@ public sealed partial class RecipientGrain(
     }
 
     private static Reservation Refuse(Rejection r) => new(false, r.Code, r.Message, 0, "", 0);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recipient {RecipientId}: the daily payout-setup poll could not read the account; next period")]
+    private partial void LogPollFailed(Exception e, string recipientId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recipient {RecipientId}: an update for account {AccountId}, which is not theirs, was ignored")]
     private partial void LogForeignAccount(string recipientId, string accountId);

@@ -69,6 +69,7 @@ public static class EscrowHosting
         services.AddSingleton<IPaymentGateway, StripePaymentGateway>();
         services.AddHttpClient<IEmailSender, PostmarkEmailSender>(PostmarkHttpClient, http => http.Timeout = TimeSpan.FromSeconds(30));
         services.AddSingleton<EscrowEffects>();
+        services.AddEscrowTelemetry(configuration);
         return services;
     }
 
@@ -134,6 +135,7 @@ public static class EscrowHosting
             o.RefreshReminderListPeriod = orleans.GetValue("ReminderRefreshPeriod", TimeSpan.FromMinutes(5));
             o.ReminderLoadingWindow = TimeSpan.FromMinutes(10) > o.RefreshReminderListPeriod ? TimeSpan.FromMinutes(10) : o.RefreshReminderListPeriod;
         });
+        silo.AddActivityPropagation();
         silo.AddDashboard(o =>
         {
             o.CounterUpdateIntervalMs = 1000;

@@ -6,5 +6,6 @@ builder.Services.AddEscrowServices(builder.Configuration);
 builder.UseOrleans(silo => silo.AddEscrow(builder.Configuration));
 builder.Services.AddHealthChecks();
 var app = builder.Build();
+app.MapPrometheusScrapingEndpoint("/metrics");
 app.MapHealthChecks("/health/live");
 app.Run();

@@ -69,6 +69,7 @@ public static partial class PostmarkInboundEndpoints
         }
         var outcome = await ProcessAsync(mail, messageId, receivedAt, store, grains);
         await store.MarkWebhookProcessedAsync(Provider, messageId, outcome, clock.GetUtcNow());
+        EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", "inbound"), new("outcome", outcome));
         return TypedResults.Ok(new { received = true, outcome });
     }
 

@@ -1,4 +1,5 @@
 using Escrow.Grains;
+using Escrow.Grains.Payments;
 using Escrow.Grains.Storage;
 using Microsoft.Extensions.Options;
 using Stripe;
@@ -16,7 +17,7 @@ public static partial class StripeWebhookEndpoints
     public static void MapStripeWebhook(this IEndpointRouteBuilder app) =>
         app.MapPost("/webhooks/stripe", HandleAsync).WithTags("Webhooks").DisableAntiforgery();
 
-    private static async Task<IResult> HandleAsync(HttpRequest request, IOptions<StripeOptions> options, IEscrowStore store, IGrainFactory grains, TimeProvider clock, ILoggerFactory loggers)
+    private static async Task<IResult> HandleAsync(HttpRequest request, IOptions<StripeOptions> options, IEscrowStore store, IGrainFactory grains, IPaymentGateway payments, TimeProvider clock, ILoggerFactory loggers)
     {
         var log = loggers.CreateLogger("Escrow.Webhooks.Stripe");
         if (request.ContentLength > JsonBody.BodyBytesMax)
@@ -42,15 +43,17 @@ public static partial class StripeWebhookEndpoints
         var receipt = await store.RecordWebhookAsync(Provider, stripeEvent.Id, stripeEvent.Type, clock.GetUtcNow());
         if (receipt.AlreadyProcessed)
         {
+            EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", stripeEvent.Type), new("outcome", "duplicate"));
             return TypedResults.Ok(new { received = true, duplicate = true });
         }
-        var outcome = await RouteAsync(stripeEvent, grains, store, clock);
+        var outcome = await RouteAsync(stripeEvent, grains, store, payments, clock);
         await store.MarkWebhookProcessedAsync(Provider, stripeEvent.Id, outcome, clock.GetUtcNow());
         LogProcessed(log, stripeEvent.Id, stripeEvent.Type, outcome);
+        EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", stripeEvent.Type), new("outcome", outcome.Split(':')[0]));
         return TypedResults.Ok(new { received = true, outcome });
     }
 
-    private static async Task<string> RouteAsync(Event e, IGrainFactory grains, IEscrowStore store, TimeProvider clock)
+    private static async Task<string> RouteAsync(Event e, IGrainFactory grains, IEscrowStore store, IPaymentGateway payments, TimeProvider clock)
     {
         switch (e.Data.Object)
         {
@@ -80,8 +83,15 @@ public static partial class StripeWebhookEndpoints
                 await grains.GetGrain<IRecipientGrain>(recipientId).AccountUpdatedAsync(account.Id, canReceive);
                 return "applied";
             case Dispute dispute when e.Type == "charge.dispute.created":
+                // The dispute names the payment intent; its metadata names the escrow, which stops all automatic actions.
+                var disputed = dispute.PaymentIntentId is { } piId ? (await payments.GetPaymentIntentAsync(piId)).EscrowId : null;
+                if (disputed is { } disputedEscrow)
+                {
+                    var opened = await grains.GetGrain<IEscrowGrain>(disputedEscrow).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.DisputeOpened, dispute.Id, dispute.Amount, dispute.Currency, dispute.Reason));
+                    return opened.Accepted ? "applied" : $"ignored:{opened.RejectionCode}";
+                }
                 await store.RaiseAlertAsync(new NewAlert("dispute_opened", "critical", null, $"dispute_opened/{dispute.Id}",
-                    $"Dispute {dispute.Id} on charge {dispute.ChargeId} ({dispute.Amount} {dispute.Currency}).", clock.GetUtcNow()));
+                    $"Dispute {dispute.Id} on charge {dispute.ChargeId} ({dispute.Amount} {dispute.Currency}) matches no escrow.", clock.GetUtcNow()));
                 return "alerted";
             default:
                 return "acknowledged";

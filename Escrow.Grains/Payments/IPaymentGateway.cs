@@ -32,7 +32,7 @@ public interface IPaymentGateway
     Task<ConnectedAccountInfo> GetConnectedAccountAsync(string accountId, CancellationToken cancellationToken = default);
 }
 
-public sealed record PaymentIntentInfo(string Id, string Status, string? ClientSecret, long AmountMinor, string Currency, string? LatestChargeId);
+public sealed record PaymentIntentInfo(string Id, string Status, string? ClientSecret, long AmountMinor, string Currency, string? LatestChargeId, Guid? EscrowId = null);
 
 public sealed record TransferInfo(string Id, long AmountMinor, string Currency, string DestinationAccountId, string? SourceTransaction);
 

@@ -144,7 +144,8 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
     private static RequestOptions Options(string idempotencyKey) => new() { IdempotencyKey = idempotencyKey };
 
     private static PaymentIntentInfo ToInfo(PaymentIntent p) =>
-        new(p.Id, p.Status, p.ClientSecret, p.Amount, p.Currency.ToUpperInvariant(), p.LatestChargeId);
+        new(p.Id, p.Status, p.ClientSecret, p.Amount, p.Currency.ToUpperInvariant(), p.LatestChargeId,
+            p.Metadata?.TryGetValue("escrow_id", out var id) == true && Guid.TryParse(id, out var escrowId) ? escrowId : null);
 
     private static TransferInfo ToInfo(Transfer t) =>
         new(t.Id, t.Amount, t.Currency.ToUpperInvariant(), t.DestinationId, t.SourceTransactionId);

@@ -56,6 +56,9 @@ public interface IEscrowStore
 
     Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default);
 
+    /// <summary>Counts and amounts of escrows per status (the projection), for metrics and reconciliation.</summary>
+    Task<IReadOnlyList<StatusCount>> CountByStatusAsync(CancellationToken cancellationToken = default);
+
     /// <summary>True when the store answers (readiness).</summary>
     Task<bool> PingAsync(CancellationToken cancellationToken = default);
 }
@@ -114,6 +117,8 @@ public sealed record AlertRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset? AcknowledgedAt,
     string? AcknowledgedBy);
+
+public sealed record StatusCount(string Status, string Currency, long Count, long AmountMinor);
 
 public sealed record WebhookReceipt(bool AlreadyProcessed, int Attempts);
 

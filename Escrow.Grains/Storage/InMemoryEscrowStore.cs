@@ -263,5 +263,18 @@ public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStor
         }
     }
 
+    public Task<IReadOnlyList<StatusCount>> CountByStatusAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<StatusCount> counts = _projections.Values
+                .GroupBy(p => (p.Status, p.Currency))
+                .Select(g => new StatusCount(g.Key.Status, g.Key.Currency, g.LongCount(), g.Sum(p => p.AmountMinor)))
+                .OrderBy(c => c.Status, StringComparer.Ordinal).ThenBy(c => c.Currency, StringComparer.Ordinal)
+                .ToList();
+            return Task.FromResult(counts);
+        }
+    }
+
     public Task<bool> PingAsync(CancellationToken cancellationToken = default) => Task.FromResult(true);
 }

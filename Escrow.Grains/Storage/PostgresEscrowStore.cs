@@ -370,6 +370,13 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
             cancellationToken);
     }
 
+    public async Task<IReadOnlyList<StatusCount>> CountByStatusAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT status, currency, count(*), coalesce(sum(amount_minor), 0)::bigint FROM escrow_projection GROUP BY status, currency ORDER BY status, currency");
+        return await ReadAllAsync(command, r => new StatusCount(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3)), cancellationToken);
+    }
+
     public async Task<bool> PingAsync(CancellationToken cancellationToken = default)
     {
         try
