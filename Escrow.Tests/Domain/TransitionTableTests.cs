@@ -155,7 +155,7 @@ public sealed partial class TransitionTableTests
         { EscrowStatus.Processing, "captured", "processing" },
         { EscrowStatus.Processing, "capture_rejected", "processing" },
         { EscrowStatus.Held, "captured", "!not_allowed_in_status" },
-        { EscrowStatus.Released, "transferred", "released" },
+        { EscrowStatus.Released, "transferred", "!unknown_effect" },
         { EscrowStatus.Released, "transfer_reversed", "released" },
         { EscrowStatus.Held, "transfer_reversed", "!not_allowed_in_status" },
         { EscrowStatus.TransferFailed, "transfer_retry_due", "!not_due_yet" },
