@@ -1,0 +1,105 @@
+using Escrow.Tests.Infrastructure;
+
+namespace Escrow.Tests.Grains;
+
+/// <summary>A cluster whose breaker allows 3 refunds or 5 000 minor units per 10-minute window.</summary>
+public sealed class SmallBreakerFixture() : GrainClusterFixture(refundsPerWindowMax: 3, refundAmountPerWindowMaxMinor: 5_000);
+
+public sealed class CircuitBreakerGrainTests(SmallBreakerFixture f) : IClassFixture<SmallBreakerFixture>
+{
+    private ICircuitBreakerGrain Breaker => f.Grains.GetGrain<ICircuitBreakerGrain>(0);
+
+    [Fact]
+    public async Task A_permit_request_is_idempotent_per_escrow_within_the_window()
+    {
+        await Breaker.ResetAsync("test");
+        var escrow = Guid.NewGuid();
+
+        var first = await Breaker.RequestPermitAsync(escrow, 1_000);
+        var again = await Breaker.RequestPermitAsync(escrow, 1_000);
+
+        Assert.Equal(RefundPermit.Granted, first);
+        Assert.Equal(RefundPermit.Granted, again);
+        Assert.Equal(1, (await Breaker.GetAsync()).RefundsInWindow);
+    }
+
+    [Fact]
+    public async Task The_breaker_trips_after_the_count_cap_with_one_alert_and_a_reset_closes_it()
+    {
+        await Breaker.ResetAsync("test");
+        var tripsBefore = (await Breaker.GetAsync()).Trips;
+        var answers = new List<RefundPermit>();
+        for (var i = 0; i < 5; i++)
+        {
+            answers.Add(await Breaker.RequestPermitAsync(Guid.NewGuid(), 100));
+        }
+
+        Assert.Equal([RefundPermit.Granted, RefundPermit.Granted, RefundPermit.Granted, RefundPermit.Denied, RefundPermit.Denied], answers);
+        var open = await Breaker.GetAsync();
+        Assert.Equal("open", open.State);
+        Assert.Equal(tripsBefore + 1, open.Trips);
+        var alerts = (await f.Store.ListAlertsAsync(false, 1000)).Where(a => a.Kind == "circuit_breaker_tripped").ToList();
+        Assert.Single(alerts, a => a.DedupeKey.StartsWith($"circuit_breaker_tripped/{open.Trips}/", StringComparison.Ordinal));
+
+        var closed = await Breaker.ResetAsync("operator");
+        Assert.Equal("closed", closed.State);
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), 100));
+    }
+
+    [Fact]
+    public async Task The_amount_cap_trips_the_breaker_and_a_refund_above_the_whole_cap_needs_approval()
+    {
+        await Breaker.ResetAsync("test");
+
+        Assert.Equal(RefundPermit.NeedsApproval, await Breaker.RequestPermitAsync(Guid.NewGuid(), 5_001));
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), 4_000));
+        Assert.Equal(RefundPermit.Denied, await Breaker.RequestPermitAsync(Guid.NewGuid(), 1_001));
+        Assert.Equal("open", (await Breaker.GetAsync()).State);
+    }
+
+    [Fact]
+    public async Task A_new_window_closes_the_breaker_by_itself()
+    {
+        await Breaker.ResetAsync("test");
+        for (var i = 0; i < 4; i++)
+        {
+            await Breaker.RequestPermitAsync(Guid.NewGuid(), 10);
+        }
+        Assert.Equal("open", (await Breaker.GetAsync()).State);
+
+        f.Clock.Advance(TimeSpan.FromMinutes(10));
+
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), 10));
+        Assert.Equal("closed", (await Breaker.GetAsync()).State);
+    }
+
+    [Fact]
+    public async Task Expiring_escrows_beyond_the_cap_wait_in_refund_pending_and_are_refunded_after_a_reset()
+    {
+        await Breaker.ResetAsync("test");
+        var recipient = await f.NewRecipientAsync(basePriceMinor: 100, dailyLimit: 10);
+        var escrows = new List<(Guid Id, IEscrowGrain Grain, EscrowView View)>();
+        for (var i = 0; i < 5; i++)
+        {
+            escrows.Add(await f.NewHeldEscrowAsync(recipient));
+        }
+
+        f.Clock.SetUtcNow(escrows.Max(e => e.View.ReplyDeadline));
+        foreach (var (_, grain, _) in escrows)
+        {
+            await grain.WakeAsync();
+        }
+        var statuses = await Task.WhenAll(escrows.Select(async e => (await e.Grain.GetAsync())!.Status));
+
+        Assert.Equal(3, statuses.Count(s => s == "refunded"));
+        Assert.Equal(2, statuses.Count(s => s == "refund_pending"));
+
+        await Breaker.ResetAsync("operator");
+        f.Clock.Advance(TimeSpan.FromMinutes(1));
+        foreach (var (_, grain, _) in escrows)
+        {
+            await Eventually.UntilAsync(async () => (await grain.GetAsync())!.Status == "refunded", "refunded after reset");
+        }
+        Assert.All(escrows, e => Assert.Equal("canceled", f.Payments.PaymentIntents[e.View.PaymentIntentId!].Status));
+    }
+}

@@ -1,0 +1,136 @@
+using System.Collections.Concurrent;
+using Escrow.Grains.Payments;
+
+namespace Escrow.Tests.Grains;
+
+/// <summary>
+/// A recording stand-in for Stripe that keeps Stripe's idempotency rule (the same key replays the first answer)
+/// and lets a test queue failures per operation.
+/// </summary>
+public sealed class FakePaymentGateway : IPaymentGateway
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, object> _byKey = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConcurrentQueue<Exception>> _failures = new(StringComparer.Ordinal);
+    private int _next;
+
+    public ConcurrentDictionary<string, PaymentIntentInfo> PaymentIntents { get; } = new(StringComparer.Ordinal);
+
+    public ConcurrentBag<TransferInfo> Transfers { get; } = [];
+
+    public ConcurrentBag<string> Calls { get; } = [];
+
+    public ConcurrentDictionary<string, bool> AccountsEnabled { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The next call of <paramref name="operation"/> (capture, cancel, transfer, create, refund) throws.</summary>
+    public void FailNext(string operation, PaymentErrorKind kind, string code = "api_error") =>
+        _failures.GetOrAdd(operation, _ => new()).Enqueue(new PaymentGatewayException(kind, code, $"injected {kind} on {operation}"));
+
+    /// <summary>The next call of <paramref name="operation"/> is performed, and then its answer is lost (a transient error).</summary>
+    public void LoseNextResponse(string operation) => _lost.GetOrAdd(operation, _ => new()).Enqueue(true);
+
+    private readonly ConcurrentDictionary<string, ConcurrentQueue<bool>> _lost = new(StringComparer.Ordinal);
+
+    public int CountCalls(string operation) => Calls.Count(c => c == operation);
+
+    public Task<PaymentIntentInfo> CreatePaymentIntentAsync(Guid escrowId, Money amount, string? paymentMethodId, CancellationToken cancellationToken = default) =>
+        Once("create", $"escrow/{escrowId}/payment-intent", () =>
+        {
+            if (paymentMethodId == "pm_card_chargeDeclined")
+            {
+                throw new PaymentGatewayException(PaymentErrorKind.Declined, "card_declined", "Your card was declined.");
+            }
+            var id = $"pi_{Interlocked.Increment(ref _next)}";
+            var info = new PaymentIntentInfo(id, paymentMethodId is null ? "requires_payment_method" : "requires_capture", id + "_secret", amount.Minor, amount.Currency.Code, null, escrowId);
+            PaymentIntents[id] = info;
+            return info;
+        });
+
+    public Task<PaymentIntentInfo> GetPaymentIntentAsync(string paymentIntentId, CancellationToken cancellationToken = default) =>
+        Task.FromResult(PaymentIntents[paymentIntentId]);
+
+    public Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, CancellationToken cancellationToken = default) =>
+        Once("capture", $"escrow/{escrowId}/capture", () =>
+        {
+            var pi = PaymentIntents[paymentIntentId];
+            if (pi.Status != "requires_capture")
+            {
+                throw new PaymentGatewayException(PaymentErrorKind.Rejected, "payment_intent_unexpected_state", $"{pi.Status}");
+            }
+            PaymentIntents[paymentIntentId] = pi with { Status = "succeeded", LatestChargeId = "ch_" + paymentIntentId };
+            return "ch_" + paymentIntentId;
+        });
+
+    public Task CancelAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default) =>
+        Once("cancel", $"escrow/{escrowId}/cancel", () =>
+        {
+            var pi = PaymentIntents[paymentIntentId];
+            if (pi.Status == "succeeded")
+            {
+                throw new PaymentGatewayException(PaymentErrorKind.Rejected, "payment_intent_unexpected_state", "succeeded");
+            }
+            PaymentIntents[paymentIntentId] = pi with { Status = "canceled" };
+            return true;
+        });
+
+    public Task<string> RefundAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default) =>
+        Once("refund", $"escrow/{escrowId}/refund", () => "re_" + paymentIntentId);
+
+    public Task<TransferInfo> TransferAsync(Guid escrowId, int attempt, Money share, string destinationAccountId, string chargeId, CancellationToken cancellationToken = default) =>
+        Once("transfer", $"escrow/{escrowId}/transfer/{attempt}", () =>
+        {
+            var transfer = new TransferInfo($"tr_{Interlocked.Increment(ref _next)}", share.Minor, share.Currency.Code, destinationAccountId, chargeId);
+            Transfers.Add(transfer);
+            _groups.GetOrAdd(escrowId, _ => []).Add(transfer);
+            return transfer;
+        });
+
+    private readonly ConcurrentDictionary<Guid, ConcurrentBag<TransferInfo>> _groups = new();
+
+    public Task<IReadOnlyList<TransferInfo>> FindTransfersAsync(Guid escrowId, CancellationToken cancellationToken = default)
+    {
+        Calls.Add("find-transfers");
+        return Task.FromResult<IReadOnlyList<TransferInfo>>(_groups.TryGetValue(escrowId, out var list) ? [.. list] : []);
+    }
+
+    public Task<string> CreateConnectedAccountAsync(string recipientId, string email, CancellationToken cancellationToken = default) =>
+        Once("account", $"recipient/{recipientId}/account", () =>
+        {
+            var id = "acct_" + recipientId;
+            AccountsEnabled.TryAdd(id, false);
+            return id;
+        });
+
+    public Task<string> CreateOnboardingLinkAsync(string accountId, string refreshUrl, string returnUrl, CancellationToken cancellationToken = default) =>
+        Task.FromResult($"https://connect.invalid/{accountId}");
+
+    public Task<ConnectedAccountInfo> GetConnectedAccountAsync(string accountId, CancellationToken cancellationToken = default)
+    {
+        var enabled = AccountsEnabled.TryGetValue(accountId, out var e) && e;
+        return Task.FromResult(new ConnectedAccountInfo(accountId, enabled, enabled));
+    }
+
+    /// <summary>Performs the operation once per idempotency key; a queued failure is thrown before anything is done.</summary>
+    private Task<T> Once<T>(string operation, string key, Func<T> perform)
+    {
+        Calls.Add(operation);
+        if (_failures.TryGetValue(operation, out var queue) && queue.TryDequeue(out var failure))
+        {
+            return Task.FromException<T>(failure);
+        }
+        lock (_lock)
+        {
+            if (_byKey.TryGetValue(key, out var replay))
+            {
+                return Task.FromResult((T)replay);
+            }
+            var result = perform();
+            _byKey[key] = result!;
+            if (_lost.TryGetValue(operation, out var lost) && lost.TryDequeue(out _))
+            {
+                return Task.FromException<T>(new PaymentGatewayException(PaymentErrorKind.Transient, "lost_response", $"the answer to {operation} was lost"));
+            }
+            return Task.FromResult(result);
+        }
+    }
+}
