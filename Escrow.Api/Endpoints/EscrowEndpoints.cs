@@ -73,7 +73,7 @@ public static partial class EscrowEndpoints
         if (view.Status == "payment_failed")
         {
             return Problems.Make(StatusCodes.Status402PaymentRequired, "payment_failed", "The card was declined; no message was sent. Try another payment method with a new Idempotency-Key.",
-                extensions: new Dictionary<string, object?> { ["escrowId"] = view.Id, ["status"] = view.Status, ["rejection"] = "payment_failed" });
+                extensions: new Dictionary<string, object?> { ["escrowId"] = view.Id, ["escrowStatus"] = view.Status, ["rejection"] = "payment_failed" });
         }
         if (view.PaymentIntentId is null)
         {

@@ -31,9 +31,26 @@ public static class JsonBody
             var body = JsonSerializer.Deserialize<T>(buffer.ToArray(), Web);
             return body is null ? (null, Problems.BadRequest("The body must be a JSON object.")) : (body, null);
         }
+        catch (JsonException e) when (FieldOf(e.Path) is { } field)
+        {
+            // A value of the wrong type (a number for a string, a string for a number): name the field like any other invalid field.
+            return (null, Problems.Validation(new Dictionary<string, string[]> { [field] = [$"This value has the wrong JSON type: {e.Message}"] }));
+        }
         catch (JsonException e)
         {
             return (null, Problems.BadRequest($"The body is not valid JSON for this request: {e.Message}"));
         }
+    }
+
+    /// <summary>The top-level property a JSON path such as <c>$.subject</c> or <c>$.tags[0]</c> points into, or null for the root.</summary>
+    private static string? FieldOf(string? path)
+    {
+        if (path is null || !path.StartsWith("$.", StringComparison.Ordinal) || path.Length <= 2)
+        {
+            return null;
+        }
+        var name = path[2..];
+        var end = name.IndexOfAny(['.', '[']);
+        return end < 0 ? name : end == 0 ? null : name[..end];
     }
 }

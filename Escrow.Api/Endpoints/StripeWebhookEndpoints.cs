@@ -24,6 +24,13 @@ public static partial class StripeWebhookEndpoints
         {
             return Problems.Make(StatusCodes.Status413PayloadTooLarge, "Body too large", "Stripe events are far smaller than this.");
         }
+        var signature = request.Headers["Stripe-Signature"].ToString();
+        if (string.IsNullOrWhiteSpace(signature))
+        {
+            // EventUtility throws a NullReferenceException on a missing header: refuse it here as a bad request.
+            LogRejected(log, "no Stripe-Signature header");
+            return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
+        }
         string json;
         using (var reader = new StreamReader(request.Body))
         {
@@ -33,7 +40,7 @@ public static partial class StripeWebhookEndpoints
         try
         {
             // The clock is the service's own (TimeProvider), so a test that drives a fake clock signs and checks on the same time.
-            stripeEvent = EventUtility.ConstructEvent(json, request.Headers["Stripe-Signature"], options.Value.WebhookSecret, options.Value.WebhookToleranceSeconds, clock.GetUtcNow().ToUnixTimeSeconds());
+            stripeEvent = EventUtility.ConstructEvent(json, signature, options.Value.WebhookSecret, options.Value.WebhookToleranceSeconds, clock.GetUtcNow().ToUnixTimeSeconds());
         }
         catch (Exception e) when (e is StripeException or ArgumentException or Newtonsoft.Json.JsonException)
         {

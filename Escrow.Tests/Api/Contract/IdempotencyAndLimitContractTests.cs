@@ -1,0 +1,124 @@
+using System.Net;
+using Escrow.Api.Endpoints;
+using Escrow.Tests.Infrastructure;
+
+namespace Escrow.Tests.Api.Contract;
+
+/// <summary>Idempotency-Key semantics, the recipient's daily limit and declined cards.</summary>
+public sealed class IdempotencyAndLimitContractTests(InMemoryApiFixture fixture) : IClassFixture<InMemoryApiFixture>
+{
+    private EscrowApiFactory App => fixture.Factory;
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("   ")]
+    public async Task Posting_an_escrow_without_an_idempotency_key_answers_400_and_creates_nothing(string? key)
+    {
+        var recipient = await App.NewRecipientAsync();
+        var before = App.Stripe.PaymentIntents.Count;
+        var response = await App.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), key);
+        await Contract.AssertProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal(before, App.Stripe.PaymentIntents.Count);
+        Assert.Empty(App.MailTo(recipient));
+    }
+
+    [Fact]
+    public async Task Posting_an_escrow_with_an_idempotency_key_over_255_characters_answers_400()
+    {
+        var recipient = await App.NewRecipientAsync();
+        var before = App.Stripe.PaymentIntents.Count;
+        await Contract.AssertProblemAsync(await App.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), new string('k', 256)), HttpStatusCode.BadRequest);
+        Assert.Equal(before, App.Stripe.PaymentIntents.Count);
+    }
+
+    [Fact]
+    public async Task The_same_key_and_body_twice_return_the_same_escrow_with_exactly_one_payment_intent()
+    {
+        var recipient = await App.NewRecipientAsync();
+        var key = Guid.NewGuid().ToString();
+        var body = EscrowApiFactory.EscrowBody(recipient);
+
+        var first = await App.PostEscrowAsync(body, key);
+        var second = await App.PostEscrowAsync(body, key);
+
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.True(second.IsSuccessStatusCode, await second.Content.ReadAsStringAsync());
+        var a = await Contract.JsonOf(first);
+        var b = await Contract.JsonOf(second);
+        var id = a.GetProperty("id").GetGuid();
+        Assert.Equal(id, b.GetProperty("id").GetGuid());
+        Assert.Equal(EscrowEndpoints.EscrowIdFor(key), id);
+        Assert.Equal(a.GetProperty("paymentIntentId").GetString(), b.GetProperty("paymentIntentId").GetString());
+        Assert.Equal(1, App.PaymentIntentsFor(id));
+    }
+
+    [Fact]
+    public async Task The_same_key_with_a_different_body_answers_422_idempotency_key_reused_and_keeps_the_first_escrow()
+    {
+        var recipient = await App.NewRecipientAsync();
+        var key = Guid.NewGuid().ToString();
+        var first = await App.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), key);
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        var id = (await Contract.JsonOf(first)).GetProperty("id").GetGuid();
+
+        var other = new { recipientId = recipient, senderEmail = "carol@example.com", responseWindow = "PT24H", subject = "Another question", message = "A different message entirely.", paymentMethodId = "pm_card_visa" };
+        var response = await App.PostEscrowAsync(other, key);
+        var problem = await Contract.AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity);
+        Assert.Equal("idempotency_key_reused", problem.GetProperty("rejection").GetString());
+        Assert.Equal(1, App.PaymentIntentsFor(id));
+        Assert.Equal("held", await App.StatusOf(id));
+    }
+
+    [Fact]
+    public async Task A_recipient_with_daily_limit_2_gets_two_escrows_and_the_third_answers_429_without_a_payment_intent()
+    {
+        var recipient = await App.NewRecipientAsync(dailyLimit: 2);
+        await App.CreateHeldEscrowAsync(recipient);
+        await App.CreateHeldEscrowAsync(recipient);
+        var before = App.Stripe.PaymentIntents.Count;
+
+        var key = Guid.NewGuid().ToString();
+        var response = await App.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), key);
+        var problem = await Contract.AssertProblemAsync(response, HttpStatusCode.TooManyRequests);
+        Assert.Equal("daily_limit_reached", problem.GetProperty("rejection").GetString());
+        Assert.Equal(0, App.PaymentIntentsFor(EscrowEndpoints.EscrowIdFor(key)));
+        Assert.Equal(before, App.Stripe.PaymentIntents.Count);
+        await Eventually.UntilAsync(() => Task.FromResult(App.MailTo(recipient).Count(m => m.Tag == "new-message")), n => n == 2, "two new-message emails");
+    }
+
+    [Fact]
+    public async Task A_declined_card_answers_402_leaves_a_payment_failed_escrow_sends_the_recipient_nothing_and_frees_the_slot()
+    {
+        var recipient = await App.NewRecipientAsync(dailyLimit: 2);
+        var key = Guid.NewGuid().ToString();
+        var response = await App.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient, paymentMethodId: "pm_card_chargeDeclined"), key);
+
+        var problem = await Contract.AssertProblemAsync(response, HttpStatusCode.PaymentRequired);
+        Assert.Equal("payment_failed", problem.GetProperty("rejection").GetString());
+        var id = problem.GetProperty("escrowId").GetGuid();
+        Assert.Equal(EscrowEndpoints.EscrowIdFor(key), id);
+        Assert.Equal("payment_failed", problem.GetProperty("escrowStatus").GetString());
+        Assert.Equal("payment_failed", await App.StatusOf(id));
+        Assert.Empty(App.MailTo(recipient));
+
+        // The declined escrow does not count: both of today's slots are still available.
+        var first = await App.CreateHeldEscrowAsync(recipient);
+        var second = await App.CreateHeldEscrowAsync(recipient);
+        Assert.NotEqual(first.GetProperty("id").GetGuid(), second.GetProperty("id").GetGuid());
+        var third = await App.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), Guid.NewGuid().ToString());
+        Assert.Equal("daily_limit_reached", await Contract.RejectionOf(third, HttpStatusCode.TooManyRequests));
+    }
+
+    [Fact]
+    public async Task Retrying_a_declined_request_with_the_same_key_answers_402_again_without_charging_again()
+    {
+        var recipient = await App.NewRecipientAsync();
+        var key = Guid.NewGuid().ToString();
+        var body = EscrowApiFactory.EscrowBody(recipient, paymentMethodId: "pm_card_chargeDeclined");
+        await Contract.AssertProblemAsync(await App.PostEscrowAsync(body, key), HttpStatusCode.PaymentRequired);
+        await Contract.AssertProblemAsync(await App.PostEscrowAsync(body, key), HttpStatusCode.PaymentRequired);
+        Assert.Equal(1, App.PaymentIntentsFor(EscrowEndpoints.EscrowIdFor(key)));
+        Assert.Empty(App.MailTo(recipient));
+    }
+}
