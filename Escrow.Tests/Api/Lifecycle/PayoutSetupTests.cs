@@ -35,7 +35,7 @@ public sealed class PayoutSetupTests
         Assert.Equal(app.Stripe.GetPaymentIntent(piId)!.LatestCharge, transfer.SourceTransaction);
         Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
         Assert.Single(app.SucceededCaptures(piId));
-        Assert.Equal(0, (await app.GetRecipientAsync(recipient)).GetProperty("awaitingPayoutSetup").GetInt32());
+        Assert.Equal(0, (await app.Grains.GetGrain<IRecipientGrain>(recipient).GetAsync())!.EscrowsAwaitingPayoutSetup);
     }
 
     /// <summary>

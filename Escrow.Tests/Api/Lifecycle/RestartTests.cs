@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Escrow.Sandbox;
+using Escrow.Silo;
 using Escrow.Tests.Infrastructure;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
@@ -40,6 +41,10 @@ public sealed class RestartTests
         {
             services.AddSingleton(stripe);
             services.AddSingleton(postmark);
+            foreach (var name in new[] { EscrowHosting.StripeHttpClient, EscrowHosting.PostmarkHttpClient, SandboxOptions.WebhookHttpClientName })
+            {
+                services.AddHttpClient(name).ConfigurePrimaryHttpMessageHandler(sp => new DeferredTestServerHandler(sp));
+            }
         }));
         var platform = restarted.CreateClient();
         platform.DefaultRequestHeaders.Add("X-Api-Key", EscrowApiFactory.PlatformKey);
