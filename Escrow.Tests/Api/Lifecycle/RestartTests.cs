@@ -6,6 +6,7 @@ using Escrow.Silo;
 using Escrow.Tests.Infrastructure;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Http;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Escrow.Tests.Api.Lifecycle;
@@ -43,7 +44,12 @@ public sealed class RestartTests
             services.AddSingleton(postmark);
             foreach (var name in new[] { EscrowHosting.StripeHttpClient, EscrowHosting.PostmarkHttpClient, SandboxOptions.WebhookHttpClientName })
             {
-                services.AddHttpClient(name).ConfigurePrimaryHttpMessageHandler(sp => new DeferredTestServerHandler(sp));
+                // Replaces the factory's handler action, which calls TestServer.CreateHandler() when the handler is built.
+                services.PostConfigure<HttpClientFactoryOptions>(name, o =>
+                {
+                    o.HttpMessageHandlerBuilderActions.Clear();
+                    o.HttpMessageHandlerBuilderActions.Add(b => b.PrimaryHandler = new DeferredTestServerHandler(b.Services));
+                });
             }
         }));
         var platform = restarted.CreateClient();
