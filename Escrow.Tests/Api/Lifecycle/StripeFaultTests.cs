@@ -1,0 +1,140 @@
+using System.Net;
+using Escrow.Sandbox;
+
+namespace Escrow.Tests.Api.Lifecycle;
+
+/// <summary>Stripe failing during a release: the transfer is retried on its schedule, a lost answer is adopted, money moves once.</summary>
+public sealed class StripeFaultTests
+{
+    private static readonly Dictionary<string, string?> FastRetry = new() { ["Escrow:TransferRetry:FirstDelay"] = "PT1S" };
+
+    /// <summary>Stripe.net itself retries a 500 twice (maxNetworkRetries: 2) with the same idempotency key: three faults reach the grain.</summary>
+    private const int FaultsThatReachTheGateway = 3;
+
+    [Fact]
+    public async Task A_transfer_that_fails_shows_transfer_failed_and_after_the_retry_delay_is_released_with_exactly_one_transfer()
+    {
+        await using var app = await LifecycleApp.StartAsync("fault_transfer_error", FastRetry);
+        var recipient = await app.PayableRecipientAsync();
+        var escrow = await app.CreateHeldEscrowAsync(recipient);
+        var id = escrow.Id();
+
+        app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.ServerError, FaultsThatReachTheGateway);
+        Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
+        var failed = await app.WaitForAsync(id, e => e.Events().Contains("transfer_failed"), "transfer_failed in history");
+        Assert.Empty(app.TransfersOf(id));
+
+        var released = failed;
+        if (failed.Status() != "released")
+        {
+            app.Clock.Advance(TimeSpan.FromSeconds(2));
+            released = await app.WaitForStatusAsync(id, "released");
+        }
+        Assert.Contains("transfer_failed", released.Statuses());
+        var transfer = Assert.Single(app.TransfersOf(id));
+        Assert.Equal(escrow.GetProperty("recipientShareMinor").GetInt64(), transfer.Amount);
+        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+        Assert.Single(app.SucceededCaptures(escrow.PaymentIntentId()));
+    }
+
+    [Fact]
+    public async Task A_single_transfer_server_error_is_absorbed_and_the_escrow_is_released_with_exactly_one_transfer()
+    {
+        await using var app = await LifecycleApp.StartAsync("fault_transfer_once", FastRetry);
+        var recipient = await app.PayableRecipientAsync();
+        var escrow = await app.CreateHeldEscrowAsync(recipient);
+        var id = escrow.Id();
+
+        app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.ServerError, 1);
+        Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
+        var released = await app.WaitForAsync(id, e => e.Status() == "released" || e.Status() == "transfer_failed", "released or transfer_failed");
+        if (released.Status() == "transfer_failed")
+        {
+            app.Clock.Advance(TimeSpan.FromSeconds(2));
+            released = await app.WaitForStatusAsync(id, "released");
+        }
+        var transfer = Assert.Single(app.TransfersOf(id));
+        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+        Assert.Contains(app.Stripe.Requests, r => r.Operation == SandboxOperations.TransfersCreate && r.StatusCode == 500);
+    }
+
+    [Fact]
+    public async Task A_transfer_whose_answer_is_lost_is_made_once_and_the_escrow_is_released_with_that_transfer()
+    {
+        await using var app = await LifecycleApp.StartAsync("fault_transfer_lost", FastRetry);
+        var recipient = await app.PayableRecipientAsync();
+        var escrow = await app.CreateHeldEscrowAsync(recipient);
+        var id = escrow.Id();
+
+        app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.LostResponse, 1);
+        Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
+        var released = await app.WaitForAsync(id, e => e.Status() == "released" || e.Status() == "transfer_failed", "released or transfer_failed");
+        if (released.Status() == "transfer_failed")
+        {
+            app.Clock.Advance(TimeSpan.FromSeconds(2));
+            released = await app.WaitForStatusAsync(id, "released");
+        }
+
+        var transfer = Assert.Single(app.TransfersOf(id));
+        Assert.Equal(escrow.GetProperty("recipientShareMinor").GetInt64(), transfer.Amount);
+        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+        // The performed request was answered 500 (its answer "lost"); no later request made a second transfer.
+        Assert.Contains(app.Stripe.Requests, r => r.Operation == SandboxOperations.TransfersCreate && !r.Replayed && r.StatusCode == 500);
+    }
+
+    [Fact]
+    public async Task A_transfer_whose_answers_are_all_lost_is_adopted_from_the_transfer_group_instead_of_paid_twice()
+    {
+        await using var app = await LifecycleApp.StartAsync("fault_transfer_adopt", FastRetry);
+        var recipient = await app.PayableRecipientAsync();
+        var escrow = await app.CreateHeldEscrowAsync(recipient);
+        var id = escrow.Id();
+
+        // The transfer is made but every answer, including Stripe.net's own retries, is lost: the gateway reports a
+        // failure although the transfer exists, and the retry must find it by transfer_group instead of paying again.
+        app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.LostResponse, FaultsThatReachTheGateway);
+        Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
+        var released = await app.WaitForAsync(id, e => e.Status() == "released" || e.Status() == "transfer_failed", "released or transfer_failed");
+        if (released.Status() == "transfer_failed")
+        {
+            app.Clock.Advance(TimeSpan.FromSeconds(2));
+            released = await app.WaitForStatusAsync(id, "released");
+        }
+
+        var transfer = Assert.Single(app.TransfersOf(id));
+        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+        Assert.Equal(escrow.GetProperty("recipientShareMinor").GetInt64(), transfer.Amount);
+        if (released.Statuses().Contains("transfer_failed"))
+        {
+            Assert.Contains("transfer_adopted", released.Events());
+        }
+    }
+
+    [Fact]
+    public async Task A_capture_server_error_still_releases_with_exactly_one_capture_performed()
+    {
+        await using var app = await LifecycleApp.StartAsync("fault_capture", FastRetry);
+        var recipient = await app.PayableRecipientAsync();
+        var escrow = await app.CreateHeldEscrowAsync(recipient);
+        var id = escrow.Id();
+        var piId = escrow.PaymentIntentId();
+
+        app.Stripe.InjectFault(SandboxOperations.PaymentIntentsCapture, SandboxFaultKind.ServerError, 1);
+        Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
+        var released = await app.WaitForAsync(id, e =>
+        {
+            if (e.Status() != "released")
+            {
+                // A capture retry waits for its backoff on the fake clock.
+                app.Clock.Advance(TimeSpan.FromSeconds(5));
+            }
+            return e.Status() == "released";
+        }, "released");
+
+        Assert.Contains(app.Stripe.Requests, r => r.Operation == SandboxOperations.PaymentIntentsCapture && r.StatusCode == 500);
+        Assert.Single(app.SucceededCaptures(piId));
+        Assert.Equal("succeeded", app.Stripe.GetPaymentIntent(piId)!.Status);
+        var transfer = Assert.Single(app.TransfersOf(id));
+        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+    }
+}
