@@ -74,22 +74,46 @@ public static class SandboxHosting
             o.WebhookSecret = configuration["Stripe:WebhookSecret"] ?? "whsec_unused";
             o.PostmarkServerToken = configuration["Postmark:ServerToken"] ?? "";
         });
-        services.AddSingleton<IExternalEndpoints>(sp => new SandboxEndpoints(sp.GetRequiredService<IServer>(), stripe, postmark, sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<PostmarkOptions>>().Value.ApiBase));
+        services.AddSingleton<IExternalEndpoints>(sp => new SandboxEndpoints(stripe, postmark, sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<PostmarkOptions>>().Value.ApiBase));
+        services.AddTransient<SandboxAddressHandler>();
+        foreach (var name in new[] { Escrow.Silo.EscrowHosting.StripeHttpClient, Escrow.Silo.EscrowHosting.PostmarkHttpClient })
+        {
+            services.AddHttpClient(name).AddHttpMessageHandler<SandboxAddressHandler>();
+        }
         return services;
     }
 
-    /// <summary>The emulators' addresses: this process's own, read once the server listens.</summary>
-    private sealed class SandboxEndpoints(IServer server, bool stripe, bool postmark, string postmarkApiBase) : IExternalEndpoints
+    /// <summary>
+    /// The emulators live at this process's own address, which is known only once the server listens, while a
+    /// silo may call Stripe before that (a reminder due at start-up). Clients are given a placeholder host, and
+    /// <see cref="SandboxAddressHandler"/> puts the real address in at each request.
+    /// </summary>
+    private sealed class SandboxEndpoints(bool stripe, bool postmark, string postmarkApiBase) : IExternalEndpoints
     {
-        public string? StripeApiBase => stripe ? Self() + "/_sandbox/stripe" : null;
+        public string? StripeApiBase => stripe ? $"http://{SandboxAddressHandler.PlaceholderHost}/_sandbox/stripe" : null;
 
-        public string PostmarkApiBase => postmark ? Self() + "/_sandbox/postmark" : postmarkApiBase;
+        public string PostmarkApiBase => postmark ? $"http://{SandboxAddressHandler.PlaceholderHost}/_sandbox/postmark" : postmarkApiBase;
+    }
+}
 
-        private string Self()
+public sealed class SandboxAddressHandler(IServer server) : DelegatingHandler
+{
+    public const string PlaceholderHost = "escrow-sandbox.invalid";
+
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (request.RequestUri is { Host: PlaceholderHost } uri)
         {
-            var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "http://localhost";
-            return address.Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal).Replace("://[::]", "://127.0.0.1", StringComparison.Ordinal)
-                .Replace("://+", "://127.0.0.1", StringComparison.Ordinal).Replace("://*", "://127.0.0.1", StringComparison.Ordinal).TrimEnd('/');
+            var self = new Uri(Self());
+            request.RequestUri = new UriBuilder(uri) { Scheme = self.Scheme, Host = self.Host, Port = self.Port }.Uri;
         }
+        return base.SendAsync(request, cancellationToken);
+    }
+
+    private string Self()
+    {
+        var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "http://localhost";
+        return address.Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal).Replace("://[::]", "://127.0.0.1", StringComparison.Ordinal)
+            .Replace("://+", "://127.0.0.1", StringComparison.Ordinal).Replace("://*", "://127.0.0.1", StringComparison.Ordinal);
     }
 }

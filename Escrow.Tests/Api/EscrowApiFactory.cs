@@ -83,7 +83,7 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
             services.UseTimeProviderForBackgroundAreas(TimeProvider.System);
             foreach (var name in new[] { EscrowHosting.StripeHttpClient, EscrowHosting.PostmarkHttpClient, SandboxOptions.WebhookHttpClientName })
             {
-                services.AddHttpClient(name).ConfigurePrimaryHttpMessageHandler(sp => ((TestServer)sp.GetRequiredService<IServer>()).CreateHandler());
+                services.AddHttpClient(name).ConfigurePrimaryHttpMessageHandler(sp => new DeferredTestServerHandler(sp));
             }
             services.PostConfigure<SandboxOptions>(o =>
             {

@@ -27,8 +27,8 @@ public sealed class StateSerializationTests
         Assert.Equal(state.Status, copy.Status);
         Assert.Equal(state.Amount, copy.Amount);
         Assert.Equal(state.Split, copy.Split);
-        Assert.Equal(state.Outbox, copy.Outbox);
-        Assert.Equal(state.History, copy.History);
+        Assert.Equal(state.Outbox.ToArray(), copy.Outbox.ToArray());
+        Assert.Equal(state.History.ToArray(), copy.History.ToArray());
         Assert.Equal(state.ReplyDeadline, copy.ReplyDeadline);
         Assert.Equal(state.Reply, copy.Reply);
         Assert.Equal(state with { Outbox = copy.Outbox, History = copy.History }, copy);
@@ -49,8 +49,8 @@ public sealed class StateSerializationTests
         var recipientCopy = Serializer.Deserialize<RecipientState>(Serializer.Serialize(recipient))!;
         var breakerCopy = Serializer.Deserialize<CircuitBreakerState>(Serializer.Serialize(breaker))!;
 
-        Assert.Equal(recipient.Reservations, recipientCopy.Reservations);
-        Assert.Equal(recipient.AwaitingPayoutSetup, recipientCopy.AwaitingPayoutSetup);
+        Assert.Equal(recipient.Reservations.ToArray(), recipientCopy.Reservations.ToArray());
+        Assert.Equal(recipient.AwaitingPayoutSetup.ToArray(), recipientCopy.AwaitingPayoutSetup.ToArray());
         Assert.Equal(recipient with { Reservations = recipientCopy.Reservations, AwaitingPayoutSetup = recipientCopy.AwaitingPayoutSetup }, recipientCopy);
         Assert.Equal(breaker.Permits, breakerCopy.Permits);
         Assert.Equal(breaker.Trips, breakerCopy.Trips);

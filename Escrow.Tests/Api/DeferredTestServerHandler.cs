@@ -2,7 +2,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Escrow.Tests.Api.Lifecycle;
+namespace Escrow.Tests.Api;
 
 /// <summary>
 /// Sends through the host's own TestServer, looked up at the first request rather than when the handler is built.
