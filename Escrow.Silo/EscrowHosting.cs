@@ -37,6 +37,10 @@ public static class EscrowHosting
         services.AddOptions<CircuitBreakerOptions>().Bind(configuration.GetSection(CircuitBreakerOptions.Section)).ValidateOnStart();
         services.AddOptions<StripeOptions>().Bind(configuration.GetSection(StripeOptions.Section)).ValidateOnStart();
         services.AddOptions<PostmarkOptions>().Bind(configuration.GetSection(PostmarkOptions.Section)).ValidateOnStart();
+        services.AddOptions<ReconciliationOptions>().Bind(configuration.GetSection(ReconciliationOptions.Section))
+            .Validate(o => o.RunAtUtc >= TimeSpan.Zero && o.RunAtUtc < TimeSpan.FromDays(1), "Reconciliation:RunAtUtc must be a time of day in UTC, 00:00:00 to 23:59:59.")
+            .Validate(o => o.EscrowsPerRunMax is >= 1 and <= 1_000_000, "Reconciliation:EscrowsPerRunMax must be 1..1000000.")
+            .ValidateOnStart();
         services.AddSingleton<IValidateOptions<EscrowOptions>, EscrowOptionsValidator>();
         services.AddSingleton<IValidateOptions<CircuitBreakerOptions>, CircuitBreakerOptionsValidator>();
         services.AddSingleton<IValidateOptions<StripeOptions>, StripeOptionsValidator>();
@@ -70,6 +74,7 @@ public static class EscrowHosting
         services.AddHttpClient<IEmailSender, PostmarkEmailSender>(PostmarkHttpClient, http => http.Timeout = TimeSpan.FromSeconds(30));
         services.AddSingleton<EscrowEffects>();
         services.AddEscrowTelemetry(configuration);
+        services.AddHostedService<ReconciliationScheduler>();
         return services;
     }
 

@@ -21,6 +21,8 @@ public static class AdminEndpoints
         admin.MapPost("/escrows/{id}/retry-transfer", (string id, HttpRequest r, IGrainFactory g, IEscrowStore s, TimeProvider c) => OperateAsync(id, OperatorActionKind.RetryTransfer, r, g, s, c));
         admin.MapPost("/escrows/{id}/approve-refund", (string id, HttpRequest r, IGrainFactory g, IEscrowStore s, TimeProvider c) => OperateAsync(id, OperatorActionKind.ApproveRefund, r, g, s, c));
         admin.MapPost("/escrows/{id}/resolve-dispute", (string id, HttpRequest r, IGrainFactory g, IEscrowStore s, TimeProvider c) => OperateAsync(id, OperatorActionKind.ResolveDispute, r, g, s, c));
+        admin.MapPost("/reconciliation", ReconcileAsync);
+        admin.MapGet("/reconciliation/{date}", GetReportAsync);
         admin.MapGet("/alerts", ListAlertsAsync);
         admin.MapPost("/alerts/{id:long}/ack", AcknowledgeAsync);
     }
@@ -92,6 +94,34 @@ public static class AdminEndpoints
         {
             return Problems.BadRequest("after is not a cursor returned by this endpoint.");
         }
+    }
+
+    private static async Task<IResult> ReconcileAsync(string? date, HttpContext http, IGrainFactory grains, IEscrowStore store, TimeProvider clock)
+    {
+        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+        var day = today.AddDays(-1);
+        if (date is not null && !DateOnly.TryParseExact(date, "yyyy-MM-dd", out day))
+        {
+            return Problems.BadRequest("date must be a UTC day as yyyy-MM-dd (default: yesterday).");
+        }
+        if (day > today)
+        {
+            return Problems.BadRequest("A day in the future cannot be reconciled.");
+        }
+        var caller = http.Caller();
+        var report = await grains.GetGrain<IReconciliationGrain>(0).RunAsync(day, caller.KeyId);
+        await store.WriteAuditAsync(new AuditEntry(0, caller.KeyId, "reconciliation.run", null, null, clock.GetUtcNow(), $"{day:yyyy-MM-dd}: {report.Findings.Length} findings"));
+        return Results.Text(Escrow.Grains.ReconciliationGrain.ToJson(report), "application/json");
+    }
+
+    private static async Task<IResult> GetReportAsync(string date, IEscrowStore store)
+    {
+        if (!DateOnly.TryParseExact(date, "yyyy-MM-dd", out var day))
+        {
+            return Problems.BadRequest("date must be a UTC day as yyyy-MM-dd.");
+        }
+        var report = await store.GetReconciliationReportAsync(day);
+        return report is null ? Problems.NotFound($"No reconciliation report for {day:yyyy-MM-dd}; run one with POST /v1/admin/reconciliation?date={day:yyyy-MM-dd}.") : Results.Text(report, "application/json");
     }
 
     private static async Task<IResult> ListAlertsAsync(bool? open, int? limit, IEscrowStore store)

@@ -25,6 +25,9 @@ public interface IPaymentGateway
     /// <summary>The transfers already made for this escrow (transfer_group = escrow id).</summary>
     Task<IReadOnlyList<TransferInfo>> FindTransfersAsync(Guid escrowId, CancellationToken cancellationToken = default);
 
+    /// <summary>The payment intents captured in [from, to) (Stripe's payment_intent.succeeded events), for reconciliation.</summary>
+    Task<IReadOnlyList<PaymentIntentInfo>> ListCapturedPaymentIntentsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);
+
     Task<string> CreateConnectedAccountAsync(string recipientId, string email, CancellationToken cancellationToken = default);
 
     Task<string> CreateOnboardingLinkAsync(string accountId, string refreshUrl, string returnUrl, CancellationToken cancellationToken = default);

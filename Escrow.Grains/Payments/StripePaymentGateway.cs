@@ -12,6 +12,7 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
     private readonly RefundService _refunds = new(client);
     private readonly AccountService _accounts = new(client);
     private readonly AccountLinkService _accountLinks = new(client);
+    private readonly EventService _events = new(client);
 
     public static string Key(Guid escrowId, string operation) => $"escrow/{escrowId:D}/{operation}";
 
@@ -99,6 +100,26 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
         {
             var list = await _transfers.ListAsync(new TransferListOptions { TransferGroup = escrowId.ToString("D"), Limit = 100 }, null, cancellationToken);
             return list.Data.Select(ToInfo).ToList();
+        });
+
+    public Task<IReadOnlyList<PaymentIntentInfo>> ListCapturedPaymentIntentsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) =>
+        Call<IReadOnlyList<PaymentIntentInfo>>(async () =>
+        {
+            var captured = new Dictionary<string, PaymentIntentInfo>(StringComparer.Ordinal);
+            var list = new EventListOptions
+            {
+                Type = "payment_intent.succeeded",
+                Created = new DateRangeOptions { GreaterThanOrEqual = from.UtcDateTime, LessThan = to.UtcDateTime },
+                Limit = 100,
+            };
+            await foreach (var e in _events.ListAutoPagingAsync(list, null, cancellationToken))
+            {
+                if (e.Data.Object is PaymentIntent intent && e.Created >= from.UtcDateTime && e.Created < to.UtcDateTime)
+                {
+                    captured[intent.Id] = ToInfo(intent);
+                }
+            }
+            return captured.Values.ToList();
         });
 
     public Task<string> CreateConnectedAccountAsync(string recipientId, string email, CancellationToken cancellationToken = default) =>

@@ -56,6 +56,14 @@ public interface IEscrowStore
 
     Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default);
 
+    /// <summary>Escrows created, or whose status changed, in [from, to): the day a reconciliation looks at. At most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<EscrowProjection>> GetEscrowsTouchedAsync(DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>Stores (or replaces) the reconciliation report of a UTC day, as JSON.</summary>
+    Task SaveReconciliationReportAsync(DateOnly date, string reportJson, CancellationToken cancellationToken = default);
+
+    Task<string?> GetReconciliationReportAsync(DateOnly date, CancellationToken cancellationToken = default);
+
     /// <summary>Counts and amounts of escrows per status (the projection), for metrics and reconciliation.</summary>
     Task<IReadOnlyList<StatusCount>> CountByStatusAsync(CancellationToken cancellationToken = default);
 

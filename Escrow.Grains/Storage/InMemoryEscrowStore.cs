@@ -1,3 +1,4 @@
+using System.Text.Json;
 using static Escrow.Grains.Storage.EscrowStoreRules;
 
 namespace Escrow.Grains.Storage;
@@ -260,6 +261,42 @@ public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStor
                 .OrderByDescending(a => a.Id)
                 .Take(ListLimit(limit))];
             return Task.FromResult(rows);
+        }
+    }
+
+    private readonly Dictionary<DateOnly, string> _reports = [];
+
+    public Task<IReadOnlyList<EscrowProjection>> GetEscrowsTouchedAsync(DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<EscrowProjection> touched = _projections.Values
+                .Where(p => (p.CreatedAt >= from && p.CreatedAt < to) || (p.StatusChangedAt >= from && p.StatusChangedAt < to))
+                .OrderBy(p => p.CreatedAt).ThenBy(p => p.EscrowId)
+                .Take(limit)
+                .ToList();
+            return Task.FromResult(touched);
+        }
+    }
+
+    public Task SaveReconciliationReportAsync(DateOnly date, string reportJson, CancellationToken cancellationToken = default)
+    {
+        using (JsonDocument.Parse(reportJson))
+        {
+            // Only well-formed JSON is stored, as PostgreSQL's jsonb column would insist.
+        }
+        lock (_lock)
+        {
+            _reports[date] = reportJson;
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<string?> GetReconciliationReportAsync(DateOnly date, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(_reports.TryGetValue(date, out var report) ? report : null);
         }
     }
 

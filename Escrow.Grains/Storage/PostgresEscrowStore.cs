@@ -370,6 +370,38 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
             cancellationToken);
     }
 
+    public async Task<IReadOnlyList<EscrowProjection>> GetEscrowsTouchedAsync(DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand($"""
+            SELECT {ProjectionColumns} FROM escrow_projection
+            WHERE (created_at >= @from AND created_at < @to) OR (status_changed_at >= @from AND status_changed_at < @to)
+            ORDER BY created_at, escrow_id
+            LIMIT @limit
+            """);
+        command.Parameters.Add(P("from", from.ToUniversalTime()));
+        command.Parameters.Add(P("to", to.ToUniversalTime()));
+        command.Parameters.Add(P("limit", limit));
+        return await ReadAllAsync(command, ReadProjection, cancellationToken);
+    }
+
+    public async Task SaveReconciliationReportAsync(DateOnly date, string reportJson, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO reconciliation_reports (report_date, report, created_at) VALUES (@date, @report::jsonb, now())
+            ON CONFLICT (report_date) DO UPDATE SET report = excluded.report, created_at = excluded.created_at
+            """);
+        command.Parameters.Add(P("date", date));
+        command.Parameters.Add(P("report", reportJson));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<string?> GetReconciliationReportAsync(DateOnly date, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("SELECT report::text FROM reconciliation_reports WHERE report_date = @date");
+        command.Parameters.Add(P("date", date));
+        return await command.ExecuteScalarAsync(cancellationToken) as string;
+    }
+
     public async Task<IReadOnlyList<StatusCount>> CountByStatusAsync(CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand(

@@ -728,8 +728,11 @@ public sealed class StripeSandbox
     {
         var limit = form.Limit();
         var type = form.String("type");
+        var createdFrom = form.Long("created[gte]");
+        var createdTo = form.Long("created[lt]");
         var matching = _events.Values
             .Where(e => type is null || TypeMatches(type, e.Type))
+            .Where(e => (createdFrom is null || e.Created >= createdFrom) && (createdTo is null || e.Created < createdTo))
             .Reverse()
             .ToList();
         matching = Page(matching, e => e.Id, form);

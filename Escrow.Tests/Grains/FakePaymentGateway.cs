@@ -93,6 +93,9 @@ public sealed class FakePaymentGateway : IPaymentGateway
         return Task.FromResult<IReadOnlyList<TransferInfo>>(_groups.TryGetValue(escrowId, out var list) ? [.. list] : []);
     }
 
+    public Task<IReadOnlyList<PaymentIntentInfo>> ListCapturedPaymentIntentsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<PaymentIntentInfo>>(PaymentIntents.Values.Where(p => p.Status == "succeeded").ToList());
+
     public Task<string> CreateConnectedAccountAsync(string recipientId, string email, CancellationToken cancellationToken = default) =>
         Once("account", $"recipient/{recipientId}/account", () =>
         {
