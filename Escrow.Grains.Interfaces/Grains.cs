@@ -18,6 +18,9 @@ public interface IEscrowGrain : IGrainWithGuidKey
 
     [Alias("payouts-enabled")] Task RecipientPayoutsEnabledAsync();
 
+    /// <summary>The recipient's daily poll found payouts still not set up: send the onboarding email again. One-way, so the recipient never waits on us.</summary>
+    [Alias("remind-payout-setup"), Orleans.Concurrency.OneWay] Task RemindPayoutSetupAsync();
+
     [Alias("operator")] Task<EscrowResult> OperateAsync(OperatorAction action);
 
     /// <summary>Looks at the stored due times and runs whatever is due or left in the outbox (what a reminder tick does).</summary>

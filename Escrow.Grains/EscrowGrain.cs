@@ -117,6 +117,8 @@ public sealed partial class EscrowGrain(
         }
     }
 
+    public async Task RemindPayoutSetupAsync() => await DecideAndRunAsync(new PayoutSetupReminderDue());
+
     public Task<EscrowResult> OperateAsync(OperatorAction action) => DecideAndRunAsync(action.Kind switch
     {
         OperatorActionKind.Release => new OperatorRelease(action.Reason),

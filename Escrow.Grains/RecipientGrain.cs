@@ -63,6 +63,14 @@ public sealed partial class RecipientGrain(
         {
             LogPollFailed(e, Id);
         }
+        // Still not set up: each waiting escrow emails the onboarding link again (one-way calls: no waiting on them).
+        if (!state.State.PayoutsEnabled)
+        {
+            foreach (var escrowId in state.State.AwaitingPayoutSetup)
+            {
+                await GrainFactory.GetGrain<IEscrowGrain>(escrowId).RemindPayoutSetupAsync();
+            }
+        }
     }
 
     public async Task<RecipientView> UpsertAsync(RecipientProfile p)

@@ -61,6 +61,12 @@ public sealed record RecipientNotReady(int EffectId) : EscrowCommand
     public override string Name => "recipient_not_ready";
 }
 
+/// <summary>The recipient's daily poll found payouts still not set up: remind them by email.</summary>
+public sealed record PayoutSetupReminderDue : EscrowCommand
+{
+    public override string Name => "payout_setup_reminder_due";
+}
+
 public sealed record RecipientPayoutsEnabled : EscrowCommand
 {
     public override string Name => "recipient_payouts_enabled";

@@ -148,6 +148,9 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.PendingUserSetup, RecipientPayoutsEnabled) => StartTransfer(Transition(s, EscrowStatus.Processing, now, "payouts_enabled"), now),
             (_, RecipientPayoutsEnabled) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
+            (EscrowStatus.PendingUserSetup, PayoutSetupReminderDue) => Decision.Accept(Email(Record(s, now, "payout_setup_reminder"), EmailKind.PendingPayoutSetup)),
+            (_, PayoutSetupReminderDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
             (EscrowStatus.TransferFailed, TransferRetryDue) when s.NextTransferAttemptAt is { } due && now >= due
                 => StartTransfer(Transition(s with { NextTransferAttemptAt = null }, EscrowStatus.Processing, now, "transfer_retry"), now),
             (EscrowStatus.TransferFailed, TransferRetryDue) => Decision.Reject(s, Rejection.NotDueYet),

@@ -17,6 +17,7 @@ public sealed partial class TransitionTableTests
         "effect_completed", "unpaid_expired", "deadline_passed", "deadline_reminder_due", "transfer_retry_due",
         "refund_permit_retry_due", "operator_release", "operator_refund", "operator_retry_transfer",
         "operator_approve_refund", "dispute_opened", "operator_resolve_dispute", "transfer_reversed",
+        "payout_setup_reminder_due",
     ];
 
     /// <summary>One representative of every command record, completing the state's own effects where it can.</summary>
@@ -54,6 +55,7 @@ public sealed partial class TransitionTableTests
             "dispute_opened" => new DisputeOpened("dp_test_1"),
             "operator_resolve_dispute" => new OperatorResolveDispute("resolved"),
             "transfer_reversed" => new TransferReversed(s.TransferId ?? AnEscrow.TransferId, s.Split.RecipientShare.Minor),
+            "payout_setup_reminder_due" => new PayoutSetupReminderDue(),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
         };
         Assert.Equal(name, command.Name);
@@ -157,6 +159,8 @@ public sealed partial class TransitionTableTests
         { EscrowStatus.Held, "captured", "!not_allowed_in_status" },
         { EscrowStatus.Released, "transferred", "!unknown_effect" },
         { EscrowStatus.Released, "transfer_reversed", "released" },
+        { EscrowStatus.PendingUserSetup, "payout_setup_reminder_due", "pending_user_setup" },
+        { EscrowStatus.Held, "payout_setup_reminder_due", "!not_allowed_in_status" },
         { EscrowStatus.Held, "transfer_reversed", "!not_allowed_in_status" },
         { EscrowStatus.TransferFailed, "transfer_retry_due", "!not_due_yet" },
         { EscrowStatus.TransferFailed, "operator_retry_transfer", "processing" },

@@ -62,6 +62,7 @@ public class GrainClusterFixture : IAsyncLifetime
             {
                 o.ReminderPeriod = TimeSpan.FromSeconds(1);
                 o.MaxReminderDueTime = TimeSpan.FromSeconds(1);
+                o.PayoutSetupPollPeriod = TimeSpan.FromSeconds(2);
                 o.TransferRetry = new TransferRetryOptions { FirstDelay = TimeSpan.FromMinutes(1), MaxDelay = TimeSpan.FromMinutes(8), MaxAttempts = 3 };
             });
             services.AddOptions<CircuitBreakerOptions>().Configure(o =>

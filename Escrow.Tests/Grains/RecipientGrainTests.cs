@@ -87,4 +87,22 @@ public sealed class RecipientGrainTests(GrainClusterFixture f) : IClassFixture<G
             await Escrow.Tests.Infrastructure.Eventually.UntilAsync(async () => (await grain.GetAsync())!.Status == "released", "released");
         }
     }
+
+    [Fact]
+    public async Task A_missed_account_update_is_caught_by_the_poll_which_also_reminds_the_recipient_by_email()
+    {
+        var id = await f.NewRecipientAsync(payoutsEnabled: false, dailyLimit: 10);
+        var recipient = f.Grains.GetGrain<IRecipientGrain>(id);
+        var link = await recipient.CreateOnboardingLinkAsync("https://r.invalid", "https://b.invalid");
+        var (escrowId, grain, _) = await f.NewHeldEscrowAsync(id);
+        await grain.AcceptReplyAsync(new ReplyReceived(f.Clock.GetUtcNow(), "platform", null));
+        int SetupEmails() => f.Emails.Sent.Count(m => m.Tag == "pending-payout-setup" && m.Metadata!["escrow_id"] == escrowId.ToString("D"));
+
+        await Escrow.Tests.Infrastructure.Eventually.UntilAsync(() => Task.FromResult(SetupEmails() >= 2), "a second payout-setup email from the poll");
+        Assert.Equal("pending_user_setup", (await grain.GetAsync())!.Status);
+
+        // Payouts become possible at Stripe, and nobody tells us (no AccountUpdatedAsync): the poll finds out.
+        f.Payments.AccountsEnabled[link.AccountId] = true;
+        await Escrow.Tests.Infrastructure.Eventually.UntilAsync(async () => (await grain.GetAsync())!.Status == "released", "released by the poll");
+    }
 }
