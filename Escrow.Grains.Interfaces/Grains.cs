@@ -114,6 +114,7 @@ public enum PaymentEventKind
     Voided = 2,
     DisputeOpened = 3,
     TransferReversed = 4,
+    TransferCreated = 5,
 }
 
 [GenerateSerializer, Immutable, Alias("escrow.payment-event.v1")]
@@ -122,7 +123,8 @@ public sealed record PaymentEvent(
     [property: Id(1)] string ObjectId,
     [property: Id(2)] long AmountMinor,
     [property: Id(3)] string? Currency,
-    [property: Id(4)] string? Reason);
+    [property: Id(4)] string? Reason,
+    [property: Id(5)] string? DestinationAccountId = null);
 
 public enum OperatorActionKind
 {

@@ -77,6 +77,10 @@ public sealed partial class EscrowEffects(
     /// </summary>
     public EscrowState Postpone(EscrowState s, PendingEffect e, string error, DateTimeOffset now)
     {
+        if (!s.Outbox.Contains(e))
+        {
+            return s;
+        }
         var attempts = e.Attempts + 1;
         var retry = _policy.EffectRetry;
         EscrowTelemetry.EffectRetries.Add(1, new KeyValuePair<string, object?>("effect", e.Kind.ToString()));

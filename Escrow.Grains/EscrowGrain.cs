@@ -94,6 +94,7 @@ public sealed partial class EscrowGrain(
             PaymentEventKind.Voided => new AuthorisationVoided(e.Reason ?? "canceled"),
             PaymentEventKind.DisputeOpened => new DisputeOpened(e.ObjectId),
             PaymentEventKind.TransferReversed => new TransferReversed(e.ObjectId, e.AmountMinor),
+            PaymentEventKind.TransferCreated => new TransferReported(e.ObjectId, e.AmountMinor, e.DestinationAccountId ?? ""),
             _ => throw new ArgumentOutOfRangeException(nameof(e), e.Kind, null),
         };
         var result = await DecideAndRunAsync(command);

@@ -80,6 +80,10 @@ public static partial class StripeWebhookEndpoints
                 var reason = kind == PaymentEventKind.Failed ? pi.LastPaymentError?.Code ?? "payment_failed" : pi.CancellationReason;
                 var result = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(kind.Value, pi.Id, amount, pi.Currency, reason));
                 return result.Accepted ? "applied" : $"ignored:{result.RejectionCode}";
+            case Transfer created when e.Type == "transfer.created" && EscrowIdOf(created.Metadata, created.TransferGroup) is { } escrowId:
+                var reported = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
+                    new PaymentEvent(PaymentEventKind.TransferCreated, created.Id, created.Amount, created.Currency, null, created.DestinationId));
+                return reported.Accepted ? "applied" : $"ignored:{reported.RejectionCode}";
             case Transfer transfer when e.Type == "transfer.reversed" && EscrowIdOf(transfer.Metadata, transfer.TransferGroup) is { } escrowId:
                 var reversed = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountReversed, transfer.Currency, "transfer.reversed"));
                 await store.RaiseAlertAsync(new NewAlert("transfer_reversed", "critical", escrowId, $"transfer_reversed/{transfer.Id}",

@@ -152,6 +152,12 @@ public sealed record OperatorResolveDispute(string Reason) : EscrowCommand
     public override string Name => "operator_resolve_dispute";
 }
 
+/// <summary>Stripe says a transfer exists in this escrow's transfer group (transfer.created).</summary>
+public sealed record TransferReported(string TransferId, long AmountMinor, string DestinationAccountId) : EscrowCommand
+{
+    public override string Name => "transfer_reported";
+}
+
 public sealed record TransferReversed(string TransferId, long AmountMinor) : EscrowCommand
 {
     public override string Name => "transfer_reversed";

@@ -184,6 +184,13 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (_, OperatorResolveDispute r) when s.DisputeOpen => Decision.Accept(Record(s with { DisputeOpen = false }, now, "dispute_resolved", detail: r.Reason)),
             (_, OperatorResolveDispute) => Decision.Reject(s, Rejection.NoDispute),
 
+            (EscrowStatus.Processing or EscrowStatus.TransferFailed, TransferReported t) when s.ChargeId is not null && t.AmountMinor == s.Split.RecipientShare.Minor
+                => AdoptReportedTransfer(s, t, now),
+            (EscrowStatus.Released, TransferReported t) when t.TransferId == s.TransferId => Decision.Reject(s, Rejection.AlreadyDone),
+            (EscrowStatus.Released, TransferReported t) => Decision.Accept(Alert(Record(s, now, "second_transfer_reported", t.AmountMinor, t.TransferId), "duplicate_transfer",
+                $"Stripe reports transfer {t.TransferId} ({t.AmountMinor}) for an escrow already paid by {s.TransferId}.")),
+            (_, TransferReported) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
             (EscrowStatus.Released, TransferReversed t) when t.TransferId == s.TransferId
                 => Decision.Accept(Alert(Record(s, now, "transfer_reversed", t.AmountMinor, t.TransferId), "transfer_reversed", t.TransferId)),
             (_, TransferReversed) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
@@ -457,6 +464,20 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         }
         var released = RemoveEffect(s, t.EffectId) with { TransferId = t.TransferId, RecipientAccountId = t.DestinationAccountId, NeedsOperator = false };
         released = Transition(released, EscrowStatus.Released, now, t.Adopted ? "transfer_adopted" : "transferred", s.Split.RecipientShare.Minor, t.TransferId);
+        return Decision.Accept(Email(released, EmailKind.PayoutSent));
+    }
+
+    /// <summary>A transfer whose answer we lost, reported by Stripe's webhook: adopt it rather than pay again.</summary>
+    private static Decision AdoptReportedTransfer(EscrowState s, TransferReported t, DateTimeOffset now)
+    {
+        var released = RemoveEffects(s, EffectKind.TransferShare) with
+        {
+            TransferId = t.TransferId,
+            RecipientAccountId = t.DestinationAccountId,
+            NextTransferAttemptAt = null,
+            NeedsOperator = false,
+        };
+        released = Transition(released, EscrowStatus.Released, now, "transfer_adopted", t.AmountMinor, t.TransferId);
         return Decision.Accept(Email(released, EmailKind.PayoutSent));
     }
 
