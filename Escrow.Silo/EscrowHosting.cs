@@ -78,29 +78,34 @@ public static class EscrowHosting
         return services;
     }
 
-    public static ISiloBuilder AddEscrow(this ISiloBuilder silo, IConfiguration configuration)
+    /// <summary>Grain state and reminders: PostgreSQL (ADO.NET, Orleans' binary format) with a connection string, memory without.</summary>
+    public static ISiloBuilder AddEscrowPersistence(this ISiloBuilder silo, string? connectionString)
     {
-        var connectionString = configuration.GetConnectionString(ConnectionStringName);
-        if (!string.IsNullOrWhiteSpace(connectionString))
-        {
-            silo.AddAdoNetGrainStorage(EscrowStorage.ProviderName, o =>
-            {
-                o.Invariant = "Npgsql";
-                o.ConnectionString = connectionString;
-            });
-            // Persist with Orleans' version-tolerant binary format, governed by [GenerateSerializer]/[Id] (pitfall P3).
-            silo.Services.AddKeyedSingleton<IGrainStorageSerializer, OrleansGrainStorageSerializer>(EscrowStorage.ProviderName);
-            silo.UseAdoNetReminderService(o =>
-            {
-                o.Invariant = "Npgsql";
-                o.ConnectionString = connectionString;
-            });
-        }
-        else
+        if (string.IsNullOrWhiteSpace(connectionString))
         {
             silo.AddMemoryGrainStorage(EscrowStorage.ProviderName);
             silo.UseInMemoryReminderService();
+            return silo;
         }
+        silo.AddAdoNetGrainStorage(EscrowStorage.ProviderName, o =>
+        {
+            o.Invariant = "Npgsql";
+            o.ConnectionString = connectionString;
+        });
+        // Persist with Orleans' version-tolerant binary format, governed by [GenerateSerializer]/[Id] (pitfall P3).
+        silo.Services.AddKeyedSingleton<IGrainStorageSerializer, OrleansGrainStorageSerializer>(EscrowStorage.ProviderName);
+        silo.UseAdoNetReminderService(o =>
+        {
+            o.Invariant = "Npgsql";
+            o.ConnectionString = connectionString;
+        });
+        return silo;
+    }
+
+    public static ISiloBuilder AddEscrow(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        var connectionString = configuration.GetConnectionString(ConnectionStringName);
+        silo.AddEscrowPersistence(connectionString);
 
         var orleans = configuration.GetSection(SiloSection);
         if (string.Equals(orleans["Clustering"], "AdoNet", StringComparison.OrdinalIgnoreCase))

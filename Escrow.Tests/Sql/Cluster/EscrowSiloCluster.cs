@@ -58,17 +58,7 @@ internal sealed class EscrowSiloCluster : IAsyncDisposable
         builder.ConfigureSilo((_, silo) =>
         {
             silo.Services.AddEscrowServices(configuration);
-            silo.AddAdoNetGrainStorage(EscrowStorage.ProviderName, o =>
-            {
-                o.Invariant = "Npgsql";
-                o.ConnectionString = connectionString;
-            });
-            silo.Services.AddKeyedSingleton<IGrainStorageSerializer, OrleansGrainStorageSerializer>(EscrowStorage.ProviderName);
-            silo.UseAdoNetReminderService(o =>
-            {
-                o.Invariant = "Npgsql";
-                o.ConnectionString = connectionString;
-            });
+            silo.AddEscrowPersistence(connectionString);
             silo.Configure<ReminderOptions>(o =>
             {
                 o.MinimumReminderPeriod = TimeSpan.FromSeconds(1);
