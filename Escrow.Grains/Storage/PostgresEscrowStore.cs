@@ -8,9 +8,17 @@ namespace Escrow.Grains.Storage;
 /// The durable <see cref="IEscrowStore"/> over the tables of sql/010-escrow.sql. Every statement is parameterised,
 /// and every write is idempotent so a grain can re-send after a crash.
 /// </summary>
-public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowStore
+public sealed class PostgresEscrowStore : IEscrowStore
 {
+    private readonly NpgsqlDataSource _dataSource;
     private readonly TimeProvider _timeProvider = TimeProvider.System;
+    private readonly GroupCommitter<PendingSync> _syncs;
+
+    public PostgresEscrowStore(NpgsqlDataSource dataSource)
+    {
+        _dataSource = dataSource;
+        _syncs = new GroupCommitter<PendingSync>(WriteSyncsAsync);
+    }
 
     /// <summary>With a clock for <see cref="EscrowQuery.Now"/> when a query leaves it out.</summary>
     public PostgresEscrowStore(NpgsqlDataSource dataSource, TimeProvider timeProvider) : this(dataSource) =>
@@ -92,7 +100,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
         "provider_message_id, escrow_id, from_address, subject, received_at, within_deadline, grace_used, ignored_reason, preview";
     private const string AuditColumns = "id, key_id, action, escrow_id, reason, at, details";
 
-    public async Task SyncEscrowAsync(EscrowProjection projection, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default)
+    public Task SyncEscrowAsync(EscrowProjection projection, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default)
     {
         CheckProjection(projection);
         ArgumentNullException.ThrowIfNull(entries);
@@ -100,10 +108,31 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
         {
             CheckEntry(projection.EscrowId, entry);
         }
+        return _syncs.WriteAsync(new PendingSync(projection, entries), cancellationToken);
+    }
 
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+    private sealed record PendingSync(EscrowProjection Projection, IReadOnlyList<LedgerEntry> Entries);
+
+    /// <summary>
+    /// Writes the syncs that arrived while the previous transaction was committing in one transaction (group commit):
+    /// under load many escrows share one commit; alone, a sync is written at once. Each caller's task completes only
+    /// when its rows are committed. If a group fails, its syncs are written one by one so one bad row fails alone.
+    /// </summary>
+    private async Task WriteSyncsAsync(IReadOnlyList<PendingSync> group, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var batch = new NpgsqlBatch(connection, transaction);
+        foreach (var sync in group)
+        {
+            AddSyncCommands(batch, sync.Projection, sync.Entries);
+        }
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private static void AddSyncCommands(NpgsqlBatch batch, EscrowProjection projection, IReadOnlyList<LedgerEntry> entries)
+    {
         foreach (var e in entries)
         {
             var command = new NpgsqlBatchCommand(InsertLedgerSql);
@@ -138,14 +167,11 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
         upsert.Parameters.Add(P("dispute_open", p.DisputeOpen));
         upsert.Parameters.Add(P("version", p.Version));
         batch.BatchCommands.Add(upsert);
-
-        await batch.ExecuteNonQueryAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
     }
 
     public async Task<EscrowProjection?> GetEscrowAsync(Guid escrowId, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand($"SELECT {ProjectionColumns} FROM escrow_projection WHERE escrow_id = @escrow_id");
+        await using var command = _dataSource.CreateCommand($"SELECT {ProjectionColumns} FROM escrow_projection WHERE escrow_id = @escrow_id");
         command.Parameters.Add(P("escrow_id", escrowId));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? ReadProjection(reader) : null;
@@ -153,7 +179,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
 
     public async Task<IReadOnlyList<LedgerEntry>> GetLedgerAsync(Guid escrowId, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand("""
+        await using var command = _dataSource.CreateCommand("""
             SELECT escrow_id, seq, kind, status, amount_minor, currency, at, data::text
             FROM escrow_ledger WHERE escrow_id = @escrow_id ORDER BY seq
             """);
@@ -173,7 +199,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
         var limit = PageLimit(query.Limit);
         (DateTimeOffset CreatedAt, Guid EscrowId)? after = query.After is null ? null : DecodeCursor(query.After);
 
-        await using var command = dataSource.CreateCommand(QueryEscrowsSql);
+        await using var command = _dataSource.CreateCommand(QueryEscrowsSql);
         command.Parameters.Add(Text("status", query.Status));
         command.Parameters.Add(Text("recipient_id", query.RecipientId));
         command.Parameters.Add(P("stuck_only", query.StuckOnly));
@@ -197,7 +223,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
         const int AttemptsMax = 3;
         for (var attempt = 1; attempt <= AttemptsMax; attempt++)
         {
-            await using var command = dataSource.CreateCommand(RaiseAlertSql);
+            await using var command = _dataSource.CreateCommand(RaiseAlertSql);
             command.Parameters.Add(P("kind", alert.Kind));
             command.Parameters.Add(P("severity", alert.Severity));
             command.Parameters.Add(P("escrow_id", alert.EscrowId));
@@ -215,7 +241,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
 
     public async Task<IReadOnlyList<AlertRecord>> ListAlertsAsync(bool openOnly, int limit, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand($"""
+        await using var command = _dataSource.CreateCommand($"""
             SELECT {AlertColumns} FROM alerts
             WHERE (NOT @open_only OR acknowledged_at IS NULL)
             ORDER BY id DESC
@@ -230,7 +256,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
     {
         ArgumentException.ThrowIfNullOrEmpty(acknowledgedBy);
         // The first acknowledgement wins: a second one finds the row but changes nothing.
-        await using var command = dataSource.CreateCommand("""
+        await using var command = _dataSource.CreateCommand("""
             UPDATE alerts
             SET acknowledged_at = CASE WHEN acknowledged_at IS NULL THEN @at ELSE acknowledged_at END,
                 acknowledged_by = CASE WHEN acknowledged_at IS NULL THEN @by ELSE acknowledged_by END
@@ -248,7 +274,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
         ArgumentException.ThrowIfNullOrEmpty(provider);
         ArgumentException.ThrowIfNullOrEmpty(eventId);
         ArgumentException.ThrowIfNullOrEmpty(eventType);
-        await using var command = dataSource.CreateCommand("""
+        await using var command = _dataSource.CreateCommand("""
             INSERT INTO webhook_inbox AS w (provider, event_id, event_type, received_at, attempts)
             VALUES (@provider, @event_id, @event_type, @received_at, 1)
             ON CONFLICT (provider, event_id) DO UPDATE SET attempts = w.attempts + 1
@@ -267,7 +293,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
         CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(outcome);
-        await using var command = dataSource.CreateCommand("""
+        await using var command = _dataSource.CreateCommand("""
             UPDATE webhook_inbox SET processed_at = @processed_at, outcome = @outcome
             WHERE provider = @provider AND event_id = @event_id AND processed_at IS NULL
             """);
@@ -281,7 +307,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
     public async Task LogEmailAsync(EmailLogEntry entry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        await using var command = dataSource.CreateCommand($"""
+        await using var command = _dataSource.CreateCommand($"""
             INSERT INTO email_log ({EmailColumns})
             VALUES (@escrow_id, @kind, @to_address, @subject, @outcome, @provider_message_id, @error, @at)
             """);
@@ -298,7 +324,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
 
     public async Task<IReadOnlyList<EmailLogEntry>> GetEmailLogAsync(Guid escrowId, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand($"SELECT {EmailColumns} FROM email_log WHERE escrow_id = @escrow_id ORDER BY at, id");
+        await using var command = _dataSource.CreateCommand($"SELECT {EmailColumns} FROM email_log WHERE escrow_id = @escrow_id ORDER BY at, id");
         command.Parameters.Add(P("escrow_id", escrowId));
         return await ReadAllAsync(command, r => new EmailLogEntry(
             NullableGuid(r, 0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
@@ -309,7 +335,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
     {
         ArgumentNullException.ThrowIfNull(message);
         ArgumentException.ThrowIfNullOrEmpty(message.ProviderMessageId, nameof(message.ProviderMessageId));
-        await using var command = dataSource.CreateCommand($"""
+        await using var command = _dataSource.CreateCommand($"""
             INSERT INTO inbound_messages ({InboundColumns})
             VALUES (@provider_message_id, @escrow_id, @from_address, @subject, @received_at, @within_deadline, @grace_used,
                     @ignored_reason, @preview)
@@ -329,7 +355,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
 
     public async Task<IReadOnlyList<InboundMessageRecord>> GetInboundMessagesAsync(Guid escrowId, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand($"""
+        await using var command = _dataSource.CreateCommand($"""
             SELECT {InboundColumns} FROM inbound_messages WHERE escrow_id = @escrow_id
             ORDER BY received_at, provider_message_id COLLATE "C"
             """);
@@ -342,7 +368,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
     public async Task WriteAuditAsync(AuditEntry entry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        await using var command = dataSource.CreateCommand("""
+        await using var command = _dataSource.CreateCommand("""
             INSERT INTO audit_log (key_id, action, escrow_id, reason, at, details)
             VALUES (@key_id, @action, @escrow_id, @reason, @at, @details)
             """);
@@ -357,7 +383,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
 
     public async Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand($"""
+        await using var command = _dataSource.CreateCommand($"""
             SELECT {AuditColumns} FROM audit_log
             WHERE (@escrow_id::uuid IS NULL OR escrow_id = @escrow_id)
             ORDER BY id DESC
@@ -372,7 +398,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
 
     public async Task<IReadOnlyList<EscrowProjection>> GetEscrowsTouchedAsync(DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand($"""
+        await using var command = _dataSource.CreateCommand($"""
             SELECT {ProjectionColumns} FROM escrow_projection
             WHERE (created_at >= @from AND created_at < @to) OR (status_changed_at >= @from AND status_changed_at < @to)
             ORDER BY created_at, escrow_id
@@ -386,7 +412,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
 
     public async Task SaveReconciliationReportAsync(DateOnly date, string reportJson, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand("""
+        await using var command = _dataSource.CreateCommand("""
             INSERT INTO reconciliation_reports (report_date, report, created_at) VALUES (@date, @report::jsonb, now())
             ON CONFLICT (report_date) DO UPDATE SET report = excluded.report, created_at = excluded.created_at
             """);
@@ -397,14 +423,14 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
 
     public async Task<string?> GetReconciliationReportAsync(DateOnly date, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand("SELECT report::text FROM reconciliation_reports WHERE report_date = @date");
+        await using var command = _dataSource.CreateCommand("SELECT report::text FROM reconciliation_reports WHERE report_date = @date");
         command.Parameters.Add(P("date", date));
         return await command.ExecuteScalarAsync(cancellationToken) as string;
     }
 
     public async Task<IReadOnlyList<StatusCount>> CountByStatusAsync(CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand(
+        await using var command = _dataSource.CreateCommand(
             "SELECT status, currency, count(*), coalesce(sum(amount_minor), 0)::bigint FROM escrow_projection GROUP BY status, currency ORDER BY status, currency");
         return await ReadAllAsync(command, r => new StatusCount(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3)), cancellationToken);
     }
@@ -413,7 +439,7 @@ public sealed class PostgresEscrowStore(NpgsqlDataSource dataSource) : IEscrowSt
     {
         try
         {
-            await using var command = dataSource.CreateCommand("SELECT 1");
+            await using var command = _dataSource.CreateCommand("SELECT 1");
             return await command.ExecuteScalarAsync(cancellationToken) is 1;
         }
         catch (NpgsqlException)
