@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.Runtime.Hosting;
+using Orleans.Configuration;
 using Orleans.TestingHost;
 
 namespace Escrow.Tests.Simulation;
@@ -44,6 +45,8 @@ public sealed class SimulationCluster : IAsyncDisposable
         builder.ConfigureSilo((_, silo) =>
         {
             silo.UseInMemoryReminderService();
+            // A call cycle between two grains (escrow -> recipient -> escrow) waits for the response timeout; keep it short.
+            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromMinutes(1));
             var services = silo.Services;
             services.AddLogging(l => l.SetMinimumLevel(LogLevel.Critical));
@@ -70,6 +73,7 @@ public sealed class SimulationCluster : IAsyncDisposable
             services.AddSingleton<IEscrowStore>(sim.Store);
             services.AddSingleton<EscrowEffects>();
         });
+        builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10)));
         sim.Cluster = builder.Build();
         await sim.Cluster.DeployAsync();
         sim.Reminders = sim.Cluster.Silos[0].ServiceProvider.GetRequiredService<IReminderTable>();
