@@ -13,7 +13,8 @@ public sealed class ApiFuzzTests(ITestOutputHelper output)
     {
         await using var app = new EscrowApiFactory();
         _ = app.Server;
-        var fuzzer = new ApiFuzzer(app, seed: 20_251_127);
+        // Seed 1 found the 500s on re-signed, mistyped Stripe events (kept as the CI seed).
+        var fuzzer = new ApiFuzzer(app, seed: 1);
         await fuzzer.SetUpAsync();
         var report = await fuzzer.RunAsync(CiInputs);
         output.WriteLine(report.Summary());

@@ -9,7 +9,7 @@ public sealed class SimulationRunner
 {
     /// <summary>What CI runs in the normal test pass: as many seeds as fit in this budget, at most this many.</summary>
     public const int CiSeedsMax = 400;
-    public static readonly TimeSpan CiBudget = TimeSpan.FromMinutes(4);
+    public static readonly TimeSpan CiBudget = TimeSpan.FromMinutes(3);
 
     /// <summary>A fresh cluster every so many seeds keeps a long run's memory flat.</summary>
     private const int SeedsPerCluster = 100;
