@@ -39,10 +39,11 @@ public static partial class StripeWebhookEndpoints
         Event stripeEvent;
         try
         {
-            // The clock is the service's own (TimeProvider), so a test that drives a fake clock signs and checks on the same time.
+            // Stripe.net throws NullReferenceException on a signed body without api_version, and JSON/format errors on
+            // mistyped fields: all mean "not a Stripe event". The clock is the service's own (TimeProvider), so a test that drives a fake clock signs and checks on the same time.
             stripeEvent = EventUtility.ConstructEvent(json, signature, options.Value.WebhookSecret, options.Value.WebhookToleranceSeconds, clock.GetUtcNow().ToUnixTimeSeconds());
         }
-        catch (Exception e) when (e is StripeException or ArgumentException or Newtonsoft.Json.JsonException or System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is StripeException or ArgumentException or Newtonsoft.Json.JsonException or System.Text.Json.JsonException or InvalidOperationException or FormatException or NullReferenceException)
         {
             LogRejected(log, e.Message);
             return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
