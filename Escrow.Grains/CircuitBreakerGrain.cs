@@ -48,28 +48,45 @@ public sealed partial class CircuitBreakerGrain(
         }
         if (s.Permits.Count + 1 > o.RefundsPerWindowMax || s.Permits.Values.Sum() + amountMinor > o.RefundAmountPerWindowMaxMinor)
         {
-            state.State = s with { Tripped = true, Trips = s.Trips + 1 };
-            await state.WriteStateAsync();
+            var tripped = s with { Tripped = true, Trips = s.Trips + 1 };
+            // The alert first (its dedupe key makes it idempotent), then the trip: if either fails, the next request
+            // trips again and the alert is raised once, instead of a tripped breaker that never alerted.
+            await store.RaiseAlertAsync(new NewAlert("circuit_breaker_tripped", "critical", null,
+                $"circuit_breaker_tripped/{tripped.Trips}/{s.WindowStartedAt:O}",
+                $"{s.Permits.Count} refunds ({s.Permits.Values.Sum()} minor units) in the window started {s.WindowStartedAt:O}; further refunds wait in refund_pending until the window ends or POST /v1/admin/circuit-breaker/reset.",
+                now));
+            await WriteAsync(tripped);
             LogTripped(s.Permits.Count, s.Permits.Values.Sum());
             EscrowTelemetry.BreakerTrips.Add(1);
             EscrowTelemetry.RefundsDenied.Add(1);
-            await store.RaiseAlertAsync(new NewAlert("circuit_breaker_tripped", "critical", null,
-                $"circuit_breaker_tripped/{state.State.Trips}/{s.WindowStartedAt:O}",
-                $"{s.Permits.Count} refunds ({s.Permits.Values.Sum()} minor units) in the window started {s.WindowStartedAt:O}; further refunds wait in refund_pending until the window ends or POST /v1/admin/circuit-breaker/reset.",
-                now));
             return RefundPermit.Denied;
         }
-        state.State = s with { Permits = s.Permits.Add(escrowId, amountMinor) };
-        await state.WriteStateAsync();
+        await WriteAsync(s with { Permits = s.Permits.Add(escrowId, amountMinor) });
         return RefundPermit.Granted;
+    }
+
+    /// <summary>A failed write leaves the in-memory state as it was: a permit that was not stored was not given.</summary>
+    private async Task WriteAsync(CircuitBreakerState next)
+    {
+        var before = state.State;
+        state.State = next;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            state.State = before;
+            DeactivateOnIdle();
+            throw;
+        }
     }
 
     public Task<CircuitBreakerView> GetAsync() => Task.FromResult(View(CurrentWindow(clock.GetUtcNow())));
 
     public async Task<CircuitBreakerView> ResetAsync(string resetBy)
     {
-        state.State = state.State with { WindowStartedAt = clock.GetUtcNow(), Permits = ImmutableDictionary<Guid, long>.Empty, Tripped = false };
-        await state.WriteStateAsync();
+        await WriteAsync(state.State with { WindowStartedAt = clock.GetUtcNow(), Permits = ImmutableDictionary<Guid, long>.Empty, Tripped = false });
         LogReset(resetBy);
         return View(state.State);
     }
@@ -87,8 +104,7 @@ public sealed partial class CircuitBreakerGrain(
     {
         if (!ReferenceEquals(s, state.State))
         {
-            state.State = s;
-            await state.WriteStateAsync();
+            await WriteAsync(s);
         }
     }
 

@@ -199,6 +199,10 @@ public sealed partial class EscrowGrain(
     private async Task SaveAsync(EscrowState next)
     {
         EscrowInvariants.Check(next);
+        // The reminder that re-drives a crash must exist before the state that needs it is written: otherwise a
+        // process that dies (or a write whose answer is lost) between the write and ScheduleAsync leaves work
+        // that nothing will ever come back for.
+        await EnsureReminderAsync(next);
         var before = state.State;
         state.State = next;
         try
@@ -207,7 +211,10 @@ public sealed partial class EscrowGrain(
         }
         catch
         {
+            // The write may have been done and only its answer lost: what is stored is unknown, so this activation
+            // goes, and the next call or reminder tick reads the stored state again.
             state.State = before;
+            DeactivateOnIdle();
             throw;
         }
         if (before.Status != next.Status)
@@ -290,6 +297,32 @@ public sealed partial class EscrowGrain(
         }
         await this.RegisterOrUpdateReminder(ReminderName, dueTime, options.Value.ReminderPeriod);
         _reminderDue = next;
+        _reminderKnown = true;
+    }
+
+    /// <summary>Registers the reminder early enough for the work in <paramref name="next"/>, unless one already comes by then.</summary>
+    private async Task EnsureReminderAsync(EscrowState next)
+    {
+        if (!next.Exists || EscrowMachine.NextDueAt(next) is not { } due)
+        {
+            return;
+        }
+        var backstop = Now + options.Value.ReminderPeriod;
+        if (due < backstop)
+        {
+            due = backstop;
+        }
+        if (_reminderDue is { } known && known <= due)
+        {
+            return;
+        }
+        var dueTime = due - Now;
+        if (options.Value.MaxReminderDueTime is { } cap && dueTime > cap)
+        {
+            dueTime = cap;
+        }
+        await this.RegisterOrUpdateReminder(ReminderName, dueTime, options.Value.ReminderPeriod);
+        _reminderDue = due;
         _reminderKnown = true;
     }
 

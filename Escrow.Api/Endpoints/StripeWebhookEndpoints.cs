@@ -39,12 +39,19 @@ public static partial class StripeWebhookEndpoints
         Event stripeEvent;
         try
         {
-            // The clock is the service's own (TimeProvider), so a test that drives a fake clock signs and checks on the same time.
+            // Stripe.net throws NullReferenceException on a signed body without api_version, and JSON/format errors on
+            // mistyped fields: all mean "not a Stripe event". The clock is the service's own (TimeProvider), so a test that drives a fake clock signs and checks on the same time.
             stripeEvent = EventUtility.ConstructEvent(json, signature, options.Value.WebhookSecret, options.Value.WebhookToleranceSeconds, clock.GetUtcNow().ToUnixTimeSeconds());
         }
-        catch (Exception e) when (e is StripeException or ArgumentException or Newtonsoft.Json.JsonException)
+        catch (Exception e) when (e is StripeException or ArgumentException or Newtonsoft.Json.JsonException or System.Text.Json.JsonException or InvalidOperationException or FormatException or NullReferenceException)
         {
             LogRejected(log, e.Message);
+            return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
+        }
+        if (string.IsNullOrEmpty(stripeEvent.Id) || string.IsNullOrEmpty(stripeEvent.Type))
+        {
+            // A signed body that is not an event (no id or type) is refused, not recorded.
+            LogRejected(log, "no event id or type");
             return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
         }
         var receipt = await store.RecordWebhookAsync(Provider, stripeEvent.Id, stripeEvent.Type, clock.GetUtcNow());

@@ -1,0 +1,172 @@
+using System.Collections.Concurrent;
+using Escrow.Grains.Email;
+using Escrow.Grains.Storage;
+using Npgsql;
+using Orleans.Storage;
+
+namespace Escrow.Tests.Simulation;
+
+/// <summary>Postmark stand-in: records what was sent; a transient failure now and then.</summary>
+public sealed class SimEmailSender : IEmailSender
+{
+    public SimFaults Faults { get; set; } = null!;
+
+    public ConcurrentQueue<EmailMessage> Sent { get; private set; } = new();
+
+    public void Reset(SimFaults faults)
+    {
+        Faults = faults;
+        Sent = new();
+    }
+
+    public Task<string> SendAsync(EmailMessage message, CancellationToken cancellationToken = default)
+    {
+        if (Faults.Roll(FaultKind.EmailFailed, "email/" + message.To + "/" + message.Tag))
+        {
+            throw new EmailSendException(transient: true, "injected Postmark failure");
+        }
+        Sent.Enqueue(message);
+        return Task.FromResult(Guid.NewGuid().ToString());
+    }
+}
+
+/// <summary>
+/// The escrow store (ledger, projection, alerts, email log) of one seed, whose commands fail now and then as a
+/// PostgreSQL command would (NpgsqlException). Reads made by the checker go to <see cref="Inner"/> directly.
+/// </summary>
+public sealed class SimEscrowStore : IEscrowStore
+{
+    public InMemoryEscrowStore Inner { get; private set; } = null!;
+
+    public SimFaults Faults { get; private set; } = null!;
+
+    public void Reset(SimFaults faults, TimeProvider clock)
+    {
+        Faults = faults;
+        Inner = new InMemoryEscrowStore(clock);
+    }
+
+    private void MaybeFail(string site)
+    {
+        if (Faults.Roll(FaultKind.StoreCommandFailed, site))
+        {
+            throw new NpgsqlException("injected: the escrow store command failed");
+        }
+    }
+
+    public Task SyncEscrowAsync(EscrowProjection projection, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default)
+    {
+        MaybeFail("sync/" + projection.EscrowId);
+        return Inner.SyncEscrowAsync(projection, entries, cancellationToken);
+    }
+
+    public Task<EscrowProjection?> GetEscrowAsync(Guid escrowId, CancellationToken cancellationToken = default) => Inner.GetEscrowAsync(escrowId, cancellationToken);
+
+    public Task<IReadOnlyList<LedgerEntry>> GetLedgerAsync(Guid escrowId, CancellationToken cancellationToken = default) => Inner.GetLedgerAsync(escrowId, cancellationToken);
+
+    public Task<EscrowPage> QueryEscrowsAsync(EscrowQuery query, CancellationToken cancellationToken = default) => Inner.QueryEscrowsAsync(query, cancellationToken);
+
+    public Task<(AlertRecord Alert, bool Created)> RaiseAlertAsync(NewAlert alert, CancellationToken cancellationToken = default)
+    {
+        MaybeFail("alert/" + alert.DedupeKey);
+        return Inner.RaiseAlertAsync(alert, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<AlertRecord>> ListAlertsAsync(bool openOnly, int limit, CancellationToken cancellationToken = default) => Inner.ListAlertsAsync(openOnly, limit, cancellationToken);
+
+    public Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, CancellationToken cancellationToken = default) =>
+        Inner.AcknowledgeAlertAsync(alertId, acknowledgedBy, at, cancellationToken);
+
+    public Task<WebhookReceipt> RecordWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt, CancellationToken cancellationToken = default) =>
+        Inner.RecordWebhookAsync(provider, eventId, eventType, receivedAt, cancellationToken);
+
+    public Task MarkWebhookProcessedAsync(string provider, string eventId, string outcome, DateTimeOffset processedAt, CancellationToken cancellationToken = default) =>
+        Inner.MarkWebhookProcessedAsync(provider, eventId, outcome, processedAt, cancellationToken);
+
+    public Task LogEmailAsync(EmailLogEntry entry, CancellationToken cancellationToken = default)
+    {
+        MaybeFail("email-log/" + entry.EscrowId + "/" + entry.Kind);
+        return Inner.LogEmailAsync(entry, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<EmailLogEntry>> GetEmailLogAsync(Guid escrowId, CancellationToken cancellationToken = default) => Inner.GetEmailLogAsync(escrowId, cancellationToken);
+
+    public Task RecordInboundMessageAsync(InboundMessageRecord message, CancellationToken cancellationToken = default) => Inner.RecordInboundMessageAsync(message, cancellationToken);
+
+    public Task<IReadOnlyList<InboundMessageRecord>> GetInboundMessagesAsync(Guid escrowId, CancellationToken cancellationToken = default) => Inner.GetInboundMessagesAsync(escrowId, cancellationToken);
+
+    public Task WriteAuditAsync(AuditEntry entry, CancellationToken cancellationToken = default) => Inner.WriteAuditAsync(entry, cancellationToken);
+
+    public Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default) => Inner.GetAuditAsync(escrowId, limit, cancellationToken);
+
+    public Task<IReadOnlyList<StatusCount>> CountByStatusAsync(CancellationToken cancellationToken = default) => Inner.CountByStatusAsync(cancellationToken);
+
+    public Task<bool> PingAsync(CancellationToken cancellationToken = default) => Task.FromResult(true);
+}
+
+/// <summary>
+/// Grain storage with the ETag rule of the ADO.NET provider, whose writes fail now and then: before anything is
+/// written (the command failed), or after (the row was written but the answer was lost, so the activation's ETag is
+/// stale and its next write is refused with InconsistentStateException). States are immutable records that grains
+/// replace, never mutate, so the stored reference is a faithful copy.
+/// </summary>
+public sealed class SimGrainStorage : IGrainStorage
+{
+    private readonly ConcurrentDictionary<string, (object State, string ETag)> _rows = new(StringComparer.Ordinal);
+    private long _etag;
+
+    public SimFaults Faults { get; set; } = null!;
+
+    public void Clear() => _rows.Clear();
+
+    public T? Get<T>(string stateName, GrainId grainId) where T : class =>
+        _rows.TryGetValue(Key(stateName, grainId), out var row) ? row.State as T : null;
+
+    private static string Key(string stateName, GrainId grainId) => stateName + "/" + grainId;
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        if (_rows.TryGetValue(Key(stateName, grainId), out var row))
+        {
+            grainState.State = (T)row.State;
+            grainState.ETag = row.ETag;
+            grainState.RecordExists = true;
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var key = Key(stateName, grainId);
+        var site = "write/" + key;
+        if (Faults.Roll(FaultKind.StorageWriteFailed, site))
+        {
+            throw new NpgsqlException("injected: the grain state write failed");
+        }
+        var etag = Interlocked.Increment(ref _etag).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        lock (_rows)
+        {
+            var stored = _rows.TryGetValue(key, out var row) ? row.ETag : null;
+            if (stored != grainState.ETag)
+            {
+                throw new InconsistentStateException($"ETag mismatch on {key}", stored, grainState.ETag);
+            }
+            _rows[key] = (grainState.State!, etag);
+        }
+        if (Faults.Roll(FaultKind.StorageWriteLost, site))
+        {
+            throw new NpgsqlException("injected: the grain state was written but the answer was lost");
+        }
+        grainState.ETag = etag;
+        grainState.RecordExists = true;
+        return Task.CompletedTask;
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        _rows.TryRemove(Key(stateName, grainId), out _);
+        grainState.ETag = null;
+        grainState.RecordExists = false;
+        return Task.CompletedTask;
+    }
+}

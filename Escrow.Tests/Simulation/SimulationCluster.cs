@@ -1,0 +1,85 @@
+using Escrow.Grains;
+using Escrow.Grains.Email;
+using Escrow.Grains.Payments;
+using Escrow.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+using Orleans.Runtime.Hosting;
+using Orleans.Configuration;
+using Orleans.TestingHost;
+
+namespace Escrow.Tests.Simulation;
+
+/// <summary>
+/// One in-process silo with the real grains and the simulation's fakes (Stripe, Postmark, the escrow store and the
+/// grain storage, all with fault injection) and a fake clock. Reused across seeds: each seed swaps in fresh fakes
+/// and starts a month after the last one, so no breaker window, reminder or escrow carries over.
+/// </summary>
+public sealed class SimulationCluster : IAsyncDisposable
+{
+    public const int RefundsPerWindowMax = 6;
+    public const long RefundAmountPerWindowMaxMinor = 10_000;
+    public static readonly TimeSpan BreakerWindow = TimeSpan.FromMinutes(10);
+
+    public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2027, 1, 4, 9, 0, 0, TimeSpan.Zero));
+    public SimPaymentGateway Payments { get; } = new();
+    public SimEmailSender Emails { get; } = new();
+    public SimEscrowStore Store { get; } = new();
+    public SimGrainStorage Storage { get; } = new();
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+    public IGrainFactory Grains => Cluster.Client;
+    public IReminderTable Reminders { get; private set; } = null!;
+    public int SeedsRun { get; set; }
+
+    public static async Task<SimulationCluster> StartAsync()
+    {
+        var sim = new SimulationCluster();
+        var idle = new SimFaults(0, FaultRates.None);
+        sim.Payments.World = new SimStripe(idle, sim.Clock);
+        sim.Emails.Reset(idle);
+        sim.Store.Reset(idle, sim.Clock);
+        sim.Storage.Faults = idle;
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.Options.ConfigureFileLogging = false;
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.UseInMemoryReminderService();
+            // A call cycle between two grains (escrow -> recipient -> escrow) waits for the response timeout; keep it short.
+            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
+            silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromMinutes(1));
+            var services = silo.Services;
+            services.AddLogging(l => l.SetMinimumLevel(LogLevel.Critical));
+            services.AddGrainStorage(EscrowStorage.ProviderName, (_, _) => sim.Storage);
+            services.AddSingleton<TimeProvider>(sim.Clock);
+            services.UseTimeProviderForBackgroundAreas(TimeProvider.System);
+            services.AddOptions<EscrowOptions>().Configure(o =>
+            {
+                // Reminders tick on real time (a minute at the shortest), so in a run they practically never fire by
+                // themselves: the driver plays the ticks (on time, early, twice or never) from the reminder table.
+                o.ReminderPeriod = TimeSpan.FromMinutes(1);
+                o.MaxReminderDueTime = null;
+                o.TransferRetry = new TransferRetryOptions { FirstDelay = TimeSpan.FromMinutes(1), MaxDelay = TimeSpan.FromMinutes(8), MaxAttempts = 4 };
+            });
+            services.AddOptions<CircuitBreakerOptions>().Configure(o =>
+            {
+                o.RefundsPerWindowMax = RefundsPerWindowMax;
+                o.RefundAmountPerWindowMaxMinor = RefundAmountPerWindowMaxMinor;
+                o.Window = BreakerWindow;
+            });
+            services.AddOptions<PostmarkOptions>().Configure(o => o.InboundDomain = "reply.test");
+            services.AddSingleton<IPaymentGateway>(sim.Payments);
+            services.AddSingleton<IEmailSender>(sim.Emails);
+            services.AddSingleton<IEscrowStore>(sim.Store);
+            services.AddSingleton<EscrowEffects>();
+        });
+        builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10)));
+        sim.Cluster = builder.Build();
+        await sim.Cluster.DeployAsync();
+        sim.Reminders = sim.Cluster.Silos[0].ServiceProvider.GetRequiredService<IReminderTable>();
+        sim.Payments.Contexts = sim.Cluster.Silos[0].ServiceProvider.GetRequiredService<IGrainContextAccessor>();
+        return sim;
+    }
+
+    public async ValueTask DisposeAsync() => await Cluster.DisposeAsync();
+}

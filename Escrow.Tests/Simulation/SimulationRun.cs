@@ -1,0 +1,779 @@
+using System.Diagnostics;
+using Escrow.Grains;
+using Escrow.Grains.Domain;
+using Orleans.Core.Internal;
+
+namespace Escrow.Tests.Simulation;
+
+public sealed record SimulationSettings
+{
+    public int Escrows { get; init; } = 120;
+    public int Recipients { get; init; } = 8;
+    public FaultRates Rates { get; init; } = new();
+}
+
+/// <summary>The outcome of one seed: what was run, what was injected, and every invariant that broke.</summary>
+public sealed class SimulationResult
+{
+    public int Seed { get; init; }
+    public int Escrows { get; set; }
+    public int Steps { get; set; }
+    public int FailedCalls { get; set; }
+    public Dictionary<string, int> FinalStatuses { get; } = new(StringComparer.Ordinal);
+    public Dictionary<FaultKind, long> Faults { get; } = [];
+    public List<string> Violations { get; } = [];
+    public TimeSpan Wall { get; set; }
+    public TimeSpan Virtual { get; set; }
+    public bool Passed => Violations.Count == 0;
+}
+
+/// <summary>
+/// One seed of the simulation: builds a population of recipients and escrows from System.Random(seed), plays their
+/// lives as a schedule of timed actions on a fake clock (payments, replies on time, in grace and late, duplicated and
+/// delayed webhooks, account setup, operator actions, reminder ticks early, twice or never, clock jumps, breaker and
+/// escrow deactivations) while the fakes inject faults, lets the system settle with faults off, then checks the
+/// invariants against the fake Stripe, the store and the grain states.
+/// </summary>
+public sealed class SimulationRun
+{
+    private const int SettleRoundsMax = 120;
+    private static readonly TimeSpan SettleStep = TimeSpan.FromMinutes(20);
+
+    private readonly SimulationCluster _sim;
+    private readonly int _seed;
+    private readonly SimulationSettings _settings;
+    private readonly Random _rng;
+    private readonly SimFaults _faults;
+    private readonly SimStripe _stripe;
+    private readonly PriorityQueue<Func<Task>, (long, int)> _queue = new();
+    private readonly List<Sender> _escrows = [];
+    private readonly List<Payee> _recipients = [];
+    private readonly SortedSet<DateTimeOffset> _breakerWindows = [];
+    private readonly SimulationResult _result;
+    private int _authorisedSeen;
+    private int _seq;
+    private DateTimeOffset _t0;
+
+    private sealed class Sender
+    {
+        public int Index;
+        public Guid Id;
+        public string RecipientId = "";
+        public TimeSpan Window;
+        public string? PaymentMethod;
+        public string RequestHash = "";
+        public bool Created;
+        public string? ClientSecret;
+        public IEscrowGrain Grain = null!;
+    }
+
+    private sealed class Payee
+    {
+        public string Id = "";
+        public string? AccountId;
+        public bool Enabled;
+        public DateTimeOffset LastPoll;
+    }
+
+    public SimulationRun(SimulationCluster sim, int seed, SimulationSettings settings)
+    {
+        _sim = sim;
+        _seed = seed;
+        _settings = settings;
+        _rng = new Random(seed);
+        _faults = new SimFaults(seed, settings.Rates);
+        _stripe = new SimStripe(_faults, sim.Clock);
+        _result = new SimulationResult { Seed = seed };
+    }
+
+    private DateTimeOffset Now => _sim.Clock.GetUtcNow();
+
+    private bool Chance(double p) => _rng.NextDouble() < p;
+
+    private bool Fault(FaultKind kind)
+    {
+        if (_faults.Enabled && _rng.NextDouble() < _faults.Rates.Of(kind))
+        {
+            _faults.Count(kind);
+            return true;
+        }
+        return false;
+    }
+
+    private TimeSpan Minutes(double min, double max) => TimeSpan.FromMinutes(min + (_rng.NextDouble() * (max - min)));
+
+    private void At(DateTimeOffset at, Func<Task> action) => _queue.Enqueue(action, (Math.Max(at.UtcTicks, Now.UtcTicks), _seq++));
+
+    public async Task<SimulationResult> RunAsync()
+    {
+        var wall = Stopwatch.StartNew();
+        await ResetWorldAsync();
+        _t0 = Now;
+        _faults.Enabled = false;
+        await SetUpRecipientsAsync();
+        _faults.Enabled = true;
+        PlanEscrows();
+        PlanChaos();
+
+        // The run: every action in time order; between actions the clock jumps and due reminders tick.
+        while (_queue.TryDequeue(out var action, out var when))
+        {
+            var at = new DateTimeOffset(when.Item1, TimeSpan.Zero);
+            await AdvanceToAsync(at);
+            await Guarded(action);
+            await AfterStepAsync();
+        }
+
+        // The outage ends: faults off, time goes on, reminders tick and webhooks are retried until nothing moves.
+        _faults.Enabled = false;
+        await SettleAsync();
+        await CheckAsync();
+        _result.Escrows = _escrows.Count(e => e.Created);
+        foreach (var (kind, count) in _faults.Injected)
+        {
+            _result.Faults[kind] = count;
+        }
+        _result.Wall = wall.Elapsed;
+        _result.Virtual = Now - _t0;
+        await CleanUpAsync();
+        return _result;
+    }
+
+    private async Task ResetWorldAsync()
+    {
+        await DeactivateAllAsync();
+        _sim.Storage.Clear();
+        _sim.Storage.Faults = _faults;
+        _sim.Payments.World = _stripe;
+        _sim.Emails.Reset(_faults);
+        _sim.Store.Reset(_faults, _sim.Clock);
+        // A month apart: no breaker window, due time or daily slot of an earlier seed is still current.
+        _sim.Clock.Advance(TimeSpan.FromDays(30));
+        _sim.SeedsRun++;
+    }
+
+    private async Task CleanUpAsync()
+    {
+        foreach (var e in _escrows.Where(e => e.Created))
+        {
+            await RemoveRemindersAsync(e.Grain);
+        }
+        foreach (var r in _recipients)
+        {
+            await RemoveRemindersAsync(_sim.Grains.GetGrain<IRecipientGrain>(r.Id));
+        }
+        await DeactivateAllAsync();
+    }
+
+    private async Task RemoveRemindersAsync(IAddressable grain)
+    {
+        var rows = await _sim.Reminders.ReadRows(grain.GetGrainId());
+        foreach (var row in rows.Reminders)
+        {
+            await _sim.Reminders.RemoveRow(row.GrainId, row.ReminderName, row.ETag ?? "");
+        }
+    }
+
+    private async Task DeactivateAllAsync() =>
+        await _sim.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+
+    // ---------------------------------------------------------------- population
+
+    private async Task SetUpRecipientsAsync()
+    {
+        for (var i = 0; i < _settings.Recipients; i++)
+        {
+            var r = new Payee { Id = $"sim{_seed}-r{i}", LastPoll = Now };
+            _recipients.Add(r);
+            var grain = _sim.Grains.GetGrain<IRecipientGrain>(r.Id);
+            // Recipient 0 is dear: its 24 h price is above the breaker's whole window cap, so refunds need approval.
+            var price = i == 0 ? 8_000 : _rng.Next(4, 31) * 100;
+            await grain.UpsertAsync(new RecipientProfile($"{r.Id}@example.com", $"Recipient {i}", price, "EUR", null, 10_000));
+            var setup = _rng.NextDouble();
+            if (setup < 0.5)
+            {
+                r.AccountId = (await grain.CreateOnboardingLinkAsync("https://r.invalid", "https://b.invalid")).AccountId;
+                _stripe.Accounts[r.AccountId] = true;
+                await grain.AccountUpdatedAsync(r.AccountId, true);
+                r.Enabled = true;
+            }
+            else if (setup < 0.85)
+            {
+                // Onboarding started now, finished later in the run (account.updated may be late, twice, stale or lost).
+                r.AccountId = (await grain.CreateOnboardingLinkAsync("https://r.invalid", "https://b.invalid")).AccountId;
+                At(_t0 + TimeSpan.FromHours(1 + (_rng.NextDouble() * 60)), () => FinishOnboardingAsync(r));
+            }
+        }
+    }
+
+    private void PlanEscrows()
+    {
+        Span<int> windows = [24, 48, 72];
+        for (var i = 0; i < _settings.Escrows; i++)
+        {
+            var bytes = new byte[16];
+            _rng.NextBytes(bytes);
+            var e = new Sender
+            {
+                Index = i,
+                Id = new Guid(bytes),
+                RecipientId = _recipients[_rng.Next(_recipients.Count)].Id,
+                Window = TimeSpan.FromHours(windows[_rng.Next(3)]),
+                RequestHash = Convert.ToHexString(bytes.AsSpan(0, 8)),
+            };
+            e.Grain = _sim.Grains.GetGrain<IEscrowGrain>(e.Id);
+            var p = _rng.NextDouble();
+            e.PaymentMethod = p < 0.75 ? "pm_card_visa" : p < 0.95 ? null : "pm_card_chargeDeclined";
+            _escrows.Add(e);
+            var createAt = _t0 + Minutes(0, 180);
+            At(createAt, () => CreateAsync(e, attempt: 0));
+            var deadline = createAt + e.Window;
+            var graceEnd = deadline + TimeSpan.FromMinutes(15);
+
+            if (e.PaymentMethod is null)
+            {
+                var q = _rng.NextDouble();
+                if (q < 0.75)
+                {
+                    At(createAt + Minutes(1, 90), () => ConfirmAsync(e));
+                }
+                else if (q < 0.85)
+                {
+                    At(createAt + Minutes(1, 50), () => DeliverAsync(e, new PaymentEvent(PaymentEventKind.Failed, "pi_unknown", 0, null, "card_declined"), "payment_failed"));
+                }
+            }
+
+            var r = _rng.NextDouble();
+            DateTimeOffset? replyAt = r switch
+            {
+                < 0.40 => createAt + TimeSpan.FromTicks((long)(_rng.NextDouble() * e.Window.Ticks)),
+                < 0.55 => deadline + Minutes(0, 15),
+                < 0.65 => graceEnd + Minutes(1, 180),
+                _ => null,
+            };
+            if (replyAt is { } at)
+            {
+                PlanReply(e, at);
+            }
+            if (Chance(0.03))
+            {
+                var disputeAt = createAt + TimeSpan.FromHours(_rng.NextDouble() * 80);
+                At(disputeAt, () => DeliverAsync(e, new PaymentEvent(PaymentEventKind.DisputeOpened, $"dp_{e.Index}", 0, null, null), "dispute"));
+                if (Chance(0.7))
+                {
+                    At(disputeAt + TimeSpan.FromHours(_rng.NextDouble() * 20), () => OperateAsync(e, OperatorActionKind.ResolveDispute));
+                }
+            }
+            if (Chance(0.02))
+            {
+                At(createAt + TimeSpan.FromHours(_rng.NextDouble() * 80), () => ReverseTransferAsync(e));
+            }
+        }
+    }
+
+    private void PlanReply(Sender e, DateTimeOffset receivedAt)
+    {
+        var deliverAt = Fault(FaultKind.DelayedEvent) ? receivedAt + Minutes(1, 60) : receivedAt;
+        At(deliverAt, () => ReplyAsync(e, receivedAt, "email"));
+        if (Fault(FaultKind.DuplicateEvent))
+        {
+            At(deliverAt + Minutes(0, 90), () => ReplyAsync(e, receivedAt + Minutes(0, 5), "platform"));
+        }
+    }
+
+    private void PlanChaos()
+    {
+        var end = _t0 + TimeSpan.FromHours(80);
+        // Operators: act now and then on a random escrow with a random action (most are refused by the machine).
+        for (var i = 0; i < _settings.Escrows / 8; i++)
+        {
+            var e = _escrows[_rng.Next(_escrows.Count)];
+            var kind = (OperatorActionKind)_rng.Next(5);
+            At(_t0 + TimeSpan.FromTicks((long)(_rng.NextDouble() * (end - _t0).Ticks)), () => OperateAsync(e, kind));
+        }
+        // Reminder sweeps: the clock moves in small steps, sometimes in a big jump.
+        for (var t = _t0 + Minutes(1, 20); t < end;)
+        {
+            At(t, () => Task.CompletedTask);
+            t += Fault(FaultKind.ClockJump) ? Minutes(60, 360) : Minutes(2, 30);
+        }
+    }
+
+    // ---------------------------------------------------------------- actions
+
+    private async Task Guarded(Func<Task> action)
+    {
+        try
+        {
+            await action();
+        }
+        catch (Exception ex) when (ex.Message.Contains("broke an invariant", StringComparison.Ordinal))
+        {
+            Violation($"a grain refused to break an invariant: {ex.Message}");
+        }
+        catch (Exception)
+        {
+            // A fault surfaced to the caller (an API call would answer 5xx): callers retry on their own schedule.
+            _result.FailedCalls++;
+        }
+        _result.Steps++;
+    }
+
+    private async Task CreateAsync(Sender e, int attempt)
+    {
+        var request = new CreateEscrow(e.RecipientId, $"sender{e.Index}@example.com", e.Window, "Subject", $"Message {e.Index} of seed {_seed}.", e.PaymentMethod, e.RequestHash);
+        try
+        {
+            var result = await e.Grain.CreateAsync(request);
+            e.Created = true;
+            e.ClientSecret = result.View?.ClientSecret ?? e.ClientSecret;
+            if (Fault(FaultKind.DuplicateEvent))
+            {
+                // The sender's browser retries with the same Idempotency-Key.
+                At(Now + Minutes(0, 10), () => CreateAsync(e, attempt + 1));
+            }
+        }
+        catch (Exception) when (attempt < 5)
+        {
+            e.Created = true;
+            _result.FailedCalls++;
+            // The sender retries with the same Idempotency-Key, or gives up.
+            if (Chance(0.5))
+            {
+                At(Now + Minutes(0, 30), () => CreateAsync(e, attempt + 1));
+            }
+        }
+    }
+
+    private async Task ConfirmAsync(Sender e)
+    {
+        if (e.ClientSecret is null)
+        {
+            // The sender never got the client secret (the create answer was lost): it asks for the escrow again.
+            try
+            {
+                e.ClientSecret = (await e.Grain.GetAsync())?.ClientSecret;
+            }
+            catch (Exception)
+            {
+                _result.FailedCalls++;
+            }
+            if (e.ClientSecret is null)
+            {
+                return;
+            }
+        }
+        lock (_stripe.Gate)
+        {
+            var pi = _stripe.PaymentIntents.Values.FirstOrDefault(p => p.Id + "_secret" == e.ClientSecret);
+            if (pi is null || pi.Status != "requires_payment_method")
+            {
+                return;
+            }
+            pi.Status = "requires_capture";
+            _stripe.Authorised.Add(pi);
+        }
+    }
+
+    /// <summary>A Stripe event for the escrow: delivered, retried while the handler fails, maybe twice and late.</summary>
+    private Task DeliverAsync(Sender e, PaymentEvent evt, string what, int attempt = 0)
+    {
+        ScheduleDelivery(e, evt, what, Now, attempt);
+        return Task.CompletedTask;
+    }
+
+    private void ScheduleDelivery(Sender e, PaymentEvent evt, string what, DateTimeOffset from, int attempt)
+    {
+        var at = from + (Fault(FaultKind.DelayedEvent) ? Minutes(1, 180) : Minutes(0, 2));
+        At(at, () => HandleEventAsync(e, evt, what, attempt));
+        if (attempt == 0 && Fault(FaultKind.DuplicateEvent))
+        {
+            At(at + Minutes(0, 240), () => HandleEventAsync(e, evt, what, attempt));
+        }
+    }
+
+    private async Task HandleEventAsync(Sender e, PaymentEvent evt, string what, int attempt)
+    {
+        try
+        {
+            await e.Grain.HandlePaymentEventAsync(evt);
+        }
+        catch (Exception ex) when (!ex.Message.Contains("broke an invariant", StringComparison.Ordinal))
+        {
+            _result.FailedCalls++;
+            if (attempt < 12)
+            {
+                // The webhook answered 5xx: Stripe delivers again later.
+                At(Now + Minutes(1, 60), () => HandleEventAsync(e, evt, what, attempt + 1));
+            }
+        }
+    }
+
+    private async Task ReplyAsync(Sender e, DateTimeOffset receivedAt, string source, int attempt = 0)
+    {
+        try
+        {
+            await e.Grain.AcceptReplyAsync(new ReplyReceived(receivedAt, source, source == "email" ? "Here is my answer." : null));
+        }
+        catch (Exception ex) when (!ex.Message.Contains("broke an invariant", StringComparison.Ordinal))
+        {
+            _result.FailedCalls++;
+            if (attempt < 8)
+            {
+                // Postmark retries an inbound webhook that failed; the platform UI's user clicks again.
+                At(Now + Minutes(1, 30), () => ReplyAsync(e, receivedAt, source, attempt + 1));
+            }
+        }
+    }
+
+    private async Task OperateAsync(Sender e, OperatorActionKind kind)
+    {
+        if (!e.Created)
+        {
+            return;
+        }
+        await e.Grain.OperateAsync(new OperatorAction(kind, "simulation", "sim-admin"));
+    }
+
+    private async Task ReverseTransferAsync(Sender e)
+    {
+        var transfer = _stripe.TransfersOf(e.Id).FirstOrDefault();
+        if (transfer is not null)
+        {
+            await DeliverAsync(e, new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountMinor, "eur", null), "transfer_reversed");
+        }
+    }
+
+    private Task FinishOnboardingAsync(Payee r)
+    {
+        lock (_stripe.Gate)
+        {
+            _stripe.Accounts[r.AccountId!] = true;
+        }
+        r.Enabled = true;
+        if (Chance(0.85))
+        {
+            var at = Now + (Fault(FaultKind.DelayedEvent) ? Minutes(1, 600) : Minutes(0, 2));
+            At(at, () => AccountUpdatedAsync(r, true, 0));
+            if (Fault(FaultKind.DuplicateEvent))
+            {
+                At(at + Minutes(0, 120), () => AccountUpdatedAsync(r, true, 0));
+            }
+        }
+        if (Fault(FaultKind.StaleAccountEvent))
+        {
+            // An older account.updated (payouts not yet enabled) arrives after the newer one.
+            At(Now + Minutes(1, 300), () => AccountUpdatedAsync(r, false, 0));
+        }
+        return Task.CompletedTask;
+    }
+
+    private async Task AccountUpdatedAsync(Payee r, bool enabled, int attempt)
+    {
+        try
+        {
+            await _sim.Grains.GetGrain<IRecipientGrain>(r.Id).AccountUpdatedAsync(r.AccountId!, enabled);
+        }
+        catch (Exception ex) when (attempt < 12 && !ex.Message.Contains("broke an invariant", StringComparison.Ordinal))
+        {
+            _result.FailedCalls++;
+            At(Now + Minutes(1, 60), () => AccountUpdatedAsync(r, enabled, attempt + 1));
+        }
+    }
+
+    // ---------------------------------------------------------------- time
+
+    private async Task AdvanceToAsync(DateTimeOffset at)
+    {
+        if (at > Now)
+        {
+            _sim.Clock.AdjustTime(at);
+        }
+        await Task.CompletedTask;
+    }
+
+    /// <summary>After each action: new authorisations become webhooks, due reminders tick, chaos happens.</summary>
+    private async Task AfterStepAsync()
+    {
+        List<SimPaymentIntent> fresh;
+        lock (_stripe.Gate)
+        {
+            fresh = _stripe.Authorised.Skip(_authorisedSeen).ToList();
+            _authorisedSeen = _stripe.Authorised.Count;
+        }
+        foreach (var pi in fresh)
+        {
+            var e = _escrows.FirstOrDefault(x => x.Id == pi.EscrowId);
+            if (e is not null)
+            {
+                ScheduleDelivery(e, new PaymentEvent(PaymentEventKind.Authorised, pi.Id, pi.AmountMinor, pi.Currency.ToLowerInvariant(), null), "authorised", Now, 0);
+            }
+        }
+        await TickDueAsync(settling: false);
+        if (Fault(FaultKind.BreakerDeactivated))
+        {
+            await _sim.Grains.GetGrain<ICircuitBreakerGrain>(0).AsReference<IGrainManagementExtension>().DeactivateOnIdle();
+        }
+        if (_escrows.Count > 0 && Fault(FaultKind.EscrowDeactivated))
+        {
+            var e = _escrows[_rng.Next(_escrows.Count)];
+            await e.Grain.AsReference<IGrainManagementExtension>().DeactivateOnIdle();
+        }
+        if (_escrows.Count > 0 && Fault(FaultKind.EarlyTick))
+        {
+            // A reminder tick that comes early (or for nothing): the grain must compare the clock with its due times.
+            var e = _escrows[_rng.Next(_escrows.Count)];
+            if (e.Created)
+            {
+                await Guarded(() => e.Grain.WakeAsync());
+            }
+        }
+        if (_escrows.Count > 0 && Fault(FaultKind.DuplicatePayoutsEnabled))
+        {
+            var e = _escrows[_rng.Next(_escrows.Count)];
+            if (e.Created)
+            {
+                await Guarded(() => e.Grain.RecipientPayoutsEnabledAsync());
+            }
+        }
+        await ObserveBreakerAsync();
+    }
+
+    private async Task ObserveBreakerAsync()
+    {
+        var view = await _sim.Grains.GetGrain<ICircuitBreakerGrain>(0).GetAsync();
+        if (view.WindowStartedAt is { } start)
+        {
+            _breakerWindows.Add(start);
+        }
+        if (view.RefundsInWindow > SimulationCluster.RefundsPerWindowMax || view.RefundAmountInWindowMinor > SimulationCluster.RefundAmountPerWindowMaxMinor)
+        {
+            Violation($"the breaker counts {view.RefundsInWindow} refunds ({view.RefundAmountInWindowMinor}) in its window, over the caps");
+        }
+    }
+
+    /// <summary>
+    /// Plays the reminder service: an escrow whose stored due time has come gets a tick, but only if it has a reminder
+    /// registered (a reminder that was never registered never ticks). Ticks can be missed or doubled.
+    /// </summary>
+    private async Task<int> TickDueAsync(bool settling)
+    {
+        var ticked = 0;
+        var now = Now;
+        foreach (var e in _escrows)
+        {
+            if (!e.Created)
+            {
+                continue;
+            }
+            var s = _sim.Storage.Get<EscrowState>("escrow", e.Grain.GetGrainId());
+            if (s is null || !s.Exists)
+            {
+                continue;
+            }
+            var due = EscrowMachine.NextDueAt(s);
+            var unsynced = settling && await Unsynced(s);
+            if ((due is null || due > now) && !unsynced)
+            {
+                continue;
+            }
+            if (!await HasReminderAsync(e.Grain))
+            {
+                continue;
+            }
+            if (Fault(FaultKind.MissedTick))
+            {
+                continue;
+            }
+            await Guarded(() => e.Grain.WakeAsync());
+            ticked++;
+            if (Fault(FaultKind.DuplicateTick))
+            {
+                await Guarded(() => e.Grain.WakeAsync());
+            }
+        }
+        foreach (var r in _recipients)
+        {
+            // The payout-setup poll reminder (daily).
+            if (now - r.LastPoll < TimeSpan.FromDays(1) && !settling)
+            {
+                continue;
+            }
+            r.LastPoll = now;
+            var grain = _sim.Grains.GetGrain<IRecipientGrain>(r.Id);
+            if (await HasReminderAsync(grain) && !Fault(FaultKind.MissedTick))
+            {
+                await Guarded(async () => await grain.RefreshAccountAsync());
+            }
+        }
+        return ticked;
+    }
+
+    private async Task<bool> Unsynced(EscrowState s)
+    {
+        var projection = await _sim.Store.Inner.GetEscrowAsync(s.Id);
+        return projection is null || projection.Version != s.History.Length;
+    }
+
+    private async Task<bool> HasReminderAsync(IAddressable grain) =>
+        (await _sim.Reminders.ReadRows(grain.GetGrainId())).Reminders.Count > 0;
+
+    private async Task SettleAsync()
+    {
+        var quiet = 0;
+        for (var round = 0; round < SettleRoundsMax && quiet < 3; round++)
+        {
+            var before = Snapshot();
+            _sim.Clock.Advance(SettleStep);
+            var pending = _queue.Count;
+            while (_queue.TryPeek(out _, out var when) && when.Item1 <= Now.UtcTicks)
+            {
+                await Guarded(_queue.Dequeue());
+            }
+            var ticked = await TickDueAsync(settling: true);
+            await AfterStepAsync();
+            quiet = Snapshot() == before && ticked == 0 && pending == 0 ? quiet + 1 : 0;
+        }
+    }
+
+    private string Snapshot() => string.Join(",", _escrows.Where(e => e.Created).Select(e =>
+    {
+        var s = _sim.Storage.Get<EscrowState>("escrow", e.Grain.GetGrainId());
+        return s is null ? "-" : $"{(int)s.Status}:{s.Outbox.Length}:{s.History.Length}";
+    }));
+
+    private void Violation(string what) => _result.Violations.Add(what);
+
+    // ---------------------------------------------------------------- invariants
+
+    private async Task CheckAsync()
+    {
+        var alerts = await _sim.Store.Inner.ListAlertsAsync(openOnly: true, limit: 10_000);
+        var grants = new List<(DateTimeOffset At, Guid Id, long Amount)>();
+        foreach (var e in _escrows.Where(e => e.Created))
+        {
+            var s = _sim.Storage.Get<EscrowState>("escrow", e.Grain.GetGrainId());
+            var pi = _stripe.IntentOf(e.Id);
+            var transfers = _stripe.TransfersOf(e.Id);
+            var tag = $"escrow #{e.Index} {e.Id}";
+            if (s is null || !s.Exists)
+            {
+                if (pi is not null)
+                {
+                    Violation($"{tag}: Stripe has {pi.Id} but the escrow was never stored");
+                }
+                continue;
+            }
+            var status = s.Status.ToWire();
+            _result.FinalStatuses[status] = _result.FinalStatuses.GetValueOrDefault(status) + 1;
+            tag += $" ({status})";
+
+            // Money: at most one capture and one transfer; never captured and cancelled; transfer + fee == captured.
+            if (pi is not null)
+            {
+                if (pi.Captures > 1)
+                {
+                    Violation($"{tag}: captured {pi.Captures} times");
+                }
+                if (pi.Captures > 0 && pi.Cancels > 0)
+                {
+                    Violation($"{tag}: both captured and cancelled");
+                }
+                if (s.IsTerminal && pi.Status == "requires_capture")
+                {
+                    Violation($"{tag}: terminal, but its authorisation {pi.Id} is still held");
+                }
+                if (pi.Captures > 0 && s.Status is EscrowStatus.Cancelled or EscrowStatus.PaymentFailed)
+                {
+                    Violation($"{tag}: captured, but {status}");
+                }
+                if (pi.Captures > 0 && s.Status == EscrowStatus.Refunded && pi.Refunds == 0)
+                {
+                    Violation($"{tag}: captured and refunded in the ledger, but no refund in Stripe");
+                }
+            }
+            if (transfers.Count > 1)
+            {
+                Violation($"{tag}: {transfers.Count} transfers ({string.Join(", ", transfers.Select(t => t.Id))})");
+            }
+            if (transfers.Count > 0)
+            {
+                var t = transfers[0];
+                if (pi is null || t.AmountMinor + s.Split.PlatformFee.Minor != pi.CapturedMinor)
+                {
+                    Violation($"{tag}: transfer {t.AmountMinor} + fee {s.Split.PlatformFee.Minor} != captured {pi?.CapturedMinor}");
+                }
+                if (s.Status != EscrowStatus.Released || s.TransferId != t.Id)
+                {
+                    Violation($"{tag}: Stripe has transfer {t.Id} but the escrow records {s.TransferId}");
+                }
+            }
+            if (s.Status == EscrowStatus.Released && (transfers.Count != 1 || pi?.Status != "succeeded" || pi.Refunds > 0))
+            {
+                Violation($"{tag}: released without exactly one transfer from a captured, unrefunded payment");
+            }
+            if (s.Status == EscrowStatus.Refunded && pi is not null && pi.Status == "requires_capture")
+            {
+                Violation($"{tag}: refunded but the authorisation is still held");
+            }
+
+            // The ledger, the projection, the stored state and the live activation agree.
+            var ledger = await _sim.Store.Inner.GetLedgerAsync(e.Id);
+            var projection = await _sim.Store.Inner.GetEscrowAsync(e.Id);
+            if (ledger.Count != s.History.Length || ledger.Select(l => l.Seq).Where((seq, i) => seq != i + 1).Any())
+            {
+                Violation($"{tag}: the ledger has {ledger.Count} rows, the history {s.History.Length}");
+            }
+            else if (ledger.Count > 0 && ledger[^1].Status != status)
+            {
+                Violation($"{tag}: the last ledger row says {ledger[^1].Status}");
+            }
+            if (projection is null || projection.Status != status || projection.Version != s.History.Length)
+            {
+                Violation($"{tag}: the projection says {projection?.Status} v{projection?.Version}, the state v{s.History.Length}");
+            }
+            var view = await e.Grain.GetAsync();
+            if (view?.Status != status)
+            {
+                Violation($"{tag}: the activation says {view?.Status}, the stored state {status}");
+            }
+
+            // Liveness: terminal, or waiting with a reminder that will move it, or in an operator's hands (open alert).
+            var due = EscrowMachine.NextDueAt(s);
+            if (due is not null && !await HasReminderAsync(e.Grain))
+            {
+                Violation($"{tag}: work is due at {due:O} ({s.Outbox.Length} effects) but no reminder is registered");
+            }
+            var alerted = alerts.Any(a => a.EscrowId == e.Id);
+            var waitingForPayee = s.Status == EscrowStatus.PendingUserSetup && !_recipients.First(r => r.Id == s.RecipientId).Enabled;
+            if (!s.IsTerminal && !alerted && !waitingForPayee)
+            {
+                Violation($"{tag}: stuck after settling (next due {due:O}, outbox [{string.Join(", ", s.Outbox.Select(x => x.Kind))}], last error {s.LastError})");
+            }
+            if (s.IsTerminal && s.Outbox.Any(x => x.Kind != EffectKind.RaiseAlert && x.Kind != EffectKind.SendEmail))
+            {
+                Violation($"{tag}: terminal with effects left: {string.Join(", ", s.Outbox.Select(x => x.Kind))}");
+            }
+            foreach (var h in s.History.Where(h => h.Event == "refund_permit_granted"))
+            {
+                grants.Add((h.At, e.Id, s.Amount.Minor));
+            }
+        }
+
+        // Refund permits per breaker window never exceed the caps.
+        foreach (var window in grants.GroupBy(g => _breakerWindows.LastOrDefault(w => w <= g.At && g.At < w + SimulationCluster.BreakerWindow, g.At)))
+        {
+            var distinct = window.DistinctBy(g => g.Id).ToList();
+            if (distinct.Count > SimulationCluster.RefundsPerWindowMax || distinct.Sum(g => g.Amount) > SimulationCluster.RefundAmountPerWindowMaxMinor)
+            {
+                Violation($"the breaker window started {window.Key:O} granted {distinct.Count} refunds of {distinct.Sum(g => g.Amount)} minor units, over the caps ({SimulationCluster.RefundsPerWindowMax}, {SimulationCluster.RefundAmountPerWindowMaxMinor})");
+            }
+        }
+        var breaker = await _sim.Grains.GetGrain<ICircuitBreakerGrain>(0).GetAsync();
+        var tripAlerts = (await _sim.Store.Inner.ListAlertsAsync(openOnly: false, limit: 10_000)).Count(a => a.Kind == "circuit_breaker_tripped");
+        if (tripAlerts != breaker.Trips)
+        {
+            Violation($"the breaker tripped {breaker.Trips} times but raised {tripAlerts} alerts");
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using Xunit.Abstractions;
+
+namespace Escrow.Tests.Simulation;
+
+/// <summary>The seeded simulation in the normal test pass (issue #5): a time budget of seeds, and the seeds that once failed.</summary>
+public sealed class SimulationTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Random_interleavings_with_faults_keep_every_invariant()
+    {
+        var runner = new SimulationRunner();
+        await runner.RunAsync(from: 1, count: SimulationRunner.CiSeedsMax, SimulationRunner.CiBudget, new SimulationSettings(),
+            r => output.WriteLine(r.Passed ? $"seed {r.Seed}: ok, {r.Escrows} escrows, {r.Steps} actions, {r.Wall.TotalSeconds:F1} s" : SimulationRunner.Describe(r)));
+        output.WriteLine(runner.Summary());
+        Assert.True(runner.SeedsRun > 0);
+        Assert.True(runner.Failures.Count == 0, runner.Summary());
+    }
+
+    /// <summary>
+    /// Seeds that found a bug, kept as regression tests. 1 and 2: an escrow crashed (or its state write failed) after
+    /// the first write of a new status and before its reminder was registered, so nothing ever drove it again.
+    /// 4 and 15: the breaker's trip alert failed after the trip was stored, so it stayed tripped without an alert.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(15)]
+    public async Task Seeds_that_once_failed_pass(int seed)
+    {
+        var runner = new SimulationRunner();
+        await runner.RunAsync(from: seed, count: 1, budget: null, new SimulationSettings());
+        output.WriteLine(runner.Summary());
+        Assert.True(runner.Failures.Count == 0, runner.Summary());
+    }
+}
