@@ -26,10 +26,10 @@ public sealed record BenchOptions
         var o = new BenchOptions
         {
             Quick = quick,
-            Lifecycles = quick ? 600 : 5_000,
+            Lifecycles = quick ? 400 : 5_000,
             Concurrency = quick ? 16 : 32,
             RefundLifecycles = quick ? 200 : 1_000,
-            Open = quick ? 2_000 : 100_000,
+            Open = quick ? 1_000 : 100_000,
             PacedSeconds = quick ? 10 : 30,
             IdleSeconds = quick ? 15 : 60,
             SpreadSeconds = quick ? 30 : 120,
@@ -70,7 +70,7 @@ public sealed record BenchOptions
 
     public const string Usage = """
         dotnet run -c Release --project Escrow.Benchmarks -- [options]
-          --quick               small run (defaults: 600 lifecycles, 16 clients, 200 refunds, 2 000 open escrows)
+          --quick               small run (defaults: 400 lifecycles, 16 clients, 200 refunds, 1 000 open escrows)
           --lifecycles N        released lifecycles in the throughput phase (full default 5 000)
           --concurrency C       concurrent HTTP clients (full default 32)
           --refunds N           refunded lifecycles (deadline PT30S + grace PT5S; full default 1 000)

@@ -72,6 +72,19 @@ public sealed class DbStats(string adminConnectionString, string database)
         return list;
     }
 
+    /// <summary>
+    /// The next transaction id, without assigning one: its delta counts transactions that wrote (took an xid) and
+    /// therefore waited for a WAL flush at commit. Cluster-wide: meaningful on the private cluster, where only the
+    /// service runs while it is read.
+    /// </summary>
+    public async Task<long> NextXidAsync()
+    {
+        await using var c = new NpgsqlConnection(adminConnectionString);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint", c);
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+    }
+
     /// <summary>WAL volume and WAL flushes (pg_stat_wal), for bytes of WAL per lifecycle and commits per fsync.</summary>
     public async Task<(long Bytes, long Syncs)> WalAsync()
     {

@@ -98,6 +98,8 @@ namespace Escrow.Benchmarks
             ReleaseRun release;
             double commitsPerRelease;
             double commitsPerRefund;
+            double writesPerRelease;
+            double writesPerRefund;
             CpuSample releaseCpu;
             await using (var api = await ApiProcess.StartAsync(repo, escrowConnection, [30], Path.Combine(work, "api-lifecycles.log"), http))
             {
@@ -111,6 +113,7 @@ namespace Escrow.Benchmarks
                 // 1. Released lifecycles at full speed (closed loop, C clients).
                 var before = await dbStats.SettledCommitsAsync();
                 var walBefore = await dbStats.WalAsync();
+                var xidBefore = await dbStats.NextXidAsync();
                 if (statements)
                 {
                     await dbStats.ResetStatementsAsync();
@@ -120,11 +123,14 @@ namespace Escrow.Benchmarks
                 releaseCpu = meter.Stop();
                 var after = await dbStats.SettledCommitsAsync();
                 var walAfter = await dbStats.WalAsync();
+                var xidAfter = await dbStats.NextXidAsync();
                 commitsPerRelease = (after - before) / (double)release.Count;
+                writesPerRelease = (xidAfter - xidBefore) / (double)release.Count;
                 Say();
                 Say($"== Released lifecycles: create (pm_card_visa → held) → POST /response → released; {release.Count} lifecycles, {o.Concurrency} clients");
                 Say($"   throughput            {release.PerSecond:F1} lifecycles/s ({release.Seconds:F1} s), errors {release.Errors}");
                 Say($"   durable commits       {commitsPerRelease:F2} per lifecycle (xact_commit delta {after - before}, settled)");
+                Say($"   of which writing      {writesPerRelease:F2} per lifecycle (transaction ids assigned: commits that wait for a WAL flush; the rest are read-only or utility statements)");
                 Say($"   WAL                   {(walAfter.Bytes - walBefore.Bytes) / (double)release.Count / 1024:F1} KiB per lifecycle, {(after - before) / (double)Math.Max(1, walAfter.Syncs - walBefore.Syncs):F1} commits per WAL flush");
                 Say($"   POST /v1/escrows      p50 {Percentiles.Of(release.CreateMs, 50):F1} ms, p99 {Percentiles.Of(release.CreateMs, 99):F1} ms (at max throughput)");
                 Say($"   POST /response        p50 {Percentiles.Of(release.ReplyMs, 50):F1} ms, p99 {Percentiles.Of(release.ReplyMs, 99):F1} ms; {release.ReleasedByReply} of {release.Count} replies returned status released (synchronous release)");
@@ -145,6 +151,7 @@ namespace Escrow.Benchmarks
 
                 // 3. Refunded lifecycles: create → deadline (PT30S) + grace (PT5S) → refunded.
                 var beforeRefund = await dbStats.SettledCommitsAsync();
+                var xidBeforeRefund = await dbStats.NextXidAsync();
                 if (statements)
                 {
                     await dbStats.ResetStatementsAsync();
@@ -152,11 +159,14 @@ namespace Escrow.Benchmarks
                 var refundIds = await CreateManyAsync(client, recipients, o.RefundLifecycles, o.Concurrency, "ref", _ => WindowA, null);
                 await WaitRefundedByHttpAsync(client, refundIds.Select(r => r.Id).ToList(), TimeSpan.FromSeconds(35));
                 var afterRefund = await dbStats.SettledCommitsAsync();
+                var xidAfterRefund = await dbStats.NextXidAsync();
                 commitsPerRefund = (afterRefund - beforeRefund) / (double)refundIds.Count;
+                writesPerRefund = (xidAfterRefund - xidBeforeRefund) / (double)refundIds.Count;
                 var refundLate = await LatenessAsync(escrowConnection, refundIds.Select(r => r.Id).ToArray());
                 Say();
                 Say($"== Refunded lifecycles: create → deadline PT30S + grace PT5S → refunded; {refundIds.Count} escrows");
                 Say($"   durable commits       {commitsPerRefund:F2} per lifecycle (xact_commit delta {afterRefund - beforeRefund}, settled)");
+                Say($"   of which writing      {writesPerRefund:F2} per lifecycle (transaction ids assigned)");
                 Say($"   refund after deadline+grace: p50 {refundLate.P50:F2} s, p99 {refundLate.P99:F2} s, max {refundLate.Max:F2} s (refund_pending entry); refunded p99 {refundLate.RefundedP99:F2} s");
                 if (statements)
                 {
@@ -172,6 +182,7 @@ namespace Escrow.Benchmarks
             Figure("d_ratio", $"{100 * ratio:F0} %");
             Say();
             Say($"== Against the ceiling: {release.PerSecond:F1} lifecycles/s × {commitsPerRelease:F2} commits = {release.PerSecond * commitsPerRelease:F0} commits/s = {100 * ratio:F1} % of {ceiling:F0} (pgbench)");
+            Say($"   counting writing commits only: {release.PerSecond:F1} × {writesPerRelease:F2} = {release.PerSecond * writesPerRelease:F0} commits/s = {100 * release.PerSecond * writesPerRelease / ceiling:F1} % of the ceiling");
 
             // 4. Many open escrows: memory, idle CPU, and how late refunds fire.
             var open = o.Open > 0 ? await RunOpenScenarioAsync(repo, escrowConnection, pg, http, work, release.PerSecond) : null;
@@ -195,11 +206,13 @@ namespace Escrow.Benchmarks
             await File.WriteAllTextAsync(Path.Combine(work, "transcript.txt"), _transcript.ToString());
             if (o.Append)
             {
-                await AppendRowAsync(repo, release, commitsPerRelease, commitsPerRefund, ceiling, ratio, releaseCpu, open);
+                await AppendRowAsync(repo, release, commitsPerRelease, commitsPerRefund, writesPerRelease, writesPerRefund, ceiling, ratio, releaseCpu, open);
             }
         }
 
         private double _pacedP99 = double.NaN;
+        private double _singleClientTps = double.NaN;
+        private string _singleClientLatency = "n/a";
 
         private static string FindRepo()
         {
@@ -257,6 +270,15 @@ namespace Escrow.Benchmarks
             var tps = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
             var latency = LatencyPattern().Match(output.ToString());
             Say($"   ceiling               {tps:F0} commits/s" + (latency.Success ? $" (average latency {latency.Groups[1].Value} ms)" : ""));
+            // One client: the latency of one durable commit, which every sequential write in a request pays.
+            var single = new StringWriter();
+            string[] oneArgs = ["-n", "-c", "1", "-j", "1", "-T", "5", "-f", script, "-h", pg.Admin.Host!, "-p", pg.Admin.Port.ToString(CultureInfo.InvariantCulture), "-U", pg.Admin.Username!, db];
+            await Processes.RunAsync(Path.Combine(pg.BinDirectory, "pgbench"), oneArgs, PostgresCluster.AsRoot && pg.Private, "pgbench", environment: env, output: single);
+            var oneTps = TpsPattern().Match(single.ToString());
+            var oneLatency = LatencyPattern().Match(single.ToString());
+            _singleClientTps = oneTps.Success ? double.Parse(oneTps.Groups[1].Value, CultureInfo.InvariantCulture) : double.NaN;
+            _singleClientLatency = oneLatency.Success ? oneLatency.Groups[1].Value : "n/a";
+            Say($"   one client            {_singleClientTps:F0} commits/s, {_singleClientLatency} ms per durable commit");
             await PostgresCluster.ExecuteAsync(cs, "DROP TABLE bench_ceiling_kv");
             return tps;
         }
@@ -518,8 +540,13 @@ namespace Escrow.Benchmarks
             await using var api = await ApiProcess.StartAsync(repo, escrowConnection, windows, Path.Combine(work, "api-open.log"), http);
             var client = new EscrowClient(http, api.BaseUrl);
             Say($"   Escrow.Api pid {api.Pid} at {api.BaseUrl} (log {api.LogPath})");
-            var recipients = await SetupRecipientsAsync(client, "ro" + _runId, o.Open, payouts: false);
+            // Many recipients: each create reserves on its recipient's grain, which serialises a recipient's creates.
+            var recipients = await SetupRecipientsAsync(client, "ro" + _runId, o.Open * 5, payouts: false);
             await Task.Delay(3000);
+            var baseline = new CpuMeter(api.Pid, pg.PostmasterPid).Start();
+            await Task.Delay(TimeSpan.FromSeconds(Math.Min(10, o.IdleSeconds)));
+            var baselineCpu = baseline.Stop();
+            Say($"   idle, no escrows      {baselineCpu}");
             var rssBefore = ProcStat.RssBytes(api.Pid);
             var first = DateTime.UtcNow;
             var watch = Stopwatch.StartNew();
@@ -534,7 +561,7 @@ namespace Escrow.Benchmarks
             });
             watch.Stop();
             var createSeconds = watch.Elapsed.TotalSeconds;
-            await Task.Delay(5000);
+            await Task.Delay(10_000);
             var rssAfter = ProcStat.RssBytes(api.Pid);
             var bytesPer = (rssAfter - rssBefore) / (double)Math.Max(1, created.Count);
             Say($"   created               {created.Count} in {createSeconds:F1} s = {created.Count / createSeconds:F1} creates/s; POST p50 {Percentiles.Of([.. created.Select(c => c.Milliseconds)], 50):F1} ms, p99 {Percentiles.Of([.. created.Select(c => c.Milliseconds)], 99):F1} ms");
@@ -551,7 +578,8 @@ namespace Escrow.Benchmarks
                 var idle = meter.Stop();
                 idleCpu = idle.ApiPercent;
                 idlePg = idle.PostgresPercent;
-                Say($"   idle                  {idle}");
+                Say($"   idle, {created.Count} open {idle}");
+                Say($"   idle cost of the open escrows: {idle.ApiPercent - baselineCpu.ApiPercent:F2} % of a core over the no-escrow baseline");
             }
             else
             {
@@ -595,7 +623,7 @@ namespace Escrow.Benchmarks
             return Convert.ToInt32(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
         }
 
-        private async Task AppendRowAsync(string repo, ReleaseRun release, double commitsPerRelease, double commitsPerRefund, double ceiling, double ratio, CpuSample cpu, OpenFigures? open)
+        private async Task AppendRowAsync(string repo, ReleaseRun release, double commitsPerRelease, double commitsPerRefund, double writesPerRelease, double writesPerRefund, double ceiling, double ratio, CpuSample cpu, OpenFigures? open)
         {
             var commit = new StringWriter();
             await Processes.RunAsync("git", ["-C", repo, "rev-parse", "--short", "HEAD"], false, "git rev-parse", throwOnFailure: false, output: commit);
@@ -609,8 +637,8 @@ namespace Escrow.Benchmarks
                 commit.ToString().Trim() + (dirty.ToString().Trim().Length > 0 ? "+dirty" : ""),
                 "`" + o.CommandLine + "`",
                 $"{release.Count} × {o.Concurrency}: {release.PerSecond:F0}/s",
-                $"{commitsPerRelease:F1} / {commitsPerRefund:F1}",
-                $"{ceiling:F0}",
+                $"{commitsPerRelease:F1} / {commitsPerRefund:F1} (writing {writesPerRelease:F1} / {writesPerRefund:F1})",
+                $"{ceiling:F0} (1 client: {_singleClientTps:F0}, {_singleClientLatency} ms)",
                 $"{100 * ratio:F0} %",
                 $"{Percentiles.Of(release.CreateMs, 50):F1}/{Percentiles.Of(release.CreateMs, 99):F1} · {_figures.GetValueOrDefault("e_post_p50_half", "n/a")}/{_figures.GetValueOrDefault("e_post_p99_half", "n/a")}",
                 $"{Percentiles.Of(release.ReplyToReleasedMs, 50):F1}/{Percentiles.Of(release.ReplyToReleasedMs, 99):F1} ms (reply call)",
