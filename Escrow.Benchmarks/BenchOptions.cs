@@ -11,6 +11,7 @@ public sealed record BenchOptions
     public int RefundLifecycles { get; init; }
     public int Open { get; init; }
     public string? Connection { get; init; }
+    public string? ServiceConnectionOptions { get; init; }
     public int PgbenchClients { get; init; } = 16;
     public int PgbenchSeconds { get; init; } = 10;
     public int PacedSeconds { get; init; }
@@ -53,6 +54,7 @@ public sealed record BenchOptions
                 "--refunds" => o with { RefundLifecycles = NextInt() },
                 "--open" => o with { Open = NextInt() },
                 "--connection" => o with { Connection = Next() },
+                "--service-connection-options" => o with { ServiceConnectionOptions = Next() },
                 "--pgbench-clients" => o with { PgbenchClients = Math.Max(1, NextInt()) },
                 "--pgbench-seconds" => o with { PgbenchSeconds = Math.Max(1, NextInt()) },
                 "--paced-seconds" => o with { PacedSeconds = NextInt() },
@@ -76,6 +78,8 @@ public sealed record BenchOptions
           --refunds N           refunded lifecycles (deadline PT30S + grace PT5S; full default 1 000)
           --open N              open escrows held at once in the deadline scenario (full default 100 000)
           --connection "..."    use this PostgreSQL (Npgsql connection string) instead of starting a private one
+          --service-connection-options "..."  appended to the service's connection string, to measure a setting
+                                such as "No Reset On Close=true" without changing code
           --pgbench-clients C   pgbench clients for the ceiling (default 16; -j 2, -T 10)
           --pgbench-seconds S   pgbench duration (default 10)
           --paced-seconds S     duration of the paced run at half the measured throughput (10 quick, 30 full)

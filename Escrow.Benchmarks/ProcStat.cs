@@ -87,6 +87,14 @@ public static class ProcStat
         return kb / 1024.0 / 1024.0;
     }
 
+    /// <summary>Busy CPU ticks of the whole machine (all cores) from /proc/stat: everything but idle and iowait.</summary>
+    public static long MachineBusyTicks()
+    {
+        var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(v => long.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        return f.Take(8).Sum() - f[3] - f[4];
+    }
+
     public static string LoadAverage() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
 }
 
@@ -96,6 +104,7 @@ public sealed class CpuMeter(int apiPid, int? postmaster)
     private long _api;
     private long _pg;
     private long _self;
+    private long _machine;
     private DateTime _at;
 
     public CpuMeter Start()
@@ -103,6 +112,7 @@ public sealed class CpuMeter(int apiPid, int? postmaster)
         _api = ProcStat.CpuTicks(apiPid);
         _pg = ProcStat.PostgresCpuTicks(postmaster);
         _self = ProcStat.CpuTicks(Environment.ProcessId);
+        _machine = ProcStat.MachineBusyTicks();
         _at = DateTime.UtcNow;
         return this;
     }
@@ -113,18 +123,24 @@ public sealed class CpuMeter(int apiPid, int? postmaster)
         return new CpuSample(seconds,
             (ProcStat.CpuTicks(apiPid) - _api) / ProcStat.TicksPerSecond,
             (ProcStat.PostgresCpuTicks(postmaster) - _pg) / ProcStat.TicksPerSecond,
-            (ProcStat.CpuTicks(Environment.ProcessId) - _self) / ProcStat.TicksPerSecond);
+            (ProcStat.CpuTicks(Environment.ProcessId) - _self) / ProcStat.TicksPerSecond,
+            (ProcStat.MachineBusyTicks() - _machine) / ProcStat.TicksPerSecond);
     }
 }
 
 /// <summary>CPU seconds used during WallSeconds; percentages are of one core (200 % = both cores of a 2-core machine).</summary>
-public sealed record CpuSample(double WallSeconds, double ApiSeconds, double PostgresSeconds, double LoadGeneratorSeconds)
+public sealed record CpuSample(double WallSeconds, double ApiSeconds, double PostgresSeconds, double LoadGeneratorSeconds, double MachineSeconds)
 {
+    /// <summary>CPU used by everything else on the machine (other users' builds and tests): contention the figures suffered.</summary>
+    public double OtherPercent => 100 * Math.Max(0, MachineSeconds - ApiSeconds - PostgresSeconds - LoadGeneratorSeconds) / WallSeconds;
+
+    public double MachinePercent => 100 * MachineSeconds / WallSeconds;
+
     public double ApiPercent => 100 * ApiSeconds / WallSeconds;
     public double PostgresPercent => 100 * PostgresSeconds / WallSeconds;
     public double LoadGeneratorPercent => 100 * LoadGeneratorSeconds / WallSeconds;
     public double ApiShare => ApiSeconds / Math.Max(1e-9, ApiSeconds + PostgresSeconds);
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"API {ApiSeconds:F1} s ({ApiPercent:F0} % of a core), PostgreSQL {PostgresSeconds:F1} s ({PostgresPercent:F0} %), load generator {LoadGeneratorSeconds:F1} s ({LoadGeneratorPercent:F0} %) over {WallSeconds:F1} s; API share of API+PG = {100 * ApiShare:F0} %");
+        $"API {ApiSeconds:F1} s ({ApiPercent:F0} % of a core), PostgreSQL {PostgresSeconds:F1} s ({PostgresPercent:F0} %), load generator {LoadGeneratorSeconds:F1} s ({LoadGeneratorPercent:F0} %) over {WallSeconds:F1} s; API share of API+PG = {100 * ApiShare:F0} %; machine busy {MachinePercent:F0} % of {100 * Environment.ProcessorCount} %, other processes {OtherPercent:F0} %");
 }

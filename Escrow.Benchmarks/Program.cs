@@ -92,6 +92,7 @@ namespace Escrow.Benchmarks
 
             var dbName = "escrow_bench_" + _runId;
             var escrowConnection = await pg.CreateDatabaseAsync(dbName);
+            var serviceConnection = string.IsNullOrWhiteSpace(o.ServiceConnectionOptions) ? escrowConnection : escrowConnection.TrimEnd(';') + ";" + o.ServiceConnectionOptions;
             var dbStats = new DbStats(pg.Admin.ConnectionString, new NpgsqlConnectionStringBuilder(escrowConnection).Database!);
             using var http = EscrowClient.CreateHttp();
 
@@ -101,7 +102,7 @@ namespace Escrow.Benchmarks
             double writesPerRelease;
             double writesPerRefund;
             CpuSample releaseCpu;
-            await using (var api = await ApiProcess.StartAsync(repo, escrowConnection, [30], Path.Combine(work, "api-lifecycles.log"), http))
+            await using (var api = await ApiProcess.StartAsync(repo, serviceConnection, [30], Path.Combine(work, "api-lifecycles.log"), http))
             {
                 var client = new EscrowClient(http, api.BaseUrl);
                 Say($"Escrow.Api pid {api.Pid} at {api.BaseUrl} (log {api.LogPath})");
@@ -111,6 +112,7 @@ namespace Escrow.Benchmarks
                 await RunReleasesAsync(client, recipients, Math.Min(200, Math.Max(20, o.Lifecycles / 10)), o.Concurrency, "warm");
 
                 // 1. Released lifecycles at full speed (closed loop, C clients).
+                var grainsBefore = await GrainWritesAsync(escrowConnection);
                 var before = await dbStats.SettledCommitsAsync();
                 var walBefore = await dbStats.WalAsync();
                 var xidBefore = await dbStats.NextXidAsync();
@@ -125,6 +127,7 @@ namespace Escrow.Benchmarks
                 var walAfter = await dbStats.WalAsync();
                 var xidAfter = await dbStats.NextXidAsync();
                 commitsPerRelease = (after - before) / (double)release.Count;
+                var grainsAfter = await GrainWritesAsync(escrowConnection);
                 writesPerRelease = (xidAfter - xidBefore) / (double)release.Count;
                 Say();
                 Say($"== Released lifecycles: create (pm_card_visa → held) → POST /response → released; {release.Count} lifecycles, {o.Concurrency} clients");
@@ -137,6 +140,7 @@ namespace Escrow.Benchmarks
                 Say($"   reply → released      p50 {Percentiles.Of(release.ReplyToReleasedMs, 50):F1} ms, p99 {Percentiles.Of(release.ReplyToReleasedMs, 99):F1} ms");
                 Say($"   CPU                   {releaseCpu}");
                 Say($"   CPU per lifecycle     API {1000 * releaseCpu.ApiSeconds / release.Count:F2} ms, PostgreSQL {1000 * releaseCpu.PostgresSeconds / release.Count:F2} ms");
+                Say($"   grain state writes    {string.Join(", ", grainsAfter.Select(g => $"{g.Key} {(g.Value - grainsBefore.GetValueOrDefault(g.Key)) / (double)release.Count:F2}"))} per lifecycle (orleans_grain_state version delta)");
                 if (statements)
                 {
                     PrintStatements(await dbStats.StatementsAsync(), release.Count, "released lifecycle");
@@ -150,6 +154,7 @@ namespace Escrow.Benchmarks
                 Say($"   reply → released      p50 {Percentiles.Of(paced.ReplyToReleasedMs, 50):F1} ms, p99 {Percentiles.Of(paced.ReplyToReleasedMs, 99):F1} ms");
 
                 // 3. Refunded lifecycles: create → deadline (PT30S) + grace (PT5S) → refunded.
+                var grainsBeforeRefund = await GrainWritesAsync(escrowConnection);
                 var beforeRefund = await dbStats.SettledCommitsAsync();
                 var xidBeforeRefund = await dbStats.NextXidAsync();
                 if (statements)
@@ -161,6 +166,7 @@ namespace Escrow.Benchmarks
                 var afterRefund = await dbStats.SettledCommitsAsync();
                 var xidAfterRefund = await dbStats.NextXidAsync();
                 commitsPerRefund = (afterRefund - beforeRefund) / (double)refundIds.Count;
+                var grainsAfterRefund = await GrainWritesAsync(escrowConnection);
                 writesPerRefund = (xidAfterRefund - xidBeforeRefund) / (double)refundIds.Count;
                 var refundLate = await LatenessAsync(escrowConnection, refundIds.Select(r => r.Id).ToArray());
                 Say();
@@ -168,6 +174,7 @@ namespace Escrow.Benchmarks
                 Say($"   durable commits       {commitsPerRefund:F2} per lifecycle (xact_commit delta {afterRefund - beforeRefund}, settled)");
                 Say($"   of which writing      {writesPerRefund:F2} per lifecycle (transaction ids assigned)");
                 Say($"   refund after deadline+grace: p50 {refundLate.P50:F2} s, p99 {refundLate.P99:F2} s, max {refundLate.Max:F2} s (refund_pending entry); refunded p99 {refundLate.RefundedP99:F2} s");
+                Say($"   grain state writes    {string.Join(", ", grainsAfterRefund.Select(g => $"{g.Key} {(g.Value - grainsBeforeRefund.GetValueOrDefault(g.Key)) / (double)refundIds.Count:F2}"))} per lifecycle");
                 if (statements)
                 {
                     PrintStatements(await dbStats.StatementsAsync(), refundIds.Count, "refunded lifecycle");
@@ -185,7 +192,7 @@ namespace Escrow.Benchmarks
             Say($"   counting writing commits only: {release.PerSecond:F1} × {writesPerRelease:F2} = {release.PerSecond * writesPerRelease:F0} commits/s = {100 * release.PerSecond * writesPerRelease / ceiling:F1} % of the ceiling");
 
             // 4. Many open escrows: memory, idle CPU, and how late refunds fire.
-            var open = o.Open > 0 ? await RunOpenScenarioAsync(repo, escrowConnection, pg, http, work, release.PerSecond) : null;
+            var open = o.Open > 0 ? await RunOpenScenarioAsync(repo, escrowConnection, serviceConnection, pg, http, work, release.PerSecond) : null;
 
             Target("≤ 6 durable commits per released lifecycle", commitsPerRelease <= 6, $"{commitsPerRelease:F2}");
             Target("throughput × commits ≥ 50 % of the pgbench ceiling", ratio >= 0.5, $"{100 * ratio:F1} %");
@@ -211,6 +218,7 @@ namespace Escrow.Benchmarks
         }
 
         private double _pacedP99 = double.NaN;
+        private readonly string _loadAtStart = ProcStat.LoadAverage();
         private double _singleClientTps = double.NaN;
         private string _singleClientLatency = "n/a";
 
@@ -526,7 +534,7 @@ namespace Escrow.Benchmarks
             public double LateP99 => Late.P99;
         }
 
-        private async Task<OpenFigures?> RunOpenScenarioAsync(string repo, string escrowConnection, PostgresCluster pg, HttpClient http, string work, double lifecycleRate)
+        private async Task<OpenFigures?> RunOpenScenarioAsync(string repo, string escrowConnection, string serviceConnection, PostgresCluster pg, HttpClient http, string work, double lifecycleRate)
         {
             // Windows: the first 50 % reminder email must come after creation and the idle interval, so the idle
             // CPU is measured while nothing is due; deadlines are spread over several windows.
@@ -537,7 +545,7 @@ namespace Escrow.Benchmarks
             var windows = Enumerable.Range(0, K).Select(j => wMin + j * o.SpreadSeconds / (K - 1)).Distinct().ToArray();
             Say();
             Say($"== Open escrows: {o.Open} held at once; windows {string.Join(", ", windows.Select(ApiProcess.IsoSeconds))} + grace PT5S (estimated creation {createEstimate:F0} s)");
-            await using var api = await ApiProcess.StartAsync(repo, escrowConnection, windows, Path.Combine(work, "api-open.log"), http);
+            await using var api = await ApiProcess.StartAsync(repo, serviceConnection, windows, Path.Combine(work, "api-open.log"), http);
             var client = new EscrowClient(http, api.BaseUrl);
             Say($"   Escrow.Api pid {api.Pid} at {api.BaseUrl} (log {api.LogPath})");
             // Many recipients: each create reserves on its recipient's grain, which serialises a recipient's creates.
@@ -614,6 +622,21 @@ namespace Escrow.Benchmarks
                 rssBefore / 1048576.0, rssAfter / 1048576.0, bytesPer, idleSeconds, idleCpu, idlePg, late, stormCpu);
         }
 
+        /// <summary>Sum of orleans_grain_state.version per grain type: every WriteStateAsync adds one.</summary>
+        private static async Task<Dictionary<string, long>> GrainWritesAsync(string connectionString)
+        {
+            await using var c = new NpgsqlConnection(connectionString);
+            await c.OpenAsync();
+            await using var cmd = new NpgsqlCommand("SELECT grain_type, sum(version)::bigint FROM orleans_grain_state GROUP BY grain_type ORDER BY 1", c);
+            var result = new Dictionary<string, long>(StringComparer.Ordinal);
+            await using var reader = await cmd.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                result[reader.GetString(0)] = reader.GetInt64(1);
+            }
+            return result;
+        }
+
         private static async Task<int> CountRefundedAsync(string connectionString, Guid[] ids)
         {
             await using var c = new NpgsqlConnection(connectionString);
@@ -642,7 +665,7 @@ namespace Escrow.Benchmarks
                 $"{100 * ratio:F0} %",
                 $"{Percentiles.Of(release.CreateMs, 50):F1}/{Percentiles.Of(release.CreateMs, 99):F1} · {_figures.GetValueOrDefault("e_post_p50_half", "n/a")}/{_figures.GetValueOrDefault("e_post_p99_half", "n/a")}",
                 $"{Percentiles.Of(release.ReplyToReleasedMs, 50):F1}/{Percentiles.Of(release.ReplyToReleasedMs, 99):F1} ms (reply call)",
-                $"API {cpu.ApiPercent:F0} % · PG {cpu.PostgresPercent:F0} % · gen {cpu.LoadGeneratorPercent:F0} %",
+                $"API {cpu.ApiPercent:F0} % · PG {cpu.PostgresPercent:F0} % · gen {cpu.LoadGeneratorPercent:F0} % · others {cpu.OtherPercent:F0} % (load avg {_loadAtStart})",
                 o2 is { } x ? $"{x.Open}: {x.BytesPerEscrow / 1024:F1} KiB" : "n/a",
                 o2 is { } y ? $"{y.Late.P50:F1}/{y.Late.P99:F1}/{y.Late.Max:F1} s" : "n/a",
                 o2 is { } z ? (double.IsNaN(z.IdleCpuPercent) ? "n/a" : $"{z.IdleCpuPercent:F2} % ({z.IdleSeconds:F0} s)") : "n/a");
