@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Escrow.Benchmarks;
+
+/// <summary>Escrow.Api as a separate process (<c>dotnet Escrow.Api.dll</c>, Release), with the sandboxes standing in for Stripe and Postmark.</summary>
+public sealed class ApiProcess : IAsyncDisposable
+{
+    public const string PlatformKey = "bench-platform-key-0123456789";
+    public const string AdminKey = "bench-admin-key-0123456789abcd";
+    public const string InboundUser = "postmark";
+    public const string InboundPassword = "bench-inbound-password";
+
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+
+    private ApiProcess(Process process, StreamWriter log, string baseUrl, string logPath)
+    {
+        _process = process;
+        _log = log;
+        BaseUrl = baseUrl;
+        LogPath = logPath;
+    }
+
+    public string BaseUrl { get; }
+
+    public string LogPath { get; }
+
+    public int Pid => _process.Id;
+
+    public static string DllPath(string repo) => Path.Combine(repo, "Escrow.Api", "bin", "Release", "net10.0", "Escrow.Api.dll");
+
+    public static async Task BuildAsync(string repo)
+    {
+        Console.WriteLine("Building Escrow.Api (Release)...");
+        await Processes.RunAsync("dotnet", ["build", "-c", "Release", "-nologo", "-v", "q", Path.Combine(repo, "Escrow.Api", "Escrow.Api.csproj")],
+            asPostgres: false, "dotnet build -c Release Escrow.Api", timeout: TimeSpan.FromMinutes(10));
+    }
+
+    /// <summary>Starts the API and waits for /health/ready. <paramref name="windows"/> are the offered response windows in seconds.</summary>
+    public static async Task<ApiProcess> StartAsync(string repo, string connectionString, IReadOnlyList<int> windows, string logPath, HttpClient http)
+    {
+        var dll = DllPath(repo);
+        if (!File.Exists(dll))
+        {
+            throw new InvalidOperationException($"{dll} is missing: build Escrow.Api in Release first (or drop --skip-build).");
+        }
+        var port = PostgresCluster.FreePort();
+        var baseUrl = $"http://127.0.0.1:{port}";
+        var info = new ProcessStartInfo("dotnet")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+        };
+        info.ArgumentList.Add(dll);
+        var env = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Escrow"] = connectionString,
+            ["Api__PlatformKeys__0"] = PlatformKey,
+            ["Api__AdminKeys__0"] = AdminKey,
+            ["Postmark__InboundUsername"] = InboundUser,
+            ["Postmark__InboundPassword"] = InboundPassword,
+            ["Stripe__WebhookSecret"] = "whsec_benchmark0123456789abcdef",
+            ["RateLimits__SenderPermitsPerMinute"] = "100000000",
+            ["CircuitBreaker__RefundsPerWindowMax"] = "1000000000",
+            ["CircuitBreaker__RefundAmountPerWindowMaxMinor"] = "1000000000000000",
+            ["Escrow__ReplyGrace"] = "PT5S",
+            ["Escrow__ReminderPeriod"] = "PT1S",
+            ["Silo__ReminderMinimumPeriod"] = "00:00:01",
+            // Localhost clustering binds these: free ones, so that other silos on the machine do not collide.
+            ["Silo__SiloPort"] = PostgresCluster.FreePort().ToString(CultureInfo.InvariantCulture),
+            ["Silo__GatewayPort"] = PostgresCluster.FreePort().ToString(CultureInfo.InvariantCulture),
+            ["urls"] = baseUrl,
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            // One log line per status change on the console would cost the API CPU the benchmark wants to see.
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
+        };
+        for (var i = 0; i < windows.Count; i++)
+        {
+            env[$"Escrow__ResponseWindows__{i}__Duration"] = IsoSeconds(windows[i]);
+            env[$"Escrow__ResponseWindows__{i}__PriceMultiplier"] = "1";
+        }
+        foreach (var (k, v) in env)
+        {
+            info.Environment[k] = v;
+        }
+        var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet Escrow.Api.dll did not start.");
+        var log = new StreamWriter(logPath) { AutoFlush = true };
+        var sync = new object();
+        void Write(string? line)
+        {
+            if (line is not null)
+            {
+                lock (sync)
+                {
+                    try
+                    {
+                        log.WriteLine(line);
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                    }
+                }
+            }
+        }
+        process.OutputDataReceived += (_, e) => Write(e.Data);
+        process.ErrorDataReceived += (_, e) => Write(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var api = new ApiProcess(process, log, baseUrl, logPath);
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (true)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"Escrow.Api exited with {process.ExitCode} during start-up; see {logPath}:\n{Tail(logPath)}");
+            }
+            try
+            {
+                using var response = await http.GetAsync(baseUrl + "/health/ready");
+                if (response.IsSuccessStatusCode)
+                {
+                    return api;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                await api.DisposeAsync();
+                throw new InvalidOperationException($"Escrow.Api was not ready within 2 minutes; see {logPath}:\n{Tail(logPath)}");
+            }
+            await Task.Delay(250);
+        }
+    }
+
+    public static string IsoSeconds(int seconds) => string.Create(CultureInfo.InvariantCulture, $"PT{seconds}S");
+
+    private static string Tail(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            var lines = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', lines.TakeLast(40));
+        }
+        catch (IOException e)
+        {
+            return e.Message;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            // SIGTERM: a graceful shutdown of the silo and the host.
+            _ = Processes.RunAsync("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)], asPostgres: false, "kill -TERM", throwOnFailure: false);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                await _process.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync();
+            }
+        }
+        _process.Dispose();
+        await _log.DisposeAsync();
+    }
+}
