@@ -101,6 +101,15 @@ public sealed class SimEscrowStore : IEscrowStore
 
     public Task<IReadOnlyList<StatusCount>> CountByStatusAsync(CancellationToken cancellationToken = default) => Inner.CountByStatusAsync(cancellationToken);
 
+    public Task<IReadOnlyList<EscrowProjection>> GetEscrowsTouchedAsync(DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken = default) =>
+        Inner.GetEscrowsTouchedAsync(from, to, limit, cancellationToken);
+
+    public Task SaveReconciliationReportAsync(DateOnly date, string reportJson, CancellationToken cancellationToken = default) =>
+        Inner.SaveReconciliationReportAsync(date, reportJson, cancellationToken);
+
+    public Task<string?> GetReconciliationReportAsync(DateOnly date, CancellationToken cancellationToken = default) =>
+        Inner.GetReconciliationReportAsync(date, cancellationToken);
+
     public Task<bool> PingAsync(CancellationToken cancellationToken = default) => Task.FromResult(true);
 }
 

@@ -87,6 +87,14 @@ public sealed class SimPaymentGateway : IPaymentGateway
         }
     }
 
+    public Task<IReadOnlyList<PaymentIntentInfo>> ListCapturedPaymentIntentsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        lock (World.Gate)
+        {
+            return Task.FromResult<IReadOnlyList<PaymentIntentInfo>>(World.PaymentIntents.Values.Where(p => p.Status == "succeeded").Select(Info).ToList());
+        }
+    }
+
     public Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, CancellationToken cancellationToken = default) =>
         CallAsync("capture", escrowId.ToString(), $"escrow/{escrowId}/capture", w =>
         {
