@@ -34,7 +34,8 @@ public sealed class DbStats(string adminConnectionString, string database)
         {
             await Task.Delay(TimeSpan.FromSeconds(2));
             var now = await CommitsAsync();
-            if (now == last)
+            // Two commits of slack: our own read when it is the service's database.
+            if (now - last <= 2)
             {
                 return now;
             }

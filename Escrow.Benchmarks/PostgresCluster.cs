@@ -110,6 +110,26 @@ public sealed class PostgresCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Where counters are read: the maintenance database, so that the benchmark's own queries are not commits of
+    /// the service's database. With --connection, the given database when "postgres" cannot be opened.
+    /// </summary>
+    public async Task<string> StatsConnectionStringAsync()
+    {
+        var maintenance = ConnectionStringFor("postgres");
+        try
+        {
+            await using var c = new NpgsqlConnection(maintenance);
+            await c.OpenAsync();
+            return maintenance;
+        }
+        catch (NpgsqlException)
+        {
+            Console.WriteLine("The postgres database cannot be opened: counters are read from the service's database (each read adds one commit).");
+            return Admin.ConnectionString;
+        }
+    }
+
     /// <summary>A new database on a private cluster; the given database itself otherwise.</summary>
     public async Task<string> CreateDatabaseAsync(string name)
     {
