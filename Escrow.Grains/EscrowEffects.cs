@@ -184,6 +184,11 @@ public sealed partial class EscrowEffects(
             onboardingUrl = (await grains.GetGrain<IRecipientGrain>(s.RecipientId).CreateOnboardingLinkAsync("https://escrow.invalid/onboarding/refresh", "https://escrow.invalid/onboarding/done")).Url;
         }
         var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl);
+        // Postmark has no idempotency key: a one-time email already in the log (a re-drive after a crash) is not sent again.
+        if (e.Email != EmailKind.PendingPayoutSetup && (await store.GetEmailLogAsync(s.Id)).Any(l => l.Kind == message.Tag && l.Outcome == "sent"))
+        {
+            return new(new EffectCompleted(e.Id), null);
+        }
         try
         {
             var id = await email.SendAsync(message);

@@ -25,6 +25,8 @@ public sealed partial class EscrowGrain(
 
     private readonly EscrowMachine _machine = new(options.Value.ToPolicy());
     private int _syncedVersion = -1;
+    private bool _dirty;
+    private bool _durableMoneyIntent;
     private DateTimeOffset? _reminderDue;
     private bool _reminderKnown;
 
@@ -34,6 +36,7 @@ public sealed partial class EscrowGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _durableMoneyIntent = state.State.Outbox.Any(e => IsMoneyMovement(e.Kind));
         EscrowInvariants.Check(state.State);
         if (state.State.Exists)
         {
@@ -151,7 +154,7 @@ public sealed partial class EscrowGrain(
             var decision = _machine.Decide(state.State, due, Now);
             if (decision.Accepted)
             {
-                await SaveAsync(decision.State);
+                Stage(decision.State);
             }
         }
         await RunAsync();
@@ -165,58 +168,66 @@ public sealed partial class EscrowGrain(
             LogRejected(Id, command.Name, decision.Rejection!.Code);
             return Rejected(decision.Rejection!);
         }
-        await SaveAsync(decision.State);
+        Stage(decision.State);
         await RunAsync();
         return Ok();
     }
 
-    /// <summary>Performs the outbox in order; each result is decided and written before the next effect runs.</summary>
+    /// <summary>
+    /// Performs the outbox in order, deciding each result as it comes. The state is written before a money movement
+    /// whose intent is not yet durable (so a stale duplicate activation fails its write before it can call Stripe)
+    /// and once at the end of the run; in between, results stay in memory. A crash in between re-drives from the
+    /// last written intent, and every effect is idempotent (deterministic Stripe keys, e-mails checked in the log).
+    /// </summary>
     private async Task RunAsync()
     {
-        for (var pass = 0; pass < OutboxPassesMax; pass++)
+        try
         {
-            var now = Now;
-            var effect = state.State.Outbox.FirstOrDefault(e => (e.NotBefore is null || e.NotBefore <= now) && effects.MayRun(state.State, e));
-            if (effect is null)
+            for (var pass = 0; pass < OutboxPassesMax; pass++)
             {
-                break;
-            }
-            var outcome = await effects.PerformAsync(state.State, effect, now);
-            var next = outcome.Command is { } command ? _machine.Decide(state.State, command, Now) : default;
-            if (outcome.Command is null || !next.Accepted)
-            {
+                var now = Now;
+                var effect = state.State.Outbox.FirstOrDefault(e => (e.NotBefore is null || e.NotBefore <= now) && effects.MayRun(state.State, e));
+                if (effect is null)
+                {
+                    break;
+                }
+                if (IsMoneyMovement(effect.Kind) && !_durableMoneyIntent)
+                {
+                    await FlushAsync();
+                }
+                var outcome = await effects.PerformAsync(state.State, effect, now);
+                var next = outcome.Command is { } command ? _machine.Decide(state.State, command, Now) : default;
                 // A transient failure, or a result the machine refused: try again later, with backoff.
-                var retried = effects.Postpone(state.State, effect, outcome.Error ?? next.Rejection?.Code ?? "unknown", Now);
-                await SaveAsync(retried);
-                continue;
+                Stage(outcome.Command is null || !next.Accepted
+                    ? effects.Postpone(state.State, effect, outcome.Error ?? next.Rejection?.Code ?? "unknown", Now)
+                    : next.State);
             }
-            await SaveAsync(next.State);
+        }
+        finally
+        {
+            await FlushAsync();
         }
         await SyncAsync();
         await ScheduleAsync();
     }
 
+    private static bool IsMoneyMovement(EffectKind kind) =>
+        kind is EffectKind.CreatePaymentIntent or EffectKind.CapturePayment or EffectKind.TransferShare or EffectKind.CancelPaymentIntent or EffectKind.RefundPayment;
+
+    /// <summary>Writes now: used where a caller must know the decision is durable before it goes on.</summary>
     private async Task SaveAsync(EscrowState next)
     {
+        Stage(next);
+        await FlushAsync();
+    }
+
+    /// <summary>Applies a decided state in memory; <see cref="FlushAsync"/> makes it durable.</summary>
+    private void Stage(EscrowState next)
+    {
         EscrowInvariants.Check(next);
-        // The reminder that re-drives a crash must exist before the state that needs it is written: otherwise a
-        // process that dies (or a write whose answer is lost) between the write and ScheduleAsync leaves work
-        // that nothing will ever come back for.
-        await EnsureReminderAsync(next);
         var before = state.State;
         state.State = next;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            // The write may have been done and only its answer lost: what is stored is unknown, so this activation
-            // goes, and the next call or reminder tick reads the stored state again.
-            state.State = before;
-            DeactivateOnIdle();
-            throw;
-        }
+        _dirty = true;
         if (before.Status != next.Status)
         {
             LogStatus(Id, before.Status.ToWire(), next.Status.ToWire());
@@ -234,7 +245,33 @@ public sealed partial class EscrowGrain(
                     break;
             }
         }
-        await SyncAsync();
+    }
+
+    private async Task FlushAsync()
+    {
+        if (!_dirty)
+        {
+            return;
+        }
+        var next = state.State;
+        // The reminder that re-drives a crash must exist before the state that needs it is written: otherwise a
+        // process that dies (or a write whose answer is lost) between the write and ScheduleAsync leaves work
+        // that nothing will ever come back for.
+        await EnsureReminderAsync(next);
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            // The write may have been done and only its answer lost: what is stored is unknown, so this activation
+            // goes, and the next call or reminder tick reads the stored state again.
+            _dirty = false;
+            DeactivateOnIdle();
+            throw;
+        }
+        _dirty = false;
+        _durableMoneyIntent = next.Outbox.Any(e => IsMoneyMovement(e.Kind));
     }
 
     /// <summary>Writes the ledger rows and the projection. Idempotent; a failure is retried on the next write or tick.</summary>

@@ -62,13 +62,13 @@ public static partial class PostmarkInboundEndpoints
         {
             return Problems.BadRequest("A Postmark inbound message has a MessageID.");
         }
-        var receipt = await store.RecordWebhookAsync(Provider, messageId, "inbound", receivedAt);
-        if (receipt.AlreadyProcessed)
+        if (await store.IsWebhookProcessedAsync(Provider, messageId))
         {
             return TypedResults.Ok(new { received = true, duplicate = true });
         }
         var outcome = await ProcessAsync(mail, messageId, receivedAt, store, grains);
-        await store.MarkWebhookProcessedAsync(Provider, messageId, outcome, clock.GetUtcNow());
+        // Recorded as processed only now that the work succeeded; a failure answers 5xx and Postmark retries.
+        await store.RecordProcessedWebhookAsync(Provider, messageId, "inbound", receivedAt, outcome, clock.GetUtcNow());
         EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", "inbound"), new("outcome", outcome));
         return TypedResults.Ok(new { received = true, outcome });
     }

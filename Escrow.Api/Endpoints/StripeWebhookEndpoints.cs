@@ -54,14 +54,20 @@ public static partial class StripeWebhookEndpoints
             LogRejected(log, "no event id or type");
             return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
         }
-        var receipt = await store.RecordWebhookAsync(Provider, stripeEvent.Id, stripeEvent.Type, clock.GetUtcNow());
-        if (receipt.AlreadyProcessed)
+        var receivedAt = clock.GetUtcNow();
+        if (await store.IsWebhookProcessedAsync(Provider, stripeEvent.Id))
         {
             EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", stripeEvent.Type), new("outcome", "duplicate"));
             return TypedResults.Ok(new { received = true, duplicate = true });
         }
         var outcome = await RouteAsync(stripeEvent, grains, store, payments, clock);
-        await store.MarkWebhookProcessedAsync(Provider, stripeEvent.Id, outcome, clock.GetUtcNow());
+        // Recorded once the work succeeded (a failure answers 5xx and Stripe delivers again). An event that changed
+        // nothing (our own calls echoed back, duplicates, unknown types) needs no record: processing it again also
+        // changes nothing, so it costs no commit.
+        if (outcome is "applied" or "alerted")
+        {
+            await store.RecordProcessedWebhookAsync(Provider, stripeEvent.Id, stripeEvent.Type, receivedAt, outcome, clock.GetUtcNow());
+        }
         LogProcessed(log, stripeEvent.Id, stripeEvent.Type, outcome);
         EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", stripeEvent.Type), new("outcome", outcome.Split(':')[0]));
         return TypedResults.Ok(new { received = true, outcome });

@@ -42,6 +42,15 @@ public interface IEscrowStore
 
     Task MarkWebhookProcessedAsync(string provider, string eventId, string outcome, DateTimeOffset processedAt, CancellationToken cancellationToken = default);
 
+    /// <summary>Whether an event was already processed (a read: no commit).</summary>
+    Task<bool> IsWebhookProcessedAsync(string provider, string eventId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records, in one commit, an event whose work has just succeeded: inserted already processed, or an earlier
+    /// unprocessed row marked processed. The first processing wins.
+    /// </summary>
+    Task RecordProcessedWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt, string outcome, DateTimeOffset processedAt, CancellationToken cancellationToken = default);
+
     /// <summary>Logs an email send attempt; one row per attempt.</summary>
     Task LogEmailAsync(EmailLogEntry entry, CancellationToken cancellationToken = default);
 

@@ -184,6 +184,35 @@ public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStor
         }
     }
 
+    public Task<bool> IsWebhookProcessedAsync(string provider, string eventId, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(_webhooks.TryGetValue((provider, eventId), out var row) && row.ProcessedAt is not null);
+        }
+    }
+
+    public Task RecordProcessedWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt, string outcome, DateTimeOffset processedAt,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(provider);
+        ArgumentException.ThrowIfNullOrEmpty(eventId);
+        ArgumentException.ThrowIfNullOrEmpty(eventType);
+        ArgumentException.ThrowIfNullOrEmpty(outcome);
+        lock (_lock)
+        {
+            if (!_webhooks.TryGetValue((provider, eventId), out var row))
+            {
+                _webhooks[(provider, eventId)] = new WebhookRow(eventType, Micros(receivedAt), 1, Micros(processedAt), outcome);
+            }
+            else if (row.ProcessedAt is null)
+            {
+                _webhooks[(provider, eventId)] = row with { ProcessedAt = Micros(processedAt), Outcome = outcome };
+            }
+        }
+        return Task.CompletedTask;
+    }
+
     public Task MarkWebhookProcessedAsync(string provider, string eventId, string outcome, DateTimeOffset processedAt,
         CancellationToken cancellationToken = default)
     {

@@ -289,6 +289,37 @@ public sealed class PostgresEscrowStore : IEscrowStore
         return new WebhookReceipt(reader.GetBoolean(0), reader.GetInt32(1));
     }
 
+    public async Task<bool> IsWebhookProcessedAsync(string provider, string eventId, CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand(
+            "SELECT EXISTS (SELECT 1 FROM webhook_inbox WHERE provider = @provider AND event_id = @event_id AND processed_at IS NOT NULL)");
+        command.Parameters.Add(P("provider", provider));
+        command.Parameters.Add(P("event_id", eventId));
+        return await command.ExecuteScalarAsync(cancellationToken) is true;
+    }
+
+    public async Task RecordProcessedWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt, string outcome, DateTimeOffset processedAt,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(provider);
+        ArgumentException.ThrowIfNullOrEmpty(eventId);
+        ArgumentException.ThrowIfNullOrEmpty(eventType);
+        ArgumentException.ThrowIfNullOrEmpty(outcome);
+        await using var command = _dataSource.CreateCommand("""
+            INSERT INTO webhook_inbox AS w (provider, event_id, event_type, received_at, attempts, processed_at, outcome)
+            VALUES (@provider, @event_id, @event_type, @received_at, 1, @processed_at, @outcome)
+            ON CONFLICT (provider, event_id) DO UPDATE SET processed_at = excluded.processed_at, outcome = excluded.outcome
+            WHERE w.processed_at IS NULL
+            """);
+        command.Parameters.Add(P("provider", provider));
+        command.Parameters.Add(P("event_id", eventId));
+        command.Parameters.Add(P("event_type", eventType));
+        command.Parameters.Add(P("received_at", receivedAt.ToUniversalTime()));
+        command.Parameters.Add(P("processed_at", processedAt.ToUniversalTime()));
+        command.Parameters.Add(P("outcome", outcome));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     public async Task MarkWebhookProcessedAsync(string provider, string eventId, string outcome, DateTimeOffset processedAt,
         CancellationToken cancellationToken = default)
     {

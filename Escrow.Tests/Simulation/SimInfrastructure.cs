@@ -80,6 +80,12 @@ public sealed class SimEscrowStore : IEscrowStore
     public Task<WebhookReceipt> RecordWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt, CancellationToken cancellationToken = default) =>
         Inner.RecordWebhookAsync(provider, eventId, eventType, receivedAt, cancellationToken);
 
+    public Task<bool> IsWebhookProcessedAsync(string provider, string eventId, CancellationToken cancellationToken = default) =>
+        Inner.IsWebhookProcessedAsync(provider, eventId, cancellationToken);
+
+    public Task RecordProcessedWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt, string outcome, DateTimeOffset processedAt, CancellationToken cancellationToken = default) =>
+        Inner.RecordProcessedWebhookAsync(provider, eventId, eventType, receivedAt, outcome, processedAt, cancellationToken);
+
     public Task MarkWebhookProcessedAsync(string provider, string eventId, string outcome, DateTimeOffset processedAt, CancellationToken cancellationToken = default) =>
         Inner.MarkWebhookProcessedAsync(provider, eventId, outcome, processedAt, cancellationToken);
 
