@@ -12,12 +12,12 @@ public sealed class PostgresEscrowStore : IEscrowStore
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly TimeProvider _timeProvider = TimeProvider.System;
-    private readonly GroupCommitter<PendingSync> _syncs;
+    private readonly GroupCommitter<object> _writes;
 
     public PostgresEscrowStore(NpgsqlDataSource dataSource)
     {
         _dataSource = dataSource;
-        _syncs = new GroupCommitter<PendingSync>(WriteSyncsAsync);
+        _writes = new GroupCommitter<object>(WriteGroupAsync);
     }
 
     /// <summary>With a clock for <see cref="EscrowQuery.Now"/> when a query leaves it out.</summary>
@@ -108,24 +108,35 @@ public sealed class PostgresEscrowStore : IEscrowStore
         {
             CheckEntry(projection.EscrowId, entry);
         }
-        return _syncs.WriteAsync(new PendingSync(projection, entries), cancellationToken);
+        return _writes.WriteAsync(new PendingSync(projection, entries), cancellationToken);
     }
 
     private sealed record PendingSync(EscrowProjection Projection, IReadOnlyList<LedgerEntry> Entries);
 
     /// <summary>
-    /// Writes the syncs that arrived while the previous transaction was committing in one transaction (group commit):
+    /// Writes the syncs and email-log rows that arrived while the previous transaction was committing in one
+    /// transaction (group commit):
     /// under load many escrows share one commit; alone, a sync is written at once. Each caller's task completes only
     /// when its rows are committed. If a group fails, its syncs are written one by one so one bad row fails alone.
     /// </summary>
-    private async Task WriteSyncsAsync(IReadOnlyList<PendingSync> group, CancellationToken cancellationToken)
+    private async Task WriteGroupAsync(IReadOnlyList<object> group, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var batch = new NpgsqlBatch(connection, transaction);
-        foreach (var sync in group)
+        foreach (var write in group)
         {
-            AddSyncCommands(batch, sync.Projection, sync.Entries);
+            switch (write)
+            {
+                case PendingSync sync:
+                    AddSyncCommands(batch, sync.Projection, sync.Entries);
+                    break;
+                case EmailLogEntry email:
+                    AddEmailLogCommand(batch, email);
+                    break;
+                default:
+                    throw new ArgumentException($"Not a store write: {write.GetType().Name}.", nameof(group));
+            }
         }
         await batch.ExecuteNonQueryAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
@@ -335,10 +346,15 @@ public sealed class PostgresEscrowStore : IEscrowStore
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    public async Task LogEmailAsync(EmailLogEntry entry, CancellationToken cancellationToken = default)
+    public Task LogEmailAsync(EmailLogEntry entry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        await using var command = _dataSource.CreateCommand($"""
+        return _writes.WriteAsync(entry, cancellationToken);
+    }
+
+    private static void AddEmailLogCommand(NpgsqlBatch batch, EmailLogEntry entry)
+    {
+        var command = new NpgsqlBatchCommand($"""
             INSERT INTO email_log ({EmailColumns})
             VALUES (@escrow_id, @kind, @to_address, @subject, @outcome, @provider_message_id, @error, @at)
             """);
@@ -350,7 +366,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
         command.Parameters.Add(Text("provider_message_id", entry.ProviderMessageId));
         command.Parameters.Add(Text("error", entry.Error));
         command.Parameters.Add(P("at", entry.At.ToUniversalTime()));
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        batch.BatchCommands.Add(command);
     }
 
     public async Task<IReadOnlyList<EmailLogEntry>> GetEmailLogAsync(Guid escrowId, CancellationToken cancellationToken = default)

@@ -60,6 +60,9 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
 
     public FakeTimeProvider Clock { get; }
 
+    /// <summary>Extra service registrations applied after the factory's own (set before the server starts).</summary>
+    public Action<IServiceCollection>? ConfigureExtraServices { get; set; }
+
     public StripeSandbox Stripe => Services.GetRequiredService<StripeSandbox>();
 
     public PostmarkSandbox Postmark => Services.GetRequiredService<PostmarkSandbox>();
@@ -90,6 +93,7 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
                 o.WebhookUrl = new Uri("http://localhost/webhooks/stripe");
                 o.WebhookFirstRetryDelay = TimeSpan.FromSeconds(1);
             });
+            ConfigureExtraServices?.Invoke(services);
         });
     }
 

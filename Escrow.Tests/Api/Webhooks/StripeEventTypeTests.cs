@@ -1,0 +1,211 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Escrow.Grains.Storage;
+using Escrow.Tests.Api.Contract;
+using ContractHelpers = Escrow.Tests.Api.Contract.Contract;
+using Escrow.Tests.Infrastructure;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Escrow.Tests.Api.Webhooks;
+
+/// <summary>Each Stripe event type the service handles, duplicates, out-of-order delivery, and a retry after a failed delivery.</summary>
+public sealed class StripeEventTypeTests(InMemoryApiFixture fixture) : IClassFixture<InMemoryApiFixture>
+{
+    private EscrowApiFactory App => fixture.Factory;
+
+    private async Task<(string Recipient, Guid Id, string PaymentIntent)> HeldAsync(bool payouts = false)
+    {
+        var recipient = await App.NewRecipientAsync(payouts: payouts);
+        var escrow = await App.CreateHeldEscrowAsync(recipient);
+        return (recipient, escrow.GetProperty("id").GetGuid(), escrow.GetProperty("paymentIntentId").GetString()!);
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(string type, JsonObject dataObject, string? eventId = null) =>
+        await App.PostSignedStripeEventAsync(App.EventJson(type, dataObject, eventId));
+
+    [Fact]
+    public async Task Payment_failed_fails_an_unpaid_escrow_frees_its_slot_and_sends_no_email()
+    {
+        var recipient = await App.NewRecipientAsync(dailyLimit: 1);
+        var escrow = await App.CreateAwaitingPaymentEscrowAsync(recipient);
+        var id = escrow.GetProperty("id").GetGuid();
+        var pi = await App.PaymentIntentJsonAsync(escrow.GetProperty("paymentIntentId").GetString()!);
+        pi["last_payment_error"] = new JsonObject { ["type"] = "card_error", ["code"] = "card_declined", ["message"] = "Your card was declined." };
+
+        var response = await SendAsync("payment_intent.payment_failed", pi);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("payment_failed", await App.StatusOf(id));
+        Assert.Empty(App.MailTo(recipient));
+        await Eventually.UntilAsync(async () => (await App.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), Guid.NewGuid().ToString())).StatusCode == HttpStatusCode.Created, "the slot is free again");
+    }
+
+    [Fact]
+    public async Task A_payment_failed_event_arriving_after_the_hold_changes_nothing()
+    {
+        var (_, id, piId) = await HeldAsync();
+        var pi = await App.PaymentIntentJsonAsync(piId);
+        pi["status"] = "requires_payment_method";
+
+        var response = await SendAsync("payment_intent.payment_failed", pi);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("ignored", (await ContractHelpers.JsonOf(response)).GetProperty("outcome").GetString(), StringComparison.Ordinal);
+        Assert.Equal("held", await App.StatusOf(id));
+    }
+
+    [Fact]
+    public async Task An_authorisation_cancelled_outside_our_flow_ends_the_escrow_with_an_alert()
+    {
+        var (_, id, piId) = await HeldAsync();
+        var pi = await App.PaymentIntentJsonAsync(piId);
+        pi["status"] = "canceled";
+        pi["cancellation_reason"] = "automatic";
+
+        var response = await SendAsync("payment_intent.canceled", pi);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("refunded", await App.StatusOf(id));
+        await Eventually.UntilAsync(async () => (await App.AlertsOfAsync(id, "authorisation_voided")).Count == 1, "authorisation_voided alert");
+    }
+
+    [Fact]
+    public async Task A_dispute_stops_automatic_actions_until_an_operator_resolves_it()
+    {
+        var (_, id, piId) = await HeldAsync();
+        var dispute = new JsonObject
+        {
+            ["id"] = "dp_" + Guid.NewGuid().ToString("N")[..12], ["object"] = "dispute", ["amount"] = 1_500, ["currency"] = "eur",
+            ["charge"] = "ch_x", ["payment_intent"] = piId, ["reason"] = "fraudulent", ["status"] = "needs_response", ["created"] = App.UnixNow(),
+        };
+
+        var response = await SendAsync("charge.dispute.created", dispute);
+        var reply = await App.Platform().PostAsync($"/v1/escrows/{id}/response", null);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("dispute_open", await ContractHelpers.RejectionOf(reply, HttpStatusCode.Conflict));
+        await Eventually.UntilAsync(async () => (await App.AlertsOfAsync(id, "dispute_opened")).Count == 1, "dispute_opened alert");
+        var resolved = await App.Admin().PostAsync($"/v1/admin/escrows/{id}/resolve-dispute", null);
+        Assert.Equal(HttpStatusCode.OK, resolved.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await App.Platform().PostAsync($"/v1/escrows/{id}/response", null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_reversed_transfer_raises_an_alert_and_a_ledger_row_and_keeps_the_escrow_released()
+    {
+        var (_, id, _) = await HeldAsync(payouts: true);
+        await App.Platform().PostAsync($"/v1/escrows/{id}/response", null);
+        var released = await App.WaitForStatusAsync(id, "released");
+        var transferId = released.GetProperty("transferId").GetString()!;
+        var transfer = new JsonObject
+        {
+            ["id"] = transferId, ["object"] = "transfer", ["amount"] = 1_125, ["amount_reversed"] = 1_125, ["currency"] = "eur",
+            ["reversed"] = true, ["transfer_group"] = id.ToString(), ["metadata"] = new JsonObject { ["escrow_id"] = id.ToString() }, ["created"] = App.UnixNow(),
+        };
+
+        var response = await SendAsync("transfer.reversed", transfer);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("released", await App.StatusOf(id));
+        await Eventually.UntilAsync(async () => (await App.AlertsOfAsync(id, "transfer_reversed")).Count >= 1, "transfer_reversed alert");
+        var store = App.Services.GetRequiredService<IEscrowStore>();
+        await Eventually.UntilAsync(async () => (await store.GetLedgerAsync(id)).Any(l => l.Kind == "transfer_reversed"), "a ledger row");
+    }
+
+    [Fact]
+    public async Task A_transfer_created_event_for_our_own_transfer_is_acknowledged_and_costs_no_inbox_row()
+    {
+        var (_, id, _) = await HeldAsync(payouts: true);
+        await App.Platform().PostAsync($"/v1/escrows/{id}/response", null);
+        await App.WaitForStatusAsync(id, "released");
+        var created = Assert.Single(App.Stripe.EventsOfType("transfer.created"), e => App.Stripe.GetTransfer(e.ObjectId)!.TransferGroup == id.ToString());
+        await Eventually.UntilAsync(() => Task.FromResult(App.Stripe.WebhookAttempts.Any(a => a.EventId == created.Id && a.StatusCode == 200)), "delivered");
+
+        Assert.False(await App.Services.GetRequiredService<IEscrowStore>().IsWebhookProcessedAsync("stripe", created.Id));
+        Assert.Single(App.Stripe.Transfers, t => t.TransferGroup == id.ToString());
+    }
+
+    [Fact]
+    public async Task An_unknown_event_type_is_acknowledged()
+    {
+        var response = await SendAsync("customer.created", new JsonObject { ["id"] = "cus_1", ["object"] = "customer" });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("acknowledged", (await ContractHelpers.JsonOf(response)).GetProperty("outcome").GetString());
+    }
+}
+
+/// <summary>A delivery whose processing fails gets a 5xx and is processed when Stripe delivers it again.</summary>
+public sealed class StripeRedeliveryTests : IAsyncLifetime
+{
+    private EscrowApiFactory _factory = null!;
+    private WebApplicationFactoryWithFlakyInbox _app = null!;
+
+    public Task InitializeAsync()
+    {
+        _factory = new EscrowApiFactory();
+        _app = new WebApplicationFactoryWithFlakyInbox(_factory);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _factory.DisposeAsync();
+
+    [Fact]
+    public async Task A_delivery_that_fails_to_record_answers_5xx_and_the_redelivery_holds_once_and_emails_once()
+    {
+        var recipient = await _factory.NewRecipientAsync();
+        var escrow = await _factory.CreateAwaitingPaymentEscrowAsync(recipient);
+        var id = escrow.GetProperty("id").GetGuid();
+        var payload = await _factory.AuthorisedEventAsync(escrow.GetProperty("paymentIntentId").GetString()!);
+        _app.FailNextRecord();
+
+        var first = await _factory.PostSignedStripeEventAsync(payload);
+        var second = await _factory.PostSignedStripeEventAsync(payload);
+        var third = await _factory.PostSignedStripeEventAsync(payload);
+
+        Assert.Equal(HttpStatusCode.InternalServerError, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        // The work was done by the failed delivery; later deliveries find nothing left to do and change nothing.
+        Assert.Equal("ignored:already_done", (await ContractHelpers.JsonOf(second)).GetProperty("outcome").GetString());
+        Assert.Equal(HttpStatusCode.OK, third.StatusCode);
+        Assert.Equal("held", await _factory.StatusOf(id));
+        await Eventually.UntilAsync(() => Task.FromResult(_factory.MailTo(recipient).Count(m => m.Tag == "new-message") == 1), "one new-message email");
+        Assert.Single(_factory.MailTo(recipient), m => m.Tag == "new-message");
+    }
+}
+
+/// <summary>Wraps the factory's store so that recording a processed webhook fails once, as a database blip would.</summary>
+public sealed class WebApplicationFactoryWithFlakyInbox
+{
+    private static FlakyInbox? _current;
+
+    public WebApplicationFactoryWithFlakyInbox(EscrowApiFactory factory) =>
+        factory.ConfigureExtraServices = services => services.AddSingleton<IEscrowStore>(_ =>
+        {
+            var proxy = System.Reflection.DispatchProxy.Create<IEscrowStore, FlakyInbox>();
+            _current = (FlakyInbox)(object)proxy;
+            _current.Inner = new InMemoryEscrowStore(factory.Clock);
+            return proxy;
+        });
+
+    public void FailNextRecord() => _current!.FailNext = true;
+}
+
+/// <summary>Forwards every call to the real store, except that the next RecordProcessedWebhookAsync can fail.</summary>
+public class FlakyInbox : System.Reflection.DispatchProxy
+{
+    public IEscrowStore Inner { get; set; } = null!;
+
+    public volatile bool FailNext;
+
+    protected override object? Invoke(System.Reflection.MethodInfo? targetMethod, object?[]? args)
+    {
+        if (targetMethod!.Name == nameof(IEscrowStore.RecordProcessedWebhookAsync) && FailNext)
+        {
+            FailNext = false;
+            return Task.FromException(new TimeoutException("injected: the inbox write timed out"));
+        }
+        return targetMethod.Invoke(Inner, args);
+    }
+}
