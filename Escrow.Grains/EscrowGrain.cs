@@ -26,6 +26,7 @@ public sealed partial class EscrowGrain(
     private readonly EscrowMachine _machine = new(options.Value.ToPolicy());
     private int _syncedVersion = -1;
     private bool _dirty;
+    private EscrowState _durable = new();
     private bool _durableMoneyIntent;
     private DateTimeOffset? _reminderDue;
     private bool _reminderKnown;
@@ -37,6 +38,7 @@ public sealed partial class EscrowGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _durableMoneyIntent = state.State.Outbox.Any(e => IsMoneyMovement(e.Kind));
+        _durable = state.State;
         EscrowInvariants.Check(state.State);
         if (state.State.Exists)
         {
@@ -77,7 +79,8 @@ public sealed partial class EscrowGrain(
         return Ok();
     }
 
-    public Task<EscrowView?> GetAsync() => Task.FromResult(state.State.Exists ? EscrowViews.From(state.State) : null);
+    /// <summary>The last durable state: a decision still being performed is not reported before it is written.</summary>
+    public Task<EscrowView?> GetAsync() => Task.FromResult(_durable.Exists ? EscrowViews.From(_durable) : null);
 
     public Task<ReplyContext?> GetReplyContextAsync()
     {
@@ -191,7 +194,8 @@ public sealed partial class EscrowGrain(
                 {
                     break;
                 }
-                if (IsMoneyMovement(effect.Kind) && !_durableMoneyIntent)
+                // The recipient reads our durable state to know whether we still wait for payouts: it must see it.
+                if ((IsMoneyMovement(effect.Kind) && !_durableMoneyIntent) || effect.Kind == EffectKind.AwaitPayoutSetup)
                 {
                     await FlushAsync();
                 }
@@ -271,6 +275,7 @@ public sealed partial class EscrowGrain(
             throw;
         }
         _dirty = false;
+        _durable = next;
         _durableMoneyIntent = next.Outbox.Any(e => IsMoneyMovement(e.Kind));
     }
 
@@ -340,7 +345,14 @@ public sealed partial class EscrowGrain(
     /// <summary>Registers the reminder early enough for the work in <paramref name="next"/>, unless one already comes by then.</summary>
     private async Task EnsureReminderAsync(EscrowState next)
     {
-        if (!next.Exists || EscrowMachine.NextDueAt(next) is not { } due)
+        if (!next.Exists)
+        {
+            return;
+        }
+        // History that the ledger does not have yet is work too: a terminal escrow whose write succeeds but whose
+        // answer is lost must still come back to sync its ledger (simulation seed 237).
+        DateTimeOffset? needed = EscrowMachine.NextDueAt(next) ?? (next.History.Length != _syncedVersion ? Now : null);
+        if (needed is not { } due)
         {
             return;
         }

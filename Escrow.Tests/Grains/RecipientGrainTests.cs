@@ -81,11 +81,11 @@ public sealed class RecipientGrainTests(GrainClusterFixture f) : IClassFixture<G
         var refreshed = await recipient.RefreshAccountAsync();
 
         Assert.True(refreshed!.PayoutsEnabled);
-        Assert.Equal(0, refreshed.EscrowsAwaitingPayoutSetup);
         foreach (var grain in waiting)
         {
             await Escrow.Tests.Infrastructure.Eventually.UntilAsync(async () => (await grain.GetAsync())!.Status == "released", "released");
         }
+        Assert.Equal(0, refreshed.EscrowsAwaitingPayoutSetup);
     }
 
     [Fact]

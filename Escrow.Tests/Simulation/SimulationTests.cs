@@ -2,7 +2,18 @@ using Xunit.Abstractions;
 
 namespace Escrow.Tests.Simulation;
 
+/// <summary>
+/// The simulation runs alone, after the parallel test classes: its faults include Orleans response timeouts, and a
+/// machine loaded by other test classes turns scheduling noise into different interleavings than a seed encodes.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SimulationCollection
+{
+    public const string Name = "simulation";
+}
+
 /// <summary>The seeded simulation in the normal test pass (issue #5): a time budget of seeds, and the seeds that once failed.</summary>
+[Collection(SimulationCollection.Name)]
 public sealed class SimulationTests(ITestOutputHelper output)
 {
     [Fact]
@@ -20,12 +31,14 @@ public sealed class SimulationTests(ITestOutputHelper output)
     /// Seeds that found a bug, kept as regression tests. 1 and 2: an escrow crashed (or its state write failed) after
     /// the first write of a new status and before its reminder was registered, so nothing ever drove it again.
     /// 4 and 15: the breaker's trip alert failed after the trip was stored, so it stayed tripped without an alert.
+    /// 237: a terminal escrow's write succeeded but its answer was lost, and no reminder was left to sync the last ledger row.
     /// </summary>
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(4)]
     [InlineData(15)]
+    [InlineData(237)]
     public async Task Seeds_that_once_failed_pass(int seed)
     {
         var runner = new SimulationRunner();
