@@ -155,18 +155,7 @@ internal sealed class WebhookReceiver
 
 internal static class Wait
 {
-    /// <summary>Polls <paramref name="condition"/> until it holds or the timeout (default 10 s) passes.</summary>
-    public static async Task UntilAsync(Func<bool> condition, string because, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail("Timed out waiting until " + because);
-            }
-
-            await Task.Delay(10);
-        }
-    }
+    /// <summary>Waits until <paramref name="condition"/> holds (default 10 s), through the shared polling helper.</summary>
+    public static Task UntilAsync(Func<bool> condition, string because, TimeSpan? timeout = null) =>
+        Escrow.Tests.Infrastructure.Eventually.UntilAsync(() => Task.FromResult(condition()), because, timeout ?? TimeSpan.FromSeconds(10));
 }
