@@ -24,6 +24,7 @@ builder.Services.AddOptions<Escrow.Api.Hosting.ApiKeyOptions>().Bind(builder.Con
     .ValidateOnStart();
 builder.Services.AddSingleton<ApiKeyRegistry>();
 builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<Escrow.Api.Hosting.TransientFailureHandler>();
 builder.Services.AddOpenApi();
 builder.Services.AddEscrowRateLimits(builder.Configuration);
 builder.Services.AddHealthChecks()

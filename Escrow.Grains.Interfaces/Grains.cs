@@ -16,7 +16,11 @@ public interface IEscrowGrain : IGrainWithGuidKey
     /// <summary>A fact reported by Stripe (webhook), routed here by escrow id.</summary>
     [Alias("payment-event")] Task<EscrowResult> HandlePaymentEventAsync(PaymentEvent paymentEvent);
 
-    [Alias("payouts-enabled")] Task RecipientPayoutsEnabledAsync();
+    /// <summary>
+    /// The recipient can now receive transfers. One-way: the recipient never waits on an escrow (which may be calling
+    /// it), and a lost message only delays the transfer until the escrow's own periodic payout check.
+    /// </summary>
+    [Alias("payouts-enabled"), Orleans.Concurrency.OneWay] Task RecipientPayoutsEnabledAsync();
 
     /// <summary>The recipient's daily poll found payouts still not set up: send the onboarding email again. One-way, so the recipient never waits on us.</summary>
     [Alias("remind-payout-setup"), Orleans.Concurrency.OneWay] Task RemindPayoutSetupAsync();

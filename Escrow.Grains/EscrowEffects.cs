@@ -43,7 +43,7 @@ public sealed partial class EscrowEffects(
                 EffectKind.CapturePayment => await CaptureAsync(s, e),
                 EffectKind.TransferShare => await TransferAsync(s, e, now),
                 EffectKind.CancelPaymentIntent => await CancelAsync(s, e),
-                EffectKind.RefundPayment => new(new PaymentRefunded(e.Id, await payments.RefundAsync(s.Id, s.PaymentIntentId!)), null),
+                EffectKind.RefundPayment => await RefundAsync(s, e),
                 EffectKind.RequestRefundPermit => new(new RefundPermitAnswered(e.Id, s.RefundApproved
                     ? RefundPermit.Granted
                     : await grains.GetGrain<ICircuitBreakerGrain>(0).RequestPermitAsync(s.Id, s.Amount.Minor)), null),
@@ -159,6 +159,19 @@ public sealed partial class EscrowEffects(
         }
     }
 
+    /// <summary>
+    /// Refunds a captured payment. If a transfer was ever attempted, its answer may have been lost while Stripe made
+    /// it: the transfer group is read first, and an existing transfer is reported instead of paying the money twice.
+    /// </summary>
+    private async Task<EffectOutcome> RefundAsync(EscrowState s, PendingEffect e)
+    {
+        if (s.FirstTransferAttemptAt is not null && (await payments.FindTransfersAsync(s.Id)).FirstOrDefault() is { } made)
+        {
+            return new(new TransferReported(made.Id, made.AmountMinor, made.DestinationAccountId), null);
+        }
+        return new(new PaymentRefunded(e.Id, await payments.RefundAsync(s.Id, s.PaymentIntentId!)), null);
+    }
+
     private async Task<EffectOutcome> CancelAsync(EscrowState s, PendingEffect e)
     {
         if (s.PaymentIntentId is not null)
@@ -222,7 +235,8 @@ public sealed partial class EscrowEffects(
         var split = detail.IndexOf('|', StringComparison.Ordinal);
         var kind = split < 0 ? detail : detail[..split];
         var text = split < 0 ? "" : detail[(split + 1)..];
-        var severity = kind is "transfer_retries_exhausted" or "capture_failed" or "dispute_opened" or "transfer_reversed" or "authorisation_voided" ? "critical" : "warning";
+        var severity = kind is "transfer_retries_exhausted" or "capture_failed" or "dispute_opened" or "transfer_reversed" or "authorisation_voided"
+            or "refund_not_made" or "transfer_after_refund" ? "critical" : "warning";
         await store.RaiseAlertAsync(new NewAlert(kind, severity, s.Id, $"{kind}/{s.Id}/{e.Id}", text, now));
         return new(new EffectCompleted(e.Id), null);
     }

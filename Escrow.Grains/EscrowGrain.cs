@@ -112,17 +112,8 @@ public sealed partial class EscrowGrain(
         return result;
     }
 
-    public async Task RecipientPayoutsEnabledAsync()
-    {
-        // Called by the recipient grain: only record the fact here, and transfer on a timer turn, so the
-        // transfer's call back to the recipient cannot deadlock with the recipient's call to us.
-        var decision = _machine.Decide(state.State, new RecipientPayoutsEnabled(), Now);
-        if (decision.Accepted)
-        {
-            await SaveAsync(decision.State);
-            this.AsReference<IEscrowGrain>().DriveAsync().Ignore();
-        }
-    }
+    /// <summary>One-way from the recipient, which does not wait for us: the transfer's call back to it cannot deadlock.</summary>
+    public async Task RecipientPayoutsEnabledAsync() => await DecideAndRunAsync(new RecipientPayoutsEnabled());
 
     public async Task RemindPayoutSetupAsync() => await DecideAndRunAsync(new PayoutSetupReminderDue());
 
@@ -212,7 +203,16 @@ public sealed partial class EscrowGrain(
             await FlushAsync();
         }
         await SyncAsync();
-        await ScheduleAsync();
+        try
+        {
+            await ScheduleAsync();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The decision is durable and a reminder early enough for its work was ensured before the write; this
+            // only moves that reminder to the exact due time, so it must not turn an accepted request into an error.
+            LogScheduleFailed(e, Id);
+        }
     }
 
     private static bool IsMoneyMovement(EffectKind kind) =>
@@ -387,6 +387,9 @@ public sealed partial class EscrowGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Escrow {EscrowId} refused {Command}: {Rejection}")]
     private partial void LogRejected(Guid escrowId, string command, string rejection);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Escrow {EscrowId}: the reminder could not be moved to the next due time; the one ensured before the write stands")]
+    private partial void LogScheduleFailed(Exception e, Guid escrowId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Escrow {EscrowId}: the ledger and projection could not be written; retried on the next write or tick")]
     private partial void LogSyncFailed(Exception e, Guid escrowId);

@@ -51,7 +51,8 @@ public sealed class EscrowOptions
         TransferRetry: new Domain.RetryPolicy(TransferRetry.MaxAttempts, TransferRetry.FirstDelay, TransferRetry.MaxDelay),
         EffectRetry: new Domain.RetryPolicy(MaxAttempts: 10, First: TimeSpan.FromSeconds(5), Max: TimeSpan.FromMinutes(30)),
         PermitRetryDelay: PermitRetryDelay,
-        AdoptTransfersAfter: TimeSpan.FromHours(24));
+        AdoptTransfersAfter: TimeSpan.FromHours(24),
+        PayoutCheckPeriod: PayoutSetupPollPeriod);
 }
 
 public sealed class ResponseWindowOption

@@ -39,6 +39,8 @@ public sealed partial class RecipientGrain(
 {
     private const string PayoutPollReminder = "payout-setup-poll";
 
+    private bool _pollReminderKnown;
+
     private string Id => this.GetPrimaryKeyString();
 
     /// <summary>
@@ -53,13 +55,14 @@ public sealed partial class RecipientGrain(
             {
                 await this.UnregisterReminder(reminder);
             }
+            _pollReminderKnown = false;
             return;
         }
         try
         {
             await RefreshAccountAsync();
         }
-        catch (Exception e) when (e is Payments.PaymentGatewayException or TimeoutException)
+        catch (Exception e) when (e is Payments.PaymentGatewayException or TimeoutException or OrleansException)
         {
             LogPollFailed(e, Id);
         }
@@ -76,7 +79,7 @@ public sealed partial class RecipientGrain(
     public async Task<RecipientView> UpsertAsync(RecipientProfile p)
     {
         var o = options.Value;
-        state.State = state.State with
+        await WriteAsync(state.State with
         {
             Exists = true,
             Email = p.Email,
@@ -85,8 +88,7 @@ public sealed partial class RecipientGrain(
             Currency = Escrow.Currency.Parse(p.Currency).Code,
             RevenueShareBps = p.RevenueShareBps ?? (state.State.Exists ? state.State.RevenueShareBps : o.DefaultRevenueShareBps),
             DailyLimit = p.DailyLimit ?? (state.State.Exists ? state.State.DailyLimit : o.DefaultDailyLimit),
-        };
-        await state.WriteStateAsync();
+        });
         return View()!;
     }
 
@@ -120,8 +122,7 @@ public sealed partial class RecipientGrain(
         }
         // Only today's slots count; older ones are dropped so the list stays bounded by the daily limit.
         var slot = new SlotReservation(escrowId, today, amount, s.RevenueShareBps, s.Currency);
-        state.State = s with { Reservations = s.Reservations.RemoveAll(r => r.Day < today).Add(slot) };
-        await state.WriteStateAsync();
+        await WriteAsync(s with { Reservations = s.Reservations.RemoveAll(r => r.Day < today).Add(slot) });
         return new Reservation(true, null, null, amount, s.Currency, s.RevenueShareBps);
     }
 
@@ -129,8 +130,7 @@ public sealed partial class RecipientGrain(
     {
         if (state.State.Reservations.Any(r => r.EscrowId == escrowId))
         {
-            state.State = state.State with { Reservations = state.State.Reservations.RemoveAll(r => r.EscrowId == escrowId) };
-            await state.WriteStateAsync();
+            await WriteAsync(state.State with { Reservations = state.State.Reservations.RemoveAll(r => r.EscrowId == escrowId) });
         }
     }
 
@@ -143,8 +143,7 @@ public sealed partial class RecipientGrain(
         if (state.State.StripeAccountId is null)
         {
             var accountId = await payments.CreateConnectedAccountAsync(Id, state.State.Email);
-            state.State = state.State with { StripeAccountId = accountId };
-            await state.WriteStateAsync();
+            await WriteAsync(state.State with { StripeAccountId = accountId });
         }
         var url = await payments.CreateOnboardingLinkAsync(state.State.StripeAccountId!, refreshUrl, returnUrl);
         return new OnboardingLink(state.State.StripeAccountId!, url);
@@ -168,6 +167,9 @@ public sealed partial class RecipientGrain(
             // would deadlock: the answer tells it instead.
             return true;
         }
+        // The poll that reads the account for the waiting escrows is registered before the list is written, so a
+        // listed escrow always has one (an unneeded poll unregisters itself).
+        await EnsurePollReminderAsync();
         if (state.State.AwaitingPayoutSetup.Contains(escrowId))
         {
             return false;
@@ -176,10 +178,7 @@ public sealed partial class RecipientGrain(
         {
             throw new InvalidOperationException($"Recipient {Id} has {RecipientState.WaitingEscrowsMax} escrows waiting for payout setup.");
         }
-        state.State = state.State with { AwaitingPayoutSetup = state.State.AwaitingPayoutSetup.Add(escrowId) };
-        await state.WriteStateAsync();
-        var period = options.Value.PayoutSetupPollPeriod;
-        await this.RegisterOrUpdateReminder(PayoutPollReminder, period, period);
+        await WriteAsync(state.State with { AwaitingPayoutSetup = state.State.AwaitingPayoutSetup.Add(escrowId) });
         return false;
     }
 
@@ -192,20 +191,19 @@ public sealed partial class RecipientGrain(
         }
         if (state.State.PayoutsEnabled != payoutsEnabled)
         {
-            state.State = state.State with { PayoutsEnabled = payoutsEnabled };
-            await state.WriteStateAsync();
+            await WriteAsync(state.State with { PayoutsEnabled = payoutsEnabled });
         }
         if (!payoutsEnabled || state.State.AwaitingPayoutSetup.IsEmpty)
         {
             return;
         }
-        // Each escrow only records the fact and transfers on its own turn; it is removed from the list once told.
+        // One-way: an escrow may be calling us right now, so we never wait on it. A message lost with a silo only
+        // delays that escrow until its own periodic payout check asks us again.
         foreach (var escrowId in state.State.AwaitingPayoutSetup)
         {
             await GrainFactory.GetGrain<IEscrowGrain>(escrowId).RecipientPayoutsEnabledAsync();
-            state.State = state.State with { AwaitingPayoutSetup = state.State.AwaitingPayoutSetup.Remove(escrowId) };
         }
-        await state.WriteStateAsync();
+        await WriteAsync(state.State with { AwaitingPayoutSetup = [] });
     }
 
     public async Task<RecipientView?> RefreshAccountAsync()
@@ -216,6 +214,37 @@ public sealed partial class RecipientGrain(
             await AccountUpdatedAsync(accountId, account.CanReceiveTransfers);
         }
         return View();
+    }
+
+    /// <summary>
+    /// Writes a new state. When the write fails (or its answer is lost) what is stored is unknown: memory goes back
+    /// to the last known state and the activation goes, so the next call reads what is really stored.
+    /// </summary>
+    private async Task WriteAsync(RecipientState next)
+    {
+        var before = state.State;
+        state.State = next;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            state.State = before;
+            DeactivateOnIdle();
+            throw;
+        }
+    }
+
+    private async Task EnsurePollReminderAsync()
+    {
+        if (_pollReminderKnown)
+        {
+            return;
+        }
+        var period = options.Value.PayoutSetupPollPeriod;
+        await this.RegisterOrUpdateReminder(PayoutPollReminder, period, period);
+        _pollReminderKnown = true;
     }
 
     private RecipientView? View()

@@ -67,6 +67,12 @@ public sealed record PayoutSetupReminderDue : EscrowCommand
     public override string Name => "payout_setup_reminder_due";
 }
 
+/// <summary>An escrow waiting for payout setup asks the recipient again on its own schedule.</summary>
+public sealed record PayoutCheckDue : EscrowCommand
+{
+    public override string Name => "payout_check_due";
+}
+
 public sealed record RecipientPayoutsEnabled : EscrowCommand
 {
     public override string Name => "recipient_payouts_enabled";

@@ -151,6 +151,10 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.PendingUserSetup, PayoutSetupReminderDue) => Decision.Accept(Email(Record(s, now, "payout_setup_reminder"), EmailKind.PendingPayoutSetup)),
             (_, PayoutSetupReminderDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
+            (EscrowStatus.PendingUserSetup, PayoutCheckDue) when s.PayoutCheckAt is { } check && now >= check => CheckPayoutSetup(s, now),
+            (EscrowStatus.PendingUserSetup, PayoutCheckDue) => Decision.Reject(s, Rejection.NotDueYet),
+            (_, PayoutCheckDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
             (EscrowStatus.TransferFailed, TransferRetryDue) when s.NextTransferAttemptAt is { } due && now >= due
                 => StartTransfer(Transition(s with { NextTransferAttemptAt = null }, EscrowStatus.Processing, now, "transfer_retry"), now),
             (EscrowStatus.TransferFailed, TransferRetryDue) => Decision.Reject(s, Rejection.NotDueYet),
@@ -186,6 +190,10 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
             (EscrowStatus.Processing or EscrowStatus.TransferFailed, TransferReported t) when s.ChargeId is not null && t.AmountMinor == s.Split.RecipientShare.Minor
                 => AdoptReportedTransfer(s, t, now),
+            (EscrowStatus.RefundPending, TransferReported t) when s.ChargeId is not null && t.AmountMinor == s.Split.RecipientShare.Minor
+                && s.Outbox.Any(e => e.Kind == EffectKind.RefundPayment) => RefundOvertakenByTransfer(s, t, now),
+            (EscrowStatus.Refunded, TransferReported t) when s.ChargeId is not null => Decision.Accept(Alert(Record(s, now, "transfer_after_refund", t.AmountMinor, t.TransferId),
+                "transfer_after_refund", $"Stripe reports transfer {t.TransferId} ({t.AmountMinor}) for an escrow whose payment was refunded: the money went out twice.")),
             (EscrowStatus.Released, TransferReported t) when t.TransferId == s.TransferId => Decision.Reject(s, Rejection.AlreadyDone),
             (EscrowStatus.Released, TransferReported t) => Decision.Accept(Alert(Record(s, now, "second_transfer_reported", t.AmountMinor, t.TransferId), "duplicate_transfer",
                 $"Stripe reports transfer {t.TransferId} ({t.AmountMinor}) for an escrow already paid by {s.TransferId}.")),
@@ -229,6 +237,8 @@ public sealed class EscrowMachine(EscrowPolicy policy)
                 return [new TransferRetryDue()];
             case EscrowStatus.RefundPending when s.NextPermitRequestAt is { } due && now >= due:
                 return [new RefundPermitRetryDue()];
+            case EscrowStatus.PendingUserSetup when s.PayoutCheckAt is { } due && now >= due:
+                return [new PayoutCheckDue()];
             default:
                 return [];
         }
@@ -271,6 +281,9 @@ public sealed class EscrowMachine(EscrowPolicy policy)
                 case EscrowStatus.RefundPending:
                     Consider(s.NextPermitRequestAt);
                     break;
+                case EscrowStatus.PendingUserSetup:
+                    Consider(s.PayoutCheckAt);
+                    break;
             }
         }
         return next;
@@ -281,7 +294,8 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         s.Outbox.Any(e => e.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment) || s.Status == EscrowStatus.Refunded;
 
     private static bool IsAutomatic(EscrowCommand c) =>
-        c is AcceptReply or DeadlinePassed or DeadlineReminderDue or TransferRetryDue or RefundPermitRetryDue or RecipientPayoutsEnabled or UnpaidExpired;
+        c is AcceptReply or DeadlinePassed or DeadlineReminderDue or TransferRetryDue or RefundPermitRetryDue or RecipientPayoutsEnabled or UnpaidExpired
+            or PayoutCheckDue;
 
     private static Decision OnPaymentIntentCreated(EscrowState s, PaymentIntentCreated p, DateTimeOffset now)
     {
@@ -368,6 +382,12 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         var marked = reminder == EmailKind.DeadlineReminder75
             ? s with { Reminder50Sent = true, Reminder75Sent = true }
             : s with { Reminder50Sent = true };
+        if (now >= s.Deadline)
+        {
+            // Woken only after the deadline (an outage): a reminder would quote a deadline already past. Only the
+            // grace period is left, and the refund or the reply comes next.
+            return Decision.Accept(Record(s with { Reminder50Sent = true, Reminder75Sent = true }, now, "reminders_skipped_past_deadline"));
+        }
         return Decision.Accept(Email(Record(marked, now, reminder == EmailKind.DeadlineReminder75 ? "reminder_75" : "reminder_50"), reminder));
     }
 
@@ -452,7 +472,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         {
             return Decision.Accept(s);
         }
-        var started = s.FirstTransferAttemptAt is null ? s with { FirstTransferAttemptAt = now } : s;
+        var started = (s.FirstTransferAttemptAt is null ? s with { FirstTransferAttemptAt = now } : s) with { PayoutCheckAt = null };
         return Decision.Accept(AddEffect(RemoveEffects(started, EffectKind.AwaitPayoutSetup), EffectKind.TransferShare));
     }
 
@@ -481,6 +501,17 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         return Decision.Accept(Email(released, EmailKind.PayoutSent));
     }
 
+    /// <summary>
+    /// A refund of a captured payment found that a transfer was made after all (its answer had been lost): the
+    /// recipient has the money, so the refund is not made; the escrow is released and an operator is told.
+    /// </summary>
+    private static Decision RefundOvertakenByTransfer(EscrowState s, TransferReported t, DateTimeOffset now)
+    {
+        var adopted = AdoptReportedTransfer(RemoveEffects(s, EffectKind.RefundPayment), t, now).State;
+        return Decision.Accept(Alert(adopted, "refund_not_made",
+            $"The refund was not made: Stripe already has transfer {t.TransferId} ({t.AmountMinor}) to the recipient, so the escrow is released. Reverse the transfer by hand if the sender must still be refunded."));
+    }
+
     private Decision OnTransferRejected(EscrowState s, TransferRejected r, DateTimeOffset now)
     {
         if (!HasEffect(s, r.EffectId, EffectKind.TransferShare))
@@ -504,14 +535,24 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         return Decision.Accept(Transition(failed with { NextTransferAttemptAt = next }, EscrowStatus.TransferFailed, now, "transfer_failed", detail: r.Code));
     }
 
-    private static Decision AwaitPayoutSetup(EscrowState s, RecipientNotReady r, DateTimeOffset now)
+    private Decision AwaitPayoutSetup(EscrowState s, RecipientNotReady r, DateTimeOffset now)
     {
         if (!HasEffect(s, r.EffectId, EffectKind.TransferShare))
         {
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
-        var waiting = Transition(RemoveEffect(s, r.EffectId), EscrowStatus.PendingUserSetup, now, "awaiting_payout_setup");
+        var waiting = Transition(RemoveEffect(s, r.EffectId) with { PayoutCheckAt = now + Policy.PayoutCheckPeriod }, EscrowStatus.PendingUserSetup, now, "awaiting_payout_setup");
         return Decision.Accept(Email(AddEffect(waiting, EffectKind.AwaitPayoutSetup), EmailKind.PendingPayoutSetup));
+    }
+
+    /// <summary>
+    /// The escrow's own periodic check while it waits: ask the recipient again (which also puts it back on the
+    /// recipient's waiting list). No history entry: nothing happened yet.
+    /// </summary>
+    private Decision CheckPayoutSetup(EscrowState s, DateTimeOffset now)
+    {
+        var next = s with { PayoutCheckAt = now + Policy.PayoutCheckPeriod };
+        return Decision.Accept(next.Outbox.Any(e => e.Kind == EffectKind.AwaitPayoutSetup) ? next : AddEffect(next, EffectKind.AwaitPayoutSetup));
     }
 
     private static Decision CompleteEffect(EscrowState s, int effectId, EffectKind? kind = null) =>

@@ -59,6 +59,12 @@ public sealed record EscrowState
     /// <summary>Part of the transfer's idempotency key; moves on only after Stripe refused a transfer for good.</summary>
     [Id(42)] public int TransferKeyAttempt { get; init; }
 
+    /// <summary>
+    /// While waiting in pending_user_setup: when the escrow asks the recipient again on its own, so it never depends
+    /// only on the recipient's call to move on (a lost call or a lost waiting-list entry would otherwise strand it).
+    /// </summary>
+    [Id(43)] public DateTimeOffset? PayoutCheckAt { get; init; }
+
     public bool IsTerminal => Status.IsTerminal();
 
     public DateTimeOffset Reminder50At => CreatedAt + (ResponseWindow / 2);

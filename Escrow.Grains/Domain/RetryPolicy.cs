@@ -24,11 +24,13 @@ public sealed record EscrowPolicy(
     RetryPolicy TransferRetry,
     RetryPolicy EffectRetry,
     TimeSpan PermitRetryDelay,
-    TimeSpan AdoptTransfersAfter)
+    TimeSpan AdoptTransfersAfter,
+    TimeSpan PayoutCheckPeriod)
 {
     public static EscrowPolicy Default { get; } = new(
         TransferRetry: new RetryPolicy(MaxAttempts: 8, First: TimeSpan.FromMinutes(1), Max: TimeSpan.FromHours(6)),
         EffectRetry: new RetryPolicy(MaxAttempts: 10, First: TimeSpan.FromSeconds(5), Max: TimeSpan.FromMinutes(30)),
         PermitRetryDelay: TimeSpan.FromMinutes(1),
-        AdoptTransfersAfter: TimeSpan.FromHours(24));
+        AdoptTransfersAfter: TimeSpan.FromHours(24),
+        PayoutCheckPeriod: TimeSpan.FromDays(1));
 }

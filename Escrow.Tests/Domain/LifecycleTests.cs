@@ -341,6 +341,95 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public void An_escrow_waiting_for_payout_setup_asks_the_recipient_again_once_a_period_on_its_own()
+    {
+        var s = AnEscrow.Captured();
+        var waitingSince = s.StatusChangedAt.AddSeconds(1);
+        s = s.Then(new RecipientNotReady(s.EffectId(EffectKind.TransferShare)), waitingSince);
+        var period = AnEscrow.Machine.Policy.PayoutCheckPeriod;
+        Assert.Equal(waitingSince + period, s.PayoutCheckAt);
+        Assert.Equal(waitingSince, EscrowMachine.NextDueAt(s));
+
+        // The recipient has the escrow on its list: the effect is done, and the escrow's own check is the next due time.
+        while (!s.Outbox.IsEmpty)
+        {
+            s = s.Then(new EffectCompleted(s.Outbox[0].Id), waitingSince.AddSeconds(1));
+        }
+        Assert.Equal(waitingSince + period, EscrowMachine.NextDueAt(s));
+        Assert.Empty(EscrowMachine.DueCommands(s, waitingSince + period - TimeSpan.FromTicks(1)));
+        Assert.Equal("not_due_yet", s.Decide(new PayoutCheckDue(), waitingSince.AddHours(1)).Rejection?.Code);
+
+        var checkedAt = waitingSince + period;
+        var due = Assert.IsType<PayoutCheckDue>(Assert.Single(EscrowMachine.DueCommands(s, checkedAt)));
+        var historyBefore = s.History.Length;
+        s = s.Then(due, checkedAt);
+        Assert.Equal(EscrowStatus.PendingUserSetup, s.Status);
+        Assert.Single(s.Outbox, e => e.Kind == EffectKind.AwaitPayoutSetup);
+        Assert.Equal(checkedAt + period, s.PayoutCheckAt);
+        Assert.Equal(historyBefore, s.History.Length);
+
+        // Due again while the effect is still pending: the check moves on, the effect is not doubled.
+        s = s.Then(new PayoutCheckDue(), checkedAt + period);
+        Assert.Single(s.Outbox, e => e.Kind == EffectKind.AwaitPayoutSetup);
+
+        // Once payouts are enabled the check is gone.
+        s = s.Then(new RecipientPayoutsEnabled(), checkedAt + period + TimeSpan.FromMinutes(1));
+        Assert.Null(s.PayoutCheckAt);
+        Assert.Empty(EscrowMachine.DueCommands(s, checkedAt + (period * 10)));
+    }
+
+    [Fact]
+    public void A_reminder_first_due_after_the_deadline_is_not_sent_since_it_would_quote_a_past_deadline()
+    {
+        var s = AnEscrow.Held();
+        var inGrace = s.Deadline.AddMinutes(1);
+        Assert.True(inGrace < s.ReplyDeadline);
+        var due = Assert.Single(EscrowMachine.DueCommands(s, inGrace));
+        s = s.Then(due, inGrace);
+        Assert.Equal(EscrowStatus.Held, s.Status);
+        Assert.True(s.Reminder50Sent && s.Reminder75Sent);
+        Assert.False(s.HasEmail(EmailKind.DeadlineReminder75));
+        Assert.False(s.HasEmail(EmailKind.DeadlineReminder50));
+        Assert.Equal("reminders_skipped_past_deadline", s.History[^1].Event);
+        Assert.Empty(EscrowMachine.DueCommands(s, inGrace.AddSeconds(1)));
+        Assert.IsType<DeadlinePassed>(Assert.Single(EscrowMachine.DueCommands(s, s.ReplyDeadline)));
+    }
+
+    [Fact]
+    public void An_operator_refund_after_a_transfer_whose_answer_was_lost_is_not_made_when_the_transfer_turns_up()
+    {
+        // The transfer's answer was lost (Stripe made it): the escrow believes it failed, and an operator refunds.
+        var s = AnEscrow.TransferFailed().Then(new OperatorRefund("sender asked"), AnEscrow.T0.AddHours(30));
+        Assert.Equal(EscrowStatus.RefundPending, s.Status);
+        Assert.True(s.Has(EffectKind.RefundPayment));
+        Assert.NotNull(s.FirstTransferAttemptAt);
+
+        // The refund effect reads the transfer group first and reports the transfer it finds.
+        var share = s.Split.RecipientShare.Minor;
+        s = s.Then(new TransferReported("tr_lost", share, AnEscrow.AccountId), AnEscrow.T0.AddHours(30).AddSeconds(1));
+        Assert.Equal(EscrowStatus.Released, s.Status);
+        Assert.Equal("tr_lost", s.TransferId);
+        Assert.False(s.Has(EffectKind.RefundPayment));
+        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("refund_not_made|", StringComparison.Ordinal));
+        Assert.True(s.HasEmail(EmailKind.PayoutSent));
+
+        // A transfer of another amount is not adopted.
+        var other = AnEscrow.TransferFailed().Then(new OperatorRefund("sender asked"), AnEscrow.T0.AddHours(30));
+        Assert.Equal("not_allowed_in_status", other.Decide(new TransferReported("tr_x", share + 1, AnEscrow.AccountId), AnEscrow.T0.AddHours(31)).Rejection?.Code);
+    }
+
+    [Fact]
+    public void A_transfer_reported_after_the_payment_was_refunded_raises_a_critical_alert()
+    {
+        var s = AnEscrow.TransferFailed().Then(new OperatorRefund("sender asked"), AnEscrow.T0.AddHours(30));
+        s = s.Then(new PaymentRefunded(s.EffectId(EffectKind.RefundPayment), "re_1"), AnEscrow.T0.AddHours(30).AddSeconds(1));
+        Assert.Equal(EscrowStatus.Refunded, s.Status);
+        s = s.Then(new TransferReported("tr_late", s.Split.RecipientShare.Minor, AnEscrow.AccountId), AnEscrow.T0.AddHours(31));
+        Assert.Equal(EscrowStatus.Refunded, s.Status);
+        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("transfer_after_refund|", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Declined_card_fails_the_payment_and_releases_the_daily_slot()
     {
         var s = AnEscrow.AwaitingPayment();
@@ -472,7 +561,6 @@ public sealed class LifecycleTests
     {
         var far = T0.AddYears(1);
         Assert.Empty(EscrowMachine.DueCommands(AnEscrow.Processing(), far));
-        Assert.Empty(EscrowMachine.DueCommands(AnEscrow.PendingUserSetup(), far));
         Assert.Empty(EscrowMachine.DueCommands(AnEscrow.RefundPending(), far));
         Assert.Empty(EscrowMachine.DueCommands(AnEscrow.Released(), far));
         Assert.Empty(EscrowMachine.DueCommands(AnEscrow.Refunded(), far));

@@ -17,7 +17,7 @@ public sealed partial class TransitionTableTests
         "effect_completed", "unpaid_expired", "deadline_passed", "deadline_reminder_due", "transfer_retry_due",
         "refund_permit_retry_due", "operator_release", "operator_refund", "operator_retry_transfer",
         "operator_approve_refund", "dispute_opened", "operator_resolve_dispute", "transfer_reversed",
-        "payout_setup_reminder_due", "transfer_reported",
+        "payout_setup_reminder_due", "transfer_reported", "payout_check_due",
     ];
 
     /// <summary>One representative of every command record, completing the state's own effects where it can.</summary>
@@ -56,6 +56,7 @@ public sealed partial class TransitionTableTests
             "operator_resolve_dispute" => new OperatorResolveDispute("resolved"),
             "transfer_reversed" => new TransferReversed(s.TransferId ?? AnEscrow.TransferId, s.Split.RecipientShare.Minor),
             "payout_setup_reminder_due" => new PayoutSetupReminderDue(),
+            "payout_check_due" => new PayoutCheckDue(),
             "transfer_reported" => new TransferReported(s.TransferId ?? AnEscrow.TransferId, s.Split.RecipientShare.Minor, AnEscrow.AccountId),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
         };
@@ -161,6 +162,8 @@ public sealed partial class TransitionTableTests
         { EscrowStatus.Released, "transferred", "!unknown_effect" },
         { EscrowStatus.Released, "transfer_reversed", "released" },
         { EscrowStatus.PendingUserSetup, "payout_setup_reminder_due", "pending_user_setup" },
+        { EscrowStatus.PendingUserSetup, "payout_check_due", "!not_due_yet" },
+        { EscrowStatus.Held, "payout_check_due", "!not_allowed_in_status" },
         { EscrowStatus.Processing, "transfer_reported", "!not_allowed_in_status" },
         { EscrowStatus.TransferFailed, "transfer_reported", "released" },
         { EscrowStatus.Released, "transfer_reported", "!already_done" },

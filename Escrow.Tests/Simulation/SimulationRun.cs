@@ -633,8 +633,37 @@ public sealed class SimulationRun
             var ticked = await TickDueAsync(settling: true);
             await AfterStepAsync();
             quiet = Snapshot() == before && ticked == 0 && pending == 0 ? quiet + 1 : 0;
+            if (quiet >= 3 && await NextDueOfUnfinishedAsync() is { } due && due > Now)
+            {
+                // Quiet, but an unfinished escrow (not waiting for an operator or for a payee who never sets up)
+                // has a timer that will move it: go there, as the reminder service would.
+                _sim.Clock.Advance(due - Now);
+                quiet = 0;
+            }
         }
     }
+
+    private async Task<DateTimeOffset?> NextDueOfUnfinishedAsync()
+    {
+        var alerts = await _sim.Store.Inner.ListAlertsAsync(openOnly: true, limit: 10_000);
+        DateTimeOffset? next = null;
+        foreach (var e in _escrows.Where(e => e.Created))
+        {
+            var s = _sim.Storage.Get<EscrowState>("escrow", e.Grain.GetGrainId());
+            if (s is null || !s.Exists || s.IsTerminal || alerts.Any(a => a.EscrowId == e.Id) || WaitingForPayee(s))
+            {
+                continue;
+            }
+            if (EscrowMachine.NextDueAt(s) is { } due && (next is null || due < next))
+            {
+                next = due;
+            }
+        }
+        return next;
+    }
+
+    private bool WaitingForPayee(EscrowState s) =>
+        s.Status == EscrowStatus.PendingUserSetup && !_recipients.First(r => r.Id == s.RecipientId).Enabled;
 
     private string Snapshot() => string.Join(",", _escrows.Where(e => e.Created).Select(e =>
     {
@@ -705,7 +734,7 @@ public sealed class SimulationRun
                 }
                 if (s.Status != EscrowStatus.Released || s.TransferId != t.Id)
                 {
-                    Violation($"{tag}: Stripe has transfer {t.Id} but the escrow records {s.TransferId}");
+                    Violation($"{tag}: Stripe has transfer {t.Id} but the escrow records {s.TransferId} DEBUG history={string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))} lastError={s.LastError}");
                 }
             }
             if (s.Status == EscrowStatus.Released && (transfers.Count != 1 || pi?.Status != "succeeded" || pi.Refunds > 0))
@@ -745,10 +774,11 @@ public sealed class SimulationRun
                 Violation($"{tag}: work is due at {due:O} ({s.Outbox.Length} effects) but no reminder is registered");
             }
             var alerted = alerts.Any(a => a.EscrowId == e.Id);
-            var waitingForPayee = s.Status == EscrowStatus.PendingUserSetup && !_recipients.First(r => r.Id == s.RecipientId).Enabled;
+            var waitingForPayee = WaitingForPayee(s);
             if (!s.IsTerminal && !alerted && !waitingForPayee)
             {
-                Violation($"{tag}: stuck after settling (next due {due:O}, outbox [{string.Join(", ", s.Outbox.Select(x => x.Kind))}], last error {s.LastError})");
+                var rs = _sim.Storage.Get<Escrow.Grains.RecipientState>("recipient", _sim.Grains.GetGrain<IRecipientGrain>(s.RecipientId).GetGrainId());
+                Violation($"{tag}: stuck after settling (next due {due:O}, outbox [{string.Join(", ", s.Outbox.Select(x => x.Kind))}], last error {s.LastError}) DEBUG recipient enabled={rs?.PayoutsEnabled} waiting={rs?.AwaitingPayoutSetup.Contains(s.Id)} reminder={await HasReminderAsync(_sim.Grains.GetGrain<IRecipientGrain>(s.RecipientId))} history={string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("HH:mm", System.Globalization.CultureInfo.InvariantCulture)))}");
             }
             if (s.IsTerminal && s.Outbox.Any(x => x.Kind != EffectKind.RaiseAlert && x.Kind != EffectKind.SendEmail))
             {
