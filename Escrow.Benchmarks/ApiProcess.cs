@@ -38,7 +38,8 @@ public sealed class ApiProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the API and waits for /health/ready. <paramref name="windows"/> are the offered response windows in seconds.</summary>
-    public static async Task<ApiProcess> StartAsync(string repo, string connectionString, IReadOnlyList<int> windows, string logPath, HttpClient http)
+    public static async Task<ApiProcess> StartAsync(string repo, string connectionString, IReadOnlyList<int> windows, string logPath, HttpClient http,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var dll = DllPath(repo);
         if (!File.Exists(dll))
@@ -55,33 +56,14 @@ public sealed class ApiProcess : IAsyncDisposable
             WorkingDirectory = Path.GetDirectoryName(dll)!,
         };
         info.ArgumentList.Add(dll);
-        var env = new Dictionary<string, string>
+        var env = ServiceEnvironment(connectionString, windows);
+        env["urls"] = baseUrl;
+        // Localhost clustering binds these: free ones, so that other silos on the machine do not collide.
+        env["Silo__SiloPort"] = PostgresCluster.FreePort().ToString(CultureInfo.InvariantCulture);
+        env["Silo__GatewayPort"] = PostgresCluster.FreePort().ToString(CultureInfo.InvariantCulture);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
         {
-            ["ConnectionStrings__Escrow"] = connectionString,
-            ["Api__PlatformKeys__0"] = PlatformKey,
-            ["Api__AdminKeys__0"] = AdminKey,
-            ["Postmark__InboundUsername"] = InboundUser,
-            ["Postmark__InboundPassword"] = InboundPassword,
-            ["Stripe__WebhookSecret"] = "whsec_benchmark0123456789abcdef",
-            ["RateLimits__SenderPermitsPerMinute"] = "100000000",
-            ["CircuitBreaker__RefundsPerWindowMax"] = "1000000000",
-            ["CircuitBreaker__RefundAmountPerWindowMaxMinor"] = "1000000000000000",
-            ["Escrow__ReplyGrace"] = "PT5S",
-            ["Escrow__ReminderPeriod"] = "PT1S",
-            ["Silo__ReminderMinimumPeriod"] = "00:00:01",
-            // Localhost clustering binds these: free ones, so that other silos on the machine do not collide.
-            ["Silo__SiloPort"] = PostgresCluster.FreePort().ToString(CultureInfo.InvariantCulture),
-            ["Silo__GatewayPort"] = PostgresCluster.FreePort().ToString(CultureInfo.InvariantCulture),
-            ["urls"] = baseUrl,
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            // One log line per status change on the console would cost the API CPU the benchmark wants to see.
-            ["Logging__LogLevel__Default"] = "Warning",
-            ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
-        };
-        for (var i = 0; i < windows.Count; i++)
-        {
-            env[$"Escrow__ResponseWindows__{i}__Duration"] = IsoSeconds(windows[i]);
-            env[$"Escrow__ResponseWindows__{i}__PriceMultiplier"] = "1";
+            env[k] = v;
         }
         foreach (var (k, v) in env)
         {
@@ -136,6 +118,39 @@ public sealed class ApiProcess : IAsyncDisposable
             }
             await Task.Delay(250);
         }
+    }
+
+    /// <summary>
+    /// The service settings of the benchmark (keys, raised rate limit and breaker caps, short grace and reminder
+    /// period, the offered windows in seconds), shared by every process of the service under test.
+    /// </summary>
+    public static Dictionary<string, string> ServiceEnvironment(string connectionString, IReadOnlyList<int> windows)
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Escrow"] = connectionString,
+            ["Api__PlatformKeys__0"] = PlatformKey,
+            ["Api__AdminKeys__0"] = AdminKey,
+            ["Postmark__InboundUsername"] = InboundUser,
+            ["Postmark__InboundPassword"] = InboundPassword,
+            ["Stripe__WebhookSecret"] = "whsec_benchmark0123456789abcdef",
+            ["RateLimits__SenderPermitsPerMinute"] = "100000000",
+            ["CircuitBreaker__RefundsPerWindowMax"] = "1000000000",
+            ["CircuitBreaker__RefundAmountPerWindowMaxMinor"] = "1000000000000000",
+            ["Escrow__ReplyGrace"] = "PT5S",
+            ["Escrow__ReminderPeriod"] = "PT1S",
+            ["Silo__ReminderMinimumPeriod"] = "00:00:01",
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            // One log line per status change on the console would cost the API CPU the benchmark wants to see.
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
+        };
+        for (var i = 0; i < windows.Count; i++)
+        {
+            env[$"Escrow__ResponseWindows__{i}__Duration"] = IsoSeconds(windows[i]);
+            env[$"Escrow__ResponseWindows__{i}__PriceMultiplier"] = "1";
+        }
+        return env;
     }
 
     public static string IsoSeconds(int seconds) => string.Create(CultureInfo.InvariantCulture, $"PT{seconds}S");

@@ -87,6 +87,8 @@ public sealed record BenchOptions
           --spread-seconds S    extra spread of the open escrows' deadlines (30 quick, 120 full)
           --no-append           do not append the row to docs/BENCHMARKS.md
           --skip-build          use the Escrow.Api Release build already in Escrow.Api/bin/Release
+
+        dotnet run -c Release --project Escrow.Benchmarks -- failover --help   (two silos, kill -9 of one: see FailoverScenario)
         """;
 }
 

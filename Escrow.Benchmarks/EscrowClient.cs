@@ -26,6 +26,8 @@ public sealed class EscrowClient(HttpClient http, string baseUrl)
 
     public string BaseUrl => baseUrl;
 
+    public HttpClient Http => http;
+
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
     private async Task<CallResult> SendAsync(HttpRequestMessage request)

@@ -9,6 +9,36 @@ using Npgsql;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+if (args.Length > 0 && args[0] == "failover")
+{
+    FailoverOptions failover;
+    try
+    {
+        failover = FailoverOptions.Parse(args[1..]);
+    }
+    catch (HelpRequested)
+    {
+        Console.WriteLine(FailoverOptions.Usage);
+        return 0;
+    }
+    catch (ArgumentException e)
+    {
+        Console.Error.WriteLine(e.Message);
+        Console.Error.WriteLine(FailoverOptions.Usage);
+        return 2;
+    }
+    try
+    {
+        return await new FailoverScenario(failover).RunAsync();
+    }
+    catch (Exception e) when (e is InvalidOperationException or NpgsqlException or HttpRequestException or IOException)
+    {
+        Console.Error.WriteLine($"Failover scenario failed: {e.Message}");
+        Console.Error.WriteLine(e.StackTrace);
+        return 1;
+    }
+}
+
 BenchOptions options;
 try
 {
