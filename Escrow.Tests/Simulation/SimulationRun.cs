@@ -734,7 +734,7 @@ public sealed class SimulationRun
                 }
                 if (s.Status != EscrowStatus.Released || s.TransferId != t.Id)
                 {
-                    Violation($"{tag}: Stripe has transfer {t.Id} but the escrow records {s.TransferId} DEBUG history={string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))} lastError={s.LastError}");
+                    Violation($"{tag}: Stripe has transfer {t.Id} but the escrow records {s.TransferId}; history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))}; last error {s.LastError}");
                 }
             }
             if (s.Status == EscrowStatus.Released && (transfers.Count != 1 || pi?.Status != "succeeded" || pi.Refunds > 0))
@@ -778,7 +778,7 @@ public sealed class SimulationRun
             if (!s.IsTerminal && !alerted && !waitingForPayee)
             {
                 var rs = _sim.Storage.Get<Escrow.Grains.RecipientState>("recipient", _sim.Grains.GetGrain<IRecipientGrain>(s.RecipientId).GetGrainId());
-                Violation($"{tag}: stuck after settling (next due {due:O}, outbox [{string.Join(", ", s.Outbox.Select(x => x.Kind))}], last error {s.LastError}) DEBUG recipient enabled={rs?.PayoutsEnabled} waiting={rs?.AwaitingPayoutSetup.Contains(s.Id)} reminder={await HasReminderAsync(_sim.Grains.GetGrain<IRecipientGrain>(s.RecipientId))} history={string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("HH:mm", System.Globalization.CultureInfo.InvariantCulture)))}");
+                Violation($"{tag}: stuck after settling (next due {due:O}, outbox [{string.Join(", ", s.Outbox.Select(x => x.Kind))}], last error {s.LastError}); recipient: payouts enabled {rs?.PayoutsEnabled}, lists it {rs?.AwaitingPayoutSetup.Contains(s.Id)}, poll reminder {await HasReminderAsync(_sim.Grains.GetGrain<IRecipientGrain>(s.RecipientId))}; history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("HH:mm", System.Globalization.CultureInfo.InvariantCulture)))}");
             }
             if (s.IsTerminal && s.Outbox.Any(x => x.Kind != EffectKind.RaiseAlert && x.Kind != EffectKind.SendEmail))
             {
