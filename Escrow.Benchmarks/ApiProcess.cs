@@ -48,14 +48,7 @@ public sealed class ApiProcess : IAsyncDisposable
         }
         var port = PostgresCluster.FreePort();
         var baseUrl = $"http://127.0.0.1:{port}";
-        var info = new ProcessStartInfo("dotnet")
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-        };
-        info.ArgumentList.Add(dll);
+        var info = ChildProcess.ForDll(dll);
         var env = ServiceEnvironment(connectionString, windows);
         env["urls"] = baseUrl;
         // Localhost clustering binds these: free ones, so that other silos on the machine do not collide.
@@ -69,55 +62,10 @@ public sealed class ApiProcess : IAsyncDisposable
         {
             info.Environment[k] = v;
         }
-        var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet Escrow.Api.dll did not start.");
-        var log = new StreamWriter(logPath) { AutoFlush = true };
-        var sync = new object();
-        void Write(string? line)
-        {
-            if (line is not null)
-            {
-                lock (sync)
-                {
-                    try
-                    {
-                        log.WriteLine(line);
-                    }
-                    catch (ObjectDisposedException)
-                    {
-                    }
-                }
-            }
-        }
-        process.OutputDataReceived += (_, e) => Write(e.Data);
-        process.ErrorDataReceived += (_, e) => Write(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var (process, log) = ChildProcess.StartLogged(info, logPath, "dotnet Escrow.Api.dll");
         var api = new ApiProcess(process, log, baseUrl, logPath);
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        while (true)
-        {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"Escrow.Api exited with {process.ExitCode} during start-up; see {logPath}:\n{Tail(logPath)}");
-            }
-            try
-            {
-                using var response = await http.GetAsync(baseUrl + "/health/ready");
-                if (response.IsSuccessStatusCode)
-                {
-                    return api;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                await api.DisposeAsync();
-                throw new InvalidOperationException($"Escrow.Api was not ready within 2 minutes; see {logPath}:\n{Tail(logPath)}");
-            }
-            await Task.Delay(250);
-        }
+        await ChildProcess.WaitHealthyAsync(process, http, baseUrl + "/health/ready", "Escrow.Api", logPath, api.DisposeAsync);
+        return api;
     }
 
     /// <summary>
@@ -154,21 +102,6 @@ public sealed class ApiProcess : IAsyncDisposable
     }
 
     public static string IsoSeconds(int seconds) => string.Create(CultureInfo.InvariantCulture, $"PT{seconds}S");
-
-    private static string Tail(string path)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            using var reader = new StreamReader(stream);
-            var lines = reader.ReadToEnd().Split('\n');
-            return string.Join('\n', lines.TakeLast(40));
-        }
-        catch (IOException e)
-        {
-            return e.Message;
-        }
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -886,18 +886,5 @@ public sealed class FailoverScenario(FailoverOptions o)
         }
     }
 
-    private static string FindRepo()
-    {
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Escrow.sln")))
-                {
-                    return dir.FullName;
-                }
-            }
-        }
-        throw new InvalidOperationException("Escrow.sln not found above the current directory: run from the repository.");
-    }
+    private static string FindRepo() => ChildProcess.RepositoryRoot();
 }

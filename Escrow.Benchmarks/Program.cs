@@ -252,20 +252,7 @@ namespace Escrow.Benchmarks
         private double _singleClientTps = double.NaN;
         private string _singleClientLatency = "n/a";
 
-        private static string FindRepo()
-        {
-            foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            {
-                for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                {
-                    if (File.Exists(Path.Combine(dir.FullName, "Escrow.sln")))
-                    {
-                        return dir.FullName;
-                    }
-                }
-            }
-            throw new InvalidOperationException("Escrow.sln not found above the current directory: run from the repository.");
-        }
+        private static string FindRepo() => ChildProcess.RepositoryRoot();
 
         private async Task<double> MeasureCeilingAsync(PostgresCluster pg, string work)
         {

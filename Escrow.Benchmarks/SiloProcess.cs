@@ -40,68 +40,16 @@ public sealed class SiloProcess : IAsyncDisposable
         }
         var port = PostgresCluster.FreePort();
         var baseUrl = $"http://127.0.0.1:{port}";
-        var info = new ProcessStartInfo("dotnet")
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-        };
-        info.ArgumentList.Add(dll);
+        var info = ChildProcess.ForDll(dll);
         foreach (var (k, v) in environment)
         {
             info.Environment[k] = v;
         }
         info.Environment["urls"] = baseUrl;
-        var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet Escrow.Silo.dll did not start.");
-        var log = new StreamWriter(logPath) { AutoFlush = true };
-        var sync = new object();
-        void Write(string? line)
-        {
-            if (line is not null)
-            {
-                lock (sync)
-                {
-                    try
-                    {
-                        log.WriteLine(line);
-                    }
-                    catch (ObjectDisposedException)
-                    {
-                    }
-                }
-            }
-        }
-        process.OutputDataReceived += (_, e) => Write(e.Data);
-        process.ErrorDataReceived += (_, e) => Write(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var (process, log) = ChildProcess.StartLogged(info, logPath, "dotnet Escrow.Silo.dll");
         var silo = new SiloProcess(process, log, baseUrl, logPath);
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        while (true)
-        {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"Escrow.Silo exited with {process.ExitCode} during start-up; see {logPath}.");
-            }
-            try
-            {
-                using var response = await http.GetAsync(baseUrl + "/health/live");
-                if (response.IsSuccessStatusCode)
-                {
-                    return silo;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                await silo.DisposeAsync();
-                throw new InvalidOperationException($"Escrow.Silo did not answer /health/live within 2 minutes; see {logPath}.");
-            }
-            await Task.Delay(250);
-        }
+        await ChildProcess.WaitHealthyAsync(process, http, baseUrl + "/health/live", "Escrow.Silo", logPath, silo.DisposeAsync);
+        return silo;
     }
 
     /// <summary>SIGKILL: <see cref="Process.Kill()"/> sends SIGKILL on Linux. No shutdown code runs in the silo.</summary>

@@ -65,22 +65,7 @@ public sealed partial class CircuitBreakerGrain(
         return RefundPermit.Granted;
     }
 
-    /// <summary>A failed write leaves the in-memory state as it was: a permit that was not stored was not given.</summary>
-    private async Task WriteAsync(CircuitBreakerState next)
-    {
-        var before = state.State;
-        state.State = next;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            state.State = before;
-            DeactivateOnIdle();
-            throw;
-        }
-    }
+    private Task WriteAsync(CircuitBreakerState next) => state.WriteOrForgetAsync(next, this);
 
     public Task<CircuitBreakerView> GetAsync() => Task.FromResult(View(CurrentWindow(clock.GetUtcNow())));
 

@@ -216,25 +216,7 @@ public sealed partial class RecipientGrain(
         return View();
     }
 
-    /// <summary>
-    /// Writes a new state. When the write fails (or its answer is lost) what is stored is unknown: memory goes back
-    /// to the last known state and the activation goes, so the next call reads what is really stored.
-    /// </summary>
-    private async Task WriteAsync(RecipientState next)
-    {
-        var before = state.State;
-        state.State = next;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            state.State = before;
-            DeactivateOnIdle();
-            throw;
-        }
-    }
+    private Task WriteAsync(RecipientState next) => state.WriteOrForgetAsync(next, this);
 
     private async Task EnsurePollReminderAsync()
     {
