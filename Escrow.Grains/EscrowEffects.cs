@@ -30,7 +30,11 @@ public sealed partial class EscrowEffects(
     public bool MayRun(EscrowState s, PendingEffect e) =>
         !s.DisputeOpen || e.Kind is EffectKind.SendEmail or EffectKind.RaiseAlert or EffectKind.ReleaseDailySlot or EffectKind.AwaitPayoutSetup;
 
-    public async Task<EffectOutcome> PerformAsync(EscrowState s, PendingEffect e, DateTimeOffset now)
+    /// <param name="mayHaveRunBefore">
+    /// False only for an effect this activation created and has not tried yet: no other activation can have performed
+    /// it, so a one-time email needs no look in the email log first.
+    /// </param>
+    public async Task<EffectOutcome> PerformAsync(EscrowState s, PendingEffect e, DateTimeOffset now, bool mayHaveRunBefore = true)
     {
         using var activity = EscrowTelemetry.Source.StartActivity("escrow.effect");
         activity?.SetTag("escrow.id", s.Id);
@@ -47,7 +51,7 @@ public sealed partial class EscrowEffects(
                 EffectKind.RequestRefundPermit => new(new RefundPermitAnswered(e.Id, s.RefundApproved
                     ? RefundPermit.Granted
                     : await grains.GetGrain<ICircuitBreakerGrain>(0).RequestPermitAsync(s.Id, s.Amount.Minor)), null),
-                EffectKind.SendEmail => await SendEmailAsync(s, e, now),
+                EffectKind.SendEmail => await SendEmailAsync(s, e, now, mayHaveRunBefore),
                 EffectKind.ReleaseDailySlot => await Done(e, grains.GetGrain<IRecipientGrain>(s.RecipientId).ReleaseSlotAsync(s.Id)),
                 EffectKind.AwaitPayoutSetup => await AwaitPayoutSetupAsync(s, e),
                 EffectKind.RaiseAlert => await RaiseAlertAsync(s, e, now),
@@ -187,7 +191,7 @@ public sealed partial class EscrowEffects(
         return new(enabled ? new RecipientPayoutsEnabled() : new EffectCompleted(e.Id), null);
     }
 
-    private async Task<EffectOutcome> SendEmailAsync(EscrowState s, PendingEffect e, DateTimeOffset now)
+    private async Task<EffectOutcome> SendEmailAsync(EscrowState s, PendingEffect e, DateTimeOffset now, bool mayHaveRunBefore)
     {
         var recipient = await grains.GetGrain<IRecipientGrain>(s.RecipientId).GetAsync();
         var contact = new RecipientContact(recipient?.Email ?? "", recipient?.DisplayName ?? "the recipient");
@@ -197,8 +201,10 @@ public sealed partial class EscrowEffects(
             onboardingUrl = (await grains.GetGrain<IRecipientGrain>(s.RecipientId).CreateOnboardingLinkAsync("https://escrow.invalid/onboarding/refresh", "https://escrow.invalid/onboarding/done")).Url;
         }
         var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl);
-        // Postmark has no idempotency key: a one-time email already in the log (a re-drive after a crash) is not sent again.
-        if (e.Email != EmailKind.PendingPayoutSetup && (await store.GetEmailLogAsync(s.Id)).Any(l => l.Kind == message.Tag && l.Outcome == "sent"))
+        // Postmark has no idempotency key: a one-time email already in the log (a re-drive after a crash, a retry) is
+        // not sent again.
+        if (mayHaveRunBefore && e.Email != EmailKind.PendingPayoutSetup
+            && (await store.GetEmailLogAsync(s.Id)).Any(l => l.Kind == message.Tag && l.Outcome == "sent"))
         {
             return new(new EffectCompleted(e.Id), null);
         }

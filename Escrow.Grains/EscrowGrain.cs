@@ -30,6 +30,7 @@ public sealed partial class EscrowGrain(
     private bool _durableMoneyIntent;
     private DateTimeOffset? _reminderDue;
     private bool _reminderKnown;
+    private int _firstEffectIdOfActivation;
 
     private Guid Id => this.GetPrimaryKey();
 
@@ -39,6 +40,8 @@ public sealed partial class EscrowGrain(
     {
         _durableMoneyIntent = state.State.Outbox.Any(e => IsMoneyMovement(e.Kind));
         _durable = state.State;
+        // Effects numbered from here on are created by this activation; those below may have run in an earlier one.
+        _firstEffectIdOfActivation = state.State.NextEffectId;
         EscrowInvariants.Check(state.State);
         if (state.State.Exists)
         {
@@ -190,7 +193,7 @@ public sealed partial class EscrowGrain(
                 {
                     await FlushAsync();
                 }
-                var outcome = await effects.PerformAsync(state.State, effect, now);
+                var outcome = await effects.PerformAsync(state.State, effect, now, mayHaveRunBefore: effect.Id < _firstEffectIdOfActivation || effect.Attempts > 0);
                 var next = outcome.Command is { } command ? _machine.Decide(state.State, command, Now) : default;
                 // A transient failure, or a result the machine refused: try again later, with backoff.
                 Stage(outcome.Command is null || !next.Accepted
