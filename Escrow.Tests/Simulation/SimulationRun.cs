@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Escrow.Grains;
 using Escrow.Grains.Domain;
+using Escrow.Grains.Payments;
 using Orleans.Core.Internal;
 
 namespace Escrow.Tests.Simulation;
@@ -38,6 +39,7 @@ public sealed class SimulationRun
 {
     private const int SettleRoundsMax = 120;
     private static readonly TimeSpan SettleStep = TimeSpan.FromMinutes(20);
+    private const int SettleJumpsMax = 12;
 
     private readonly SimulationCluster _sim;
     private readonly int _seed;
@@ -51,6 +53,7 @@ public sealed class SimulationRun
     private readonly SortedSet<DateTimeOffset> _breakerWindows = [];
     private readonly SimulationResult _result;
     private int _authorisedSeen;
+    private readonly HashSet<string> _transfersSeen = new(StringComparer.Ordinal);
     private int _seq;
     private DateTimeOffset _t0;
 
@@ -496,10 +499,21 @@ public sealed class SimulationRun
     private async Task AfterStepAsync()
     {
         List<SimPaymentIntent> fresh;
+        List<(Guid EscrowId, TransferInfo Transfer)> transfers;
         lock (_stripe.Gate)
         {
             fresh = _stripe.Authorised.Skip(_authorisedSeen).ToList();
             _authorisedSeen = _stripe.Authorised.Count;
+            transfers = [.. _stripe.Transfers.SelectMany(kv => kv.Value.Select(t => (kv.Key, t))).Where(x => _transfersSeen.Add(x.Item2.Id))];
+        }
+        foreach (var (escrowId, t) in transfers)
+        {
+            // Stripe's transfer.created, for every transfer made, including those whose answer the caller lost.
+            var e = _escrows.FirstOrDefault(x => x.Id == escrowId);
+            if (e is not null)
+            {
+                ScheduleDelivery(e, new PaymentEvent(PaymentEventKind.TransferCreated, t.Id, t.AmountMinor, t.Currency.ToLowerInvariant(), null, t.DestinationAccountId), "transfer_created", Now, 0);
+            }
         }
         foreach (var pi in fresh)
         {
@@ -621,6 +635,7 @@ public sealed class SimulationRun
     private async Task SettleAsync()
     {
         var quiet = 0;
+        var jumps = 0;
         for (var round = 0; round < SettleRoundsMax && quiet < 3; round++)
         {
             var before = Snapshot();
@@ -633,24 +648,28 @@ public sealed class SimulationRun
             var ticked = await TickDueAsync(settling: true);
             await AfterStepAsync();
             quiet = Snapshot() == before && ticked == 0 && pending == 0 ? quiet + 1 : 0;
-            if (quiet >= 3 && await NextDueOfUnfinishedAsync() is { } due && due > Now)
+            if (quiet >= 3 && jumps < SettleJumpsMax && NextDueOfUnfinished() is { } due && due > Now)
             {
-                // Quiet, but an unfinished escrow (not waiting for an operator or for a payee who never sets up)
-                // has a timer that will move it: go there, as the reminder service would.
+                // Quiet, but an unfinished escrow has a timer that will move it (a transfer retry, a payout check):
+                // go there, as the reminder service would.
                 _sim.Clock.Advance(due - Now);
                 quiet = 0;
+                jumps++;
             }
         }
     }
 
-    private async Task<DateTimeOffset?> NextDueOfUnfinishedAsync()
+    /// <summary>
+    /// The next timer of an escrow that is not finished, leaving out those that wait for a payee who never sets up
+    /// (their payout check repeats forever) and those under an open dispute (nothing moves until an operator acts).
+    /// </summary>
+    private DateTimeOffset? NextDueOfUnfinished()
     {
-        var alerts = await _sim.Store.Inner.ListAlertsAsync(openOnly: true, limit: 10_000);
         DateTimeOffset? next = null;
         foreach (var e in _escrows.Where(e => e.Created))
         {
             var s = _sim.Storage.Get<EscrowState>("escrow", e.Grain.GetGrainId());
-            if (s is null || !s.Exists || s.IsTerminal || alerts.Any(a => a.EscrowId == e.Id) || WaitingForPayee(s))
+            if (s is null || !s.Exists || s.IsTerminal || s.DisputeOpen || WaitingForPayee(s))
             {
                 continue;
             }
@@ -734,7 +753,7 @@ public sealed class SimulationRun
                 }
                 if (s.Status != EscrowStatus.Released || s.TransferId != t.Id)
                 {
-                    Violation($"{tag}: Stripe has transfer {t.Id} but the escrow records {s.TransferId}; history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))}; last error {s.LastError}");
+                    Violation($"{tag}: Stripe has transfer {t.Id} but the escrow records {s.TransferId}; history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))}; last error {s.LastError}; next transfer attempt {s.NextTransferAttemptAt:O}, failures {s.TransferFailures}, outbox [{string.Join(", ", s.Outbox.Select(x => $"{x.Kind}@{x.NotBefore:O}"))}], now {Now:O}, reminder {await HasReminderAsync(e.Grain)}");
                 }
             }
             if (s.Status == EscrowStatus.Released && (transfers.Count != 1 || pi?.Status != "succeeded" || pi.Refunds > 0))
