@@ -48,10 +48,10 @@ public static partial class StripeWebhookEndpoints
             LogRejected(log, e.Message);
             return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
         }
-        if (string.IsNullOrEmpty(stripeEvent.Id) || string.IsNullOrEmpty(stripeEvent.Type))
+        if (string.IsNullOrEmpty(stripeEvent.Id) || string.IsNullOrEmpty(stripeEvent.Type) || stripeEvent.Data is null)
         {
-            // A signed body that is not an event (no id or type) is refused, not recorded.
-            LogRejected(log, "no event id or type");
+            // A signed body that is not an event (no id, type or data) is refused, not recorded (fuzzer: no data → 500).
+            LogRejected(log, "no event id, type or data");
             return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
         }
         var receivedAt = clock.GetUtcNow();
@@ -75,7 +75,7 @@ public static partial class StripeWebhookEndpoints
 
     private static async Task<string> RouteAsync(Event e, IGrainFactory grains, IEscrowStore store, IPaymentGateway payments, TimeProvider clock)
     {
-        switch (e.Data.Object)
+        switch (e.Data?.Object)
         {
             case PaymentIntent pi when EscrowIdOf(pi.Metadata, pi.TransferGroup) is { } escrowId:
                 var kind = e.Type switch

@@ -83,6 +83,21 @@ public sealed class StripeWebhookContractTests(InMemoryApiFixture fixture) : ICl
     }
 
     [Fact]
+    public async Task A_correctly_signed_event_without_data_answers_400_and_is_not_recorded()
+    {
+        // Found by the 100 000-input fuzz run: a signed body with no "data" answered 500.
+        var withData = JsonNode.Parse(App.EventJson("payment_intent.amount_capturable_updated", new JsonObject { ["id"] = "pi_nodata", ["object"] = "payment_intent" }))!.AsObject();
+        withData.Remove("data");
+        var payload = withData.ToJsonString();
+        var first = await App.PostSignedStripeEventAsync(payload);
+        Assert.Equal(HttpStatusCode.BadRequest, first.StatusCode);
+        Assert.Equal("application/problem+json", first.Content.Headers.ContentType?.MediaType);
+        // Not recorded as processed: the same event, sent again, is refused again rather than taken as a duplicate.
+        var again = await App.PostSignedStripeEventAsync(payload);
+        Assert.Equal(HttpStatusCode.BadRequest, again.StatusCode);
+    }
+
+    [Fact]
     public async Task A_correctly_signed_event_of_a_type_the_service_does_not_handle_answers_200()
     {
         var payload = App.EventJson("customer.created", new JsonObject { ["id"] = "cus_" + Guid.NewGuid().ToString("N")[..14], ["object"] = "customer", ["email"] = "x@example.com" });
