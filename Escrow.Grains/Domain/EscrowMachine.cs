@@ -87,6 +87,10 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
             (EscrowStatus.AwaitingPayment, PaymentAuthorised a) => Authorise(s, a.PaymentIntentId, a.AmountMinor, a.Currency, now),
             (_, PaymentAuthorised a) when a.PaymentIntentId == s.PaymentIntentId && s.HeldAt is not null => Decision.Reject(s, Rejection.AlreadyDone),
+            // Cancelled before the PaymentIntent's creation was answered (a lost answer): Stripe made it, and the card
+            // was authorised. The hold must not stay on the sender's card: cancel that PaymentIntent.
+            (EscrowStatus.Cancelled or EscrowStatus.PaymentFailed, PaymentAuthorised a) when s.PaymentIntentId is null && !string.IsNullOrEmpty(a.PaymentIntentId)
+                => Decision.Accept(AddEffect(Record(s with { PaymentIntentId = a.PaymentIntentId }, now, "stray_authorisation_cancelled", a.AmountMinor, a.PaymentIntentId), EffectKind.CancelPaymentIntent)),
             (_, PaymentAuthorised) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.AwaitingPayment, PaymentFailed f) => FailPayment(s, f, now),

@@ -430,6 +430,29 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public void An_authorisation_reported_after_the_escrow_was_cancelled_without_knowing_its_payment_intent_is_cancelled()
+    {
+        // The create's answer was lost (no PaymentIntent id kept), then the escrow was cancelled; Stripe had authorised the card.
+        var created = EscrowMachine.Create(AnEscrow.New(), AnEscrow.T0);
+        Assert.Null(created.PaymentIntentId);
+        var cancelled = created.Then(new OperatorRefund("sender asked"), AnEscrow.T0.AddSeconds(10));
+        Assert.Equal(EscrowStatus.Cancelled, cancelled.Status);
+        Assert.False(cancelled.Has(EffectKind.CancelPaymentIntent));
+
+        var at = AnEscrow.T0.AddMinutes(2);
+        var s = cancelled.Then(new PaymentAuthorised("pi_stray", cancelled.Amount.Minor, cancelled.Amount.Currency.Code), at);
+        Assert.Equal(EscrowStatus.Cancelled, s.Status);
+        Assert.Equal("pi_stray", s.PaymentIntentId);
+        Assert.True(s.Has(EffectKind.CancelPaymentIntent));
+        Assert.Equal("stray_authorisation_cancelled", s.History[^1].Event);
+
+        // The same event again changes nothing; the cancel completes as for any cancelled escrow.
+        Assert.False(s.Decide(new PaymentAuthorised("pi_stray", s.Amount.Minor, s.Amount.Currency.Code), at.AddMinutes(1)).Accepted);
+        s = s.Then(new PaymentIntentCancelled(s.EffectId(EffectKind.CancelPaymentIntent)), at.AddMinutes(1));
+        Assert.False(s.Has(EffectKind.CancelPaymentIntent));
+    }
+
+    [Fact]
     public void Declined_card_fails_the_payment_and_releases_the_daily_slot()
     {
         var s = AnEscrow.AwaitingPayment();

@@ -729,7 +729,7 @@ public sealed class SimulationRun
                 }
                 if (s.IsTerminal && pi.Status == "requires_capture")
                 {
-                    Violation($"{tag}: terminal, but its authorisation {pi.Id} is still held");
+                    Violation($"{tag}: terminal, but its authorisation {pi.Id} is still held; history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))}; outbox [{string.Join(", ", s.Outbox.Select(x => x.Kind))}], PI {s.PaymentIntentId}");
                 }
                 if (pi.Captures > 0 && s.Status is EscrowStatus.Cancelled or EscrowStatus.PaymentFailed)
                 {
