@@ -31,6 +31,7 @@ public sealed partial class EscrowGrain(
     private DateTimeOffset? _reminderDue;
     private bool _reminderKnown;
     private int _firstEffectIdOfActivation;
+    private bool _storedUnknown;
 
     private Guid Id => this.GetPrimaryKey();
 
@@ -54,6 +55,7 @@ public sealed partial class EscrowGrain(
 
     public async Task<EscrowResult> CreateAsync(CreateEscrow request)
     {
+        await ReloadIfUnknownAsync();
         if (state.State.Exists)
         {
             if (!CryptographicOperations.FixedTimeEquals(Convert.FromHexString(state.State.RequestHash), Convert.FromHexString(request.RequestHash)))
@@ -83,12 +85,17 @@ public sealed partial class EscrowGrain(
     }
 
     /// <summary>The last durable state: a decision still being performed is not reported before it is written.</summary>
-    public Task<EscrowView?> GetAsync() => Task.FromResult(_durable.Exists ? EscrowViews.From(_durable) : null);
-
-    public Task<ReplyContext?> GetReplyContextAsync()
+    public async Task<EscrowView?> GetAsync()
     {
+        await ReloadIfUnknownAsync();
+        return _durable.Exists ? EscrowViews.From(_durable) : null;
+    }
+
+    public async Task<ReplyContext?> GetReplyContextAsync()
+    {
+        await ReloadIfUnknownAsync();
         var s = state.State;
-        return Task.FromResult(s.Exists ? new ReplyContext(s.Id, s.ReplyToken, s.RecipientId, s.Status.ToWire(), s.Deadline, s.ReplyDeadline) : null);
+        return s.Exists ? new ReplyContext(s.Id, s.ReplyToken, s.RecipientId, s.Status.ToWire(), s.Deadline, s.ReplyDeadline) : null;
     }
 
     public Task<EscrowResult> AcceptReplyAsync(ReplyReceived reply) =>
@@ -140,6 +147,7 @@ public sealed partial class EscrowGrain(
 
     public async Task WakeAsync()
     {
+        await ReloadIfUnknownAsync();
         if (!state.State.Exists)
         {
             await ScheduleAsync();
@@ -159,6 +167,7 @@ public sealed partial class EscrowGrain(
 
     private async Task<EscrowResult> DecideAndRunAsync(EscrowCommand command)
     {
+        await ReloadIfUnknownAsync();
         var decision = _machine.Decide(state.State, command, Now);
         if (!decision.Accepted)
         {
@@ -221,6 +230,28 @@ public sealed partial class EscrowGrain(
     private static bool IsMoneyMovement(EffectKind kind) =>
         kind is EffectKind.CreatePaymentIntent or EffectKind.CapturePayment or EffectKind.TransferShare or EffectKind.CancelPaymentIntent or EffectKind.RefundPayment;
 
+    /// <summary>
+    /// After a failed write what is stored is unknown; the activation asked to go, but a call may still reach it
+    /// first. Such a call reads the stored state again instead of trusting memory (simulation seed 2051: an activation
+    /// answered its last durable snapshot while a newer state was stored).
+    /// </summary>
+    private async Task ReloadIfUnknownAsync()
+    {
+        if (!_storedUnknown)
+        {
+            return;
+        }
+        await state.ReadStateAsync();
+        _storedUnknown = false;
+        _dirty = false;
+        _durable = state.State;
+        _durableMoneyIntent = state.State.Outbox.Any(e => IsMoneyMovement(e.Kind));
+        _firstEffectIdOfActivation = state.State.NextEffectId;
+        _syncedVersion = -1;
+        _reminderDue = null;
+        _reminderKnown = false;
+    }
+
     /// <summary>Writes now: used where a caller must know the decision is durable before it goes on.</summary>
     private async Task SaveAsync(EscrowState next)
     {
@@ -274,6 +305,7 @@ public sealed partial class EscrowGrain(
             // The write may have been done and only its answer lost: what is stored is unknown, so this activation
             // goes, and the next call or reminder tick reads the stored state again.
             _dirty = false;
+            _storedUnknown = true;
             DeactivateOnIdle();
             throw;
         }
