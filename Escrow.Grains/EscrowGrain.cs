@@ -32,6 +32,7 @@ public sealed partial class EscrowGrain(
     private bool _reminderKnown;
     private int _firstEffectIdOfActivation;
     private bool _storedUnknown;
+    private long _writes;
 
     private Guid Id => this.GetPrimaryKey();
 
@@ -175,7 +176,19 @@ public sealed partial class EscrowGrain(
             return Rejected(decision.Rejection!);
         }
         Stage(decision.State);
-        await RunAsync();
+        var writesBefore = _writes;
+        try
+        {
+            await RunAsync();
+        }
+        catch (Exception e) when (_writes > writesBefore && e is TimeoutException or OrleansException or Npgsql.NpgsqlException)
+        {
+            // The decision is durable (a write after it succeeded) and the work it started is re-driven from the
+            // stored outbox by the reminder: the request was accepted, so it is answered as accepted rather than with
+            // an error whose retry would be refused (a reply answered 503, then 409 already_replied, in the failover run).
+            LogFailedAfterDecision(e, Id, command.Name);
+            return new EscrowResult(EscrowViews.From(_durable), null, null);
+        }
         return Ok();
     }
 
@@ -310,6 +323,7 @@ public sealed partial class EscrowGrain(
             throw;
         }
         _dirty = false;
+        _writes++;
         _durable = next;
         _durableMoneyIntent = next.Outbox.Any(e => IsMoneyMovement(e.Kind));
     }
@@ -422,6 +436,9 @@ public sealed partial class EscrowGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Escrow {EscrowId} refused {Command}: {Rejection}")]
     private partial void LogRejected(Guid escrowId, string command, string rejection);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Escrow {EscrowId}: {Command} is durable, but the work after it failed for now; the reminder re-drives it")]
+    private partial void LogFailedAfterDecision(Exception e, Guid escrowId, string command);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Escrow {EscrowId}: the reminder could not be moved to the next due time; the one ensured before the write stands")]
     private partial void LogScheduleFailed(Exception e, Guid escrowId);
