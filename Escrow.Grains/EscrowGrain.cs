@@ -308,7 +308,22 @@ public sealed partial class EscrowGrain(
         // The reminder that re-drives a crash must exist before the state that needs it is written: otherwise a
         // process that dies (or a write whose answer is lost) between the write and ScheduleAsync leaves work
         // that nothing will ever come back for.
-        await EnsureReminderAsync(next);
+        try
+        {
+            await EnsureReminderAsync(next);
+        }
+        catch
+        {
+            // Nothing was written: memory goes back to what is stored, so no later call is answered from a decision
+            // that is not durable (a retried reply got 409 already_replied for a reply never stored, failover run).
+            // Effects performed since the last write are re-driven from the stored outbox or decided again with the
+            // same ids: from now on every effect of this activation counts as possibly done (the email log is checked
+            // before any one-time email).
+            state.State = _durable;
+            _dirty = false;
+            _firstEffectIdOfActivation = int.MaxValue;
+            throw;
+        }
         try
         {
             await state.WriteStateAsync();
