@@ -68,7 +68,7 @@ public sealed partial class EscrowEffects(
             LogEmailFailed(s.Id, e.Email?.ToString() ?? "", ex.Message);
             return new(null, ex.Transient ? "email_transient" : "email_rejected");
         }
-        catch (Exception ex) when (ex is TimeoutException or Orleans.Runtime.OrleansException or Npgsql.NpgsqlException)
+        catch (Exception ex) when (TransientFailure.Is(ex))
         {
             LogTransient(s.Id, e.Kind.ToString(), ex.GetType().Name);
             return new(null, ex.GetType().Name);

@@ -181,7 +181,7 @@ public sealed partial class EscrowGrain(
         {
             await RunAsync();
         }
-        catch (Exception e) when (_writes > writesBefore && e is TimeoutException or OrleansException or Npgsql.NpgsqlException)
+        catch (Exception e) when (_writes > writesBefore && TransientFailure.Is(e))
         {
             // The decision is durable (a write after it succeeded) and the work it started is re-driven from the
             // stored outbox by the reminder: the request was accepted, so it is answered as accepted rather than with
@@ -244,9 +244,10 @@ public sealed partial class EscrowGrain(
         kind is EffectKind.CreatePaymentIntent or EffectKind.CapturePayment or EffectKind.TransferShare or EffectKind.CancelPaymentIntent or EffectKind.RefundPayment;
 
     /// <summary>
-    /// After a failed write what is stored is unknown; the activation asked to go, but a call may still reach it
+    /// After a failed flush what is stored is unknown; the activation asked to go, but a call may still reach it
     /// first. Such a call reads the stored state again instead of trusting memory (simulation seed 2051: an activation
-    /// answered its last durable snapshot while a newer state was stored).
+    /// answered its last durable snapshot while a newer state was stored; failover run: a retried reply was refused
+    /// from a decision that had never been stored).
     /// </summary>
     private async Task ReloadIfUnknownAsync()
     {
@@ -259,7 +260,9 @@ public sealed partial class EscrowGrain(
         _dirty = false;
         _durable = state.State;
         _durableMoneyIntent = state.State.Outbox.Any(e => IsMoneyMovement(e.Kind));
-        _firstEffectIdOfActivation = state.State.NextEffectId;
+        // Effects performed before the failure may be in the stored outbox or be decided again with the same ids:
+        // from now on every effect counts as possibly done (the email log is checked before any one-time email).
+        _firstEffectIdOfActivation = int.MaxValue;
         _syncedVersion = -1;
         _reminderDue = null;
         _reminderKnown = false;
@@ -311,27 +314,14 @@ public sealed partial class EscrowGrain(
         try
         {
             await EnsureReminderAsync(next);
-        }
-        catch
-        {
-            // Nothing was written: memory goes back to what is stored, so no later call is answered from a decision
-            // that is not durable (a retried reply got 409 already_replied for a reply never stored, failover run).
-            // Effects performed since the last write are re-driven from the stored outbox or decided again with the
-            // same ids: from now on every effect of this activation counts as possibly done (the email log is checked
-            // before any one-time email).
-            state.State = _durable;
-            _dirty = false;
-            _firstEffectIdOfActivation = int.MaxValue;
-            throw;
-        }
-        try
-        {
             await state.WriteStateAsync();
         }
         catch
         {
-            // The write may have been done and only its answer lost: what is stored is unknown, so this activation
-            // goes, and the next call or reminder tick reads the stored state again.
+            // Not written, or written with the answer lost: what is stored is unknown. Memory is not trusted any more
+            // (no later call is answered from a decision that may not be durable: a retried reply once got 409
+            // already_replied for a reply never stored); the activation goes, and whatever call reaches it first
+            // reads the stored state again.
             _dirty = false;
             _storedUnknown = true;
             DeactivateOnIdle();

@@ -62,7 +62,7 @@ public sealed partial class RecipientGrain(
         {
             await RefreshAccountAsync();
         }
-        catch (Exception e) when (e is Payments.PaymentGatewayException or TimeoutException or OrleansException)
+        catch (Exception e) when (e is Payments.PaymentGatewayException || TransientFailure.Is(e))
         {
             LogPollFailed(e, Id);
         }

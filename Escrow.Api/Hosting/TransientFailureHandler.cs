@@ -12,12 +12,7 @@ public sealed partial class TransientFailureHandler(IProblemDetailsService probl
 {
     public const int RetryAfterSeconds = 2;
 
-    public static bool IsTransient(Exception e) => e switch
-    {
-        TimeoutException or Orleans.Runtime.OrleansException or Npgsql.NpgsqlException or OperationCanceledException { InnerException: TimeoutException } => true,
-        AggregateException { InnerExceptions.Count: 1 } a => IsTransient(a.InnerExceptions[0]),
-        _ => false,
-    };
+    public static bool IsTransient(Exception e) => Escrow.Grains.TransientFailure.Is(e);
 
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
