@@ -30,6 +30,8 @@ public sealed partial class EscrowGrain(
     private bool _durableMoneyIntent;
     private DateTimeOffset? _reminderDue;
     private bool _reminderKnown;
+    // The handle this activation last registered (its ETag), so removing the reminder needs no read first.
+    private IGrainReminder? _reminder;
     private int _firstEffectIdOfActivation;
     private bool _storedUnknown;
     private long _writes;
@@ -266,6 +268,7 @@ public sealed partial class EscrowGrain(
         _syncedVersion = -1;
         _reminderDue = null;
         _reminderKnown = false;
+        _reminder = null;
     }
 
     /// <summary>Writes now: used where a caller must know the decision is durable before it goes on.</summary>
@@ -368,11 +371,7 @@ public sealed partial class EscrowGrain(
         {
             if (_reminderKnown || _reminderDue is not null || !s.Exists || s.IsTerminal)
             {
-                var existing = await this.GetReminder(ReminderName);
-                if (existing is not null)
-                {
-                    await this.UnregisterReminder(existing);
-                }
+                await RemoveReminderAsync();
                 _reminderKnown = false;
                 _reminderDue = null;
             }
@@ -391,9 +390,35 @@ public sealed partial class EscrowGrain(
         {
             dueTime = cap;
         }
-        await this.RegisterOrUpdateReminder(ReminderName, dueTime, options.Value.ReminderPeriod);
+        _reminder = await this.RegisterOrUpdateReminder(ReminderName, dueTime, options.Value.ReminderPeriod);
         _reminderDue = next;
         _reminderKnown = true;
+    }
+
+    /// <summary>
+    /// Removes the reminder with the handle this activation registered (no read); without one, or when the handle's
+    /// version is no longer the stored one (another activation moved it), reads the stored row and removes that.
+    /// </summary>
+    private async Task RemoveReminderAsync()
+    {
+        var handle = _reminder;
+        _reminder = null;
+        if (handle is not null)
+        {
+            try
+            {
+                await this.UnregisterReminder(handle);
+                return;
+            }
+            catch (ReminderException)
+            {
+                // Version mismatch: the stored reminder is not the one this activation registered.
+            }
+        }
+        if (await this.GetReminder(ReminderName) is { } stored)
+        {
+            await this.UnregisterReminder(stored);
+        }
     }
 
     /// <summary>Registers the reminder early enough for the work in <paramref name="next"/>, unless one already comes by then.</summary>
@@ -424,7 +449,7 @@ public sealed partial class EscrowGrain(
         {
             dueTime = cap;
         }
-        await this.RegisterOrUpdateReminder(ReminderName, dueTime, options.Value.ReminderPeriod);
+        _reminder = await this.RegisterOrUpdateReminder(ReminderName, dueTime, options.Value.ReminderPeriod);
         _reminderDue = due;
         _reminderKnown = true;
     }

@@ -55,12 +55,23 @@ public static partial class StripeWebhookEndpoints
             return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
         }
         var receivedAt = clock.GetUtcNow();
-        if (await store.IsWebhookProcessedAsync(Provider, stripeEvent.Id))
+        var route = Route(stripeEvent, grains, store, payments, clock);
+        string outcome;
+        if (route is null)
+        {
+            // A type we do not act on (e.g. payment_intent.succeeded after our own capture): nothing to apply, nothing
+            // to deduplicate, so no inbox look-up either.
+            outcome = "acknowledged";
+        }
+        else if (await store.IsWebhookProcessedAsync(Provider, stripeEvent.Id))
         {
             EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", stripeEvent.Type), new("outcome", "duplicate"));
             return TypedResults.Ok(new { received = true, duplicate = true });
         }
-        var outcome = await RouteAsync(stripeEvent, grains, store, payments, clock);
+        else
+        {
+            outcome = await route();
+        }
         // Recorded once the work succeeded (a failure answers 5xx and Stripe delivers again). An event that changed
         // nothing (our own calls echoed back, duplicates, unknown types) needs no record: processing it again also
         // changes nothing, so it costs no commit.
@@ -73,7 +84,8 @@ public static partial class StripeWebhookEndpoints
         return TypedResults.Ok(new { received = true, outcome });
     }
 
-    private static async Task<string> RouteAsync(Event e, IGrainFactory grains, IEscrowStore store, IPaymentGateway payments, TimeProvider clock)
+    /// <summary>The work an event asks for, or null for an event this service does not act on (decided without any I/O).</summary>
+    private static Func<Task<string>>? Route(Event e, IGrainFactory grains, IEscrowStore store, IPaymentGateway payments, TimeProvider clock)
     {
         switch (e.Data?.Object)
         {
@@ -85,40 +97,55 @@ public static partial class StripeWebhookEndpoints
                     "payment_intent.canceled" => PaymentEventKind.Voided,
                     _ => (PaymentEventKind?)null,
                 };
-                if (kind is null)
+                if (kind is not { } paymentKind)
                 {
-                    return "acknowledged";
+                    return null;
                 }
-                var amount = kind == PaymentEventKind.Authorised ? pi.AmountCapturable : pi.Amount;
-                var reason = kind == PaymentEventKind.Failed ? pi.LastPaymentError?.Code ?? "payment_failed" : pi.CancellationReason;
-                var result = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(kind.Value, pi.Id, amount, pi.Currency, reason));
-                return result.Accepted ? "applied" : $"ignored:{result.RejectionCode}";
+                return async () =>
+                {
+                    var amount = paymentKind == PaymentEventKind.Authorised ? pi.AmountCapturable : pi.Amount;
+                    var reason = paymentKind == PaymentEventKind.Failed ? pi.LastPaymentError?.Code ?? "payment_failed" : pi.CancellationReason;
+                    var result = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(paymentKind, pi.Id, amount, pi.Currency, reason));
+                    return result.Accepted ? "applied" : $"ignored:{result.RejectionCode}";
+                };
             case Transfer created when e.Type == "transfer.created" && EscrowIdOf(created.Metadata, created.TransferGroup) is { } escrowId:
-                var reported = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
-                    new PaymentEvent(PaymentEventKind.TransferCreated, created.Id, created.Amount, created.Currency, null, created.DestinationId));
-                return reported.Accepted ? "applied" : $"ignored:{reported.RejectionCode}";
-            case Transfer transfer when e.Type == "transfer.reversed" && EscrowIdOf(transfer.Metadata, transfer.TransferGroup) is { } escrowId:
-                var reversed = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountReversed, transfer.Currency, "transfer.reversed"));
-                await store.RaiseAlertAsync(new NewAlert("transfer_reversed", "critical", escrowId, $"transfer_reversed/{transfer.Id}",
-                    $"Transfer {transfer.Id} was reversed ({transfer.AmountReversed} {transfer.Currency}).", clock.GetUtcNow()));
-                return reversed.Accepted ? "applied" : $"ignored:{reversed.RejectionCode}";
-            case Account account when e.Type == "account.updated" && account.Metadata?.TryGetValue("recipient_id", out var recipientId) == true:
-                var canReceive = account.PayoutsEnabled && account.Capabilities?.Transfers == "active";
-                await grains.GetGrain<IRecipientGrain>(recipientId).AccountUpdatedAsync(account.Id, canReceive);
-                return "applied";
-            case Dispute dispute when e.Type == "charge.dispute.created":
-                // The dispute names the payment intent; its metadata names the escrow, which stops all automatic actions.
-                var disputed = dispute.PaymentIntentId is { } piId ? (await payments.GetPaymentIntentAsync(piId)).EscrowId : null;
-                if (disputed is { } disputedEscrow)
+                return async () =>
                 {
-                    var opened = await grains.GetGrain<IEscrowGrain>(disputedEscrow).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.DisputeOpened, dispute.Id, dispute.Amount, dispute.Currency, dispute.Reason));
-                    return opened.Accepted ? "applied" : $"ignored:{opened.RejectionCode}";
-                }
-                await store.RaiseAlertAsync(new NewAlert("dispute_opened", "critical", null, $"dispute_opened/{dispute.Id}",
-                    $"Dispute {dispute.Id} on charge {dispute.ChargeId} ({dispute.Amount} {dispute.Currency}) matches no escrow.", clock.GetUtcNow()));
-                return "alerted";
+                    var reported = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
+                        new PaymentEvent(PaymentEventKind.TransferCreated, created.Id, created.Amount, created.Currency, null, created.DestinationId));
+                    return reported.Accepted ? "applied" : $"ignored:{reported.RejectionCode}";
+                };
+            case Transfer transfer when e.Type == "transfer.reversed" && EscrowIdOf(transfer.Metadata, transfer.TransferGroup) is { } escrowId:
+                return async () =>
+                {
+                    var reversed = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountReversed, transfer.Currency, "transfer.reversed"));
+                    await store.RaiseAlertAsync(new NewAlert("transfer_reversed", "critical", escrowId, $"transfer_reversed/{transfer.Id}",
+                        $"Transfer {transfer.Id} was reversed ({transfer.AmountReversed} {transfer.Currency}).", clock.GetUtcNow()));
+                    return reversed.Accepted ? "applied" : $"ignored:{reversed.RejectionCode}";
+                };
+            case Account account when e.Type == "account.updated" && account.Metadata?.TryGetValue("recipient_id", out var recipientId) == true:
+                return async () =>
+                {
+                    var canReceive = account.PayoutsEnabled && account.Capabilities?.Transfers == "active";
+                    await grains.GetGrain<IRecipientGrain>(recipientId).AccountUpdatedAsync(account.Id, canReceive);
+                    return "applied";
+                };
+            case Dispute dispute when e.Type == "charge.dispute.created":
+                return async () =>
+                {
+                    // The dispute names the payment intent; its metadata names the escrow, which stops all automatic actions.
+                    var disputed = dispute.PaymentIntentId is { } piId ? (await payments.GetPaymentIntentAsync(piId)).EscrowId : null;
+                    if (disputed is { } disputedEscrow)
+                    {
+                        var opened = await grains.GetGrain<IEscrowGrain>(disputedEscrow).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.DisputeOpened, dispute.Id, dispute.Amount, dispute.Currency, dispute.Reason));
+                        return opened.Accepted ? "applied" : $"ignored:{opened.RejectionCode}";
+                    }
+                    await store.RaiseAlertAsync(new NewAlert("dispute_opened", "critical", null, $"dispute_opened/{dispute.Id}",
+                        $"Dispute {dispute.Id} on charge {dispute.ChargeId} ({dispute.Amount} {dispute.Currency}) matches no escrow.", clock.GetUtcNow()));
+                    return "alerted";
+                };
             default:
-                return "acknowledged";
+                return null;
         }
     }
 

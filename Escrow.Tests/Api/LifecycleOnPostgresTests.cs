@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Escrow.Sandbox;
 using Escrow.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Escrow.Tests.Api;
 
@@ -50,6 +51,12 @@ public sealed class LifecycleOnPostgresTests(PostgresApiFixture fixture) : IClas
         Assert.Equal(1_125, transfer.Amount);
         Assert.Equal(pi.LatestCharge, transfer.SourceTransaction);
         Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+
+        // Its work done, the escrow's reminder row goes (removed with the handle the activation registered; a row left
+        // behind would tick for ever).
+        var reminders = App.Services.GetRequiredService<IReminderTable>();
+        var grainId = App.Grains.GetGrain<IEscrowGrain>(id).GetGrainId();
+        await Eventually.UntilAsync(async () => await reminders.ReadRow(grainId, "escrow") is null, "the released escrow's reminder row to be deleted");
     }
 
     [Fact]
