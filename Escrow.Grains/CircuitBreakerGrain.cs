@@ -9,15 +9,34 @@ namespace Escrow.Grains;
 public sealed record CircuitBreakerState
 {
     [Id(0)] public DateTimeOffset? WindowStartedAt { get; init; }
+
+    /// <summary>
+    /// Written by earlier versions: the window's permits by escrow, which made every write as large as the window
+    /// (a 100 000-escrow run queued refunds behind megabyte writes). Only read now, to carry such a window's counts
+    /// over; every write leaves it empty.
+    /// </summary>
     [Id(1)] public ImmutableDictionary<Guid, long> Permits { get; init; } = ImmutableDictionary<Guid, long>.Empty;
     [Id(2)] public bool Tripped { get; init; }
     [Id(3)] public int Trips { get; init; }
+
+    /// <summary>Refunds permitted in the window.</summary>
+    [Id(4)] public int Granted { get; init; }
+
+    /// <summary>Their amount, in minor units.</summary>
+    [Id(5)] public long GrantedMinor { get; init; }
+
+    /// <summary>The counters of a window, also for a state an earlier version wrote with per-escrow permits.</summary>
+    public CircuitBreakerState WithCountersCarriedOver() => Permits.IsEmpty ? this
+        : this with { Granted = Math.Max(Granted, Permits.Count), GrantedMinor = Math.Max(GrantedMinor, Permits.Values.Sum()) };
 }
 
 /// <summary>
 /// Hands out refund permits: at most RefundsPerWindowMax refunds and RefundAmountPerWindowMaxMinor per window.
 /// A refusal trips the breaker until the window ends or an operator resets it, with one alert per trip. It never
 /// blocks releases. A refund larger than the whole window cap needs an operator's approval instead.
+/// The stored state is a few counters, whatever the caps: each permit is one small durable write. An escrow that
+/// asks again (its answer was lost) is recognised by this activation and not counted twice; after the breaker's
+/// activation is replaced it would be counted again, which can only make the cap stricter, never looser.
 /// </summary>
 [GrainType("circuit-breaker")]
 public sealed partial class CircuitBreakerGrain(
@@ -27,12 +46,34 @@ public sealed partial class CircuitBreakerGrain(
     IOptions<CircuitBreakerOptions> options,
     ILogger<CircuitBreakerGrain> logger) : Grain, ICircuitBreakerGrain
 {
+    // The escrows permitted in the window _grantedWindow, in memory only (see the class summary).
+    private readonly HashSet<Guid> _granted = [];
+    private DateTimeOffset? _grantedWindow;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var s = state.State;
+        if (!s.Permits.IsEmpty)
+        {
+            // A window written by an earlier version: its permits become counters (and are known as granted).
+            state.State = s.WithCountersCarriedOver();
+            _granted.UnionWith(s.Permits.Keys);
+            _grantedWindow = s.WindowStartedAt;
+        }
+        return Task.CompletedTask;
+    }
+
     public async Task<RefundPermit> RequestPermitAsync(Guid escrowId, long amountMinor)
     {
         var o = options.Value;
         var now = clock.GetUtcNow();
         var s = CurrentWindow(now);
-        if (s.Permits.ContainsKey(escrowId))
+        if (_grantedWindow != s.WindowStartedAt)
+        {
+            _granted.Clear();
+            _grantedWindow = s.WindowStartedAt;
+        }
+        if (_granted.Contains(escrowId))
         {
             return RefundPermit.Granted;
         }
@@ -46,22 +87,23 @@ public sealed partial class CircuitBreakerGrain(
             EscrowTelemetry.RefundsDenied.Add(1);
             return RefundPermit.Denied;
         }
-        if (s.Permits.Count + 1 > o.RefundsPerWindowMax || s.Permits.Values.Sum() + amountMinor > o.RefundAmountPerWindowMaxMinor)
+        if (s.Granted + 1 > o.RefundsPerWindowMax || s.GrantedMinor + amountMinor > o.RefundAmountPerWindowMaxMinor)
         {
             var tripped = s with { Tripped = true, Trips = s.Trips + 1 };
             // The alert first (its dedupe key makes it idempotent), then the trip: if either fails, the next request
             // trips again and the alert is raised once, instead of a tripped breaker that never alerted.
             await store.RaiseAlertAsync(new NewAlert("circuit_breaker_tripped", "critical", null,
                 $"circuit_breaker_tripped/{tripped.Trips}/{s.WindowStartedAt:O}",
-                $"{s.Permits.Count} refunds ({s.Permits.Values.Sum()} minor units) in the window started {s.WindowStartedAt:O}; further refunds wait in refund_pending until the window ends or POST /v1/admin/circuit-breaker/reset.",
+                $"{s.Granted} refunds ({s.GrantedMinor} minor units) in the window started {s.WindowStartedAt:O}; further refunds wait in refund_pending until the window ends or POST /v1/admin/circuit-breaker/reset.",
                 now));
             await WriteAsync(tripped);
-            LogTripped(s.Permits.Count, s.Permits.Values.Sum());
+            LogTripped(s.Granted, s.GrantedMinor);
             EscrowTelemetry.BreakerTrips.Add(1);
             EscrowTelemetry.RefundsDenied.Add(1);
             return RefundPermit.Denied;
         }
-        await WriteAsync(s with { Permits = s.Permits.Add(escrowId, amountMinor) });
+        await WriteAsync(s with { Granted = s.Granted + 1, GrantedMinor = s.GrantedMinor + amountMinor, Permits = ImmutableDictionary<Guid, long>.Empty });
+        _granted.Add(escrowId);
         return RefundPermit.Granted;
     }
 
@@ -71,7 +113,7 @@ public sealed partial class CircuitBreakerGrain(
 
     public async Task<CircuitBreakerView> ResetAsync(string resetBy)
     {
-        await WriteAsync(state.State with { WindowStartedAt = clock.GetUtcNow(), Permits = ImmutableDictionary<Guid, long>.Empty, Tripped = false });
+        await WriteAsync(state.State with { WindowStartedAt = clock.GetUtcNow(), Permits = ImmutableDictionary<Guid, long>.Empty, Granted = 0, GrantedMinor = 0, Tripped = false });
         LogReset(resetBy);
         return View(state.State);
     }
@@ -82,7 +124,7 @@ public sealed partial class CircuitBreakerGrain(
         var s = state.State;
         return s.WindowStartedAt is { } start && now < start + options.Value.Window
             ? s
-            : s with { WindowStartedAt = now, Permits = ImmutableDictionary<Guid, long>.Empty, Tripped = false };
+            : s with { WindowStartedAt = now, Permits = ImmutableDictionary<Guid, long>.Empty, Granted = 0, GrantedMinor = 0, Tripped = false };
     }
 
     private async Task SaveIfChangedAsync(CircuitBreakerState s)
@@ -96,7 +138,7 @@ public sealed partial class CircuitBreakerGrain(
     private CircuitBreakerView View(CircuitBreakerState s)
     {
         var o = options.Value;
-        return new CircuitBreakerView(s.Tripped ? "open" : "closed", s.WindowStartedAt, s.Permits.Count, s.Permits.Values.Sum(),
+        return new CircuitBreakerView(s.Tripped ? "open" : "closed", s.WindowStartedAt, s.Granted, s.GrantedMinor,
             o.RefundsPerWindowMax, o.RefundAmountPerWindowMaxMinor, o.Window, s.Trips);
     }
 

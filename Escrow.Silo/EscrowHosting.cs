@@ -101,6 +101,10 @@ public static class EscrowHosting
     /// <summary>Grain state and reminders: PostgreSQL (ADO.NET, Orleans' binary format) with a connection string, memory without.</summary>
     public static ISiloBuilder AddEscrowPersistence(this ISiloBuilder silo, string? connectionString)
     {
+        // Persist with Orleans' version-tolerant binary format, governed by [GenerateSerializer]/[Id] (pitfall P3), in
+        // memory too: with the default JSON serializer a circuit breaker reactivated after idle collection could not
+        // read its state back and failed every call (CircuitBreakerGrainTests, the test that replaces the activation).
+        silo.Services.AddKeyedSingleton<IGrainStorageSerializer, OrleansGrainStorageSerializer>(EscrowStorage.ProviderName);
         if (string.IsNullOrWhiteSpace(connectionString))
         {
             silo.AddMemoryGrainStorage(EscrowStorage.ProviderName);
@@ -112,8 +116,6 @@ public static class EscrowHosting
             o.Invariant = "Npgsql";
             o.ConnectionString = connectionString;
         });
-        // Persist with Orleans' version-tolerant binary format, governed by [GenerateSerializer]/[Id] (pitfall P3).
-        silo.Services.AddKeyedSingleton<IGrainStorageSerializer, OrleansGrainStorageSerializer>(EscrowStorage.ProviderName);
         silo.UseAdoNetReminderService(o =>
         {
             o.Invariant = "Npgsql";
@@ -180,6 +182,11 @@ public static class EscrowHosting
             o.RefreshReminderListPeriod = orleans.GetValue("ReminderRefreshPeriod", TimeSpan.FromMinutes(5));
             o.ReminderLoadingWindow = TimeSpan.FromMinutes(10) > o.RefreshReminderListPeriod ? TimeSpan.FromMinutes(10) : o.RefreshReminderListPeriod;
         });
+        // An escrow sits idle for hours between its events (hold, warnings, deadline, reply): its activation goes after
+        // a few idle minutes rather than Orleans' 15, so open escrows cost rows, not memory and per-activation runtime
+        // work (the dashboard's once-a-second metrics collection grows with the number of activations).
+        silo.Configure<GrainCollectionOptions>(o =>
+            o.ClassSpecificCollectionAge[typeof(EscrowGrain).FullName!] = orleans.GetValue("EscrowCollectionAge", TimeSpan.FromMinutes(5)));
         silo.AddActivityPropagation();
         silo.AddDashboard(o =>
         {

@@ -1,4 +1,6 @@
+using Escrow.Grains;
 using Escrow.Tests.Infrastructure;
+using Orleans.Core.Internal;
 
 namespace Escrow.Tests.Grains;
 
@@ -21,6 +23,39 @@ public sealed class CircuitBreakerGrainTests(SmallBreakerFixture f) : IClassFixt
         Assert.Equal(RefundPermit.Granted, first);
         Assert.Equal(RefundPermit.Granted, again);
         Assert.Equal(1, (await Breaker.GetAsync()).RefundsInWindow);
+    }
+
+    [Fact]
+    public async Task After_the_breaker_activation_is_replaced_an_escrow_asking_again_counts_again_stricter_never_looser()
+    {
+        await Breaker.ResetAsync("test");
+        var first = Guid.NewGuid();
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(first, 100));
+
+        await Breaker.AsReference<IGrainManagementExtension>().DeactivateOnIdle();
+        await Eventually.UntilAsync(async () => (await Breaker.GetAsync()).RefundsInWindow == 1, "the window's count read back by a new activation");
+
+        // The new activation does not know which escrows were permitted: the same escrow is counted again.
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(first, 100));
+        Assert.Equal(2, (await Breaker.GetAsync()).RefundsInWindow);
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), 100));
+        Assert.Equal(RefundPermit.Denied, await Breaker.RequestPermitAsync(Guid.NewGuid(), 100));
+    }
+
+    [Fact]
+    public void A_window_stored_with_per_escrow_permits_keeps_its_counts()
+    {
+        var stored = new CircuitBreakerState
+        {
+            WindowStartedAt = DateTimeOffset.UnixEpoch,
+            Permits = System.Collections.Immutable.ImmutableDictionary<Guid, long>.Empty.Add(Guid.NewGuid(), 100).Add(Guid.NewGuid(), 250),
+        };
+
+        var carried = stored.WithCountersCarriedOver();
+
+        Assert.Equal(2, carried.Granted);
+        Assert.Equal(350, carried.GrantedMinor);
+        Assert.Equal(carried, carried.WithCountersCarriedOver()); // carrying over twice counts nothing twice
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using Escrow.Grains;
 using Escrow.Grains.Email;
 using Escrow.Grains.Payments;
 using Escrow.Grains.Storage;
+using Escrow.Silo;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.TestingHost;
@@ -48,8 +49,7 @@ public class GrainClusterFixture : IAsyncLifetime
         builder.Options.ConfigureFileLogging = false;
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.AddMemoryGrainStorage(EscrowStorage.ProviderName);
-            silo.UseInMemoryReminderService();
+            silo.AddEscrowPersistence(connectionString: null); // memory, as the service runs without a database
             silo.Configure<ReminderOptions>(o =>
             {
                 o.MinimumReminderPeriod = TimeSpan.FromSeconds(1);
