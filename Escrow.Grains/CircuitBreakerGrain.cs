@@ -12,8 +12,8 @@ public sealed record CircuitBreakerState
 
     /// <summary>
     /// Written by earlier versions: the window's permits by escrow, which made every write as large as the window
-    /// (a 100 000-escrow run queued refunds behind megabyte writes). Only read now, to carry such a window's counts
-    /// over; every write leaves it empty.
+    /// (a 100 000-escrow run queued refunds behind megabyte writes). Only read now: on activation such a window
+    /// becomes counters (<see cref="WithCountersCarriedOver"/>) and the permits are dropped.
     /// </summary>
     [Id(1)] public ImmutableDictionary<Guid, long> Permits { get; init; } = ImmutableDictionary<Guid, long>.Empty;
     [Id(2)] public bool Tripped { get; init; }
@@ -25,9 +25,12 @@ public sealed record CircuitBreakerState
     /// <summary>Their amount, in minor units.</summary>
     [Id(5)] public long GrantedMinor { get; init; }
 
-    /// <summary>The counters of a window, also for a state an earlier version wrote with per-escrow permits.</summary>
+    /// <summary>A state an earlier version wrote with per-escrow permits, as counters (and without the permits).</summary>
     public CircuitBreakerState WithCountersCarriedOver() => Permits.IsEmpty ? this
-        : this with { Granted = Math.Max(Granted, Permits.Count), GrantedMinor = Math.Max(GrantedMinor, Permits.Values.Sum()) };
+        : this with { Granted = Math.Max(Granted, Permits.Count), GrantedMinor = Math.Max(GrantedMinor, Permits.Values.Sum()), Permits = ImmutableDictionary<Guid, long>.Empty };
+
+    /// <summary>A new, closed window starting at <paramref name="now"/>; the trip count is kept.</summary>
+    public CircuitBreakerState NewWindow(DateTimeOffset now) => this with { WindowStartedAt = now, Granted = 0, GrantedMinor = 0, Tripped = false };
 }
 
 /// <summary>
@@ -102,7 +105,7 @@ public sealed partial class CircuitBreakerGrain(
             EscrowTelemetry.RefundsDenied.Add(1);
             return RefundPermit.Denied;
         }
-        await WriteAsync(s with { Granted = s.Granted + 1, GrantedMinor = s.GrantedMinor + amountMinor, Permits = ImmutableDictionary<Guid, long>.Empty });
+        await WriteAsync(s with { Granted = s.Granted + 1, GrantedMinor = s.GrantedMinor + amountMinor });
         _granted.Add(escrowId);
         return RefundPermit.Granted;
     }
@@ -113,7 +116,7 @@ public sealed partial class CircuitBreakerGrain(
 
     public async Task<CircuitBreakerView> ResetAsync(string resetBy)
     {
-        await WriteAsync(state.State with { WindowStartedAt = clock.GetUtcNow(), Permits = ImmutableDictionary<Guid, long>.Empty, Granted = 0, GrantedMinor = 0, Tripped = false });
+        await WriteAsync(state.State.NewWindow(clock.GetUtcNow()));
         LogReset(resetBy);
         return View(state.State);
     }
@@ -124,7 +127,7 @@ public sealed partial class CircuitBreakerGrain(
         var s = state.State;
         return s.WindowStartedAt is { } start && now < start + options.Value.Window
             ? s
-            : s with { WindowStartedAt = now, Permits = ImmutableDictionary<Guid, long>.Empty, Granted = 0, GrantedMinor = 0, Tripped = false };
+            : s.NewWindow(now);
     }
 
     private async Task SaveIfChangedAsync(CircuitBreakerState s)

@@ -12,11 +12,9 @@ public sealed partial class TransientFailureHandler(IProblemDetailsService probl
 {
     public const int RetryAfterSeconds = 2;
 
-    public static bool IsTransient(Exception e) => Escrow.Grains.TransientFailure.Is(e);
-
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
-        if (!IsTransient(exception) || context.Response.HasStarted)
+        if (!Escrow.Grains.TransientFailure.Is(exception) || context.Response.HasStarted)
         {
             return false;
         }

@@ -39,7 +39,7 @@ public sealed class TransientFailureTests
         var handled = await handler.TryHandleAsync(context, exception, CancellationToken.None);
 
         Assert.Equal(transient, handled);
-        Assert.Equal(transient, TransientFailureHandler.IsTransient(exception));
+        Assert.Equal(transient, Escrow.Grains.TransientFailure.Is(exception));
         if (transient)
         {
             Assert.Equal(StatusCodes.Status503ServiceUnavailable, context.Response.StatusCode);
