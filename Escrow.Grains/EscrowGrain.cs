@@ -28,6 +28,7 @@ public sealed partial class EscrowGrain(
     private bool _dirty;
     private EscrowState _durable = new();
     private bool _durableMoneyIntent;
+    // When the reminder this activation registered first fires (then it ticks every period until moved or removed).
     private DateTimeOffset? _reminderDue;
     private bool _reminderKnown;
     // The handle this activation last registered (its ETag), so removing the reminder needs no read first.
@@ -377,7 +378,11 @@ public sealed partial class EscrowGrain(
             }
             return;
         }
-        if (_reminderDue == next)
+        // A registered reminder that has not fired yet and comes no later than the next due time is kept: moving it
+        // later would cost a commit on the caller's path (the hold of every new escrow moved its reminder from the
+        // backstop to the first deadline warning). If it fires early, the tick finds nothing due and moves it then;
+        // an escrow whose work is done before it fires (a quick reply) never moves it at all.
+        if (_reminderDue is { } registered && registered <= next && registered > Now)
         {
             return;
         }
@@ -386,12 +391,20 @@ public sealed partial class EscrowGrain(
         {
             dueTime = TimeSpan.Zero;
         }
+        await RegisterReminderAsync(dueTime);
+    }
+
+    /// <summary>Registers (or moves) the escrow's reminder to fire after <paramref name="dueTime"/>, then every period.</summary>
+    private async Task RegisterReminderAsync(TimeSpan dueTime)
+    {
         if (options.Value.MaxReminderDueTime is { } cap && dueTime > cap)
         {
             dueTime = cap;
         }
+        var firesAt = Now + dueTime;
         _reminder = await this.RegisterOrUpdateReminder(ReminderName, dueTime, options.Value.ReminderPeriod);
-        _reminderDue = next;
+        // When it first fires (capped or not): what "comes no later than" is compared with.
+        _reminderDue = firesAt;
         _reminderKnown = true;
     }
 
@@ -444,14 +457,7 @@ public sealed partial class EscrowGrain(
         {
             return;
         }
-        var dueTime = due - Now;
-        if (options.Value.MaxReminderDueTime is { } cap && dueTime > cap)
-        {
-            dueTime = cap;
-        }
-        _reminder = await this.RegisterOrUpdateReminder(ReminderName, dueTime, options.Value.ReminderPeriod);
-        _reminderDue = due;
-        _reminderKnown = true;
+        await RegisterReminderAsync(due - Now);
     }
 
     private EscrowResult Ok() => new(EscrowViews.From(state.State), null, null);

@@ -187,7 +187,11 @@ public static class EscrowHosting
         // work (the dashboard's once-a-second metrics collection grows with the number of activations).
         silo.Configure<GrainCollectionOptions>(o =>
             o.ClassSpecificCollectionAge[typeof(EscrowGrain).FullName!] = orleans.GetValue("EscrowCollectionAge", TimeSpan.FromMinutes(5)));
-        silo.AddActivityPropagation();
+        if (EscrowTelemetryHosting.OtlpEndpoint(configuration) is not null)
+        {
+            // Spans across grain calls: only when traces are exported (see AddEscrowTelemetry).
+            silo.AddActivityPropagation();
+        }
         silo.AddDashboard(o =>
         {
             o.CounterUpdateIntervalMs = 1000;

@@ -9,37 +9,42 @@ namespace Escrow.Silo;
 
 /// <summary>
 /// OpenTelemetry: the Escrow meter and activity source, Orleans' own, ASP.NET Core, HttpClient (Stripe, Postmark)
-/// and Npgsql. A Prometheus scrape endpoint always; an OTLP exporter when OTEL_EXPORTER_OTLP_ENDPOINT (or
-/// Telemetry:OtlpEndpoint) is set.
+/// and Npgsql. Metrics: a Prometheus scrape endpoint always, OTLP too when OTEL_EXPORTER_OTLP_ENDPOINT (or
+/// Telemetry:OtlpEndpoint) is set. Traces go only to OTLP, so they are collected only when it is set: without an
+/// exporter every HTTP request, grain call and SQL command would build spans that nobody reads.
 /// </summary>
 public static class EscrowTelemetryHosting
 {
+    /// <summary>The OTLP endpoint, or null when none is configured.</summary>
+    public static string? OtlpEndpoint(IConfiguration configuration) =>
+        (configuration["Telemetry:OtlpEndpoint"] ?? configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]) is { } otlp && !string.IsNullOrWhiteSpace(otlp)
+            ? otlp
+            : null;
+
     public static IServiceCollection AddEscrowTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
-        var otlp = configuration["Telemetry:OtlpEndpoint"] ?? configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
-        services.AddOpenTelemetry()
+        var otlp = OtlpEndpoint(configuration);
+        var telemetry = services.AddOpenTelemetry()
             .WithMetrics(metrics =>
             {
                 metrics.AddMeter(EscrowTelemetry.Name, "Microsoft.Orleans")
                     .AddAspNetCoreInstrumentation()
                     .AddHttpClientInstrumentation()
                     .AddPrometheusExporter();
-                if (!string.IsNullOrWhiteSpace(otlp))
+                if (otlp is not null)
                 {
                     metrics.AddOtlpExporter(o => o.Endpoint = new Uri(otlp));
                 }
-            })
-            .WithTracing(tracing =>
-            {
-                tracing.AddSource(EscrowTelemetry.Name, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application")
-                    .AddAspNetCoreInstrumentation()
-                    .AddHttpClientInstrumentation()
-                    .AddNpgsql();
-                if (!string.IsNullOrWhiteSpace(otlp))
-                {
-                    tracing.AddOtlpExporter(o => o.Endpoint = new Uri(otlp));
-                }
             });
+        if (otlp is not null)
+        {
+            telemetry.WithTracing(tracing => tracing
+                .AddSource(EscrowTelemetry.Name, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application")
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddNpgsql()
+                .AddOtlpExporter(o => o.Endpoint = new Uri(otlp)));
+        }
         services.AddHostedService<OpenEscrowsGauge>();
         return services;
     }

@@ -23,6 +23,8 @@ public sealed class StripeSandbox
     private readonly OrderedDictionary<string, SandboxPaymentIntent> _paymentIntents = new(StringComparer.Ordinal);
     private readonly OrderedDictionary<string, SandboxCharge> _charges = new(StringComparer.Ordinal);
     private readonly OrderedDictionary<string, SandboxTransfer> _transfers = new(StringComparer.Ordinal);
+    // Amount transferred so far from each source charge: a transfer's check without a scan of every transfer.
+    private readonly Dictionary<string, long> _transferredFromCharge = new(StringComparer.Ordinal);
     private readonly OrderedDictionary<string, SandboxRefund> _refunds = new(StringComparer.Ordinal);
     private readonly OrderedDictionary<string, SandboxAccount> _accounts = new(StringComparer.Ordinal);
     private readonly OrderedDictionary<string, SandboxEvent> _events = new(StringComparer.Ordinal);
@@ -158,6 +160,7 @@ public sealed class StripeSandbox
             _paymentIntents.Clear();
             _charges.Clear();
             _transfers.Clear();
+            _transferredFromCharge.Clear();
             _refunds.Clear();
             _accounts.Clear();
             _events.Clear();
@@ -526,7 +529,7 @@ public sealed class StripeSandbox
                     "currency");
             }
 
-            var alreadyTransferred = _transfers.Values.Where(t => t.SourceTransaction == source).Sum(t => t.Amount);
+            var alreadyTransferred = _transferredFromCharge.GetValueOrDefault(source);
             var available = charge.AmountCaptured - charge.AmountRefunded - alreadyTransferred;
             if (amount > available)
             {
@@ -549,6 +552,10 @@ public sealed class StripeSandbox
             Created = Now(),
         };
         _transfers[transfer.Id] = transfer;
+        if (source is not null)
+        {
+            _transferredFromCharge[source] = _transferredFromCharge.GetValueOrDefault(source) + amount;
+        }
         AddEvent("transfer.created", transfer.Id, StripeJson.Transfer(transfer), key);
         return StripeResponse.Ok(StripeJson.Transfer(transfer));
     }

@@ -33,7 +33,10 @@ public sealed class CircuitBreakerGrainTests(SmallBreakerFixture f) : IClassFixt
         Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(first, 100));
 
         await Breaker.AsReference<IGrainManagementExtension>().DeactivateOnIdle();
-        await Eventually.UntilAsync(async () => (await Breaker.GetAsync()).RefundsInWindow == 1, "the window's count read back by a new activation");
+        // Gone from the directory: the next call creates a new activation (a count of 1 alone could still be the old one's).
+        var management = f.Grains.GetGrain<IManagementGrain>(0);
+        await Eventually.UntilAsync(async () => await management.GetActivationAddress(Breaker) is null, "the breaker's activation to be deactivated");
+        Assert.Equal(1, (await Breaker.GetAsync()).RefundsInWindow); // the window's count, read back by the new activation
 
         // The new activation does not know which escrows were permitted: the same escrow is counted again.
         Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(first, 100));

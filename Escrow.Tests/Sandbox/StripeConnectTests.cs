@@ -106,6 +106,34 @@ public sealed class StripeConnectTests
     }
 
     [Fact]
+    public async Task Transfers_from_one_source_charge_add_up_and_cannot_exceed_what_was_captured()
+    {
+        await using var host = await SandboxTestHost.StartAsync();
+        var account = await host.CreateAccountAsync(enablePayouts: true);
+        var pi = await host.AuthoriseAsync(1000, "auth-sum");
+        var other = await host.AuthoriseAsync(1000, "auth-other");
+        var intents = new PaymentIntentService(host.Stripe);
+        await intents.CaptureAsync(pi.Id, new PaymentIntentCaptureOptions(), SandboxTestHost.Key("capture-sum"));
+        await intents.CaptureAsync(other.Id, new PaymentIntentCaptureOptions(), SandboxTestHost.Key("capture-other"));
+        var transfers = new TransferService(host.Stripe);
+        TransferCreateOptions From(string charge, long amount) =>
+            new() { Amount = amount, Currency = "eur", Destination = account.Id, SourceTransaction = charge };
+
+        await transfers.CreateAsync(From(pi.LatestChargeId, 600), SandboxTestHost.Key("sum-1"));
+        // Another charge's transfers do not count against this one.
+        await transfers.CreateAsync(From(other.LatestChargeId, 900), SandboxTestHost.Key("other-1"));
+        var over = await Assert.ThrowsAsync<StripeException>(() => transfers.CreateAsync(From(pi.LatestChargeId, 401), SandboxTestHost.Key("sum-2")));
+        var rest = await transfers.CreateAsync(From(pi.LatestChargeId, 400), SandboxTestHost.Key("sum-3"));
+        var none = await Assert.ThrowsAsync<StripeException>(() => transfers.CreateAsync(From(pi.LatestChargeId, 1), SandboxTestHost.Key("sum-4")));
+
+        Assert.Equal("amount_too_large", over.StripeError.Code);
+        Assert.Equal(400, rest.Amount);
+        Assert.Equal("amount_too_large", none.StripeError.Code);
+        Assert.Equal(1000, host.Sandbox.Transfers.Where(t => t.SourceTransaction == pi.LatestChargeId).Sum(t => t.Amount));
+        Assert.Equal(3, host.Sandbox.Transfers.Count);
+    }
+
+    [Fact]
     public async Task An_account_link_points_at_the_sandbox_onboarding_page_which_enables_payouts()
     {
         await using var host = await SandboxTestHost.StartAsync();
