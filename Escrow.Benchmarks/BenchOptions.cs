@@ -16,6 +16,7 @@ public sealed record BenchOptions
     public int PgbenchSeconds { get; init; } = 10;
     public int PacedSeconds { get; init; }
     public int IdleSeconds { get; init; }
+    public int WarmupSeconds { get; init; }
     public int SpreadSeconds { get; init; }
     public bool Append { get; init; } = true;
     public bool SkipBuild { get; init; }
@@ -33,6 +34,7 @@ public sealed record BenchOptions
             Open = quick ? 1_000 : 100_000,
             PacedSeconds = quick ? 10 : 30,
             IdleSeconds = quick ? 15 : 60,
+            WarmupSeconds = quick ? 10 : 30,
             SpreadSeconds = quick ? 30 : 120,
         };
         for (var i = 0; i < args.Length; i++)
@@ -59,6 +61,7 @@ public sealed record BenchOptions
                 "--pgbench-seconds" => o with { PgbenchSeconds = Math.Max(1, NextInt()) },
                 "--paced-seconds" => o with { PacedSeconds = NextInt() },
                 "--idle-seconds" => o with { IdleSeconds = Math.Max(5, NextInt()) },
+                "--warmup-seconds" => o with { WarmupSeconds = NextInt() },
                 "--spread-seconds" => o with { SpreadSeconds = NextInt() },
                 "--no-append" => o with { Append = false },
                 "--skip-build" => o with { SkipBuild = true },
@@ -84,6 +87,7 @@ public sealed record BenchOptions
           --pgbench-seconds S   pgbench duration (default 10)
           --paced-seconds S     duration of the paced run at half the measured throughput (10 quick, 30 full)
           --idle-seconds S      idle interval measured with the open escrows waiting (15 quick, 60 full)
+          --warmup-seconds S    released lifecycles before the measured ones, at least this long (10 quick, 30 full)
           --spread-seconds S    extra spread of the open escrows' deadlines (30 quick, 120 full)
           --no-append           do not append the row to docs/BENCHMARKS.md
           --skip-build          use the Escrow.Api Release build already in Escrow.Api/bin/Release
