@@ -21,6 +21,12 @@ public sealed class SandboxOptions
     /// <summary>Whether new events are delivered to <see cref="WebhookUrl"/> automatically.</summary>
     public bool DeliverWebhooks { get; set; } = true;
 
+    /// <summary>
+    /// Events delivered at the same time, like Stripe, which sends events in parallel and in no guaranteed order. One
+    /// delivery at a time fell behind under load (each waits for the escrow it concerns) and went on draining long after.
+    /// </summary>
+    public int WebhookDeliveryConcurrency { get; set; } = 4;
+
     /// <summary>Total delivery attempts per event (first attempt included) before giving up.</summary>
     public int WebhookMaxAttempts { get; set; } = 8;
 

@@ -34,7 +34,7 @@ public sealed class StripeSandbox
     private readonly List<SandboxRequest> _requests = [];
     private readonly List<SandboxWebhookAttempt> _attempts = [];
     private readonly Channel<WebhookDelivery> _deliveries = Channel.CreateUnbounded<WebhookDelivery>(
-        new UnboundedChannelOptions { SingleReader = true });
+        new UnboundedChannelOptions { SingleReader = false });
 
     internal StripeSandbox(IOptions<SandboxOptions> options, TimeProvider time)
     {

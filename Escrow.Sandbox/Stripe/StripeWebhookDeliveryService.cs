@@ -11,8 +11,9 @@ using Microsoft.Extensions.Options;
 namespace Escrow.Sandbox;
 
 /// <summary>
-/// Delivers sandbox events to the webhook URL, signed like Stripe. First attempts go out one at a time in
-/// creation order; a failed attempt is re-queued after an exponential delay, so it never blocks later events.
+/// Delivers sandbox events to the webhook URL, signed like Stripe. Like Stripe, several at a time
+/// (<see cref="SandboxOptions.WebhookDeliveryConcurrency"/>), so in no guaranteed order; a failed attempt is re-queued
+/// after an exponential delay, so it never blocks later events.
 /// </summary>
 internal sealed partial class StripeWebhookDeliveryService(
     StripeSandbox sandbox,
@@ -24,7 +25,10 @@ internal sealed partial class StripeWebhookDeliveryService(
 {
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromHours(1);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.Value.WebhookDeliveryConcurrency)).Select(_ => DeliverAllAsync(stoppingToken)));
+
+    private async Task DeliverAllAsync(CancellationToken stoppingToken)
     {
         try
         {
