@@ -645,11 +645,9 @@ namespace Escrow.Benchmarks
                 var cpu = meter.Stop();
                 var after = await EscrowActivationsAsync(http, api.BaseUrl);
                 Say($"   {label}: {created.Count} open {cpu}");
-                Say($"   escrow activations in memory (dashboard counters): {Show(before)} at the start, {Show(after)} at the end (an idle one is collected after Silo:EscrowCollectionAge)");
+                Say($"   escrow activations in memory (dashboard counters): {ShowCount(before)} at the start, {ShowCount(after)} at the end (an idle one is collected after Silo:EscrowCollectionAge)");
                 return (cpu, after);
             }
-
-            static string Show(long? n) => n?.ToString(CultureInfo.InvariantCulture) ?? "n/a";
 
             // Refunds: wait until every deadline + grace has passed and every escrow is refunded.
             var lastDeadline = first.AddSeconds(windows.Max() + createSeconds + 5);
@@ -695,7 +693,7 @@ namespace Escrow.Benchmarks
             return result;
         }
 
-        private static string ShowCount(long? n) => n?.ToString(CultureInfo.InvariantCulture) ?? "?";
+        private static string ShowCount(long? n) => n?.ToString(CultureInfo.InvariantCulture) ?? "n/a";
 
         /// <summary>Escrow grain activations in the silo, from the dashboard's counters; null when they cannot be read.</summary>
         private static async Task<long?> EscrowActivationsAsync(HttpClient http, string baseUrl)
