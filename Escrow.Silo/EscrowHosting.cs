@@ -9,6 +9,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
 using Orleans.Dashboard;
+using Orleans.Serialization;
 using Orleans.Storage;
 using Stripe;
 
@@ -98,9 +99,18 @@ public static class EscrowHosting
         return services;
     }
 
+    /// <summary>
+    /// Lets the database's exceptions cross grain calls as themselves. Orleans serializes only exceptions of the
+    /// namespaces it is told of (System and Microsoft by default): a failed write in one grain (NpgsqlException) reached
+    /// its caller on another silo, or the API's client, as a CodecNotFoundException, which nobody retries.
+    /// </summary>
+    public static IServiceCollection AddDatabaseExceptionSerialization(this IServiceCollection services) =>
+        services.Configure<ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
+
     /// <summary>Grain state and reminders: PostgreSQL (ADO.NET, Orleans' binary format) with a connection string, memory without.</summary>
     public static ISiloBuilder AddEscrowPersistence(this ISiloBuilder silo, string? connectionString)
     {
+        silo.Services.AddDatabaseExceptionSerialization();
         // Persist with Orleans' version-tolerant binary format, governed by [GenerateSerializer]/[Id] (pitfall P3), in
         // memory too: with the default JSON serializer a circuit breaker reactivated after idle collection could not
         // read its state back and failed every call (CircuitBreakerGrainTests, the test that replaces the activation).

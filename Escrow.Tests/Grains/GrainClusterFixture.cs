@@ -5,6 +5,8 @@ using Escrow.Grains.Storage;
 using Escrow.Silo;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using Orleans.Runtime.Hosting;
+using Orleans.Storage;
 using Orleans.TestingHost;
 
 namespace Escrow.Tests.Grains;
@@ -20,11 +22,15 @@ public class GrainClusterFixture : IAsyncLifetime
     {
     }
 
-    protected GrainClusterFixture(int refundsPerWindowMax, long refundAmountPerWindowMaxMinor)
+    /// <param name="storage">The grain storage; in memory when null.</param>
+    protected GrainClusterFixture(int refundsPerWindowMax, long refundAmountPerWindowMaxMinor, IGrainStorage? storage = null)
     {
         RefundsPerWindowMax = refundsPerWindowMax;
         RefundAmountPerWindowMaxMinor = refundAmountPerWindowMaxMinor;
+        _storage = storage;
     }
+
+    private readonly IGrainStorage? _storage;
 
     public int RefundsPerWindowMax { get; }
 
@@ -49,7 +55,16 @@ public class GrainClusterFixture : IAsyncLifetime
         builder.Options.ConfigureFileLogging = false;
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.AddEscrowPersistence(connectionString: null); // memory, as the service runs without a database
+            if (_storage is null)
+            {
+                silo.AddEscrowPersistence(connectionString: null); // memory, as the service runs without a database
+            }
+            else
+            {
+                silo.UseInMemoryReminderService();
+                silo.Services.AddGrainStorage(EscrowStorage.ProviderName, (_, _) => _storage);
+                silo.Services.AddDatabaseExceptionSerialization();
+            }
             silo.Configure<ReminderOptions>(o =>
             {
                 o.MinimumReminderPeriod = TimeSpan.FromSeconds(1);
