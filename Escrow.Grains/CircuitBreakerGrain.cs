@@ -65,8 +65,10 @@ public sealed partial class CircuitBreakerGrain(
     private readonly HashSet<Guid> _granted = [];
     private DateTimeOffset? _grantedWindow;
 
-    // The decided state: the stored one (state.State) plus the decisions not yet stored, numbered by _decided.
+    // The decided state: the stored one plus the decisions not yet stored, numbered by _decided. state.State is what
+    // the write in flight sends, so what is known to be stored is kept apart (_storedState) for the view.
     private CircuitBreakerState _decidedState = null!;
+    private CircuitBreakerState _storedState = null!;
     private long _decided;
     private long _stored;
     private Task? _writing;
@@ -86,6 +88,7 @@ public sealed partial class CircuitBreakerGrain(
             _grantedWindow = s.WindowStartedAt;
         }
         _decidedState = state.State;
+        _storedState = state.State;
         return Task.CompletedTask;
     }
 
@@ -134,7 +137,7 @@ public sealed partial class CircuitBreakerGrain(
         return RefundPermit.Granted;
     }
 
-    public Task<CircuitBreakerView> GetAsync() => Task.FromResult(View(CurrentWindow(state.State, clock.GetUtcNow())));
+    public Task<CircuitBreakerView> GetAsync() => Task.FromResult(View(CurrentWindow(_storedState, clock.GetUtcNow())));
 
     public async Task<CircuitBreakerView> ResetAsync(string resetBy)
     {
@@ -142,7 +145,7 @@ public sealed partial class CircuitBreakerGrain(
         Decide(_decidedState.NewWindow(clock.GetUtcNow()));
         await StoreDecisionsAsync();
         LogReset(resetBy);
-        return View(state.State);
+        return View(_storedState);
     }
 
     /// <summary>The state as of now: a window that has ended is replaced by a fresh one (closing the breaker).</summary>
@@ -194,6 +197,7 @@ public sealed partial class CircuitBreakerGrain(
             }
             await state.WriteOrForgetAsync(next, this);
             _alertsToRaise.RemoveRange(0, alerts.Length);
+            _storedState = next;
             _stored = number;
         }
         catch (Exception e)

@@ -36,6 +36,8 @@ public sealed class CircuitBreakerGroupCommitTests(GatedBreakerFixture f) : ICla
         Assert.All(requests.Where(r => r.IsCompleted), r => Assert.Equal(RefundPermit.Denied, r.Result));
         await Eventually.UntilAsync(() => Task.FromResult(f.Storage.Waiting), n => n == 1, "the first write at the gate");
         Assert.Equal(4, requests.Count(r => !r.IsCompleted)); // no permit is answered before it is stored
+        var whileHeld = await Breaker.GetAsync(); // answered meanwhile, with what is stored: nothing yet
+        Assert.Equal(("closed", 0, tripsBefore), (whileHeld.State, whileHeld.RefundsInWindow, whileHeld.Trips));
 
         f.Storage.Open();
         var answers = await Task.WhenAll(requests);
