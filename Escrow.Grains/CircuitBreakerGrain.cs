@@ -212,8 +212,9 @@ public sealed partial class CircuitBreakerGrain(
     {
         if (_failed is { } e)
         {
-            // Until the activation has gone: what is stored is unknown, so nothing is answered from memory.
-            throw new OrleansException("The circuit breaker's last write failed; it is being reactivated. Ask again.", e);
+            // Until the activation has gone: what is stored is unknown, so nothing is answered from memory. The cause is
+            // named, not attached: an exception of a namespace Orleans does not serialize would not reach the caller.
+            throw new OrleansException($"The circuit breaker's last write failed ({e.GetType().Name}); it is being reactivated. Ask again.");
         }
     }
 
