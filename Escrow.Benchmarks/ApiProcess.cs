@@ -72,6 +72,12 @@ public sealed class ApiProcess : IAsyncDisposable
     /// The service settings of the benchmark (keys, raised rate limit and breaker caps, short grace and reminder
     /// period, the offered windows in seconds), shared by every process of the service under test.
     /// </summary>
+    /// <summary>
+    /// Silo:EscrowCollectionAge of the service under test, set explicitly (to the service's default, 5 min): the open
+    /// scenario waits this long for idle activations to be collected before it measures the settled idle state.
+    /// </summary>
+    public const int EscrowCollectionAgeSeconds = 300;
+
     public static Dictionary<string, string> ServiceEnvironment(string connectionString, IReadOnlyList<int> windows)
     {
         var env = new Dictionary<string, string>
@@ -88,6 +94,7 @@ public sealed class ApiProcess : IAsyncDisposable
             ["Escrow__ReplyGrace"] = "PT5S",
             ["Escrow__ReminderPeriod"] = "PT1S",
             ["Silo__ReminderMinimumPeriod"] = "00:00:01",
+            ["Silo__EscrowCollectionAge"] = TimeSpan.FromSeconds(EscrowCollectionAgeSeconds).ToString("c", CultureInfo.InvariantCulture),
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             // One log line per status change on the console would cost the API CPU the benchmark wants to see.
             ["Logging__LogLevel__Default"] = "Warning",

@@ -563,19 +563,17 @@ namespace Escrow.Benchmarks
             public double LateP99 => Late.P99;
         }
 
-        private const int EscrowCollectionAgeSeconds = 300;
-
         private async Task<OpenFigures?> RunOpenScenarioAsync(string repo, string escrowConnection, string serviceConnection, PostgresCluster pg, HttpClient http, string work, double lifecycleRate)
         {
             // Windows: the first 50 % reminder email must come after creation and the idle interval, so the idle
             // CPU is measured while nothing is due; deadlines are spread over several windows.
             // A full run also measures the settled idle state: after the last creation, the escrows' activations are
-            // collected once idle for Silo:EscrowCollectionAge (5 min by default, not changed here), so the first
+            // collected once idle for Silo:EscrowCollectionAge (set by ApiProcess to the service's default), so the first
             // reminders must come after that plus the second idle interval (a faster service, with a shorter creation
             // estimate, once measured "settled" with 43 000 activations still in memory).
             var createRate = Math.Max(20, lifecycleRate * 1.2);
             var createEstimate = o.Open / createRate + 10;
-            var settling = o.Quick ? 0 : EscrowCollectionAgeSeconds + 15 + o.IdleSeconds;
+            var settling = o.Quick ? 0 : ApiProcess.EscrowCollectionAgeSeconds + 15 + o.IdleSeconds;
             var wMin = (int)Math.Ceiling(2 * (createEstimate + o.IdleSeconds + 10 + settling));
             const int K = 5;
             var windows = Enumerable.Range(0, K).Select(j => wMin + j * o.SpreadSeconds / (K - 1)).Distinct().ToArray();
