@@ -8,7 +8,11 @@ using Microsoft.Extensions.Options;
 namespace Escrow.Grains;
 
 /// <summary>What performing one effect produced: the command to decide, or the error that postpones it.</summary>
-public readonly record struct EffectOutcome(EscrowCommand? Command, string? Error);
+/// <param name="InEmailLog">
+/// A sent e-mail whose "sent" row is durable in the e-mail log: a re-drive finds it there and does not send it again,
+/// so its completion need not be written to the escrow's state at once.
+/// </param>
+public readonly record struct EffectOutcome(EscrowCommand? Command, string? Error, bool InEmailLog = false);
 
 /// <summary>
 /// Performs the outbox effects of an escrow against Stripe, Postmark, the other grains and the store, and turns
@@ -206,13 +210,14 @@ public sealed partial class EscrowEffects(
         if (mayHaveRunBefore && e.Email != EmailKind.PendingPayoutSetup
             && (await store.GetEmailLogAsync(s.Id)).Any(l => l.Kind == message.Tag && l.Outcome == "sent"))
         {
-            return new(new EffectCompleted(e.Id), null);
+            return new(new EffectCompleted(e.Id), null, InEmailLog: true);
         }
+        bool logged;
         try
         {
             var id = await email.SendAsync(message);
             EscrowTelemetry.EmailsSent.Add(1, new KeyValuePair<string, object?>("kind", message.Tag), new KeyValuePair<string, object?>("outcome", "sent"));
-            await LogEmailAsync(s.Id, message, "sent", id, null, now);
+            logged = await LogEmailAsync(s.Id, message, "sent", id, null, now);
         }
         catch (EmailSendException ex)
         {
@@ -220,18 +225,22 @@ public sealed partial class EscrowEffects(
             await LogEmailAsync(s.Id, message, "failed", null, ex.Message, now);
             throw;
         }
-        return new(new EffectCompleted(e.Id), null);
+        // PendingPayoutSetup is sent again on purpose (a reminder), so the log does not stand for its completion.
+        return new(new EffectCompleted(e.Id), null, InEmailLog: logged && e.Email != EmailKind.PendingPayoutSetup);
     }
 
-    private async Task LogEmailAsync(Guid escrowId, EmailMessage message, string outcome, string? providerId, string? error, DateTimeOffset now)
+    /// <summary>Whether the row is durable in the log.</summary>
+    private async Task<bool> LogEmailAsync(Guid escrowId, EmailMessage message, string outcome, string? providerId, string? error, DateTimeOffset now)
     {
         try
         {
             await store.LogEmailAsync(new EmailLogEntry(escrowId, message.Tag, message.To, message.Subject, outcome, providerId, error, now));
+            return true;
         }
         catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException)
         {
             LogEmailLogFailed(ex, escrowId);
+            return false;
         }
     }
 

@@ -66,7 +66,7 @@ public sealed partial class EscrowGrain(
             {
                 return Rejected(Rejection.IdempotencyKeyReused);
             }
-            await RunAsync();
+            await RunAsync(deferEmails: true);
             return Ok();
         }
         var reservation = await GrainFactory.GetGrain<IRecipientGrain>(request.RecipientId).ReserveAsync(Id, request.ResponseWindow);
@@ -84,7 +84,7 @@ public sealed partial class EscrowGrain(
         await SaveAsync(created);
         LogCreated(Id, request.RecipientId, reservation.AmountMinor, reservation.Currency);
         EscrowTelemetry.EscrowsCreated.Add(1);
-        await RunAsync();
+        await RunAsync(deferEmails: true);
         return Ok();
     }
 
@@ -201,16 +201,24 @@ public sealed partial class EscrowGrain(
     /// and once at the end of the run; in between, results stay in memory. A crash in between re-drives from the
     /// last written intent, and every effect is idempotent (deterministic Stripe keys, e-mails checked in the log).
     /// </summary>
-    private async Task RunAsync()
+    /// <param name="deferEmails">
+    /// The caller waits only for the decision and its money movement to be durable (a new escrow's hold): e-mails
+    /// the e-mail log records, the ledger and the reminder's move are left to a message this grain sends itself,
+    /// handled right after the answer.
+    /// </param>
+    private async Task RunAsync(bool deferEmails = false)
     {
+        var deferred = false;
         try
         {
             for (var pass = 0; pass < OutboxPassesMax; pass++)
             {
                 var now = Now;
-                var effect = state.State.Outbox.FirstOrDefault(e => (e.NotBefore is null || e.NotBefore <= now) && effects.MayRun(state.State, e));
+                bool Runnable(PendingEffect e) => (e.NotBefore is null || e.NotBefore <= now) && effects.MayRun(state.State, e);
+                var effect = state.State.Outbox.FirstOrDefault(e => Runnable(e) && !(deferEmails && IsLoggedEmail(e)));
                 if (effect is null)
                 {
+                    deferred = deferEmails && state.State.Outbox.Any(e => Runnable(e) && IsLoggedEmail(e));
                     break;
                 }
                 // The recipient reads our durable state to know whether we still wait for payouts: it must see it.
@@ -220,6 +228,14 @@ public sealed partial class EscrowGrain(
                 }
                 var outcome = await effects.PerformAsync(state.State, effect, now, mayHaveRunBefore: effect.Id < _firstEffectIdOfActivation || effect.Attempts > 0);
                 var next = outcome.Command is { } command ? _machine.Decide(state.State, command, Now) : default;
+                if (outcome.InEmailLog && next.Accepted && IsLoggedEmail(effect) && EscrowMachine.NextDueAt(next.State) is not null)
+                {
+                    // Sent and durable in the e-mail log, and the escrow still has a due time (so it keeps a reminder
+                    // and will be written again): the completion rides on that next write. A re-drive before it finds
+                    // the e-mail in the log and does not send it again. A terminal escrow's completion is written now.
+                    StageUnwritten(next.State);
+                    continue;
+                }
                 // A transient failure, or a result the machine refused: try again later, with backoff.
                 Stage(outcome.Command is null || !next.Accepted
                     ? effects.Postpone(state.State, effect, outcome.Error ?? next.Rejection?.Code ?? "unknown", Now)
@@ -229,6 +245,13 @@ public sealed partial class EscrowGrain(
         finally
         {
             await FlushAsync();
+        }
+        if (deferred)
+        {
+            // One-way and queued behind this call: it runs the rest as soon as the answer is sent. Lost with the
+            // activation, it is the reminder ensured before the write that comes back for the e-mails.
+            this.AsReference<IEscrowGrain>().DriveAsync().Ignore();
+            return;
         }
         await SyncAsync();
         try
@@ -242,6 +265,9 @@ public sealed partial class EscrowGrain(
             LogScheduleFailed(e, Id);
         }
     }
+
+    /// <summary>An e-mail whose "sent" row in the e-mail log keeps a re-drive from sending it twice.</summary>
+    private static bool IsLoggedEmail(PendingEffect e) => e.Kind == EffectKind.SendEmail && e.Email != EmailKind.PendingPayoutSetup;
 
     private static bool IsMoneyMovement(EffectKind kind) =>
         kind is EffectKind.CreatePaymentIntent or EffectKind.CapturePayment or EffectKind.TransferShare or EffectKind.CancelPaymentIntent or EffectKind.RefundPayment;
@@ -277,6 +303,16 @@ public sealed partial class EscrowGrain(
     {
         Stage(next);
         await FlushAsync();
+    }
+
+    /// <summary>
+    /// Applies a change that needs no write of its own (an e-mail's completion the e-mail log already records): it is
+    /// in the state the next <see cref="FlushAsync"/> writes, but does not cause one.
+    /// </summary>
+    private void StageUnwritten(EscrowState next)
+    {
+        EscrowInvariants.Check(next);
+        state.State = next;
     }
 
     /// <summary>Applies a decided state in memory; <see cref="FlushAsync"/> makes it durable.</summary>

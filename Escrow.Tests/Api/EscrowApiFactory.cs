@@ -157,11 +157,16 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
     public Task<JsonElement> WaitForStatusAsync(Guid id, string status) =>
         Eventually.UntilAsync(() => GetEscrowAsync(id), e => e.GetProperty("status").GetString() == status, $"escrow {id} {status}");
 
-    /// <summary>The reply token from the Reply-To of the recipient's new-message email in the Postmark outbox.</summary>
-    public string ReplyTokenOf(Guid escrowId)
+    /// <summary>
+    /// The reply token from the Reply-To of the recipient's new-message email in the Postmark outbox, once it is there:
+    /// the escrow sends its e-mails right after it answers the create.
+    /// </summary>
+    public async Task<string> ReplyTokenOfAsync(Guid escrowId)
     {
-        var mail = Postmark.Outbox.Single(m => m.Tag == "new-message" && m.ReplyTo is not null && m.ReplyTo.Contains(escrowId.ToString("N"), StringComparison.Ordinal));
-        return mail.ReplyTo!.Split('+', '@')[1];
+        bool IsNewMessage(SandboxEmail m) =>
+            m.Tag == "new-message" && m.ReplyTo is not null && m.ReplyTo.Contains(escrowId.ToString("N"), StringComparison.Ordinal);
+        await Eventually.UntilAsync(() => Task.FromResult(Postmark.Outbox.Any(IsNewMessage)), $"the new-message email of escrow {escrowId}");
+        return Postmark.Outbox.Single(IsNewMessage).ReplyTo!.Split('+', '@')[1];
     }
 
     public Task<HttpResponseMessage> PostInboundAsync(object mail, string user = InboundUser, string password = InboundPassword)

@@ -41,7 +41,7 @@ public sealed class LifecycleOnPostgresTests(PostgresApiFixture fixture) : IClas
         Assert.Equal(1_125, escrow.GetProperty("recipientShareMinor").GetInt64());
         Assert.Equal(375, escrow.GetProperty("platformFeeMinor").GetInt64());
 
-        var reply = await App.PostInboundAsync(EscrowApiFactory.InboundReply(App.ReplyTokenOf(id)));
+        var reply = await App.PostInboundAsync(EscrowApiFactory.InboundReply(await App.ReplyTokenOfAsync(id)));
         Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
         var released = await App.WaitForStatusAsync(id, "released");
 

@@ -63,7 +63,7 @@ public sealed class ApiFuzzer(EscrowApiFactory app, int seed)
         {
             var body = await app.CreateHeldEscrowAsync(_recipient);
             var id = body.GetProperty("id").GetGuid();
-            _escrows.Add((id, body.GetProperty("accessToken").GetString()!, body.TryGetProperty("paymentIntentId", out var pi) ? pi.GetString() : null, app.ReplyTokenOf(id)));
+            _escrows.Add((id, body.GetProperty("accessToken").GetString()!, body.TryGetProperty("paymentIntentId", out var pi) ? pi.GetString() : null, await app.ReplyTokenOfAsync(id)));
         }
         var withPi = _escrows.First(e => e.PaymentIntentId is not null);
         _validEvent = await app.AuthorisedEventAsync(withPi.PaymentIntentId!);

@@ -5,11 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Escrow.Tests.Grains;
 
 /// <summary>A breaker of 3 refunds or 5 000 minor units per window, over a storage whose writes the tests hold at a gate.</summary>
-public sealed class GatedBreakerFixture() : GrainClusterFixture(refundsPerWindowMax: 3, refundAmountPerWindowMaxMinor: 5_000, storage: new GatedGrainStorage())
-{
-    public GatedGrainStorage Storage => (GatedGrainStorage)Cluster.Silos[0].ServiceProvider
-        .GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(EscrowStorage.ProviderName);
-}
+public sealed class GatedBreakerFixture() : GatedStorageFixture(refundsPerWindowMax: 3, refundAmountPerWindowMaxMinor: 5_000);
 
 /// <summary>
 /// The breaker decides each request at once and answers a permit only once a write that includes it is stored;

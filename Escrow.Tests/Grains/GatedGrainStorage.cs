@@ -1,7 +1,26 @@
+using Escrow.Grains;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Orleans.Storage;
 
 namespace Escrow.Tests.Grains;
+
+/// <summary>A test cluster whose grain state goes to a <see cref="GatedGrainStorage"/>.</summary>
+public class GatedStorageFixture : GrainClusterFixture
+{
+    public GatedStorageFixture()
+        : this(1_000, 10_000_000)
+    {
+    }
+
+    protected GatedStorageFixture(int refundsPerWindowMax, long refundAmountPerWindowMaxMinor)
+        : base(refundsPerWindowMax, refundAmountPerWindowMaxMinor, new GatedGrainStorage())
+    {
+    }
+
+    public GatedGrainStorage Storage => (GatedGrainStorage)Cluster.Silos[0].ServiceProvider
+        .GetRequiredKeyedService<IGrainStorage>(EscrowStorage.ProviderName);
+}
 
 /// <summary>
 /// In-memory grain storage whose writes a test can hold at a gate, then let through or fail: what a slow or broken
@@ -15,10 +34,29 @@ public sealed class GatedGrainStorage : IGrainStorage
     private readonly List<TaskCompletionSource<bool>> _waiting = [];
     private bool _holding;
     private long _etag;
+    private readonly Dictionary<GrainId, int> _writesTo = [];
     private int _writes;
 
     /// <summary>Writes that reached the storage (stored, failed, or waiting at the gate).</summary>
     public int Writes => Volatile.Read(ref _writes);
+
+    /// <summary>Writes of one grain that reached the storage.</summary>
+    public int WritesTo(GrainId grainId)
+    {
+        lock (_lock)
+        {
+            return _writesTo.GetValueOrDefault(grainId);
+        }
+    }
+
+    /// <summary>What is stored for one grain's state (default when nothing is).</summary>
+    public T? Stored<T>(string stateName, GrainId grainId)
+    {
+        lock (_lock)
+        {
+            return _rows.TryGetValue(Key(stateName, grainId), out var row) ? (T)row.State : default;
+        }
+    }
 
     /// <summary>Writes waiting at the gate.</summary>
     public int Waiting
@@ -81,6 +119,7 @@ public sealed class GatedGrainStorage : IGrainStorage
         Task<bool>? gate = null;
         lock (_lock)
         {
+            _writesTo[grainId] = _writesTo.GetValueOrDefault(grainId) + 1;
             if (_holding)
             {
                 var waiter = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -5,21 +5,57 @@ namespace Escrow.Tests.Grains;
 
 public sealed class RecordingEmailSender : IEmailSender
 {
+    private readonly Lock _lock = new();
+    private TaskCompletionSource? _gate;
     private int _failuresLeft;
 
     public ConcurrentQueue<EmailMessage> Sent { get; } = new();
 
     public void FailNext(int times) => Interlocked.Exchange(ref _failuresLeft, times);
 
-    public Task<string> SendAsync(EmailMessage message, CancellationToken cancellationToken = default)
+    /// <summary>From now on, sends wait (Postmark slow to answer) until <see cref="Open"/>.</summary>
+    public void Hold()
     {
+        lock (_lock)
+        {
+            _gate ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    /// <summary>Lets the waiting sends and every later one through.</summary>
+    public void Open()
+    {
+        TaskCompletionSource? gate;
+        lock (_lock)
+        {
+            gate = _gate;
+            _gate = null;
+        }
+        gate?.TrySetResult();
+    }
+
+    public async Task<string> SendAsync(EmailMessage message, CancellationToken cancellationToken = default)
+    {
+        Task? gate;
+        lock (_lock)
+        {
+            gate = _gate?.Task;
+        }
+        if (gate is not null)
+        {
+            await gate.WaitAsync(cancellationToken);
+        }
         if (Interlocked.Decrement(ref _failuresLeft) >= 0)
         {
             throw new EmailSendException(transient: true, "injected failure");
         }
         Sent.Enqueue(message);
-        return Task.FromResult(Guid.NewGuid().ToString());
+        return Guid.NewGuid().ToString();
     }
 
     public int Count(string tag) => Sent.Count(m => m.Tag == tag);
+
+    /// <summary>The e-mails of one escrow with this tag (the escrow id is in each message's metadata).</summary>
+    public int Count(Guid escrowId, string tag) =>
+        Sent.Count(m => m.Tag == tag && m.Metadata is { } meta && meta.TryGetValue("escrow_id", out var id) && id == escrowId.ToString("D"));
 }

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Escrow.Api.Hosting;
 using Escrow.Grains.Storage;
+using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Api.Contract;
 
@@ -129,9 +130,14 @@ public sealed class AdminContractTests(InMemoryApiFixture fixture) : IClassFixtu
     {
         var recipient = await App.NewRecipientAsync();
         var id = (await App.CreateHeldEscrowAsync(recipient)).GetProperty("id").GetGuid();
-        var response = await App.Admin().GetAsync($"/v1/admin/escrows?recipientId={recipient}&status=held");
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var item = Assert.Single((await Contract.JsonOf(response)).GetProperty("items").EnumerateArray());
+        // The list reads the projection, which the escrow writes right after it answers the create.
+        var items = await Eventually.UntilAsync(async () =>
+        {
+            var response = await App.Admin().GetAsync($"/v1/admin/escrows?recipientId={recipient}&status=held");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return (await Contract.JsonOf(response)).GetProperty("items").EnumerateArray().ToList();
+        }, items => items.Count > 0, $"escrow {id} in the admin list");
+        var item = Assert.Single(items);
         Assert.Equal(id, item.GetProperty("escrowId").GetGuid());
     }
 }

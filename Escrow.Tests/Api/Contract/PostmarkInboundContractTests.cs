@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Api.Contract;
 
@@ -15,8 +14,7 @@ public sealed class PostmarkInboundContractTests(InMemoryApiFixture fixture) : I
     {
         var recipient = await App.NewRecipientAsync(payouts: payouts);
         var id = (await App.CreateHeldEscrowAsync(recipient)).GetProperty("id").GetGuid();
-        await Eventually.UntilAsync(() => Task.FromResult(App.MailTo(recipient).Any(m => m.Tag == "new-message")), "the new-message email");
-        return (recipient, id, App.ReplyTokenOf(id));
+        return (recipient, id, await App.ReplyTokenOfAsync(id));
     }
 
     private static async Task<string> OutcomeOf(HttpResponseMessage response)
@@ -158,8 +156,7 @@ public sealed class PostmarkInboundLimitContractTests(SmallInboundLimitFixture f
     {
         var recipient = await App.NewRecipientAsync();
         var id = (await App.CreateHeldEscrowAsync(recipient)).GetProperty("id").GetGuid();
-        await Eventually.UntilAsync(() => Task.FromResult(App.MailTo(recipient).Any(m => m.Tag == "new-message")), "the new-message email");
-        var mail = EscrowApiFactory.InboundReply(App.ReplyTokenOf(id), Contract.EmailOf(recipient), text: new string('a', SmallInboundLimitFixture.InboundMaxBytes * 2));
+        var mail = EscrowApiFactory.InboundReply(await App.ReplyTokenOfAsync(id), Contract.EmailOf(recipient), text: new string('a', SmallInboundLimitFixture.InboundMaxBytes * 2));
 
         await Contract.AssertProblemAsync(await App.PostInboundAsync(mail), HttpStatusCode.RequestEntityTooLarge);
         Assert.Equal("held", await App.StatusOf(id));
@@ -171,8 +168,7 @@ public sealed class PostmarkInboundLimitContractTests(SmallInboundLimitFixture f
     {
         var recipient = await App.NewRecipientAsync();
         var id = (await App.CreateHeldEscrowAsync(recipient)).GetProperty("id").GetGuid();
-        await Eventually.UntilAsync(() => Task.FromResult(App.MailTo(recipient).Any(m => m.Tag == "new-message")), "the new-message email");
-        var response = await App.PostInboundAsync(EscrowApiFactory.InboundReply(App.ReplyTokenOf(id), Contract.EmailOf(recipient)));
+        var response = await App.PostInboundAsync(EscrowApiFactory.InboundReply(await App.ReplyTokenOfAsync(id), Contract.EmailOf(recipient)));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("accepted", (await Contract.JsonOf(response)).GetProperty("outcome").GetString());
     }

@@ -14,7 +14,7 @@ public sealed class ConcurrentReplyTests
         var escrow = await app.CreateHeldEscrowAsync(recipient);
         var id = escrow.Id();
         var piId = escrow.PaymentIntentId();
-        _ = app.ReplyTokenOf(id);
+        _ = await app.ReplyTokenOfAsync(id);
 
         using var start = new SemaphoreSlim(0);
         var replies = Enumerable.Range(0, 10).Select(async i =>

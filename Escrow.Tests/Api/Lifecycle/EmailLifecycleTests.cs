@@ -66,7 +66,7 @@ public sealed partial class EmailLifecycleTests
         AssertOutbox(app, escrow, NewMessage, PaymentReceipt, Reminder50, Reminder75);
 
         // The recipient replies from a mail client to the reply address.
-        var inbound = EscrowApiFactory.InboundReply(app.ReplyTokenOf(id), from: RecipientEmail, messageId: "inbound-" + id.ToString("N"), text: ReplyText);
+        var inbound = EscrowApiFactory.InboundReply(await app.ReplyTokenOfAsync(id), from: RecipientEmail, messageId: "inbound-" + id.ToString("N"), text: ReplyText);
         Assert.Equal("accepted", await OutcomeOf(await app.PostInboundAsync(inbound)));
         await app.WaitForStatusAsync(id, "released");
         await WaitForMailAsync(app, PayoutSent);

@@ -43,7 +43,7 @@ internal static class LifecycleApp
     /// <summary>Posts an inbound reply email for the escrow and returns Postmark's webhook outcome ("accepted", "ignored:...").</summary>
     public static async Task<string> EmailReplyAsync(this EscrowApiFactory app, Guid id, string? messageId = null)
     {
-        var response = await app.PostInboundAsync(EscrowApiFactory.InboundReply(app.ReplyTokenOf(id), messageId: messageId));
+        var response = await app.PostInboundAsync(EscrowApiFactory.InboundReply(await app.ReplyTokenOfAsync(id), messageId: messageId));
         response.EnsureSuccessStatusCode();
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
         return body.TryGetProperty("outcome", out var outcome) ? outcome.GetString()! : body.ToString();
