@@ -191,6 +191,7 @@ namespace Escrow.Benchmarks
                 Say($"== Paced at half the max throughput ({release.PerSecond / 2:F1} lifecycles/s offered, open loop, {o.PacedSeconds} s): {paced.Count} lifecycles, errors {paced.Errors}");
                 Say($"   POST /v1/escrows      p50 {Percentiles.Of(paced.CreateMs, 50):F1} ms, p99 {Percentiles.Of(paced.CreateMs, 99):F1} ms");
                 Say($"   reply → released      p50 {Percentiles.Of(paced.ReplyToReleasedMs, 50):F1} ms, p99 {Percentiles.Of(paced.ReplyToReleasedMs, 99):F1} ms");
+                Say(_pacedSlowest);
 
                 // 3. Refunded lifecycles: create → deadline (PT30S) + grace (PT5S) → refunded.
                 var grainsBeforeRefund = await GrainWritesAsync(escrowConnection);
@@ -259,6 +260,7 @@ namespace Escrow.Benchmarks
         }
 
         private double _pacedP99 = double.NaN;
+        private string _pacedSlowest = "";
         private readonly string _loadAtStart = ProcStat.LoadAverage();
         private double _singleClientTps = double.NaN;
         private string _singleClientLatency = "n/a";
@@ -412,6 +414,7 @@ namespace Escrow.Benchmarks
         private async Task<ReleaseRun> RunPacedAsync(EscrowClient client, string[] recipients, double rate, int seconds)
         {
             var results = new ConcurrentBag<Lifecycle>();
+            var starts = new ConcurrentBag<(double At, double CreateMs)>();
             var errors = 0;
             var total = (int)(rate * seconds);
             var tasks = new List<Task>(total);
@@ -430,7 +433,9 @@ namespace Escrow.Benchmarks
                 {
                     try
                     {
-                        results.Add(await ReleaseOneAsync(client, key, recipient));
+                        var lifecycle = await ReleaseOneAsync(client, key, recipient);
+                        results.Add(lifecycle);
+                        starts.Add((due.TotalSeconds, lifecycle.CreateMs));
                     }
                     catch (InvalidOperationException e)
                     {
@@ -446,6 +451,11 @@ namespace Escrow.Benchmarks
             var run = new ReleaseRun(list.Count, watch.Elapsed.TotalSeconds, [.. list.Select(l => l.CreateMs)], [.. list.Select(l => l.ReplyMs)],
                 [.. list.Select(l => l.ReplyToReleasedMs)], list.Count(l => l.ReleasedByReply), errors);
             _pacedP99 = Percentiles.Of(run.CreateMs, 99);
+            // Whether the slow creates are spread over the run (queueing) or bunched in a few moments (a pause of the
+            // API or PostgreSQL): the whole seconds of the run in which the slowest 1 % started.
+            var slowest = starts.OrderByDescending(x => x.CreateMs).Take(Math.Max(1, starts.Count / 100)).ToList();
+            var slowSeconds = slowest.Select(x => (int)x.At).Distinct().Order().ToList();
+            _pacedSlowest = $"   slowest 1 % of POSTs  {slowest.Count} (≥ {slowest.LastOrDefault().CreateMs:F1} ms), started in {slowSeconds.Count} of the run's {seconds} seconds: {string.Join(' ', slowSeconds)}";
             Figure("e_post_p99_half", $"{_pacedP99:F1} ms");
             Figure("e_post_p50_half", $"{Percentiles.Of(run.CreateMs, 50):F1} ms");
             return run;
