@@ -128,7 +128,8 @@ public sealed record PaymentEvent(
     [property: Id(2)] long AmountMinor,
     [property: Id(3)] string? Currency,
     [property: Id(4)] string? Reason,
-    [property: Id(5)] string? DestinationAccountId = null);
+    [property: Id(5)] string? DestinationAccountId = null,
+    [property: Id(6)] string? EventId = null);
 
 public enum OperatorActionKind
 {

@@ -105,8 +105,18 @@ public sealed partial class EscrowGrain(
     public Task<EscrowResult> AcceptReplyAsync(ReplyReceived reply) =>
         DecideAndRunAsync(new AcceptReply(reply.ReceivedAt, reply.Source, reply.ReplyText));
 
+    /// <summary>
+    /// A Stripe event. With its id, an event already applied is recognised (the state keeps the last ones applied;
+    /// an event whose change is not there yet is looked up in the webhook inbox first, which records what was applied
+    /// before the state kept them); an event that changes nothing needs no look-up.
+    /// </summary>
     public async Task<EscrowResult> HandlePaymentEventAsync(PaymentEvent e)
     {
+        await ReloadIfUnknownAsync();
+        if (e.EventId is { } applied && state.State.HasApplied(applied))
+        {
+            return Rejected(Rejection.DuplicateEvent);
+        }
         EscrowCommand command = e.Kind switch
         {
             PaymentEventKind.Authorised => new PaymentAuthorised(e.ObjectId, e.AmountMinor, e.Currency ?? ""),
@@ -117,7 +127,7 @@ public sealed partial class EscrowGrain(
             PaymentEventKind.TransferCreated => new TransferReported(e.ObjectId, e.AmountMinor, e.DestinationAccountId ?? ""),
             _ => throw new ArgumentOutOfRangeException(nameof(e), e.Kind, null),
         };
-        var result = await DecideAndRunAsync(command);
+        var result = await DecideAndRunAsync(command, e.EventId);
         if (result.RejectionCode is "amount_mismatch" or "payment_intent_mismatch")
         {
             await store.RaiseAlertAsync(new NewAlert("payment_mismatch", "critical", Id, $"payment_mismatch/{Id}/{e.ObjectId}",
@@ -169,7 +179,8 @@ public sealed partial class EscrowGrain(
         await RunAsync();
     }
 
-    private async Task<EscrowResult> DecideAndRunAsync(EscrowCommand command)
+    /// <param name="stripeEventId">The Stripe event that asks for this change, if one does: kept with the change.</param>
+    private async Task<EscrowResult> DecideAndRunAsync(EscrowCommand command, string? stripeEventId = null)
     {
         await ReloadIfUnknownAsync();
         var decision = _machine.Decide(state.State, command, Now);
@@ -178,7 +189,11 @@ public sealed partial class EscrowGrain(
             LogRejected(Id, command.Name, decision.Rejection!.Code);
             return Rejected(decision.Rejection!);
         }
-        Stage(decision.State);
+        if (stripeEventId is not null && await store.IsWebhookProcessedAsync(WebhookProviders.Stripe, stripeEventId))
+        {
+            return Rejected(Rejection.DuplicateEvent);
+        }
+        Stage(stripeEventId is null ? decision.State : decision.State.WithApplied(stripeEventId));
         var writesBefore = _writes;
         try
         {

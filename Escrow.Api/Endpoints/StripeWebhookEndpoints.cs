@@ -1,4 +1,5 @@
 using Escrow.Grains;
+using Escrow.Grains.Domain;
 using Escrow.Grains.Payments;
 using Escrow.Grains.Storage;
 using Microsoft.Extensions.Options;
@@ -12,7 +13,7 @@ namespace Escrow.Api.Endpoints;
 /// </summary>
 public static partial class StripeWebhookEndpoints
 {
-    public const string Provider = "stripe";
+    public const string Provider = WebhookProviders.Stripe;
 
     public static void MapStripeWebhook(this IEndpointRouteBuilder app) =>
         app.MapPost("/webhooks/stripe", HandleAsync).WithTags("Webhooks").DisableAntiforgery();
@@ -63,14 +64,17 @@ public static partial class StripeWebhookEndpoints
             // to deduplicate, so no inbox look-up either.
             outcome = "acknowledged";
         }
-        else if (await store.IsWebhookProcessedAsync(Provider, stripeEvent.Id))
+        else if (!route.CheckedByEscrow && await store.IsWebhookProcessedAsync(Provider, stripeEvent.Id))
         {
-            EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", stripeEvent.Type), new("outcome", "duplicate"));
-            return TypedResults.Ok(new { received = true, duplicate = true });
+            return Duplicate(stripeEvent);
         }
         else
         {
-            outcome = await route();
+            outcome = await route.Work();
+            if (outcome == "duplicate")
+            {
+                return Duplicate(stripeEvent);
+            }
         }
         // Recorded once the work succeeded (a failure answers 5xx and Stripe delivers again). An event that changed
         // nothing (our own calls echoed back, duplicates, unknown types) needs no record: processing it again also
@@ -84,8 +88,25 @@ public static partial class StripeWebhookEndpoints
         return TypedResults.Ok(new { received = true, outcome });
     }
 
+    private static IResult Duplicate(Event stripeEvent)
+    {
+        EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", stripeEvent.Type), new("outcome", "duplicate"));
+        return TypedResults.Ok(new { received = true, duplicate = true });
+    }
+
+    /// <param name="Work">Does it; "duplicate" when the escrow says the event was applied already.</param>
+    /// <param name="CheckedByEscrow">
+    /// The escrow recognises the event itself (it keeps the events it applied, and looks in the inbox before a change
+    /// it does not know), so no inbox look-up comes first: an event that changes nothing (our own calls echoed back,
+    /// most events) costs no read.
+    /// </param>
+    private sealed record EventRoute(Func<Task<string>> Work, bool CheckedByEscrow = false);
+
+    private static string OutcomeOf(EscrowResult result) =>
+        result.Accepted ? "applied" : result.RejectionCode == Rejection.DuplicateEvent.Code ? "duplicate" : $"ignored:{result.RejectionCode}";
+
     /// <summary>The work an event asks for, or null for an event this service does not act on (decided without any I/O).</summary>
-    private static Func<Task<string>>? Route(Event e, IGrainFactory grains, IEscrowStore store, IPaymentGateway payments, TimeProvider clock)
+    private static EventRoute? Route(Event e, IGrainFactory grains, IEscrowStore store, IPaymentGateway payments, TimeProvider clock)
     {
         switch (e.Data?.Object)
         {
@@ -101,37 +122,34 @@ public static partial class StripeWebhookEndpoints
                 {
                     return null;
                 }
-                return async () =>
+                return new(async () =>
                 {
                     var amount = paymentKind == PaymentEventKind.Authorised ? pi.AmountCapturable : pi.Amount;
                     var reason = paymentKind == PaymentEventKind.Failed ? pi.LastPaymentError?.Code ?? "payment_failed" : pi.CancellationReason;
-                    var result = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(paymentKind, pi.Id, amount, pi.Currency, reason));
-                    return result.Accepted ? "applied" : $"ignored:{result.RejectionCode}";
-                };
+                    return OutcomeOf(await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
+                        new PaymentEvent(paymentKind, pi.Id, amount, pi.Currency, reason, EventId: e.Id)));
+                }, CheckedByEscrow: true);
             case Transfer created when e.Type == "transfer.created" && EscrowIdOf(created.Metadata, created.TransferGroup) is { } escrowId:
-                return async () =>
-                {
-                    var reported = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
-                        new PaymentEvent(PaymentEventKind.TransferCreated, created.Id, created.Amount, created.Currency, null, created.DestinationId));
-                    return reported.Accepted ? "applied" : $"ignored:{reported.RejectionCode}";
-                };
+                return new(async () => OutcomeOf(await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
+                    new PaymentEvent(PaymentEventKind.TransferCreated, created.Id, created.Amount, created.Currency, null, created.DestinationId, EventId: e.Id))),
+                    CheckedByEscrow: true);
             case Transfer transfer when e.Type == "transfer.reversed" && EscrowIdOf(transfer.Metadata, transfer.TransferGroup) is { } escrowId:
-                return async () =>
+                return new(async () =>
                 {
                     var reversed = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountReversed, transfer.Currency, "transfer.reversed"));
                     await store.RaiseAlertAsync(new NewAlert("transfer_reversed", "critical", escrowId, $"transfer_reversed/{transfer.Id}",
                         $"Transfer {transfer.Id} was reversed ({transfer.AmountReversed} {transfer.Currency}).", clock.GetUtcNow()));
                     return reversed.Accepted ? "applied" : $"ignored:{reversed.RejectionCode}";
-                };
+                });
             case Account account when e.Type == "account.updated" && account.Metadata?.TryGetValue("recipient_id", out var recipientId) == true:
-                return async () =>
+                return new(async () =>
                 {
                     var canReceive = account.PayoutsEnabled && account.Capabilities?.Transfers == "active";
                     await grains.GetGrain<IRecipientGrain>(recipientId).AccountUpdatedAsync(account.Id, canReceive);
                     return "applied";
-                };
+                });
             case Dispute dispute when e.Type == "charge.dispute.created":
-                return async () =>
+                return new(async () =>
                 {
                     // The dispute names the payment intent; its metadata names the escrow, which stops all automatic actions.
                     var disputed = dispute.PaymentIntentId is { } piId ? (await payments.GetPaymentIntentAsync(piId)).EscrowId : null;
@@ -143,7 +161,7 @@ public static partial class StripeWebhookEndpoints
                     await store.RaiseAlertAsync(new NewAlert("dispute_opened", "critical", null, $"dispute_opened/{dispute.Id}",
                         $"Dispute {dispute.Id} on charge {dispute.ChargeId} ({dispute.Amount} {dispute.Currency}) matches no escrow.", clock.GetUtcNow()));
                     return "alerted";
-                };
+                });
             default:
                 return null;
         }

@@ -65,6 +65,22 @@ public sealed record EscrowState
     /// </summary>
     [Id(43)] public DateTimeOffset? PayoutCheckAt { get; init; }
 
+    public const int AppliedEventsMax = 16;
+
+    /// <summary>
+    /// The last Stripe events whose change this state holds, written with that change: a redelivery is recognised here,
+    /// without a look in the webhook inbox. Empty in states written before it was kept.
+    /// </summary>
+    [Id(44)] public ImmutableArray<string> AppliedEvents { get; init; } = [];
+
+    public bool HasApplied(string eventId) => !AppliedEvents.IsDefault && AppliedEvents.Contains(eventId);
+
+    public EscrowState WithApplied(string eventId)
+    {
+        var applied = AppliedEvents.IsDefault ? [] : AppliedEvents;
+        return this with { AppliedEvents = [.. applied.Skip(Math.Max(0, applied.Length + 1 - AppliedEventsMax)), eventId] };
+    }
+
     public bool IsTerminal => Status.IsTerminal();
 
     public DateTimeOffset Reminder50At => CreatedAt + (ResponseWindow / 2);

@@ -13,6 +13,7 @@ public sealed record Rejection([property: Id(0)] string Code, [property: Id(1)] 
     public static readonly Rejection DeadlineNotReached = new("deadline_not_reached", "The deadline and its grace period have not passed yet.");
     public static readonly Rejection NotDueYet = new("not_due_yet", "This action is not due yet.");
     public static readonly Rejection AlreadyDone = new("already_done", "This was already done.");
+    public static readonly Rejection DuplicateEvent = new("duplicate_event", "This event was already applied.");
     public static readonly Rejection UnknownEffect = new("unknown_effect", "No pending effect has this id.");
     public static readonly Rejection AmountMismatch = new("amount_mismatch", "The payment's amount or currency does not match the escrow.");
     public static readonly Rejection PaymentIntentMismatch = new("payment_intent_mismatch", "The payment intent does not belong to this escrow.");

@@ -1,5 +1,11 @@
 namespace Escrow.Grains.Storage;
 
+/// <summary>The providers whose webhooks the inbox records.</summary>
+public static class WebhookProviders
+{
+    public const string Stripe = "stripe";
+}
+
 /// <summary>
 /// This project's own tables (not the Orleans ones): the append-only escrow ledger, the queryable escrow
 /// projection, alerts, the webhook inbox, the email log, inbound mail and the operators' audit trail.

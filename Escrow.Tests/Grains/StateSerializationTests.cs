@@ -21,6 +21,7 @@ public sealed class StateSerializationTests
         var machine = new EscrowMachine(EscrowPolicy.Default);
         state = machine.Decide(state, new PaymentIntentCreated(state.Outbox[0].Id, "pi_1", "secret", "requires_capture", 1_500, "EUR"), now).State;
         state = machine.Decide(state, new AcceptReply(now, "email", "An answer"), now).State;
+        state = Enumerable.Range(1, EscrowState.AppliedEventsMax + 2).Aggregate(state, (s, i) => s.WithApplied($"evt_{i}"));
 
         var copy = Serializer.Deserialize<EscrowState>(Serializer.Serialize(state))!;
 
@@ -31,7 +32,11 @@ public sealed class StateSerializationTests
         Assert.Equal(state.History.ToArray(), copy.History.ToArray());
         Assert.Equal(state.ReplyDeadline, copy.ReplyDeadline);
         Assert.Equal(state.Reply, copy.Reply);
-        Assert.Equal(state with { Outbox = copy.Outbox, History = copy.History }, copy);
+        // The last applied events, bounded: the two oldest are gone.
+        Assert.Equal(Enumerable.Range(3, EscrowState.AppliedEventsMax).Select(i => $"evt_{i}"), copy.AppliedEvents);
+        Assert.True(copy.HasApplied($"evt_{EscrowState.AppliedEventsMax + 2}"));
+        Assert.False(copy.HasApplied("evt_1"));
+        Assert.Equal(state with { Outbox = copy.Outbox, History = copy.History, AppliedEvents = copy.AppliedEvents }, copy);
     }
 
     [Fact]

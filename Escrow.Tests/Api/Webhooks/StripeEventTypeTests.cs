@@ -166,8 +166,9 @@ public sealed class StripeRedeliveryTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, first.StatusCode); // a database failure: Stripe delivers again
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
-        // The work was done by the failed delivery; later deliveries find nothing left to do and change nothing.
-        Assert.Equal("ignored:already_done", (await ContractHelpers.JsonOf(second)).GetProperty("outcome").GetString());
+        // The work was done by the failed delivery, and the escrow kept the event with its change: later deliveries are
+        // recognised as duplicates although the inbox has no record of the event.
+        Assert.True((await ContractHelpers.JsonOf(second)).GetProperty("duplicate").GetBoolean());
         Assert.Equal(HttpStatusCode.OK, third.StatusCode);
         Assert.Equal("held", await _factory.StatusOf(id));
         await Eventually.UntilAsync(() => Task.FromResult(_factory.MailTo(recipient).Count(m => m.Tag == "new-message") == 1), "one new-message email");
@@ -175,10 +176,65 @@ public sealed class StripeRedeliveryTests : IAsyncLifetime
     }
 }
 
+/// <summary>
+/// An escrow recognises the Stripe events it applied (it keeps them with the change), and looks in the webhook inbox
+/// only before a change: the events that change nothing, our own calls echoed back, cost no read.
+/// </summary>
+public sealed class StripeEventDedupTests : IAsyncLifetime
+{
+    private EscrowApiFactory _factory = null!;
+    private WebApplicationFactoryWithFlakyInbox _app = null!;
+
+    public Task InitializeAsync()
+    {
+        _factory = new EscrowApiFactory();
+        _app = new WebApplicationFactoryWithFlakyInbox(_factory);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _factory.DisposeAsync();
+
+    [Fact]
+    public async Task The_echo_of_our_own_hold_is_answered_without_an_inbox_look_up()
+    {
+        var recipient = await _factory.NewRecipientAsync();
+        var escrow = await _factory.CreateHeldEscrowAsync(recipient);
+        var pi = escrow.GetProperty("paymentIntentId").GetString()!;
+        var authorised = Assert.Single(_factory.Stripe.EventsOfType("payment_intent.amount_capturable_updated"), e => e.ObjectId == pi);
+        await Eventually.UntilAsync(() => Task.FromResult(_factory.Stripe.WebhookAttempts.Any(a => a.EventId == authorised.Id && a.StatusCode == 200)),
+            "the authorisation event delivered");
+
+        Assert.Equal(0, _app.LookUps);
+        Assert.Equal("held", await _factory.StatusOf(escrow.GetProperty("id").GetGuid()));
+    }
+
+    [Fact]
+    public async Task An_event_the_inbox_records_as_applied_changes_nothing_when_delivered_again()
+    {
+        // As for an event applied before the escrow kept the events it applies: only the inbox knows it.
+        var recipient = await _factory.NewRecipientAsync();
+        var escrow = await _factory.CreateAwaitingPaymentEscrowAsync(recipient);
+        var id = escrow.GetProperty("id").GetGuid();
+        var payload = await _factory.AuthorisedEventAsync(escrow.GetProperty("paymentIntentId").GetString()!);
+        var eventId = JsonNode.Parse(payload)!["id"]!.GetValue<string>();
+        var now = _factory.Clock.GetUtcNow();
+        await _app.Inner.RecordProcessedWebhookAsync("stripe", eventId, "payment_intent.amount_capturable_updated", now, "applied", now);
+
+        var response = await _factory.PostSignedStripeEventAsync(payload);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True((await ContractHelpers.JsonOf(response)).GetProperty("duplicate").GetBoolean());
+        Assert.Equal(1, _app.LookUps);
+        Assert.Equal("awaiting_payment", await _factory.StatusOf(id));
+        Assert.Empty(_factory.MailTo(recipient));
+    }
+}
+
 /// <summary>Wraps the factory's store so that recording a processed webhook fails once, as a database blip would.</summary>
 public sealed class WebApplicationFactoryWithFlakyInbox
 {
-    private static FlakyInbox? _current;
+    // One per factory: test classes run in parallel, each with its own.
+    private FlakyInbox? _current;
 
     public WebApplicationFactoryWithFlakyInbox(EscrowApiFactory factory) =>
         factory.ConfigureExtraServices = services => services.AddSingleton<IEscrowStore>(_ =>
@@ -190,6 +246,12 @@ public sealed class WebApplicationFactoryWithFlakyInbox
         });
 
     public void FailNextRecord() => _current!.FailNext = true;
+
+    /// <summary>Inbox look-ups (<see cref="IEscrowStore.IsWebhookProcessedAsync"/>) so far.</summary>
+    public int LookUps => _current!.LookUps;
+
+    /// <summary>The store behind the proxy.</summary>
+    public IEscrowStore Inner => _current!.Inner;
 }
 
 /// <summary>Forwards every call to the real store, except that the next RecordProcessedWebhookAsync can fail.</summary>
@@ -199,8 +261,16 @@ public class FlakyInbox : System.Reflection.DispatchProxy
 
     public volatile bool FailNext;
 
+    private int _lookUps;
+
+    public int LookUps => Volatile.Read(ref _lookUps);
+
     protected override object? Invoke(System.Reflection.MethodInfo? targetMethod, object?[]? args)
     {
+        if (targetMethod!.Name == nameof(IEscrowStore.IsWebhookProcessedAsync))
+        {
+            Interlocked.Increment(ref _lookUps);
+        }
         if (targetMethod!.Name == nameof(IEscrowStore.RecordProcessedWebhookAsync) && FailNext)
         {
             FailNext = false;
