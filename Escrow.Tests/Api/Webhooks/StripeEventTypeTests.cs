@@ -136,7 +136,11 @@ public sealed class StripeEventTypeTests(InMemoryApiFixture fixture) : IClassFix
     }
 }
 
-/// <summary>A delivery whose processing fails gets a 5xx and is processed when Stripe delivers it again.</summary>
+/// <summary>
+/// A delivery whose processing fails gets a 5xx and is processed when Stripe delivers it again. An escrow recognises
+/// the Stripe events it applied (it keeps them with the change) and looks in the webhook inbox only before a change:
+/// the events that change nothing, our own calls echoed back, cost no read.
+/// </summary>
 public sealed class StripeRedeliveryTests : IAsyncLifetime
 {
     private EscrowApiFactory _factory = null!;
@@ -174,25 +178,6 @@ public sealed class StripeRedeliveryTests : IAsyncLifetime
         await Eventually.UntilAsync(() => Task.FromResult(_factory.MailTo(recipient).Count(m => m.Tag == "new-message") == 1), "one new-message email");
         Assert.Single(_factory.MailTo(recipient), m => m.Tag == "new-message");
     }
-}
-
-/// <summary>
-/// An escrow recognises the Stripe events it applied (it keeps them with the change), and looks in the webhook inbox
-/// only before a change: the events that change nothing, our own calls echoed back, cost no read.
-/// </summary>
-public sealed class StripeEventDedupTests : IAsyncLifetime
-{
-    private EscrowApiFactory _factory = null!;
-    private WebApplicationFactoryWithFlakyInbox _app = null!;
-
-    public Task InitializeAsync()
-    {
-        _factory = new EscrowApiFactory();
-        _app = new WebApplicationFactoryWithFlakyInbox(_factory);
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync() => await _factory.DisposeAsync();
 
     [Fact]
     public async Task The_echo_of_our_own_hold_is_answered_without_an_inbox_look_up()
