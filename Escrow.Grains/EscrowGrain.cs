@@ -213,8 +213,10 @@ public sealed partial class EscrowGrain(
     /// <summary>
     /// Performs the outbox in order, deciding each result as it comes. The state is written before a money movement
     /// whose intent is not yet durable (so a stale duplicate activation fails its write before it can call Stripe)
-    /// and once at the end of the run; in between, results stay in memory. A crash in between re-drives from the
-    /// last written intent, and every effect is idempotent (deterministic Stripe keys, e-mails checked in the log).
+    /// and once at the end of the run if anything changed that must be written (a sent e-mail the log records, of an
+    /// escrow that still has a due time, waits for the next write); in between, results stay in memory. A crash in
+    /// between re-drives from the last written intent, and every effect is idempotent (deterministic Stripe keys,
+    /// e-mails checked in the log).
     /// </summary>
     /// <param name="deferEmails">
     /// The caller waits only for the decision and its money movement to be durable (a new escrow's hold): e-mails
