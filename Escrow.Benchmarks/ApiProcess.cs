@@ -69,15 +69,15 @@ public sealed class ApiProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// The service settings of the benchmark (keys, raised rate limit and breaker caps, short grace and reminder
-    /// period, the offered windows in seconds), shared by every process of the service under test.
-    /// </summary>
-    /// <summary>
     /// Silo:EscrowCollectionAge of the service under test, set explicitly (to the service's default, 5 min): the open
     /// scenario waits this long for idle activations to be collected before it measures the settled idle state.
     /// </summary>
     public const int EscrowCollectionAgeSeconds = 300;
 
+    /// <summary>
+    /// The service settings of the benchmark (keys, raised rate limit and breaker caps, short grace and reminder
+    /// period, the offered windows in seconds), shared by every process of the service under test.
+    /// </summary>
     public static Dictionary<string, string> ServiceEnvironment(string connectionString, IReadOnlyList<int> windows)
     {
         var env = new Dictionary<string, string>

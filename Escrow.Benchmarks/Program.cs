@@ -413,8 +413,7 @@ namespace Escrow.Benchmarks
         /// <summary>Open loop: lifecycles start at a fixed rate whatever the latency, so queueing shows in the percentiles.</summary>
         private async Task<ReleaseRun> RunPacedAsync(EscrowClient client, string[] recipients, double rate, int seconds)
         {
-            var results = new ConcurrentBag<Lifecycle>();
-            var starts = new ConcurrentBag<(double At, double CreateMs)>();
+            var results = new ConcurrentBag<(double At, Lifecycle Lifecycle)>();
             var errors = 0;
             var total = (int)(rate * seconds);
             var tasks = new List<Task>(total);
@@ -433,9 +432,7 @@ namespace Escrow.Benchmarks
                 {
                     try
                     {
-                        var lifecycle = await ReleaseOneAsync(client, key, recipient);
-                        results.Add(lifecycle);
-                        starts.Add((due.TotalSeconds, lifecycle.CreateMs));
+                        results.Add((due.TotalSeconds, await ReleaseOneAsync(client, key, recipient)));
                     }
                     catch (InvalidOperationException e)
                     {
@@ -447,15 +444,15 @@ namespace Escrow.Benchmarks
                 }));
             }
             await Task.WhenAll(tasks);
-            var list = results.ToList();
+            var list = results.Select(r => r.Lifecycle).ToList();
             var run = new ReleaseRun(list.Count, watch.Elapsed.TotalSeconds, [.. list.Select(l => l.CreateMs)], [.. list.Select(l => l.ReplyMs)],
                 [.. list.Select(l => l.ReplyToReleasedMs)], list.Count(l => l.ReleasedByReply), errors);
             _pacedP99 = Percentiles.Of(run.CreateMs, 99);
             // Whether the slow creates are spread over the run (queueing) or bunched in a few moments (a pause of the
             // API or PostgreSQL): the whole seconds of the run in which the slowest 1 % started.
-            var slowest = starts.OrderByDescending(x => x.CreateMs).Take(Math.Max(1, starts.Count / 100)).ToList();
-            var slowSeconds = slowest.Select(x => (int)x.At).Distinct().Order().ToList();
-            _pacedSlowest = $"   slowest 1 % of POSTs  {slowest.Count} (≥ {slowest.LastOrDefault().CreateMs:F1} ms), started in {slowSeconds.Count} of the run's {seconds} seconds: {string.Join(' ', slowSeconds)}";
+            var slowest = results.OrderByDescending(r => r.Lifecycle.CreateMs).Take(Math.Max(1, results.Count / 100)).ToList();
+            var slowSeconds = slowest.Select(r => (int)r.At).Distinct().Order().ToList();
+            _pacedSlowest = $"   slowest 1 % of POSTs  {slowest.Count} (≥ {slowest.LastOrDefault().Lifecycle.CreateMs:F1} ms), started in {slowSeconds.Count} of the run's {seconds} seconds: {string.Join(' ', slowSeconds)}";
             Figure("e_post_p99_half", $"{_pacedP99:F1} ms");
             Figure("e_post_p50_half", $"{Percentiles.Of(run.CreateMs, 50):F1} ms");
             return run;

@@ -30,6 +30,12 @@ public sealed partial class EscrowEffects(
 {
     private readonly EscrowPolicy _policy = escrowOptions.Value.ToPolicy();
 
+    /// <summary>
+    /// A one-time e-mail: its "sent" row in the e-mail log keeps a re-drive from sending it twice. PendingPayoutSetup
+    /// is a reminder, sent again on purpose.
+    /// </summary>
+    public static bool IsLoggedEmail(PendingEffect e) => e.Kind == EffectKind.SendEmail && e.Email != EmailKind.PendingPayoutSetup;
+
     /// <summary>While a dispute is open no money moves automatically.</summary>
     public bool MayRun(EscrowState s, PendingEffect e) =>
         !s.DisputeOpen || e.Kind is EffectKind.SendEmail or EffectKind.RaiseAlert or EffectKind.ReleaseDailySlot or EffectKind.AwaitPayoutSetup;
@@ -207,7 +213,7 @@ public sealed partial class EscrowEffects(
         var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl);
         // Postmark has no idempotency key: a one-time email already in the log (a re-drive after a crash, a retry) is
         // not sent again.
-        if (mayHaveRunBefore && e.Email != EmailKind.PendingPayoutSetup
+        if (mayHaveRunBefore && IsLoggedEmail(e)
             && (await store.GetEmailLogAsync(s.Id)).Any(l => l.Kind == message.Tag && l.Outcome == "sent"))
         {
             return new(new EffectCompleted(e.Id), null, InEmailLog: true);
@@ -225,8 +231,7 @@ public sealed partial class EscrowEffects(
             await LogEmailAsync(s.Id, message, "failed", null, ex.Message, now);
             throw;
         }
-        // PendingPayoutSetup is sent again on purpose (a reminder), so the log does not stand for its completion.
-        return new(new EffectCompleted(e.Id), null, InEmailLog: logged && e.Email != EmailKind.PendingPayoutSetup);
+        return new(new EffectCompleted(e.Id), null, InEmailLog: logged && IsLoggedEmail(e));
     }
 
     /// <summary>Whether the row is durable in the log.</summary>

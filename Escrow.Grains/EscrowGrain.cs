@@ -232,10 +232,10 @@ public sealed partial class EscrowGrain(
             {
                 var now = Now;
                 bool Runnable(PendingEffect e) => (e.NotBefore is null || e.NotBefore <= now) && effects.MayRun(state.State, e);
-                var effect = state.State.Outbox.FirstOrDefault(e => Runnable(e) && !(deferEmails && IsLoggedEmail(e)));
+                var effect = state.State.Outbox.FirstOrDefault(e => Runnable(e) && !(deferEmails && EscrowEffects.IsLoggedEmail(e)));
                 if (effect is null)
                 {
-                    deferred = deferEmails && state.State.Outbox.Any(e => Runnable(e) && IsLoggedEmail(e));
+                    deferred = deferEmails && state.State.Outbox.Any(e => Runnable(e) && EscrowEffects.IsLoggedEmail(e));
                     break;
                 }
                 // The recipient reads our durable state to know whether we still wait for payouts: it must see it.
@@ -245,7 +245,7 @@ public sealed partial class EscrowGrain(
                 }
                 var outcome = await effects.PerformAsync(state.State, effect, now, mayHaveRunBefore: effect.Id < _firstEffectIdOfActivation || effect.Attempts > 0);
                 var next = outcome.Command is { } command ? _machine.Decide(state.State, command, Now) : default;
-                if (outcome.InEmailLog && next.Accepted && IsLoggedEmail(effect) && EscrowMachine.NextDueAt(next.State) is not null)
+                if (outcome.InEmailLog && next.Accepted && EscrowMachine.NextDueAt(next.State) is not null)
                 {
                     // Sent and durable in the e-mail log, and the escrow still has a due time (so it keeps a reminder
                     // and will be written again): the completion rides on that next write. A re-drive before it finds
@@ -282,9 +282,6 @@ public sealed partial class EscrowGrain(
             LogScheduleFailed(e, Id);
         }
     }
-
-    /// <summary>An e-mail whose "sent" row in the e-mail log keeps a re-drive from sending it twice.</summary>
-    private static bool IsLoggedEmail(PendingEffect e) => e.Kind == EffectKind.SendEmail && e.Email != EmailKind.PendingPayoutSetup;
 
     private static bool IsMoneyMovement(EffectKind kind) =>
         kind is EffectKind.CreatePaymentIntent or EffectKind.CapturePayment or EffectKind.TransferShare or EffectKind.CancelPaymentIntent or EffectKind.RefundPayment;

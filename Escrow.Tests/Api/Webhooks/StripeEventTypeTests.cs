@@ -155,13 +155,19 @@ public sealed class StripeRedeliveryTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _factory.DisposeAsync();
 
-    [Fact]
-    public async Task A_delivery_that_fails_to_record_answers_5xx_and_the_redelivery_holds_once_and_emails_once()
+    /// <summary>An escrow waiting for its payment, and the body of Stripe's authorisation event for it.</summary>
+    private async Task<(string Recipient, Guid Id, string Payload)> AwaitingPaymentAndItsAuthorisationAsync()
     {
         var recipient = await _factory.NewRecipientAsync();
         var escrow = await _factory.CreateAwaitingPaymentEscrowAsync(recipient);
-        var id = escrow.GetProperty("id").GetGuid();
         var payload = await _factory.AuthorisedEventAsync(escrow.GetProperty("paymentIntentId").GetString()!);
+        return (recipient, escrow.GetProperty("id").GetGuid(), payload);
+    }
+
+    [Fact]
+    public async Task A_delivery_that_fails_to_record_answers_5xx_and_the_redelivery_holds_once_and_emails_once()
+    {
+        var (recipient, id, payload) = await AwaitingPaymentAndItsAuthorisationAsync();
         _app.FailNextRecord();
 
         var first = await _factory.PostSignedStripeEventAsync(payload);
@@ -197,10 +203,7 @@ public sealed class StripeRedeliveryTests : IAsyncLifetime
     public async Task An_event_the_inbox_records_as_applied_changes_nothing_when_delivered_again()
     {
         // As for an event applied before the escrow kept the events it applies: only the inbox knows it.
-        var recipient = await _factory.NewRecipientAsync();
-        var escrow = await _factory.CreateAwaitingPaymentEscrowAsync(recipient);
-        var id = escrow.GetProperty("id").GetGuid();
-        var payload = await _factory.AuthorisedEventAsync(escrow.GetProperty("paymentIntentId").GetString()!);
+        var (recipient, id, payload) = await AwaitingPaymentAndItsAuthorisationAsync();
         var eventId = JsonNode.Parse(payload)!["id"]!.GetValue<string>();
         var now = _factory.Clock.GetUtcNow();
         await _app.Inner.RecordProcessedWebhookAsync("stripe", eventId, "payment_intent.amount_capturable_updated", now, "applied", now);
