@@ -213,6 +213,7 @@ public sealed record RecipientView(
     [property: Id(8)] bool PayoutsEnabled,
     [property: Id(9)] int EscrowsAwaitingPayoutSetup);
 
+/// <param name="New">The slot was taken by this call, not one the escrow already held.</param>
 [GenerateSerializer, Immutable, Alias("escrow.reservation.v1")]
 public sealed record Reservation(
     [property: Id(0)] bool Reserved,
@@ -220,7 +221,8 @@ public sealed record Reservation(
     [property: Id(2)] string? RejectionMessage,
     [property: Id(3)] long AmountMinor,
     [property: Id(4)] string Currency,
-    [property: Id(5)] int RevenueShareBps);
+    [property: Id(5)] int RevenueShareBps,
+    [property: Id(6)] bool New = false);
 
 [GenerateSerializer, Immutable, Alias("escrow.onboarding-link.v1")]
 public sealed record OnboardingLink([property: Id(0)] string AccountId, [property: Id(1)] string Url);

@@ -1,8 +1,11 @@
 using System.Security.Cryptography;
 using Escrow.Grains.Domain;
 using Escrow.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Core;
+using Orleans.Storage;
 
 namespace Escrow.Grains;
 
@@ -11,9 +14,13 @@ namespace Escrow.Grains;
 /// then perform the effects. Orleans runs one call at a time per activation, so two releases cannot interleave;
 /// the state's ETag fences a stale duplicate activation before it can call Stripe.
 /// </summary>
+/// <remarks>
+/// The state is read by the first call that needs it, not at activation: a new escrow's create writes its first state
+/// without reading (an id that is not new fails that insert on the state's unique key, and is then read).
+/// </remarks>
 [GrainType("escrow")]
 public sealed partial class EscrowGrain(
-    [PersistentState("escrow", EscrowStorage.ProviderName)] IPersistentState<EscrowState> state,
+    [FromKeyedServices(EscrowStorage.ProviderName)] IGrainStorage storage,
     TimeProvider clock,
     EscrowEffects effects,
     IEscrowStore store,
@@ -21,6 +28,8 @@ public sealed partial class EscrowGrain(
     ILogger<EscrowGrain> logger) : Grain, IEscrowGrain, IRemindable
 {
     private const string ReminderName = "escrow";
+    // The state's name in storage, as [PersistentState("escrow")] named it: rows written before stay readable.
+    private const string StateName = "escrow";
     private const int OutboxPassesMax = 64;
 
     private readonly EscrowMachine _machine = new(options.Value.ToPolicy());
@@ -34,6 +43,9 @@ public sealed partial class EscrowGrain(
     // The handle this activation last registered (its ETag), so removing the reminder needs no read first.
     private IGrainReminder? _reminder;
     private int _firstEffectIdOfActivation;
+    private StateStorageBridge<EscrowState> state = null!;
+    // Whether this activation has read its stored state (or written it, which is as good).
+    private bool _loaded;
     private bool _storedUnknown;
     private long _writes;
 
@@ -43,36 +55,28 @@ public sealed partial class EscrowGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _durableMoneyIntent = state.State.Outbox.Any(e => IsMoneyMovement(e.Kind));
-        _durable = state.State;
-        // Effects numbered from here on are created by this activation; those below may have run in an earlier one.
-        _firstEffectIdOfActivation = state.State.NextEffectId;
-        EscrowInvariants.Check(state.State);
-        if (state.State.Exists)
-        {
-            // An activation checks its due times when it wakes up: a reminder tick can be lost. The message to
-            // itself runs as the first turn after activation.
-            this.AsReference<IEscrowGrain>().DriveAsync().Ignore();
-        }
+        state = new StateStorageBridge<EscrowState>(StateName, GrainContext, storage);
+        state.State = new EscrowState();
         return Task.CompletedTask;
     }
 
     public async Task<EscrowResult> CreateAsync(CreateEscrow request)
     {
-        await ReloadIfUnknownAsync();
-        if (state.State.Exists)
+        var unread = !_loaded && !_storedUnknown;
+        if (!unread)
         {
-            if (!CryptographicOperations.FixedTimeEquals(Convert.FromHexString(state.State.RequestHash), Convert.FromHexString(request.RequestHash)))
+            await LoadAsync();
+            if (state.State.Exists)
             {
-                return Rejected(Rejection.IdempotencyKeyReused);
+                return await CreatedAlreadyAsync(request);
             }
-            await RunAsync(deferEmails: true);
-            return Ok();
         }
         var reservation = await GrainFactory.GetGrain<IRecipientGrain>(request.RecipientId).ReserveAsync(Id, request.ResponseWindow);
         if (!reservation.Reserved)
         {
-            return new EscrowResult(null, reservation.RejectionCode, reservation.RejectionMessage);
+            // A refused slot (today's limit) must not hide an escrow this id already has: the retry gets that escrow.
+            await LoadAsync();
+            return state.State.Exists ? await CreatedAlreadyAsync(request) : new EscrowResult(null, reservation.RejectionCode, reservation.RejectionMessage);
         }
         var o = options.Value;
         var created = EscrowMachine.Create(new NewEscrow(
@@ -81,9 +85,34 @@ public sealed partial class EscrowGrain(
             request.ResponseWindow, o.ReplyGrace, o.UnpaidExpiry, request.RequestHash,
             ReplyToken.New(Id), Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_'),
             request.PaymentMethodId), Now);
-        await SaveAsync(created);
+        try
+        {
+            await SaveAsync(created);
+        }
+        catch (InconsistentStateException) when (!_loaded)
+        {
+            // The insert found a stored escrow under this id (a retry after the first activation went, or a duplicate
+            // activation): nothing of this attempt was written. A slot reserved just now for it is given back.
+            if (reservation.New)
+            {
+                await GrainFactory.GetGrain<IRecipientGrain>(request.RecipientId).ReleaseSlotAsync(Id);
+            }
+            await LoadAsync();
+            return await CreatedAlreadyAsync(request);
+        }
         LogCreated(Id, request.RecipientId, reservation.AmountMinor, reservation.Currency);
         EscrowTelemetry.EscrowsCreated.Add(1);
+        await RunAsync(deferEmails: true);
+        return Ok();
+    }
+
+    /// <summary>The create of an escrow that exists: the same request gets it (its work driven on), another is refused.</summary>
+    private async Task<EscrowResult> CreatedAlreadyAsync(CreateEscrow request)
+    {
+        if (!CryptographicOperations.FixedTimeEquals(Convert.FromHexString(state.State.RequestHash), Convert.FromHexString(request.RequestHash)))
+        {
+            return Rejected(Rejection.IdempotencyKeyReused);
+        }
         await RunAsync(deferEmails: true);
         return Ok();
     }
@@ -91,13 +120,13 @@ public sealed partial class EscrowGrain(
     /// <summary>The last durable state: a decision still being performed is not reported before it is written.</summary>
     public async Task<EscrowView?> GetAsync()
     {
-        await ReloadIfUnknownAsync();
+        await LoadAsync();
         return _durable.Exists ? EscrowViews.From(_durable) : null;
     }
 
     public async Task<ReplyContext?> GetReplyContextAsync()
     {
-        await ReloadIfUnknownAsync();
+        await LoadAsync();
         var s = state.State;
         return s.Exists ? new ReplyContext(s.Id, s.ReplyToken, s.RecipientId, s.Status.ToWire(), s.Deadline, s.ReplyDeadline) : null;
     }
@@ -112,7 +141,7 @@ public sealed partial class EscrowGrain(
     /// </summary>
     public async Task<EscrowResult> HandlePaymentEventAsync(PaymentEvent e)
     {
-        await ReloadIfUnknownAsync();
+        await LoadAsync();
         if (e.EventId is { } applied && state.State.HasApplied(applied))
         {
             return Rejected(Rejection.DuplicateEvent);
@@ -161,7 +190,7 @@ public sealed partial class EscrowGrain(
 
     public async Task WakeAsync()
     {
-        await ReloadIfUnknownAsync();
+        await LoadAsync();
         if (!state.State.Exists)
         {
             await ScheduleAsync();
@@ -182,7 +211,7 @@ public sealed partial class EscrowGrain(
     /// <param name="stripeEventId">The Stripe event that asks for this change, if one does: kept with the change.</param>
     private async Task<EscrowResult> DecideAndRunAsync(EscrowCommand command, string? stripeEventId = null)
     {
-        await ReloadIfUnknownAsync();
+        await LoadAsync();
         var decision = _machine.Decide(state.State, command, Now);
         if (!decision.Accepted)
         {
@@ -287,29 +316,46 @@ public sealed partial class EscrowGrain(
         kind is EffectKind.CreatePaymentIntent or EffectKind.CapturePayment or EffectKind.TransferShare or EffectKind.CancelPaymentIntent or EffectKind.RefundPayment;
 
     /// <summary>
-    /// After a failed flush what is stored is unknown; the activation asked to go, but a call may still reach it
-    /// first. Such a call reads the stored state again instead of trusting memory (simulation seed 2051: an activation
-    /// answered its last durable snapshot while a newer state was stored; failover run: a retried reply was refused
-    /// from a decision that had never been stored).
+    /// Reads the stored state on the first call that needs it, and again after a failed flush, when what is stored is
+    /// unknown: the activation asked to go, but a call may still reach it first, and it must not trust memory
+    /// (simulation seed 2051: an activation answered its last durable snapshot while a newer state was stored; failover
+    /// run: a retried reply was refused from a decision that had never been stored).
     /// </summary>
-    private async Task ReloadIfUnknownAsync()
+    private async Task LoadAsync()
     {
-        if (!_storedUnknown)
+        if (_loaded && !_storedUnknown)
         {
             return;
         }
+        var first = !_loaded && !_storedUnknown;
         await state.ReadStateAsync();
-        _storedUnknown = false;
+        EscrowInvariants.Check(state.State);
         _dirty = false;
         _durable = state.State;
         _durableMoneyIntent = state.State.Outbox.Any(e => IsMoneyMovement(e.Kind));
-        // Effects performed before the failure may be in the stored outbox or be decided again with the same ids:
-        // from now on every effect counts as possibly done (the email log is checked before any one-time email).
-        _firstEffectIdOfActivation = int.MaxValue;
-        _syncedVersion = -1;
-        _reminderDue = null;
-        _reminderKnown = false;
-        _reminder = null;
+        if (first)
+        {
+            // Effects numbered from here on are created by this activation; those below may have run in an earlier one.
+            _firstEffectIdOfActivation = state.State.NextEffectId;
+            if (state.State.Exists)
+            {
+                // An activation checks its due times when it wakes up: a reminder tick can be lost. The message to
+                // itself runs right after the call that woke it.
+                this.AsReference<IEscrowGrain>().DriveAsync().Ignore();
+            }
+        }
+        else
+        {
+            // Effects performed before the failure may be in the stored outbox or be decided again with the same ids:
+            // from now on every effect counts as possibly done (the email log is checked before any one-time email).
+            _firstEffectIdOfActivation = int.MaxValue;
+            _syncedVersion = -1;
+            _reminderDue = null;
+            _reminderKnown = false;
+            _reminder = null;
+        }
+        _loaded = true;
+        _storedUnknown = false;
     }
 
     /// <summary>Writes now: used where a caller must know the decision is durable before it goes on.</summary>
@@ -370,6 +416,13 @@ public sealed partial class EscrowGrain(
             await EnsureReminderAsync(next);
             await state.WriteStateAsync();
         }
+        catch (InconsistentStateException) when (!_loaded)
+        {
+            // The first insert of an activation that has not read found a stored escrow: nothing was written, and the
+            // next call reads what is stored (the create that tried it does so at once).
+            _dirty = false;
+            throw;
+        }
         catch
         {
             // Not written, or written with the answer lost: what is stored is unknown. Memory is not trusted any more
@@ -382,6 +435,7 @@ public sealed partial class EscrowGrain(
             throw;
         }
         _dirty = false;
+        _loaded = true;
         _writes++;
         _durable = next;
         _durableMoneyIntent = next.Outbox.Any(e => IsMoneyMovement(e.Kind));

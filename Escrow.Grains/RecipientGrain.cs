@@ -123,7 +123,7 @@ public sealed partial class RecipientGrain(
         // Only today's slots count; older ones are dropped so the list stays bounded by the daily limit.
         var slot = new SlotReservation(escrowId, today, amount, s.RevenueShareBps, s.Currency);
         await WriteAsync(s with { Reservations = s.Reservations.RemoveAll(r => r.Day < today).Add(slot) });
-        return new Reservation(true, null, null, amount, s.Currency, s.RevenueShareBps);
+        return new Reservation(true, null, null, amount, s.Currency, s.RevenueShareBps, New: true);
     }
 
     public async Task ReleaseSlotAsync(Guid escrowId)

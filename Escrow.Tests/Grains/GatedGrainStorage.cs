@@ -25,7 +25,7 @@ public class GatedStorageFixture : GrainClusterFixture
 /// <summary>
 /// In-memory grain storage whose writes a test can hold at a gate, then let through or fail: what a slow or broken
 /// database does to a grain that is waiting for its write. Keeps the ETag rule of the ADO.NET provider and counts the
-/// writes that reached it.
+/// reads and the writes that reached it.
 /// </summary>
 public sealed class GatedGrainStorage : IGrainStorage
 {
@@ -35,6 +35,7 @@ public sealed class GatedGrainStorage : IGrainStorage
     private bool _holding;
     private long _etag;
     private readonly Dictionary<GrainId, int> _writesTo = [];
+    private readonly Dictionary<GrainId, int> _readsOf = [];
     private int _writes;
 
     /// <summary>Writes that reached the storage (stored, failed, or waiting at the gate).</summary>
@@ -46,6 +47,15 @@ public sealed class GatedGrainStorage : IGrainStorage
         lock (_lock)
         {
             return _writesTo.GetValueOrDefault(grainId);
+        }
+    }
+
+    /// <summary>Reads of one grain's state.</summary>
+    public int ReadsOf(GrainId grainId)
+    {
+        lock (_lock)
+        {
+            return _readsOf.GetValueOrDefault(grainId);
         }
     }
 
@@ -101,6 +111,7 @@ public sealed class GatedGrainStorage : IGrainStorage
     {
         lock (_lock)
         {
+            _readsOf[grainId] = _readsOf.GetValueOrDefault(grainId) + 1;
             if (_rows.TryGetValue(Key(stateName, grainId), out var row))
             {
                 grainState.State = (T)row.State;

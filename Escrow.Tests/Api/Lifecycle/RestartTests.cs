@@ -19,7 +19,8 @@ public sealed class RestartTests
     {
         var connectionString = await (await PostgresServer.GetAsync()).CreateDatabaseAsync("restart");
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        JsonElement toReply, toExpire;
+        JsonElement toReply, toExpire, toRetry;
+        const string retryKey = "restart-retried-create";
         StripeSandbox stripe;
         PostmarkSandbox postmark;
         var first = await LifecycleApp.StartAsync("restart", clock: clock, connectionString: connectionString);
@@ -28,6 +29,7 @@ public sealed class RestartTests
             var recipient = await first.PayableRecipientAsync();
             toReply = await first.CreateHeldEscrowAsync(recipient);
             toExpire = await first.CreateHeldEscrowAsync(recipient);
+            toRetry = await first.CreateHeldEscrowAsync(recipient, retryKey);
             // Stripe outlives our process: the restarted API talks to the same emulated Stripe.
             stripe = first.Stripe;
             postmark = first.Postmark;
@@ -67,6 +69,17 @@ public sealed class RestartTests
             Assert.Equal(before.PaymentIntentId(), after.PaymentIntentId());
             Assert.Equal("requires_capture", stripe.GetPaymentIntent(before.PaymentIntentId())!.Status);
         }
+
+        // A create retried after the restart: its new activation inserts without reading, the stored row refuses the
+        // insert, and the escrow it made answers (same access token: nothing of the retry was written).
+        var retry = new HttpRequestMessage(HttpMethod.Post, "/v1/escrows") { Content = JsonContent.Create(EscrowApiFactory.EscrowBody(toRetry.GetProperty("recipientId").GetString()!)) };
+        retry.Headers.Add("Idempotency-Key", retryKey);
+        var retried = await restarted.CreateClient().SendAsync(retry);
+        var retriedBody = await retried.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(retried.StatusCode == HttpStatusCode.Created, retriedBody.ToString());
+        Assert.Equal(toRetry.Id(), retriedBody.Id());
+        Assert.Equal(toRetry.GetProperty("accessToken").GetString(), retriedBody.GetProperty("accessToken").GetString());
+        Assert.Equal(toRetry.PaymentIntentId(), retriedBody.PaymentIntentId());
 
         var reply = await platform.PostAsJsonAsync($"/v1/escrows/{toReply.Id()}/response", new { text = "Answered after the restart." });
         Assert.Equal(HttpStatusCode.OK, reply.StatusCode);

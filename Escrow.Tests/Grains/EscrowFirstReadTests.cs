@@ -1,0 +1,114 @@
+using Escrow.Grains.Domain;
+using Orleans.Core.Internal;
+using Escrow.Tests.Infrastructure;
+
+namespace Escrow.Tests.Grains;
+
+/// <summary>
+/// An escrow reads its stored state on the first call that needs it, not at activation: a new escrow's create inserts
+/// its first state without a read. An id that already has an escrow fails that insert on the state's key and is read
+/// then, so a retried create still gets the escrow it made, and takes no second slot of the recipient's day.
+/// </summary>
+public sealed class EscrowFirstReadTests(GatedStorageFixture f) : IClassFixture<GatedStorageFixture>
+{
+    private static CreateEscrow Request(string recipient, string paymentMethodId = "pm_card_visa") =>
+        new(recipient, "sender@example.com", TimeSpan.FromHours(24), "Subject", "A message of some length.", paymentMethodId, "AB12");
+
+    private EscrowState? Stored(IEscrowGrain grain) => f.Storage.Stored<EscrowState>("escrow", grain.GetGrainId());
+
+    private async Task DeactivateAsync(IEscrowGrain grain)
+    {
+        await grain.AsReference<IGrainManagementExtension>().DeactivateOnIdle();
+        var management = f.Grains.GetGrain<IManagementGrain>(0);
+        await Eventually.UntilAsync(async () => await management.GetActivationAddress(grain) is null, "the escrow's activation to be deactivated");
+    }
+
+    [Fact]
+    public async Task A_new_escrows_create_writes_its_state_without_reading_it_first()
+    {
+        var recipient = await f.NewRecipientAsync();
+        var (_, grain, view) = await f.NewHeldEscrowAsync(recipient);
+
+        Assert.Equal("held", view.Status);
+        Assert.Equal(EscrowStatus.Held, Stored(grain)!.Status);
+        Assert.Equal(0, f.Storage.ReadsOf(grain.GetGrainId()));
+
+        // Any other first call reads: a new activation answers what is stored.
+        await DeactivateAsync(grain);
+        Assert.Equal("held", (await grain.GetAsync())!.Status);
+        Assert.Equal(1, f.Storage.ReadsOf(grain.GetGrainId()));
+    }
+
+    [Fact]
+    public async Task A_create_retried_on_a_new_activation_gets_the_escrow_it_made_and_writes_nothing_new()
+    {
+        var recipient = await f.NewRecipientAsync(dailyLimit: 1);
+        var (id, grain, first) = await f.NewHeldEscrowAsync(recipient);
+        await Eventually.UntilAsync(() => Task.FromResult(f.Emails.Count(id, "new-message") == 1), "the new-message e-mail");
+        await DeactivateAsync(grain);
+        var stored = Stored(grain)!;
+
+        var again = await grain.CreateAsync(Request(recipient));
+
+        Assert.True(again.Accepted, again.RejectionCode);
+        Assert.Equal(first.Id, again.View!.Id);
+        Assert.Equal("held", again.View.Status);
+        Assert.Equal(first.AmountMinor, again.View.AmountMinor);
+        // The insert was refused, then the stored escrow read: it is unchanged (no second hold, no new reply address).
+        Assert.Equal(stored.PaymentIntentId, Stored(grain)!.PaymentIntentId);
+        Assert.Equal(stored.ReplyToken, Stored(grain)!.ReplyToken);
+        Assert.Equal(stored.History.Length, Stored(grain)!.History.Length);
+        Assert.True(f.Storage.ReadsOf(grain.GetGrainId()) >= 1, "the stored escrow was read after the insert was refused");
+        Assert.Equal(1, f.Emails.Count(id, "new-message"));
+    }
+
+    [Fact]
+    public async Task A_create_retried_with_another_body_on_a_new_activation_is_refused_as_a_reused_key()
+    {
+        var recipient = await f.NewRecipientAsync();
+        var (_, grain, _) = await f.NewHeldEscrowAsync(recipient);
+        await DeactivateAsync(grain);
+
+        var other = await grain.CreateAsync(Request(recipient) with { Message = "Another message entirely.", RequestHash = "CD34" });
+
+        Assert.False(other.Accepted);
+        Assert.Equal(Rejection.IdempotencyKeyReused.Code, other.RejectionCode);
+        Assert.Equal(EscrowStatus.Held, Stored(grain)!.Status);
+    }
+
+    [Fact]
+    public async Task A_slot_taken_by_a_retried_create_of_an_escrow_that_gave_its_slot_back_is_given_back_too()
+    {
+        // A declined card ends the escrow and gives its slot of the day back.
+        var recipient = await f.NewRecipientAsync(dailyLimit: 1);
+        var (_, grain, declined) = await f.NewHeldEscrowAsync(recipient, "pm_card_chargeDeclined");
+        Assert.Equal("payment_failed", declined.Status);
+        await Eventually.UntilAsync(() => Task.FromResult(Stored(grain)!.Outbox.IsEmpty), "the slot given back");
+        await DeactivateAsync(grain);
+
+        // The retry reserves a slot again before its insert finds the escrow; that slot must not be kept.
+        var again = await grain.CreateAsync(Request(recipient, "pm_card_chargeDeclined"));
+        Assert.True(again.Accepted, again.RejectionCode);
+        Assert.Equal("payment_failed", again.View!.Status);
+
+        var next = await f.Grains.GetGrain<IEscrowGrain>(Guid.NewGuid()).CreateAsync(Request(recipient));
+        Assert.True(next.Accepted, next.RejectionCode);
+    }
+
+    [Fact]
+    public async Task A_retried_create_refused_a_slot_today_still_gets_the_escrow_it_made()
+    {
+        var recipient = await f.NewRecipientAsync(dailyLimit: 1);
+        var (_, grain, declined) = await f.NewHeldEscrowAsync(recipient, "pm_card_chargeDeclined");
+        await Eventually.UntilAsync(() => Task.FromResult(Stored(grain)!.Outbox.IsEmpty), "the slot given back");
+        // Another escrow takes the day's only slot.
+        Assert.True((await f.Grains.GetGrain<IEscrowGrain>(Guid.NewGuid()).CreateAsync(Request(recipient))).Accepted);
+        await DeactivateAsync(grain);
+
+        var again = await grain.CreateAsync(Request(recipient, "pm_card_chargeDeclined"));
+
+        Assert.True(again.Accepted, again.RejectionCode);
+        Assert.Equal(declined.Id, again.View!.Id);
+        Assert.Equal("payment_failed", again.View.Status);
+    }
+}
