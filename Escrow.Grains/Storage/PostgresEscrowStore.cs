@@ -8,6 +8,11 @@ namespace Escrow.Grains.Storage;
 /// The durable <see cref="IEscrowStore"/> over the tables of sql/010-escrow.sql. Every statement is parameterised,
 /// and every write is idempotent so a grain can re-send after a crash.
 /// </summary>
+/// <remarks>
+/// Statements use positional placeholders ($1, $2, ...) with unnamed parameters, added in the order of their numbers:
+/// Npgsql then sends the SQL as is; with @names it parses and rewrites the SQL on every execution, which allocates.
+/// Only the admin search keeps named parameters: its optional filters read better by name, and it runs rarely.
+/// </remarks>
 public sealed class PostgresEscrowStore : IEscrowStore
 {
     private readonly NpgsqlDataSource _dataSource;
@@ -32,15 +37,14 @@ public sealed class PostgresEscrowStore : IEscrowStore
 
     private const string InsertLedgerSql = """
         INSERT INTO escrow_ledger (escrow_id, seq, kind, status, amount_minor, currency, at, data)
-        VALUES (@escrow_id, @seq, @kind, @status, @amount_minor, @currency, @at, @data)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         ON CONFLICT (escrow_id, seq) DO NOTHING
         """;
 
+    // $1 to $17 are the ProjectionColumns in order.
     private const string UpsertProjectionSql = $"""
         INSERT INTO escrow_projection ({ProjectionColumns}, synced_at)
-        VALUES (@escrow_id, @recipient_id, @status, @amount_minor, @currency, @recipient_share_minor, @platform_fee_minor,
-                @payment_intent_id, @charge_id, @transfer_id, @created_at, @deadline, @reply_deadline, @status_changed_at,
-                @transfer_attempts, @dispute_open, @version, now())
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, now())
         ON CONFLICT (escrow_id) DO UPDATE SET
             recipient_id = excluded.recipient_id,
             status = excluded.status,
@@ -85,17 +89,18 @@ public sealed class PostgresEscrowStore : IEscrowStore
     private const string RaiseAlertSql = $"""
         WITH inserted AS (
             INSERT INTO alerts (kind, severity, escrow_id, dedupe_key, details, created_at)
-            VALUES (@kind, @severity, @escrow_id, @dedupe_key, @details, @created_at)
+            VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (dedupe_key) DO NOTHING
             RETURNING {AlertColumns}
         )
         SELECT {AlertColumns}, true AS created FROM inserted
         UNION ALL
         SELECT {AlertColumns}, false AS created FROM alerts
-        WHERE dedupe_key = @dedupe_key AND NOT EXISTS (SELECT 1 FROM inserted)
+        WHERE dedupe_key = $4 AND NOT EXISTS (SELECT 1 FROM inserted)
         """;
 
     private const string EmailColumns = "escrow_id, kind, to_address, subject, outcome, provider_message_id, error, at";
+    private const string InsertEmailSql = $"INSERT INTO email_log ({EmailColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     private const string InboundColumns =
         "provider_message_id, escrow_id, from_address, subject, received_at, within_deadline, grace_used, ignored_reason, preview";
     private const string AuditColumns = "id, key_id, action, escrow_id, reason, at, details";
@@ -147,43 +152,43 @@ public sealed class PostgresEscrowStore : IEscrowStore
         foreach (var e in entries)
         {
             var command = new NpgsqlBatchCommand(InsertLedgerSql);
-            command.Parameters.Add(P("escrow_id", e.EscrowId));
-            command.Parameters.Add(P("seq", e.Seq));
-            command.Parameters.Add(P("kind", e.Kind));
-            command.Parameters.Add(P("status", e.Status));
-            command.Parameters.Add(P("amount_minor", e.AmountMinor));
-            command.Parameters.Add(Text("currency", e.Currency));
-            command.Parameters.Add(P("at", e.At.ToUniversalTime()));
-            command.Parameters.Add(new NpgsqlParameter("data", NpgsqlDbType.Jsonb) { Value = (object?)e.Data ?? DBNull.Value });
+            command.Parameters.Add(P(e.EscrowId));
+            command.Parameters.Add(P(e.Seq));
+            command.Parameters.Add(P(e.Kind));
+            command.Parameters.Add(P(e.Status));
+            command.Parameters.Add(P(e.AmountMinor));
+            command.Parameters.Add(Text(e.Currency));
+            command.Parameters.Add(P(e.At.ToUniversalTime()));
+            command.Parameters.Add(Jsonb(e.Data));
             batch.BatchCommands.Add(command);
         }
 
         var upsert = new NpgsqlBatchCommand(UpsertProjectionSql);
         var p = projection;
-        upsert.Parameters.Add(P("escrow_id", p.EscrowId));
-        upsert.Parameters.Add(P("recipient_id", p.RecipientId));
-        upsert.Parameters.Add(P("status", p.Status));
-        upsert.Parameters.Add(P("amount_minor", p.AmountMinor));
-        upsert.Parameters.Add(P("currency", p.Currency));
-        upsert.Parameters.Add(P("recipient_share_minor", p.RecipientShareMinor));
-        upsert.Parameters.Add(P("platform_fee_minor", p.PlatformFeeMinor));
-        upsert.Parameters.Add(Text("payment_intent_id", p.PaymentIntentId));
-        upsert.Parameters.Add(Text("charge_id", p.ChargeId));
-        upsert.Parameters.Add(Text("transfer_id", p.TransferId));
-        upsert.Parameters.Add(P("created_at", p.CreatedAt.ToUniversalTime()));
-        upsert.Parameters.Add(P("deadline", p.Deadline?.ToUniversalTime()));
-        upsert.Parameters.Add(P("reply_deadline", p.ReplyDeadline?.ToUniversalTime()));
-        upsert.Parameters.Add(P("status_changed_at", p.StatusChangedAt.ToUniversalTime()));
-        upsert.Parameters.Add(P("transfer_attempts", p.TransferAttempts));
-        upsert.Parameters.Add(P("dispute_open", p.DisputeOpen));
-        upsert.Parameters.Add(P("version", p.Version));
+        upsert.Parameters.Add(P(p.EscrowId));
+        upsert.Parameters.Add(P(p.RecipientId));
+        upsert.Parameters.Add(P(p.Status));
+        upsert.Parameters.Add(P(p.AmountMinor));
+        upsert.Parameters.Add(P(p.Currency));
+        upsert.Parameters.Add(P(p.RecipientShareMinor));
+        upsert.Parameters.Add(P(p.PlatformFeeMinor));
+        upsert.Parameters.Add(Text(p.PaymentIntentId));
+        upsert.Parameters.Add(Text(p.ChargeId));
+        upsert.Parameters.Add(Text(p.TransferId));
+        upsert.Parameters.Add(P(p.CreatedAt.ToUniversalTime()));
+        upsert.Parameters.Add(P(p.Deadline?.ToUniversalTime()));
+        upsert.Parameters.Add(P(p.ReplyDeadline?.ToUniversalTime()));
+        upsert.Parameters.Add(P(p.StatusChangedAt.ToUniversalTime()));
+        upsert.Parameters.Add(P(p.TransferAttempts));
+        upsert.Parameters.Add(P(p.DisputeOpen));
+        upsert.Parameters.Add(P(p.Version));
         batch.BatchCommands.Add(upsert);
     }
 
     public async Task<EscrowProjection?> GetEscrowAsync(Guid escrowId, CancellationToken cancellationToken = default)
     {
-        await using var command = _dataSource.CreateCommand($"SELECT {ProjectionColumns} FROM escrow_projection WHERE escrow_id = @escrow_id");
-        command.Parameters.Add(P("escrow_id", escrowId));
+        await using var command = _dataSource.CreateCommand($"SELECT {ProjectionColumns} FROM escrow_projection WHERE escrow_id = $1");
+        command.Parameters.Add(P(escrowId));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? ReadProjection(reader) : null;
     }
@@ -192,9 +197,9 @@ public sealed class PostgresEscrowStore : IEscrowStore
     {
         await using var command = _dataSource.CreateCommand("""
             SELECT escrow_id, seq, kind, status, amount_minor, currency, at, data::text
-            FROM escrow_ledger WHERE escrow_id = @escrow_id ORDER BY seq
+            FROM escrow_ledger WHERE escrow_id = $1 ORDER BY seq
             """);
-        command.Parameters.Add(P("escrow_id", escrowId));
+        command.Parameters.Add(P(escrowId));
         return await ReadAllAsync(command, r => new LedgerEntry(
             r.GetGuid(0), r.GetInt32(1), r.GetString(2), r.GetString(3),
             r.IsDBNull(4) ? null : r.GetInt64(4), NullableString(r, 5), Time(r, 6), NullableString(r, 7)), cancellationToken);
@@ -211,18 +216,18 @@ public sealed class PostgresEscrowStore : IEscrowStore
         (DateTimeOffset CreatedAt, Guid EscrowId)? after = query.After is null ? null : DecodeCursor(query.After);
 
         await using var command = _dataSource.CreateCommand(QueryEscrowsSql);
-        command.Parameters.Add(Text("status", query.Status));
-        command.Parameters.Add(Text("recipient_id", query.RecipientId));
-        command.Parameters.Add(P("stuck_only", query.StuckOnly));
-        command.Parameters.Add(P("now", (query.Now ?? _timeProvider.GetUtcNow()).ToUniversalTime()));
-        command.Parameters.Add(P("held_after", HeldPastReplyDeadlineStuckAfter));
-        command.Parameters.Add(P("processing_after", ProcessingStuckAfter));
-        command.Parameters.Add(P("transfer_failed_after", TransferFailedStuckAfter));
-        command.Parameters.Add(P("pending_setup_after", PendingUserSetupStuckAfter));
-        command.Parameters.Add(P("refund_pending_after", query.RefundPendingStuckAfter ?? RefundPendingStuckAfterDefault));
-        command.Parameters.Add(P("after_created_at", after?.CreatedAt));
-        command.Parameters.Add(P("after_id", after?.EscrowId));
-        command.Parameters.Add(P("limit", limit + 1));
+        command.Parameters.Add(NamedText("status", query.Status));
+        command.Parameters.Add(NamedText("recipient_id", query.RecipientId));
+        command.Parameters.Add(Named("stuck_only", query.StuckOnly));
+        command.Parameters.Add(Named("now", (query.Now ?? _timeProvider.GetUtcNow()).ToUniversalTime()));
+        command.Parameters.Add(Named("held_after", HeldPastReplyDeadlineStuckAfter));
+        command.Parameters.Add(Named("processing_after", ProcessingStuckAfter));
+        command.Parameters.Add(Named("transfer_failed_after", TransferFailedStuckAfter));
+        command.Parameters.Add(Named("pending_setup_after", PendingUserSetupStuckAfter));
+        command.Parameters.Add(Named("refund_pending_after", query.RefundPendingStuckAfter ?? RefundPendingStuckAfterDefault));
+        command.Parameters.Add(Named("after_created_at", after?.CreatedAt));
+        command.Parameters.Add(Named("after_id", after?.EscrowId));
+        command.Parameters.Add(Named("limit", limit + 1));
         var rows = await ReadAllAsync(command, ReadProjection, cancellationToken);
         return InMemoryEscrowStore.ToPage(rows, limit);
     }
@@ -235,12 +240,12 @@ public sealed class PostgresEscrowStore : IEscrowStore
         for (var attempt = 1; attempt <= AttemptsMax; attempt++)
         {
             await using var command = _dataSource.CreateCommand(RaiseAlertSql);
-            command.Parameters.Add(P("kind", alert.Kind));
-            command.Parameters.Add(P("severity", alert.Severity));
-            command.Parameters.Add(P("escrow_id", alert.EscrowId));
-            command.Parameters.Add(P("dedupe_key", alert.DedupeKey));
-            command.Parameters.Add(P("details", alert.Details));
-            command.Parameters.Add(P("created_at", alert.CreatedAt.ToUniversalTime()));
+            command.Parameters.Add(P(alert.Kind));
+            command.Parameters.Add(P(alert.Severity));
+            command.Parameters.Add(P(alert.EscrowId));
+            command.Parameters.Add(P(alert.DedupeKey));
+            command.Parameters.Add(P(alert.Details));
+            command.Parameters.Add(P(alert.CreatedAt.ToUniversalTime()));
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             if (await reader.ReadAsync(cancellationToken))
             {
@@ -254,12 +259,12 @@ public sealed class PostgresEscrowStore : IEscrowStore
     {
         await using var command = _dataSource.CreateCommand($"""
             SELECT {AlertColumns} FROM alerts
-            WHERE (NOT @open_only OR acknowledged_at IS NULL)
+            WHERE (NOT $1 OR acknowledged_at IS NULL)
             ORDER BY id DESC
-            LIMIT @limit
+            LIMIT $2
             """);
-        command.Parameters.Add(P("open_only", openOnly));
-        command.Parameters.Add(P("limit", ListLimit(limit)));
+        command.Parameters.Add(P(openOnly));
+        command.Parameters.Add(P(ListLimit(limit)));
         return await ReadAllAsync(command, ReadAlert, cancellationToken);
     }
 
@@ -269,13 +274,13 @@ public sealed class PostgresEscrowStore : IEscrowStore
         // The first acknowledgement wins: a second one finds the row but changes nothing.
         await using var command = _dataSource.CreateCommand("""
             UPDATE alerts
-            SET acknowledged_at = CASE WHEN acknowledged_at IS NULL THEN @at ELSE acknowledged_at END,
-                acknowledged_by = CASE WHEN acknowledged_at IS NULL THEN @by ELSE acknowledged_by END
-            WHERE id = @id
+            SET acknowledged_at = CASE WHEN acknowledged_at IS NULL THEN $1 ELSE acknowledged_at END,
+                acknowledged_by = CASE WHEN acknowledged_at IS NULL THEN $2 ELSE acknowledged_by END
+            WHERE id = $3
             """);
-        command.Parameters.Add(P("id", alertId));
-        command.Parameters.Add(P("by", acknowledgedBy));
-        command.Parameters.Add(P("at", at.ToUniversalTime()));
+        command.Parameters.Add(P(at.ToUniversalTime()));
+        command.Parameters.Add(P(acknowledgedBy));
+        command.Parameters.Add(P(alertId));
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
@@ -287,14 +292,14 @@ public sealed class PostgresEscrowStore : IEscrowStore
         ArgumentException.ThrowIfNullOrEmpty(eventType);
         await using var command = _dataSource.CreateCommand("""
             INSERT INTO webhook_inbox AS w (provider, event_id, event_type, received_at, attempts)
-            VALUES (@provider, @event_id, @event_type, @received_at, 1)
+            VALUES ($1, $2, $3, $4, 1)
             ON CONFLICT (provider, event_id) DO UPDATE SET attempts = w.attempts + 1
             RETURNING w.processed_at IS NOT NULL, w.attempts
             """);
-        command.Parameters.Add(P("provider", provider));
-        command.Parameters.Add(P("event_id", eventId));
-        command.Parameters.Add(P("event_type", eventType));
-        command.Parameters.Add(P("received_at", receivedAt.ToUniversalTime()));
+        command.Parameters.Add(P(provider));
+        command.Parameters.Add(P(eventId));
+        command.Parameters.Add(P(eventType));
+        command.Parameters.Add(P(receivedAt.ToUniversalTime()));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         return new WebhookReceipt(reader.GetBoolean(0), reader.GetInt32(1));
@@ -303,9 +308,9 @@ public sealed class PostgresEscrowStore : IEscrowStore
     public async Task<bool> IsWebhookProcessedAsync(string provider, string eventId, CancellationToken cancellationToken = default)
     {
         await using var command = _dataSource.CreateCommand(
-            "SELECT EXISTS (SELECT 1 FROM webhook_inbox WHERE provider = @provider AND event_id = @event_id AND processed_at IS NOT NULL)");
-        command.Parameters.Add(P("provider", provider));
-        command.Parameters.Add(P("event_id", eventId));
+            "SELECT EXISTS (SELECT 1 FROM webhook_inbox WHERE provider = $1 AND event_id = $2 AND processed_at IS NOT NULL)");
+        command.Parameters.Add(P(provider));
+        command.Parameters.Add(P(eventId));
         return await command.ExecuteScalarAsync(cancellationToken) is true;
     }
 
@@ -318,16 +323,16 @@ public sealed class PostgresEscrowStore : IEscrowStore
         ArgumentException.ThrowIfNullOrEmpty(outcome);
         await using var command = _dataSource.CreateCommand("""
             INSERT INTO webhook_inbox AS w (provider, event_id, event_type, received_at, attempts, processed_at, outcome)
-            VALUES (@provider, @event_id, @event_type, @received_at, 1, @processed_at, @outcome)
+            VALUES ($1, $2, $3, $4, 1, $5, $6)
             ON CONFLICT (provider, event_id) DO UPDATE SET processed_at = excluded.processed_at, outcome = excluded.outcome
             WHERE w.processed_at IS NULL
             """);
-        command.Parameters.Add(P("provider", provider));
-        command.Parameters.Add(P("event_id", eventId));
-        command.Parameters.Add(P("event_type", eventType));
-        command.Parameters.Add(P("received_at", receivedAt.ToUniversalTime()));
-        command.Parameters.Add(P("processed_at", processedAt.ToUniversalTime()));
-        command.Parameters.Add(P("outcome", outcome));
+        command.Parameters.Add(P(provider));
+        command.Parameters.Add(P(eventId));
+        command.Parameters.Add(P(eventType));
+        command.Parameters.Add(P(receivedAt.ToUniversalTime()));
+        command.Parameters.Add(P(processedAt.ToUniversalTime()));
+        command.Parameters.Add(P(outcome));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -336,13 +341,13 @@ public sealed class PostgresEscrowStore : IEscrowStore
     {
         ArgumentException.ThrowIfNullOrEmpty(outcome);
         await using var command = _dataSource.CreateCommand("""
-            UPDATE webhook_inbox SET processed_at = @processed_at, outcome = @outcome
-            WHERE provider = @provider AND event_id = @event_id AND processed_at IS NULL
+            UPDATE webhook_inbox SET processed_at = $1, outcome = $2
+            WHERE provider = $3 AND event_id = $4 AND processed_at IS NULL
             """);
-        command.Parameters.Add(P("provider", provider));
-        command.Parameters.Add(P("event_id", eventId));
-        command.Parameters.Add(P("outcome", outcome));
-        command.Parameters.Add(P("processed_at", processedAt.ToUniversalTime()));
+        command.Parameters.Add(P(processedAt.ToUniversalTime()));
+        command.Parameters.Add(P(outcome));
+        command.Parameters.Add(P(provider));
+        command.Parameters.Add(P(eventId));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -354,25 +359,22 @@ public sealed class PostgresEscrowStore : IEscrowStore
 
     private static void AddEmailLogCommand(NpgsqlBatch batch, EmailLogEntry entry)
     {
-        var command = new NpgsqlBatchCommand($"""
-            INSERT INTO email_log ({EmailColumns})
-            VALUES (@escrow_id, @kind, @to_address, @subject, @outcome, @provider_message_id, @error, @at)
-            """);
-        command.Parameters.Add(P("escrow_id", entry.EscrowId));
-        command.Parameters.Add(P("kind", entry.Kind));
-        command.Parameters.Add(P("to_address", entry.To));
-        command.Parameters.Add(P("subject", entry.Subject));
-        command.Parameters.Add(P("outcome", entry.Outcome));
-        command.Parameters.Add(Text("provider_message_id", entry.ProviderMessageId));
-        command.Parameters.Add(Text("error", entry.Error));
-        command.Parameters.Add(P("at", entry.At.ToUniversalTime()));
+        var command = new NpgsqlBatchCommand(InsertEmailSql);
+        command.Parameters.Add(P(entry.EscrowId));
+        command.Parameters.Add(P(entry.Kind));
+        command.Parameters.Add(P(entry.To));
+        command.Parameters.Add(P(entry.Subject));
+        command.Parameters.Add(P(entry.Outcome));
+        command.Parameters.Add(Text(entry.ProviderMessageId));
+        command.Parameters.Add(Text(entry.Error));
+        command.Parameters.Add(P(entry.At.ToUniversalTime()));
         batch.BatchCommands.Add(command);
     }
 
     public async Task<IReadOnlyList<EmailLogEntry>> GetEmailLogAsync(Guid escrowId, CancellationToken cancellationToken = default)
     {
-        await using var command = _dataSource.CreateCommand($"SELECT {EmailColumns} FROM email_log WHERE escrow_id = @escrow_id ORDER BY at, id");
-        command.Parameters.Add(P("escrow_id", escrowId));
+        await using var command = _dataSource.CreateCommand($"SELECT {EmailColumns} FROM email_log WHERE escrow_id = $1 ORDER BY at, id");
+        command.Parameters.Add(P(escrowId));
         return await ReadAllAsync(command, r => new EmailLogEntry(
             NullableGuid(r, 0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
             NullableString(r, 5), NullableString(r, 6), Time(r, 7)), cancellationToken);
@@ -384,29 +386,28 @@ public sealed class PostgresEscrowStore : IEscrowStore
         ArgumentException.ThrowIfNullOrEmpty(message.ProviderMessageId, nameof(message.ProviderMessageId));
         await using var command = _dataSource.CreateCommand($"""
             INSERT INTO inbound_messages ({InboundColumns})
-            VALUES (@provider_message_id, @escrow_id, @from_address, @subject, @received_at, @within_deadline, @grace_used,
-                    @ignored_reason, @preview)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
             ON CONFLICT (provider_message_id) DO NOTHING
             """);
-        command.Parameters.Add(P("provider_message_id", message.ProviderMessageId));
-        command.Parameters.Add(P("escrow_id", message.EscrowId));
-        command.Parameters.Add(P("from_address", message.From));
-        command.Parameters.Add(P("subject", message.Subject));
-        command.Parameters.Add(P("received_at", message.ReceivedAt.ToUniversalTime()));
-        command.Parameters.Add(P("within_deadline", message.WithinDeadline));
-        command.Parameters.Add(P("grace_used", message.GraceUsed));
-        command.Parameters.Add(Text("ignored_reason", message.IgnoredReason));
-        command.Parameters.Add(P("preview", message.Preview));
+        command.Parameters.Add(P(message.ProviderMessageId));
+        command.Parameters.Add(P(message.EscrowId));
+        command.Parameters.Add(P(message.From));
+        command.Parameters.Add(P(message.Subject));
+        command.Parameters.Add(P(message.ReceivedAt.ToUniversalTime()));
+        command.Parameters.Add(P(message.WithinDeadline));
+        command.Parameters.Add(P(message.GraceUsed));
+        command.Parameters.Add(Text(message.IgnoredReason));
+        command.Parameters.Add(P(message.Preview));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async Task<IReadOnlyList<InboundMessageRecord>> GetInboundMessagesAsync(Guid escrowId, CancellationToken cancellationToken = default)
     {
         await using var command = _dataSource.CreateCommand($"""
-            SELECT {InboundColumns} FROM inbound_messages WHERE escrow_id = @escrow_id
+            SELECT {InboundColumns} FROM inbound_messages WHERE escrow_id = $1
             ORDER BY received_at, provider_message_id COLLATE "C"
             """);
-        command.Parameters.Add(P("escrow_id", escrowId));
+        command.Parameters.Add(P(escrowId));
         return await ReadAllAsync(command, r => new InboundMessageRecord(
             r.GetString(0), NullableGuid(r, 1), r.GetString(2), r.GetString(3), Time(r, 4),
             r.GetBoolean(5), r.GetBoolean(6), NullableString(r, 7), r.GetString(8)), cancellationToken);
@@ -417,14 +418,14 @@ public sealed class PostgresEscrowStore : IEscrowStore
         ArgumentNullException.ThrowIfNull(entry);
         await using var command = _dataSource.CreateCommand("""
             INSERT INTO audit_log (key_id, action, escrow_id, reason, at, details)
-            VALUES (@key_id, @action, @escrow_id, @reason, @at, @details)
+            VALUES ($1, $2, $3, $4, $5, $6)
             """);
-        command.Parameters.Add(P("key_id", entry.KeyId));
-        command.Parameters.Add(P("action", entry.Action));
-        command.Parameters.Add(P("escrow_id", entry.EscrowId));
-        command.Parameters.Add(Text("reason", entry.Reason));
-        command.Parameters.Add(P("at", entry.At.ToUniversalTime()));
-        command.Parameters.Add(Text("details", entry.Details));
+        command.Parameters.Add(P(entry.KeyId));
+        command.Parameters.Add(P(entry.Action));
+        command.Parameters.Add(P(entry.EscrowId));
+        command.Parameters.Add(Text(entry.Reason));
+        command.Parameters.Add(P(entry.At.ToUniversalTime()));
+        command.Parameters.Add(Text(entry.Details));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -432,12 +433,12 @@ public sealed class PostgresEscrowStore : IEscrowStore
     {
         await using var command = _dataSource.CreateCommand($"""
             SELECT {AuditColumns} FROM audit_log
-            WHERE (@escrow_id::uuid IS NULL OR escrow_id = @escrow_id)
+            WHERE ($1::uuid IS NULL OR escrow_id = $1)
             ORDER BY id DESC
-            LIMIT @limit
+            LIMIT $2
             """);
-        command.Parameters.Add(P("escrow_id", escrowId));
-        command.Parameters.Add(P("limit", ListLimit(limit)));
+        command.Parameters.Add(P(escrowId));
+        command.Parameters.Add(P(ListLimit(limit)));
         return await ReadAllAsync(command, r => new AuditEntry(
             r.GetInt64(0), r.GetString(1), r.GetString(2), NullableGuid(r, 3), NullableString(r, 4), Time(r, 5), NullableString(r, 6)),
             cancellationToken);
@@ -447,31 +448,31 @@ public sealed class PostgresEscrowStore : IEscrowStore
     {
         await using var command = _dataSource.CreateCommand($"""
             SELECT {ProjectionColumns} FROM escrow_projection
-            WHERE (created_at >= @from AND created_at < @to) OR (status_changed_at >= @from AND status_changed_at < @to)
+            WHERE (created_at >= $1 AND created_at < $2) OR (status_changed_at >= $1 AND status_changed_at < $2)
             ORDER BY created_at, escrow_id
-            LIMIT @limit
+            LIMIT $3
             """);
-        command.Parameters.Add(P("from", from.ToUniversalTime()));
-        command.Parameters.Add(P("to", to.ToUniversalTime()));
-        command.Parameters.Add(P("limit", limit));
+        command.Parameters.Add(P(from.ToUniversalTime()));
+        command.Parameters.Add(P(to.ToUniversalTime()));
+        command.Parameters.Add(P(limit));
         return await ReadAllAsync(command, ReadProjection, cancellationToken);
     }
 
     public async Task SaveReconciliationReportAsync(DateOnly date, string reportJson, CancellationToken cancellationToken = default)
     {
         await using var command = _dataSource.CreateCommand("""
-            INSERT INTO reconciliation_reports (report_date, report, created_at) VALUES (@date, @report::jsonb, now())
+            INSERT INTO reconciliation_reports (report_date, report, created_at) VALUES ($1, $2::jsonb, now())
             ON CONFLICT (report_date) DO UPDATE SET report = excluded.report, created_at = excluded.created_at
             """);
-        command.Parameters.Add(P("date", date));
-        command.Parameters.Add(P("report", reportJson));
+        command.Parameters.Add(P(date));
+        command.Parameters.Add(P(reportJson));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async Task<string?> GetReconciliationReportAsync(DateOnly date, CancellationToken cancellationToken = default)
     {
-        await using var command = _dataSource.CreateCommand("SELECT report::text FROM reconciliation_reports WHERE report_date = @date");
-        command.Parameters.Add(P("date", date));
+        await using var command = _dataSource.CreateCommand("SELECT report::text FROM reconciliation_reports WHERE report_date = $1");
+        command.Parameters.Add(P(date));
         return await command.ExecuteScalarAsync(cancellationToken) as string;
     }
 
@@ -523,9 +524,16 @@ public sealed class PostgresEscrowStore : IEscrowStore
 
     private static Guid? NullableGuid(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetGuid(i);
 
-    /// <summary>A typed parameter, so a NULL value still has a PostgreSQL type.</summary>
-    private static NpgsqlParameter<T> P<T>(string name, T value) => new(name, value);
+    /// <summary>A typed positional parameter, so a NULL value still has a PostgreSQL type.</summary>
+    private static NpgsqlParameter<T> P<T>(T value) => new() { TypedValue = value };
 
-    private static NpgsqlParameter Text(string name, string? value) =>
+    private static NpgsqlParameter Text(string? value) => new() { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)value ?? DBNull.Value };
+
+    private static NpgsqlParameter Jsonb(string? value) => new() { NpgsqlDbType = NpgsqlDbType.Jsonb, Value = (object?)value ?? DBNull.Value };
+
+    /// <summary>A typed named parameter, for the admin search only.</summary>
+    private static NpgsqlParameter<T> Named<T>(string name, T value) => new(name, value);
+
+    private static NpgsqlParameter NamedText(string name, string? value) =>
         new(name, NpgsqlDbType.Text) { Value = (object?)value ?? DBNull.Value };
 }

@@ -63,6 +63,32 @@ public abstract class EscrowStoreContractTests
     }
 
     [Fact]
+    public async Task Every_projection_and_ledger_column_round_trips_with_values_and_with_nulls()
+    {
+        var store = await CreateStoreAsync();
+        // Each value differs from the others of its type, so a value bound to the wrong column shows.
+        var full = new EscrowProjection(Guid.NewGuid(), "rcp-full", "processing", 20_00, "GBP", 18_00, 2_00, "pi_9", "ch_9", "tr_9",
+            T0, T0.AddHours(70), T0.AddHours(71), T0.AddHours(2), 3, true, 9);
+        var bare = full with
+        {
+            EscrowId = Guid.NewGuid(), PaymentIntentId = null, ChargeId = null, TransferId = null, Deadline = null, ReplyDeadline = null,
+            TransferAttempts = 0, DisputeOpen = false,
+        };
+        IReadOnlyList<LedgerEntry> entries =
+        [
+            new(full.EscrowId, 8, "transfer_started", "processing", 18_00, "GBP", T0.AddHours(2), """{"tr": "tr_9"}"""),
+            new(full.EscrowId, 9, "dispute_opened", "processing", null, null, T0.AddHours(3), null),
+        ];
+
+        await store.SyncEscrowAsync(full, entries);
+        await store.SyncEscrowAsync(bare, []);
+
+        Assert.Equal(full, await store.GetEscrowAsync(full.EscrowId));
+        Assert.Equal(bare, await store.GetEscrowAsync(bare.EscrowId));
+        Assert.Equal(entries, await store.GetLedgerAsync(full.EscrowId));
+    }
+
+    [Fact]
     public async Task Sync_rejects_an_unknown_status_a_broken_split_and_a_foreign_ledger_row()
     {
         var store = await CreateStoreAsync();
@@ -254,6 +280,26 @@ public abstract class EscrowStoreContractTests
     }
 
     [Fact]
+    public async Task A_webhook_recorded_as_processed_is_found_processed_and_the_first_processing_wins()
+    {
+        var store = await CreateStoreAsync();
+        var fresh = "evt_" + Guid.NewGuid().ToString("N");
+        var seen = "evt_" + Guid.NewGuid().ToString("N");
+        await store.RecordWebhookAsync("stripe", seen, "charge.refunded", T0);
+
+        Assert.False(await store.IsWebhookProcessedAsync("stripe", seen));
+        await store.RecordProcessedWebhookAsync("stripe", fresh, "payment_intent.succeeded", T0, "captured", T0.AddSeconds(1));
+        await store.RecordProcessedWebhookAsync("stripe", seen, "charge.refunded", T0.AddSeconds(2), "refunded", T0.AddSeconds(3));
+        await store.RecordProcessedWebhookAsync("stripe", seen, "charge.refunded", T0.AddSeconds(4), "again", T0.AddSeconds(5));
+
+        Assert.True(await store.IsWebhookProcessedAsync("stripe", fresh));
+        Assert.True(await store.IsWebhookProcessedAsync("stripe", seen));
+        Assert.False(await store.IsWebhookProcessedAsync("postmark", fresh));
+        Assert.Equal(new WebhookReceipt(true, 2), await store.RecordWebhookAsync("stripe", fresh, "payment_intent.succeeded", T0.AddSeconds(6)));
+        Assert.Equal(new WebhookReceipt(true, 2), await store.RecordWebhookAsync("stripe", seen, "charge.refunded", T0.AddSeconds(6)));
+    }
+
+    [Fact]
     public async Task Every_email_attempt_is_logged_in_time_order()
     {
         var store = await CreateStoreAsync();
@@ -356,6 +402,38 @@ public sealed class PostgresEscrowStoreContractTests : EscrowStoreContractTests,
             Assert.Contains("insert-only", e.MessageText, StringComparison.Ordinal);
         }
         Assert.Equal([AnEntry(p.EscrowId, 1)], await store.GetLedgerAsync(p.EscrowId));
+    }
+
+    // The outcome, the event type and the times are not readable through IEscrowStore, so this reads the rows.
+    [Fact]
+    public async Task The_webhook_inbox_keeps_each_value_in_its_column_and_the_first_outcome()
+    {
+        var store = await CreateStoreAsync();
+        var processed = "evt_" + Guid.NewGuid().ToString("N");
+        var marked = "evt_" + Guid.NewGuid().ToString("N");
+
+        await store.RecordProcessedWebhookAsync("stripe", processed, "charge.refunded", T0, "refunded", T0.AddSeconds(1));
+        await store.RecordProcessedWebhookAsync("stripe", processed, "charge.refunded", T0.AddSeconds(2), "again", T0.AddSeconds(3));
+        await store.RecordWebhookAsync("stripe", marked, "payment_intent.succeeded", T0.AddSeconds(4));
+        await store.MarkWebhookProcessedAsync("stripe", marked, "captured", T0.AddSeconds(5));
+        await store.MarkWebhookProcessedAsync("stripe", marked, "again", T0.AddSeconds(6));
+
+        Assert.Equal(("charge.refunded", T0, 1, T0.AddSeconds(1), "refunded"), await ReadWebhookRowAsync("stripe", processed));
+        Assert.Equal(("payment_intent.succeeded", T0.AddSeconds(4), 1, T0.AddSeconds(5), "captured"), await ReadWebhookRowAsync("stripe", marked));
+    }
+
+    private async Task<(string EventType, DateTimeOffset ReceivedAt, int Attempts, DateTimeOffset ProcessedAt, string Outcome)> ReadWebhookRowAsync(
+        string provider, string eventId)
+    {
+        await using var command = DataSource.CreateCommand("""
+            SELECT event_type, received_at, attempts, processed_at, outcome FROM webhook_inbox WHERE provider = @provider AND event_id = @event_id
+            """);
+        command.Parameters.AddWithValue("provider", provider);
+        command.Parameters.AddWithValue("event_id", eventId);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        return (reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetInt32(2), reader.GetFieldValue<DateTimeOffset>(3),
+            reader.GetString(4));
     }
 
     [Fact]
