@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
 using Escrow.Grains;
 using Escrow.Grains.Domain;
 using Escrow.Grains.Payments;
@@ -8,8 +11,9 @@ using Stripe;
 namespace Escrow.Api.Endpoints;
 
 /// <summary>
-/// Stripe's webhook: authenticate the raw body, record the event durably, route it to the grain that owns it,
-/// and mark it processed only after that work succeeded, so a failed delivery is processed again on Stripe's retry.
+/// Stripe's webhook: authenticate the raw body, read its envelope, route the event to the grain that owns it (Stripe.net's
+/// typed parse only for the types acted on), and mark it processed only after that work succeeded, so a failed delivery
+/// is processed again on Stripe's retry.
 /// </summary>
 public static partial class StripeWebhookEndpoints
 {
@@ -37,26 +41,41 @@ public static partial class StripeWebhookEndpoints
         {
             json = await reader.ReadToEndAsync(request.HttpContext.RequestAborted);
         }
-        Event stripeEvent;
         try
         {
-            // Stripe.net throws NullReferenceException on a signed body without api_version, and JSON/format errors on
-            // mistyped fields: all mean "not a Stripe event". The clock is the service's own (TimeProvider), so a test that drives a fake clock signs and checks on the same time.
-            stripeEvent = EventUtility.ConstructEvent(json, signature, options.Value.WebhookSecret, options.Value.WebhookToleranceSeconds, clock.GetUtcNow().ToUnixTimeSeconds());
+            // The clock is the service's own (TimeProvider), so a test that drives a fake clock signs and checks on the same time.
+            EventUtility.ValidateSignature(json, signature, options.Value.WebhookSecret, options.Value.WebhookToleranceSeconds, clock.GetUtcNow().ToUnixTimeSeconds());
         }
-        catch (Exception e) when (e is StripeException or ArgumentException or Newtonsoft.Json.JsonException or System.Text.Json.JsonException or InvalidOperationException or FormatException or NullReferenceException)
+        catch (Exception e) when (IsNotAStripeEvent(e))
         {
             LogRejected(log, e.Message);
             return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
         }
-        if (string.IsNullOrEmpty(stripeEvent.Id) || string.IsNullOrEmpty(stripeEvent.Type) || stripeEvent.Data is null)
+        if (ReadEnvelope(json, out var refusal) is not { } envelope)
         {
-            // A signed body that is not an event (no id, type or data) is refused, not recorded (fuzzer: no data → 500).
-            LogRejected(log, "no event id, type or data");
+            // A signed body that is not an event (no id, type or data.object, an unsupported API version) is refused,
+            // not recorded (fuzzer: no data → 500).
+            LogRejected(log, refusal);
             return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
         }
+        var (eventId, type) = envelope;
+        EventRoute? route = null;
+        if (RouterFor(type) is { } router)
+        {
+            // Stripe.net's typed parse only for the types acted on; it throws JSON/format errors on mistyped fields.
+            Event stripeEvent;
+            try
+            {
+                stripeEvent = EventUtility.ParseEvent(json);
+            }
+            catch (Exception e) when (IsNotAStripeEvent(e))
+            {
+                LogRejected(log, e.Message);
+                return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
+            }
+            route = router(stripeEvent, new RouteServices(grains, store, payments, clock));
+        }
         var receivedAt = clock.GetUtcNow();
-        var route = Route(stripeEvent, grains, store, payments, clock);
         string outcome;
         if (route is null)
         {
@@ -64,16 +83,16 @@ public static partial class StripeWebhookEndpoints
             // to deduplicate, so no inbox look-up either.
             outcome = "acknowledged";
         }
-        else if (!route.CheckedByEscrow && await store.IsWebhookProcessedAsync(Provider, stripeEvent.Id))
+        else if (!route.CheckedByEscrow && await store.IsWebhookProcessedAsync(Provider, eventId))
         {
-            return Duplicate(stripeEvent);
+            return Duplicate(type);
         }
         else
         {
             outcome = await route.Work();
             if (outcome == "duplicate")
             {
-                return Duplicate(stripeEvent);
+                return Duplicate(type);
             }
         }
         // Recorded once the work succeeded (a failure answers 5xx and Stripe delivers again). An event that changed
@@ -81,16 +100,125 @@ public static partial class StripeWebhookEndpoints
         // changes nothing, so it costs no commit.
         if (outcome is "applied" or "alerted")
         {
-            await store.RecordProcessedWebhookAsync(Provider, stripeEvent.Id, stripeEvent.Type, receivedAt, outcome, clock.GetUtcNow());
+            await store.RecordProcessedWebhookAsync(Provider, eventId, type, receivedAt, outcome, clock.GetUtcNow());
         }
-        LogProcessed(log, stripeEvent.Id, stripeEvent.Type, outcome);
-        EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", stripeEvent.Type), new("outcome", outcome.Split(':')[0]));
+        LogProcessed(log, eventId, type, outcome);
+        EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", type), new("outcome", outcome.Split(':')[0]));
         return TypedResults.Ok(new { received = true, outcome });
     }
 
-    private static IResult Duplicate(Event stripeEvent)
+    /// <summary>
+    /// What Stripe.net throws for a body that is not a Stripe event: a bad signature or API version (StripeException),
+    /// a bad timestamp (FormatException, OverflowException: was a 500), JSON and format errors on mistyped fields.
+    /// </summary>
+    private static bool IsNotAStripeEvent(Exception e) =>
+        e is StripeException or ArgumentException or Newtonsoft.Json.JsonException or System.Text.Json.JsonException or InvalidOperationException or FormatException or OverflowException or NullReferenceException;
+
+    /// <summary>The event's id and type, read from its envelope.</summary>
+    private readonly record struct Envelope(string Id, string Type);
+
+    /// <summary>
+    /// Reads the envelope of a signed body with System.Text.Json, without Stripe.net's typed parse of its object: the
+    /// id and type, non-empty strings; an api_version Stripe.net supports (what ConstructEvent checks); data.object, an
+    /// object. Null, with the reason, for a body that is not such an event (as Stripe.net refuses a thin event).
+    /// </summary>
+    private static Envelope? ReadEnvelope(string json, out string refusal)
     {
-        EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", stripeEvent.Type), new("outcome", "duplicate"));
+        var buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetByteCount(json));
+        try
+        {
+            var reader = new Utf8JsonReader(buffer.AsSpan(0, Encoding.UTF8.GetBytes(json, buffer)));
+            string? id = null, type = null, apiVersion = null;
+            var hasObject = false;
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                refusal = "not a JSON object";
+                return null;
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var wellTyped = true;
+                if (reader.ValueTextEquals("id"u8))
+                {
+                    wellTyped = TryReadString(ref reader, out id);
+                }
+                else if (reader.ValueTextEquals("type"u8))
+                {
+                    wellTyped = TryReadString(ref reader, out type);
+                }
+                else if (reader.ValueTextEquals("api_version"u8))
+                {
+                    wellTyped = TryReadString(ref reader, out apiVersion);
+                }
+                else if (reader.ValueTextEquals("object"u8))
+                {
+                    // Stripe.net refuses a thin event notification (v2.core.event) as a webhook body.
+                    reader.Read();
+                    wellTyped = reader.TokenType == JsonTokenType.Null || (reader.TokenType == JsonTokenType.String && !reader.ValueTextEquals("v2.core.event"u8));
+                }
+                else if (reader.ValueTextEquals("data"u8))
+                {
+                    reader.Read();
+                    hasObject = false;
+                    wellTyped = reader.TokenType is JsonTokenType.StartObject or JsonTokenType.Null;
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                        {
+                            var isObject = reader.ValueTextEquals("object"u8);
+                            reader.Read();
+                            hasObject = isObject ? reader.TokenType == JsonTokenType.StartObject : hasObject;
+                            reader.Skip();
+                        }
+                    }
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+                if (!wellTyped)
+                {
+                    refusal = "a mistyped id, type, api_version, object or data";
+                    return null;
+                }
+            }
+            // Nothing but white space may follow the event (the reader throws otherwise).
+            reader.Read();
+            if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(type) || !hasObject)
+            {
+                refusal = "no event id, type or data";
+                return null;
+            }
+            if (apiVersion is null || !EventUtility.IsCompatibleApiVersion(apiVersion))
+            {
+                refusal = $"API version {apiVersion ?? "(none)"} is not supported";
+                return null;
+            }
+            refusal = "";
+            return new Envelope(id, type);
+        }
+        catch (JsonException e)
+        {
+            refusal = e.Message;
+            return null;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        static bool TryReadString(ref Utf8JsonReader reader, out string? value)
+        {
+            reader.Read();
+            value = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            return reader.TokenType is JsonTokenType.String or JsonTokenType.Null;
+        }
+    }
+
+    private static IResult Duplicate(string type)
+    {
+        EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", type), new("outcome", "duplicate"));
         return TypedResults.Ok(new { received = true, duplicate = true });
     }
 
@@ -105,66 +233,99 @@ public static partial class StripeWebhookEndpoints
     private static string OutcomeOf(EscrowResult result) =>
         result.Accepted ? "applied" : result.RejectionCode == Rejection.DuplicateEvent.Code ? "duplicate" : $"ignored:{result.RejectionCode}";
 
-    /// <summary>The work an event asks for, or null for an event this service does not act on (decided without any I/O).</summary>
-    private static EventRoute? Route(Event e, IGrainFactory grains, IEscrowStore store, IPaymentGateway payments, TimeProvider clock)
+    /// <summary>What the routers use; none of them does any I/O before the work runs.</summary>
+    private readonly record struct RouteServices(IGrainFactory Grains, IEscrowStore Store, IPaymentGateway Payments, TimeProvider Clock);
+
+    /// <summary>The work an event asks for, or null when its object gives this service nothing to do.</summary>
+    private delegate EventRoute? Router(Event e, RouteServices services);
+
+    /// <summary>
+    /// The router of each event type this service acts on, or null for any other type: such an event is acknowledged
+    /// without Stripe.net's typed parse (most of what Stripe sends). The one list of the types acted on.
+    /// </summary>
+    private static Router? RouterFor(string type) => type switch
     {
-        switch (e.Data?.Object)
+        "payment_intent.amount_capturable_updated" => static (e, s) => PaymentIntentRoute(e, s, PaymentEventKind.Authorised),
+        "payment_intent.payment_failed" => static (e, s) => PaymentIntentRoute(e, s, PaymentEventKind.Failed),
+        "payment_intent.canceled" => static (e, s) => PaymentIntentRoute(e, s, PaymentEventKind.Voided),
+        "transfer.created" => TransferCreatedRoute,
+        "transfer.reversed" => TransferReversedRoute,
+        "account.updated" => AccountUpdatedRoute,
+        "charge.dispute.created" => DisputeCreatedRoute,
+        _ => null,
+    };
+
+    private static EventRoute? PaymentIntentRoute(Event e, RouteServices s, PaymentEventKind kind)
+    {
+        if (e.Data?.Object is not PaymentIntent pi || EscrowIdOf(pi.Metadata, pi.TransferGroup) is not { } escrowId
+            || (kind == PaymentEventKind.Authorised && pi.Status != "requires_capture"))
         {
-            case PaymentIntent pi when EscrowIdOf(pi.Metadata, pi.TransferGroup) is { } escrowId:
-                var kind = e.Type switch
-                {
-                    "payment_intent.amount_capturable_updated" when pi.Status == "requires_capture" => PaymentEventKind.Authorised,
-                    "payment_intent.payment_failed" => PaymentEventKind.Failed,
-                    "payment_intent.canceled" => PaymentEventKind.Voided,
-                    _ => (PaymentEventKind?)null,
-                };
-                if (kind is not { } paymentKind)
-                {
-                    return null;
-                }
-                return new(async () =>
-                {
-                    var amount = paymentKind == PaymentEventKind.Authorised ? pi.AmountCapturable : pi.Amount;
-                    var reason = paymentKind == PaymentEventKind.Failed ? pi.LastPaymentError?.Code ?? "payment_failed" : pi.CancellationReason;
-                    return OutcomeOf(await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
-                        new PaymentEvent(paymentKind, pi.Id, amount, pi.Currency, reason, EventId: e.Id)));
-                }, CheckedByEscrow: true);
-            case Transfer created when e.Type == "transfer.created" && EscrowIdOf(created.Metadata, created.TransferGroup) is { } escrowId:
-                return new(async () => OutcomeOf(await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
-                    new PaymentEvent(PaymentEventKind.TransferCreated, created.Id, created.Amount, created.Currency, null, created.DestinationId, EventId: e.Id))),
-                    CheckedByEscrow: true);
-            case Transfer transfer when e.Type == "transfer.reversed" && EscrowIdOf(transfer.Metadata, transfer.TransferGroup) is { } escrowId:
-                return new(async () =>
-                {
-                    var reversed = await grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountReversed, transfer.Currency, "transfer.reversed"));
-                    await store.RaiseAlertAsync(new NewAlert("transfer_reversed", "critical", escrowId, $"transfer_reversed/{transfer.Id}",
-                        $"Transfer {transfer.Id} was reversed ({transfer.AmountReversed} {transfer.Currency}).", clock.GetUtcNow()));
-                    return reversed.Accepted ? "applied" : $"ignored:{reversed.RejectionCode}";
-                });
-            case Account account when e.Type == "account.updated" && account.Metadata?.TryGetValue("recipient_id", out var recipientId) == true:
-                return new(async () =>
-                {
-                    var canReceive = account.PayoutsEnabled && account.Capabilities?.Transfers == "active";
-                    await grains.GetGrain<IRecipientGrain>(recipientId).AccountUpdatedAsync(account.Id, canReceive);
-                    return "applied";
-                });
-            case Dispute dispute when e.Type == "charge.dispute.created":
-                return new(async () =>
-                {
-                    // The dispute names the payment intent; its metadata names the escrow, which stops all automatic actions.
-                    var disputed = dispute.PaymentIntentId is { } piId ? (await payments.GetPaymentIntentAsync(piId)).EscrowId : null;
-                    if (disputed is { } disputedEscrow)
-                    {
-                        var opened = await grains.GetGrain<IEscrowGrain>(disputedEscrow).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.DisputeOpened, dispute.Id, dispute.Amount, dispute.Currency, dispute.Reason));
-                        return opened.Accepted ? "applied" : $"ignored:{opened.RejectionCode}";
-                    }
-                    await store.RaiseAlertAsync(new NewAlert("dispute_opened", "critical", null, $"dispute_opened/{dispute.Id}",
-                        $"Dispute {dispute.Id} on charge {dispute.ChargeId} ({dispute.Amount} {dispute.Currency}) matches no escrow.", clock.GetUtcNow()));
-                    return "alerted";
-                });
-            default:
-                return null;
+            return null;
         }
+        return new(async () =>
+        {
+            var amount = kind == PaymentEventKind.Authorised ? pi.AmountCapturable : pi.Amount;
+            var reason = kind == PaymentEventKind.Failed ? pi.LastPaymentError?.Code ?? "payment_failed" : pi.CancellationReason;
+            return OutcomeOf(await s.Grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
+                new PaymentEvent(kind, pi.Id, amount, pi.Currency, reason, EventId: e.Id)));
+        }, CheckedByEscrow: true);
+    }
+
+    private static EventRoute? TransferCreatedRoute(Event e, RouteServices s) =>
+        e.Data?.Object is Transfer created && EscrowIdOf(created.Metadata, created.TransferGroup) is { } escrowId
+            ? new(async () => OutcomeOf(await s.Grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
+                new PaymentEvent(PaymentEventKind.TransferCreated, created.Id, created.Amount, created.Currency, null, created.DestinationId, EventId: e.Id))),
+                CheckedByEscrow: true)
+            : null;
+
+    private static EventRoute? TransferReversedRoute(Event e, RouteServices s)
+    {
+        if (e.Data?.Object is not Transfer transfer || EscrowIdOf(transfer.Metadata, transfer.TransferGroup) is not { } escrowId)
+        {
+            return null;
+        }
+        return new(async () =>
+        {
+            var reversed = await s.Grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountReversed, transfer.Currency, "transfer.reversed"));
+            await s.Store.RaiseAlertAsync(new NewAlert("transfer_reversed", "critical", escrowId, $"transfer_reversed/{transfer.Id}",
+                $"Transfer {transfer.Id} was reversed ({transfer.AmountReversed} {transfer.Currency}).", s.Clock.GetUtcNow()));
+            return reversed.Accepted ? "applied" : $"ignored:{reversed.RejectionCode}";
+        });
+    }
+
+    private static EventRoute? AccountUpdatedRoute(Event e, RouteServices s)
+    {
+        if (e.Data?.Object is Account account && account.Metadata?.TryGetValue("recipient_id", out var recipientId) == true)
+        {
+            return new(async () =>
+            {
+                var canReceive = account.PayoutsEnabled && account.Capabilities?.Transfers == "active";
+                await s.Grains.GetGrain<IRecipientGrain>(recipientId).AccountUpdatedAsync(account.Id, canReceive);
+                return "applied";
+            });
+        }
+        return null;
+    }
+
+    private static EventRoute? DisputeCreatedRoute(Event e, RouteServices s)
+    {
+        if (e.Data?.Object is not Dispute dispute)
+        {
+            return null;
+        }
+        return new(async () =>
+        {
+            // The dispute names the payment intent; its metadata names the escrow, which stops all automatic actions.
+            var disputed = dispute.PaymentIntentId is { } piId ? (await s.Payments.GetPaymentIntentAsync(piId)).EscrowId : null;
+            if (disputed is { } disputedEscrow)
+            {
+                var opened = await s.Grains.GetGrain<IEscrowGrain>(disputedEscrow).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.DisputeOpened, dispute.Id, dispute.Amount, dispute.Currency, dispute.Reason));
+                return opened.Accepted ? "applied" : $"ignored:{opened.RejectionCode}";
+            }
+            await s.Store.RaiseAlertAsync(new NewAlert("dispute_opened", "critical", null, $"dispute_opened/{dispute.Id}",
+                $"Dispute {dispute.Id} on charge {dispute.ChargeId} ({dispute.Amount} {dispute.Currency}) matches no escrow.", s.Clock.GetUtcNow()));
+            return "alerted";
+        });
     }
 
     private static Guid? EscrowIdOf(IDictionary<string, string>? metadata, string? transferGroup) =>
