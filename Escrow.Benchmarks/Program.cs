@@ -10,6 +10,10 @@ using Npgsql;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+if (args.Length > 0 && args[0] == "allocations")
+{
+    return AllocationReport.Run(args[1..]);
+}
 if (args.Length > 0 && args[0] == "failover")
 {
     FailoverOptions failover;
