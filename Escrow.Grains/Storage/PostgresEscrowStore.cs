@@ -152,36 +152,18 @@ public sealed class PostgresEscrowStore : IEscrowStore
         foreach (var e in entries)
         {
             var command = new NpgsqlBatchCommand(InsertLedgerSql);
-            command.Parameters.Add(P(e.EscrowId));
-            command.Parameters.Add(P(e.Seq));
-            command.Parameters.Add(P(e.Kind));
-            command.Parameters.Add(P(e.Status));
-            command.Parameters.Add(P(e.AmountMinor));
-            command.Parameters.Add(Text(e.Currency));
-            command.Parameters.Add(P(e.At.ToUniversalTime()));
-            command.Parameters.Add(Jsonb(e.Data));
+            AddParameters(command.Parameters, P(e.EscrowId), P(e.Seq), P(e.Kind), P(e.Status), P(e.AmountMinor),
+                Text(e.Currency), P(e.At.ToUniversalTime()), Jsonb(e.Data));
             batch.BatchCommands.Add(command);
         }
 
         var upsert = new NpgsqlBatchCommand(UpsertProjectionSql);
         var p = projection;
-        upsert.Parameters.Add(P(p.EscrowId));
-        upsert.Parameters.Add(P(p.RecipientId));
-        upsert.Parameters.Add(P(p.Status));
-        upsert.Parameters.Add(P(p.AmountMinor));
-        upsert.Parameters.Add(P(p.Currency));
-        upsert.Parameters.Add(P(p.RecipientShareMinor));
-        upsert.Parameters.Add(P(p.PlatformFeeMinor));
-        upsert.Parameters.Add(Text(p.PaymentIntentId));
-        upsert.Parameters.Add(Text(p.ChargeId));
-        upsert.Parameters.Add(Text(p.TransferId));
-        upsert.Parameters.Add(P(p.CreatedAt.ToUniversalTime()));
-        upsert.Parameters.Add(P(p.Deadline?.ToUniversalTime()));
-        upsert.Parameters.Add(P(p.ReplyDeadline?.ToUniversalTime()));
-        upsert.Parameters.Add(P(p.StatusChangedAt.ToUniversalTime()));
-        upsert.Parameters.Add(P(p.TransferAttempts));
-        upsert.Parameters.Add(P(p.DisputeOpen));
-        upsert.Parameters.Add(P(p.Version));
+        AddParameters(upsert.Parameters, P(p.EscrowId), P(p.RecipientId), P(p.Status), P(p.AmountMinor), P(p.Currency),
+            P(p.RecipientShareMinor), P(p.PlatformFeeMinor), Text(p.PaymentIntentId), Text(p.ChargeId),
+            Text(p.TransferId), P(p.CreatedAt.ToUniversalTime()), P(p.Deadline?.ToUniversalTime()),
+            P(p.ReplyDeadline?.ToUniversalTime()), P(p.StatusChangedAt.ToUniversalTime()), P(p.TransferAttempts),
+            P(p.DisputeOpen), P(p.Version));
         batch.BatchCommands.Add(upsert);
     }
 
@@ -216,18 +198,14 @@ public sealed class PostgresEscrowStore : IEscrowStore
         (DateTimeOffset CreatedAt, Guid EscrowId)? after = query.After is null ? null : DecodeCursor(query.After);
 
         await using var command = _dataSource.CreateCommand(QueryEscrowsSql);
-        command.Parameters.Add(NamedText("status", query.Status));
-        command.Parameters.Add(NamedText("recipient_id", query.RecipientId));
-        command.Parameters.Add(Named("stuck_only", query.StuckOnly));
-        command.Parameters.Add(Named("now", (query.Now ?? _timeProvider.GetUtcNow()).ToUniversalTime()));
-        command.Parameters.Add(Named("held_after", HeldPastReplyDeadlineStuckAfter));
-        command.Parameters.Add(Named("processing_after", ProcessingStuckAfter));
-        command.Parameters.Add(Named("transfer_failed_after", TransferFailedStuckAfter));
-        command.Parameters.Add(Named("pending_setup_after", PendingUserSetupStuckAfter));
-        command.Parameters.Add(Named("refund_pending_after", query.RefundPendingStuckAfter ?? RefundPendingStuckAfterDefault));
-        command.Parameters.Add(Named("after_created_at", after?.CreatedAt));
-        command.Parameters.Add(Named("after_id", after?.EscrowId));
-        command.Parameters.Add(Named("limit", limit + 1));
+        AddParameters(command.Parameters, NamedText("status", query.Status),
+            NamedText("recipient_id", query.RecipientId), Named("stuck_only", query.StuckOnly),
+            Named("now", (query.Now ?? _timeProvider.GetUtcNow()).ToUniversalTime()),
+            Named("held_after", HeldPastReplyDeadlineStuckAfter), Named("processing_after", ProcessingStuckAfter),
+            Named("transfer_failed_after", TransferFailedStuckAfter),
+            Named("pending_setup_after", PendingUserSetupStuckAfter),
+            Named("refund_pending_after", query.RefundPendingStuckAfter ?? RefundPendingStuckAfterDefault),
+            Named("after_created_at", after?.CreatedAt), Named("after_id", after?.EscrowId), Named("limit", limit + 1));
         var rows = await ReadAllAsync(command, ReadProjection, cancellationToken);
         return InMemoryEscrowStore.ToPage(rows, limit);
     }
@@ -240,12 +218,8 @@ public sealed class PostgresEscrowStore : IEscrowStore
         for (var attempt = 1; attempt <= AttemptsMax; attempt++)
         {
             await using var command = _dataSource.CreateCommand(RaiseAlertSql);
-            command.Parameters.Add(P(alert.Kind));
-            command.Parameters.Add(P(alert.Severity));
-            command.Parameters.Add(P(alert.EscrowId));
-            command.Parameters.Add(P(alert.DedupeKey));
-            command.Parameters.Add(P(alert.Details));
-            command.Parameters.Add(P(alert.CreatedAt.ToUniversalTime()));
+            AddParameters(command.Parameters, P(alert.Kind), P(alert.Severity), P(alert.EscrowId), P(alert.DedupeKey),
+                P(alert.Details), P(alert.CreatedAt.ToUniversalTime()));
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             if (await reader.ReadAsync(cancellationToken))
             {
@@ -263,8 +237,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
             ORDER BY id DESC
             LIMIT $2
             """);
-        command.Parameters.Add(P(openOnly));
-        command.Parameters.Add(P(ListLimit(limit)));
+        AddParameters(command.Parameters, P(openOnly), P(ListLimit(limit)));
         return await ReadAllAsync(command, ReadAlert, cancellationToken);
     }
 
@@ -278,9 +251,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
                 acknowledged_by = CASE WHEN acknowledged_at IS NULL THEN $2 ELSE acknowledged_by END
             WHERE id = $3
             """);
-        command.Parameters.Add(P(at.ToUniversalTime()));
-        command.Parameters.Add(P(acknowledgedBy));
-        command.Parameters.Add(P(alertId));
+        AddParameters(command.Parameters, P(at.ToUniversalTime()), P(acknowledgedBy), P(alertId));
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
@@ -296,10 +267,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
             ON CONFLICT (provider, event_id) DO UPDATE SET attempts = w.attempts + 1
             RETURNING w.processed_at IS NOT NULL, w.attempts
             """);
-        command.Parameters.Add(P(provider));
-        command.Parameters.Add(P(eventId));
-        command.Parameters.Add(P(eventType));
-        command.Parameters.Add(P(receivedAt.ToUniversalTime()));
+        AddParameters(command.Parameters, P(provider), P(eventId), P(eventType), P(receivedAt.ToUniversalTime()));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         return new WebhookReceipt(reader.GetBoolean(0), reader.GetInt32(1));
@@ -309,8 +277,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
     {
         await using var command = _dataSource.CreateCommand(
             "SELECT EXISTS (SELECT 1 FROM webhook_inbox WHERE provider = $1 AND event_id = $2 AND processed_at IS NOT NULL)");
-        command.Parameters.Add(P(provider));
-        command.Parameters.Add(P(eventId));
+        AddParameters(command.Parameters, P(provider), P(eventId));
         return await command.ExecuteScalarAsync(cancellationToken) is true;
     }
 
@@ -327,12 +294,8 @@ public sealed class PostgresEscrowStore : IEscrowStore
             ON CONFLICT (provider, event_id) DO UPDATE SET processed_at = excluded.processed_at, outcome = excluded.outcome
             WHERE w.processed_at IS NULL
             """);
-        command.Parameters.Add(P(provider));
-        command.Parameters.Add(P(eventId));
-        command.Parameters.Add(P(eventType));
-        command.Parameters.Add(P(receivedAt.ToUniversalTime()));
-        command.Parameters.Add(P(processedAt.ToUniversalTime()));
-        command.Parameters.Add(P(outcome));
+        AddParameters(command.Parameters, P(provider), P(eventId), P(eventType), P(receivedAt.ToUniversalTime()),
+            P(processedAt.ToUniversalTime()), P(outcome));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -344,10 +307,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
             UPDATE webhook_inbox SET processed_at = $1, outcome = $2
             WHERE provider = $3 AND event_id = $4 AND processed_at IS NULL
             """);
-        command.Parameters.Add(P(processedAt.ToUniversalTime()));
-        command.Parameters.Add(P(outcome));
-        command.Parameters.Add(P(provider));
-        command.Parameters.Add(P(eventId));
+        AddParameters(command.Parameters, P(processedAt.ToUniversalTime()), P(outcome), P(provider), P(eventId));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -360,14 +320,8 @@ public sealed class PostgresEscrowStore : IEscrowStore
     private static void AddEmailLogCommand(NpgsqlBatch batch, EmailLogEntry entry)
     {
         var command = new NpgsqlBatchCommand(InsertEmailSql);
-        command.Parameters.Add(P(entry.EscrowId));
-        command.Parameters.Add(P(entry.Kind));
-        command.Parameters.Add(P(entry.To));
-        command.Parameters.Add(P(entry.Subject));
-        command.Parameters.Add(P(entry.Outcome));
-        command.Parameters.Add(Text(entry.ProviderMessageId));
-        command.Parameters.Add(Text(entry.Error));
-        command.Parameters.Add(P(entry.At.ToUniversalTime()));
+        AddParameters(command.Parameters, P(entry.EscrowId), P(entry.Kind), P(entry.To), P(entry.Subject),
+            P(entry.Outcome), Text(entry.ProviderMessageId), Text(entry.Error), P(entry.At.ToUniversalTime()));
         batch.BatchCommands.Add(command);
     }
 
@@ -389,15 +343,9 @@ public sealed class PostgresEscrowStore : IEscrowStore
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
             ON CONFLICT (provider_message_id) DO NOTHING
             """);
-        command.Parameters.Add(P(message.ProviderMessageId));
-        command.Parameters.Add(P(message.EscrowId));
-        command.Parameters.Add(P(message.From));
-        command.Parameters.Add(P(message.Subject));
-        command.Parameters.Add(P(message.ReceivedAt.ToUniversalTime()));
-        command.Parameters.Add(P(message.WithinDeadline));
-        command.Parameters.Add(P(message.GraceUsed));
-        command.Parameters.Add(Text(message.IgnoredReason));
-        command.Parameters.Add(P(message.Preview));
+        AddParameters(command.Parameters, P(message.ProviderMessageId), P(message.EscrowId), P(message.From),
+            P(message.Subject), P(message.ReceivedAt.ToUniversalTime()), P(message.WithinDeadline),
+            P(message.GraceUsed), Text(message.IgnoredReason), P(message.Preview));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -420,12 +368,8 @@ public sealed class PostgresEscrowStore : IEscrowStore
             INSERT INTO audit_log (key_id, action, escrow_id, reason, at, details)
             VALUES ($1, $2, $3, $4, $5, $6)
             """);
-        command.Parameters.Add(P(entry.KeyId));
-        command.Parameters.Add(P(entry.Action));
-        command.Parameters.Add(P(entry.EscrowId));
-        command.Parameters.Add(Text(entry.Reason));
-        command.Parameters.Add(P(entry.At.ToUniversalTime()));
-        command.Parameters.Add(Text(entry.Details));
+        AddParameters(command.Parameters, P(entry.KeyId), P(entry.Action), P(entry.EscrowId), Text(entry.Reason),
+            P(entry.At.ToUniversalTime()), Text(entry.Details));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -437,8 +381,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
             ORDER BY id DESC
             LIMIT $2
             """);
-        command.Parameters.Add(P(escrowId));
-        command.Parameters.Add(P(ListLimit(limit)));
+        AddParameters(command.Parameters, P(escrowId), P(ListLimit(limit)));
         return await ReadAllAsync(command, r => new AuditEntry(
             r.GetInt64(0), r.GetString(1), r.GetString(2), NullableGuid(r, 3), NullableString(r, 4), Time(r, 5), NullableString(r, 6)),
             cancellationToken);
@@ -452,9 +395,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
             ORDER BY created_at, escrow_id
             LIMIT $3
             """);
-        command.Parameters.Add(P(from.ToUniversalTime()));
-        command.Parameters.Add(P(to.ToUniversalTime()));
-        command.Parameters.Add(P(limit));
+        AddParameters(command.Parameters, P(from.ToUniversalTime()), P(to.ToUniversalTime()), P(limit));
         return await ReadAllAsync(command, ReadProjection, cancellationToken);
     }
 
@@ -464,8 +405,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
             INSERT INTO reconciliation_reports (report_date, report, created_at) VALUES ($1, $2::jsonb, now())
             ON CONFLICT (report_date) DO UPDATE SET report = excluded.report, created_at = excluded.created_at
             """);
-        command.Parameters.Add(P(date));
-        command.Parameters.Add(P(reportJson));
+        AddParameters(command.Parameters, P(date), P(reportJson));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -525,6 +465,15 @@ public sealed class PostgresEscrowStore : IEscrowStore
     private static Guid? NullableGuid(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetGuid(i);
 
     /// <summary>A typed positional parameter, so a NULL value still has a PostgreSQL type.</summary>
+    /// <summary>Adds parameters in the order of their numbers: the first is $1.</summary>
+    private static void AddParameters(NpgsqlParameterCollection parameters, params ReadOnlySpan<NpgsqlParameter> values)
+    {
+        foreach (var value in values)
+        {
+            parameters.Add(value);
+        }
+    }
+
     private static NpgsqlParameter<T> P<T>(T value) => new() { TypedValue = value };
 
     private static NpgsqlParameter Text(string? value) => new() { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)value ?? DBNull.Value };
