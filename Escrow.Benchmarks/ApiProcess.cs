@@ -3,13 +3,17 @@ using System.Globalization;
 
 namespace Escrow.Benchmarks;
 
-/// <summary>Escrow.Api as a separate process (<c>dotnet Escrow.Api.dll</c>, Release), with the sandboxes standing in for Stripe and Postmark.</summary>
+/// <summary>
+/// Escrow.Api as a separate process (<c>dotnet Escrow.Api.dll</c>, Release), with the sandboxes standing in for Stripe
+/// and Postmark: its own, or those of an <see cref="EmulatorProcess"/>.
+/// </summary>
 public sealed class ApiProcess : IAsyncDisposable
 {
     public const string PlatformKey = "bench-platform-key-0123456789";
     public const string AdminKey = "bench-admin-key-0123456789abcd";
     public const string InboundUser = "postmark";
     public const string InboundPassword = "bench-inbound-password";
+    public const string WebhookSecret = "whsec_benchmark0123456789abcdef";
 
     private readonly Process _process;
     private readonly StreamWriter _log;
@@ -37,17 +41,19 @@ public sealed class ApiProcess : IAsyncDisposable
             asPostgres: false, "dotnet build -c Release Escrow.Api", timeout: TimeSpan.FromMinutes(10));
     }
 
-    /// <summary>Starts the API and waits for /health/ready. <paramref name="windows"/> are the offered response windows in seconds.</summary>
+    /// <summary>
+    /// Starts the API and waits for /health/ready. <paramref name="windows"/> are the offered response windows in seconds;
+    /// <paramref name="port"/> a free port chosen beforehand (when another process must know the address first).
+    /// </summary>
     public static async Task<ApiProcess> StartAsync(string repo, string connectionString, IReadOnlyList<int> windows, string logPath, HttpClient http,
-        IReadOnlyDictionary<string, string>? environment = null)
+        IReadOnlyDictionary<string, string>? environment = null, int? port = null)
     {
         var dll = DllPath(repo);
         if (!File.Exists(dll))
         {
             throw new InvalidOperationException($"{dll} is missing: build Escrow.Api in Release first (or drop --skip-build).");
         }
-        var port = PostgresCluster.FreePort();
-        var baseUrl = $"http://127.0.0.1:{port}";
+        var baseUrl = $"http://127.0.0.1:{port ?? PostgresCluster.FreePort()}";
         var info = ChildProcess.ForDll(dll);
         var env = ServiceEnvironment(connectionString, windows);
         env["urls"] = baseUrl;
@@ -87,7 +93,7 @@ public sealed class ApiProcess : IAsyncDisposable
             ["Api__AdminKeys__0"] = AdminKey,
             ["Postmark__InboundUsername"] = InboundUser,
             ["Postmark__InboundPassword"] = InboundPassword,
-            ["Stripe__WebhookSecret"] = "whsec_benchmark0123456789abcdef",
+            ["Stripe__WebhookSecret"] = WebhookSecret,
             ["RateLimits__SenderPermitsPerMinute"] = "100000000",
             ["CircuitBreaker__RefundsPerWindowMax"] = "1000000000",
             ["CircuitBreaker__RefundAmountPerWindowMaxMinor"] = "1000000000000000",

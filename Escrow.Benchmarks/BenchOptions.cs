@@ -20,6 +20,7 @@ public sealed record BenchOptions
     public int SpreadSeconds { get; init; }
     public bool Append { get; init; } = true;
     public bool SkipBuild { get; init; }
+    public bool SeparateEmulators { get; init; }
     public string CommandLine { get; init; } = "";
 
     public static BenchOptions Parse(string[] args)
@@ -65,6 +66,7 @@ public sealed record BenchOptions
                 "--spread-seconds" => o with { SpreadSeconds = NextInt() },
                 "--no-append" => o with { Append = false },
                 "--skip-build" => o with { SkipBuild = true },
+                "--separate-emulators" => o with { SeparateEmulators = true },
                 "--help" or "-h" => throw new HelpRequested(),
                 _ => throw new ArgumentException($"Unknown option {args[i]}."),
             };
@@ -91,6 +93,9 @@ public sealed record BenchOptions
           --spread-seconds S    extra spread of the open escrows' deadlines (30 quick, 120 full)
           --no-append           do not append the row to docs/BENCHMARKS.md
           --skip-build          use the Escrow.Api Release build already in Escrow.Api/bin/Release
+          --separate-emulators  released, paced and refunded lifecycles with the Stripe and Postmark emulators in a
+                                process of their own (called over HTTP like the real services; their CPU is shown
+                                apart from the API's); by default they run inside the API process
 
         dotnet run -c Release --project Escrow.Benchmarks -- failover --help   (two silos, kill -9 of one: see FailoverScenario)
         """;

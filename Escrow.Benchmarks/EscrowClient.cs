@@ -7,8 +7,8 @@ namespace Escrow.Benchmarks;
 
 public readonly record struct CallResult(HttpStatusCode Code, string? Id, string? Status, double Milliseconds, string? Body);
 
-/// <summary>The HTTP contract of Escrow.Api, as the load generator uses it.</summary>
-public sealed class EscrowClient(HttpClient http, string baseUrl)
+/// <summary>The HTTP contract of Escrow.Api, as the load generator uses it; the emulators' controls at <paramref name="emulatorsUrl"/> (default: the API's own).</summary>
+public sealed class EscrowClient(HttpClient http, string baseUrl, string? emulatorsUrl = null)
 {
     private const string Message = "Hello, a question for the benchmark: would you answer it, please?";
 
@@ -88,7 +88,7 @@ public sealed class EscrowClient(HttpClient http, string baseUrl)
             throw new InvalidOperationException($"onboarding-link for {id}: {(int)link.StatusCode} {body}");
         }
         var account = JsonDocument.Parse(body).RootElement.GetProperty("accountId").GetString();
-        using var enable = await http.PostAsync($"{baseUrl}/_sandbox/stripe/accounts/{account}/enable-payouts", null);
+        using var enable = await http.PostAsync($"{emulatorsUrl ?? baseUrl}/_sandbox/stripe/accounts/{account}/enable-payouts", null);
         if (!enable.IsSuccessStatusCode)
         {
             throw new InvalidOperationException($"enable-payouts for {account}: {(int)enable.StatusCode} {await enable.Content.ReadAsStringAsync()}");

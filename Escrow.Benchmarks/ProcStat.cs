@@ -98,10 +98,11 @@ public static class ProcStat
     public static string LoadAverage() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
 }
 
-/// <summary>A CPU sample of the API, PostgreSQL and this load generator over an interval.</summary>
-public sealed class CpuMeter(int apiPid, int? postmaster)
+/// <summary>A CPU sample of the API, PostgreSQL, this load generator and the emulators' process (if separate) over an interval.</summary>
+public sealed class CpuMeter(int apiPid, int? postmaster, int? emulatorsPid = null)
 {
     private long _api;
+    private long _emulators;
     private long _pg;
     private long _self;
     private long _machine;
@@ -112,6 +113,7 @@ public sealed class CpuMeter(int apiPid, int? postmaster)
         _api = ProcStat.CpuTicks(apiPid);
         _pg = ProcStat.PostgresCpuTicks(postmaster);
         _self = ProcStat.CpuTicks(Environment.ProcessId);
+        _emulators = emulatorsPid is { } e ? ProcStat.CpuTicks(e) : 0;
         _machine = ProcStat.MachineBusyTicks();
         _at = DateTime.UtcNow;
         return this;
@@ -124,15 +126,17 @@ public sealed class CpuMeter(int apiPid, int? postmaster)
             (ProcStat.CpuTicks(apiPid) - _api) / ProcStat.TicksPerSecond,
             (ProcStat.PostgresCpuTicks(postmaster) - _pg) / ProcStat.TicksPerSecond,
             (ProcStat.CpuTicks(Environment.ProcessId) - _self) / ProcStat.TicksPerSecond,
-            (ProcStat.MachineBusyTicks() - _machine) / ProcStat.TicksPerSecond);
+            (ProcStat.MachineBusyTicks() - _machine) / ProcStat.TicksPerSecond,
+            emulatorsPid is { } e ? (ProcStat.CpuTicks(e) - _emulators) / ProcStat.TicksPerSecond : 0);
     }
 }
 
 /// <summary>CPU seconds used during WallSeconds; percentages are of one core (200 % = both cores of a 2-core machine).</summary>
-public sealed record CpuSample(double WallSeconds, double ApiSeconds, double PostgresSeconds, double LoadGeneratorSeconds, double MachineSeconds)
+/// <param name="EmulatorSeconds">The emulators' process, when they run apart from the API (else their CPU is the API's).</param>
+public sealed record CpuSample(double WallSeconds, double ApiSeconds, double PostgresSeconds, double LoadGeneratorSeconds, double MachineSeconds, double EmulatorSeconds = 0)
 {
     /// <summary>CPU used by everything else on the machine (other users' builds and tests): contention the figures suffered.</summary>
-    public double OtherPercent => 100 * Math.Max(0, MachineSeconds - ApiSeconds - PostgresSeconds - LoadGeneratorSeconds) / WallSeconds;
+    public double OtherPercent => 100 * Math.Max(0, MachineSeconds - ApiSeconds - PostgresSeconds - LoadGeneratorSeconds - EmulatorSeconds) / WallSeconds;
 
     public double MachinePercent => 100 * MachineSeconds / WallSeconds;
 
@@ -142,5 +146,5 @@ public sealed record CpuSample(double WallSeconds, double ApiSeconds, double Pos
     public double ApiShare => ApiSeconds / Math.Max(1e-9, ApiSeconds + PostgresSeconds);
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"API {ApiSeconds:F1} s ({ApiPercent:F0} % of a core), PostgreSQL {PostgresSeconds:F1} s ({PostgresPercent:F0} %), load generator {LoadGeneratorSeconds:F1} s ({LoadGeneratorPercent:F0} %) over {WallSeconds:F1} s; API share of API+PG = {100 * ApiShare:F0} %; machine busy {MachinePercent:F0} % of {100 * Environment.ProcessorCount} %, other processes {OtherPercent:F0} %");
+        $"API {ApiSeconds:F1} s ({ApiPercent:F0} % of a core), PostgreSQL {PostgresSeconds:F1} s ({PostgresPercent:F0} %), load generator {LoadGeneratorSeconds:F1} s ({LoadGeneratorPercent:F0} %){(EmulatorSeconds > 0 ? $", emulators {EmulatorSeconds:F1} s ({100 * EmulatorSeconds / WallSeconds:F0} %)" : "")} over {WallSeconds:F1} s; API share of API+PG = {100 * ApiShare:F0} %; machine busy {MachinePercent:F0} % of {100 * Environment.ProcessorCount} %, other processes {OtherPercent:F0} %");
 }

@@ -10,6 +10,10 @@ using Npgsql;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+if (args.Length > 0 && args[0] == EmulatorProcess.Command)
+{
+    return await EmulatorProcess.RunAsync(args[1..]);
+}
 if (args.Length > 0 && args[0] == "allocations")
 {
     return AllocationReport.Run(args[1..]);
@@ -138,10 +142,14 @@ namespace Escrow.Benchmarks
             double writesPerRelease;
             var writesPerRefund = double.NaN;
             CpuSample releaseCpu;
-            await using (var api = await ApiProcess.StartAsync(repo, serviceConnection, [30], Path.Combine(work, "api-lifecycles.log"), http))
+            var apiPort = PostgresCluster.FreePort();
+            await using var emulators = o.SeparateEmulators
+                ? await EmulatorProcess.StartAsync($"http://127.0.0.1:{apiPort}/webhooks/stripe", ApiProcess.WebhookSecret, Path.Combine(work, "emulators.log"), http)
+                : null;
+            await using (var api = await ApiProcess.StartAsync(repo, serviceConnection, [30], Path.Combine(work, "api-lifecycles.log"), http, emulators?.ServiceEnvironment(), apiPort))
             {
-                var client = new EscrowClient(http, api.BaseUrl);
-                Say($"Escrow.Api pid {api.Pid} at {api.BaseUrl} (log {api.LogPath})");
+                var client = new EscrowClient(http, api.BaseUrl, emulators?.BaseUrl);
+                Say($"Escrow.Api pid {api.Pid} at {api.BaseUrl} (log {api.LogPath}); " + (emulators is null ? "Stripe and Postmark emulators inside it" : $"Stripe and Postmark {emulators}"));
                 var recipients = await SetupRecipientsAsync(client, "ra" + _runId, o.Lifecycles * 2 + o.RefundLifecycles + 5000 + o.WarmupSeconds * 200, payouts: true);
 
                 // Warm-up: JIT (tiered compilation keeps recompiling hot code for tens of seconds after start: 12 % of the
@@ -164,7 +172,7 @@ namespace Escrow.Benchmarks
                 {
                     await dbStats.ResetStatementsAsync();
                 }
-                var meter = new CpuMeter(api.Pid, pg.PostmasterPid).Start();
+                var meter = new CpuMeter(api.Pid, pg.PostmasterPid, emulators?.Pid).Start();
                 release = await RunReleasesAsync(client, recipients, o.Lifecycles, o.Concurrency, "rel");
                 releaseCpu = meter.Stop();
                 var after = await dbStats.SettledCommitsAsync();
@@ -240,6 +248,11 @@ namespace Escrow.Benchmarks
                     }
                     Figure("b_refund_commits", $"{commitsPerRefund:F1}");
                 }
+            }
+            if (emulators is not null)
+            {
+                // The open-escrow scenario runs its API with the emulators inside: these would only add idle CPU.
+                await emulators.DisposeAsync();
             }
 
             var ratio = release.PerSecond * commitsPerRelease / ceiling;

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Globalization;
+using Escrow.Sandbox;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Escrow.Benchmarks;
+
+/// <summary>
+/// The Stripe and Postmark emulators in a process of their own (<c>--separate-emulators</c>): the service under test
+/// then calls them over the network as it calls Stripe and Postmark, and neither their CPU nor their heap (they keep
+/// every object, event and e-mail) is counted as the API's. Events are delivered to the API's webhook.
+/// </summary>
+public sealed class EmulatorProcess : IAsyncDisposable
+{
+    public const string Command = "emulators";
+    public const string StripeKey = "sk_test_benchmark_emulator";
+    public const string PostmarkToken = "benchmark-postmark-emulator";
+
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+
+    private EmulatorProcess(Process process, StreamWriter log, string baseUrl)
+    {
+        _process = process;
+        _log = log;
+        BaseUrl = baseUrl;
+    }
+
+    public string BaseUrl { get; }
+
+    public int Pid => _process.Id;
+
+    /// <summary>What the service needs to use these emulators instead of hosting its own.</summary>
+    public Dictionary<string, string> ServiceEnvironment() => new()
+    {
+        // Not the sandbox key or token: the API then hosts no emulator of its own and calls these, as it would call Stripe.
+        ["Stripe__SecretKey"] = StripeKey,
+        ["Stripe__ApiBase"] = BaseUrl + "/_sandbox/stripe",
+        ["Postmark__ServerToken"] = PostmarkToken,
+        ["Postmark__ApiBase"] = BaseUrl + "/_sandbox/postmark",
+    };
+
+    /// <summary>Starts this program's <see cref="Command"/> and waits until it answers.</summary>
+    public static async Task<EmulatorProcess> StartAsync(string webhookUrl, string webhookSecret, string logPath, HttpClient http)
+    {
+        var port = PostgresCluster.FreePort();
+        var baseUrl = $"http://127.0.0.1:{port}";
+        var info = ChildProcess.ForDll(typeof(EmulatorProcess).Assembly.Location);
+        foreach (var argument in new[] { Command, "--url", baseUrl, "--webhook-url", webhookUrl, "--webhook-secret", webhookSecret })
+        {
+            info.ArgumentList.Add(argument);
+        }
+        var (process, log) = ChildProcess.StartLogged(info, logPath, "emulators");
+        var emulators = new EmulatorProcess(process, log, baseUrl);
+        await ChildProcess.WaitHealthyAsync(process, http, baseUrl + "/health", "emulators", logPath, emulators.DisposeAsync);
+        return emulators;
+    }
+
+    /// <summary>The child process: the emulators on <c>--url</c>, delivering events to <c>--webhook-url</c>.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string? Arg(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        var url = Arg("--url");
+        var webhookUrl = Arg("--webhook-url");
+        var secret = Arg("--webhook-secret");
+        if (url is null || webhookUrl is null || secret is null)
+        {
+            Console.Error.WriteLine($"usage: {Command} --url http://127.0.0.1:PORT --webhook-url URL --webhook-secret whsec_...");
+            return 2;
+        }
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls(url);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddEscrowSandbox(o =>
+        {
+            o.WebhookSecret = secret;
+            o.WebhookUrl = new Uri(webhookUrl);
+            o.PostmarkServerToken = PostmarkToken;
+        });
+        var app = builder.Build();
+        app.MapGet("/health", () => Results.Ok());
+        app.MapStripeSandbox();
+        app.MapPostmarkSandbox();
+        await app.RunAsync();
+        return 0;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+        await _log.DisposeAsync();
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"emulators pid {Pid} at {BaseUrl}");
+}
