@@ -48,6 +48,18 @@ internal static class ChildProcess
         return (process, log);
     }
 
+    /// <summary>Kills the process and its children if it still runs (SIGKILL: no shutdown code runs), then releases it and its log.</summary>
+    public static async ValueTask KillAsync(Process process, StreamWriter log)
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+        process.Dispose();
+        await log.DisposeAsync();
+    }
+
     /// <summary>Polls <paramref name="url"/> until it answers 2xx; fails (after <paramref name="dispose"/>) when the process exits or two minutes pass.</summary>
     public static async Task WaitHealthyAsync(Process process, HttpClient http, string url, string name, string logPath, Func<ValueTask> dispose)
     {

@@ -22,6 +22,7 @@ public sealed class EmulatorProcess : IAsyncDisposable
 
     private readonly Process _process;
     private readonly StreamWriter _log;
+    private bool _disposed;
 
     private EmulatorProcess(Process process, StreamWriter log, string baseUrl)
     {
@@ -89,15 +90,15 @@ public sealed class EmulatorProcess : IAsyncDisposable
         return 0;
     }
 
+    /// <summary>Stops the emulators; the benchmark does so after the lifecycle phases, and again (a no-op) on the way out.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        if (_disposed)
         {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
+            return;
         }
-        _process.Dispose();
-        await _log.DisposeAsync();
+        _disposed = true;
+        await ChildProcess.KillAsync(_process, _log);
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"emulators pid {Pid} at {BaseUrl}");

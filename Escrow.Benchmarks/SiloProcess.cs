@@ -55,14 +55,5 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>SIGKILL: <see cref="Process.Kill()"/> sends SIGKILL on Linux. No shutdown code runs in the silo.</summary>
     public void Kill() => _process.Kill();
 
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-        _process.Dispose();
-        await _log.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => ChildProcess.KillAsync(_process, _log);
 }
