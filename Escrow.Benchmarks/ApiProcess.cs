@@ -75,10 +75,10 @@ public sealed class ApiProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// Silo:EscrowCollectionAge of the service under test, set explicitly (to the service's default, 5 min): the open
+    /// Silo:EscrowCollectionAge of the service under test, set explicitly (to the service's default, 2 min): the open
     /// scenario waits this long for idle activations to be collected before it measures the settled idle state.
     /// </summary>
-    public const int EscrowCollectionAgeSeconds = 300;
+    public const int EscrowCollectionAgeSeconds = 120;
 
     /// <summary>
     /// The service settings of the benchmark (keys, raised rate limit and breaker caps, short grace and reminder

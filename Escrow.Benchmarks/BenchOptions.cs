@@ -98,6 +98,8 @@ public sealed record BenchOptions
                                 apart from the API's); by default they run inside the API process
 
         dotnet run -c Release --project Escrow.Benchmarks -- failover --help   (two silos, kill -9 of one: see FailoverScenario)
+        dotnet run -c Release --project Escrow.Benchmarks -- allocations TRACE   (where a trace's allocation samples come from)
+        dotnet run -c Release --project Escrow.Benchmarks -- gc TRACE            (each garbage collection of a trace: pause, survivors, roots)
         """;
 }
 

@@ -18,6 +18,10 @@ if (args.Length > 0 && args[0] == "allocations")
 {
     return AllocationReport.Run(args[1..]);
 }
+if (args.Length > 0 && args[0] == "gc")
+{
+    return GcPauseReport.Run(args[1..]);
+}
 if (args.Length > 0 && args[0] == "failover")
 {
     FailoverOptions failover;
