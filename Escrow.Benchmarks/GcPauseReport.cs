@@ -9,7 +9,8 @@ namespace Escrow.Benchmarks;
 /// during a benchmark phase, then <c>gc gc.nettrace</c>. Prints one line per collection (when, generation, how long the
 /// process was paused, the bytes that survived it and through which roots they were reached) and a summary per
 /// generation. "older" roots are references from older generations (the card table): objects a collection keeps alive
-/// because something long-lived refers to them.
+/// because something long-lived refers to them. A background gen2 collection shows only the pause that starts it; the
+/// pauses of the gen0/gen1 collections made while it runs are lines of their own.
 /// </summary>
 public static class GcPauseReport
 {

@@ -196,8 +196,8 @@ public static class EscrowHosting
         // two idle minutes rather than Orleans' 15 (the least allowed is just over the 1-minute collection quantum), so
         // open escrows cost rows, not memory and per-activation runtime work: every second the dashboard collects
         // Orleans' metrics, and two of Orleans' gauges walk every activation and every grain-directory cache entry.
-        // Stripe's echoes of a new hold and a reply within minutes still find the activation; a reminder tick hours
-        // later reads the state again either way.
+        // Stripe's echoes of a new hold, and a reply within two minutes, still find the activation; a reminder tick
+        // hours later reads the state again either way.
         silo.Configure<GrainCollectionOptions>(o =>
             o.ClassSpecificCollectionAge[typeof(EscrowGrain).FullName!] = orleans.GetValue("EscrowCollectionAge", TimeSpan.FromMinutes(2)));
         if (EscrowTelemetryHosting.OtlpEndpoint(configuration) is not null)
