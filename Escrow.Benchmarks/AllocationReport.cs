@@ -21,10 +21,9 @@ public static class AllocationReport
 
     public static int Run(string[] args)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help")
+        if (TraceFile.WantsUsage(args, Usage, out var exitCode))
         {
-            Console.WriteLine(Usage);
-            return args.Length == 0 ? 2 : 0;
+            return exitCode;
         }
         string? type = null, frame = null;
         var top = 40;
@@ -43,18 +42,14 @@ public static class AllocationReport
                     i++;
                     break;
                 default:
-                    Console.Error.WriteLine($"unknown or incomplete option {args[i]}");
-                    Console.Error.WriteLine(Usage);
-                    return 2;
+                    return TraceFile.Refuse(args[i], Usage);
             }
         }
-        if (!File.Exists(args[0]))
+        using var log = TraceFile.Open(args[0]);
+        if (log is null)
         {
-            Console.Error.WriteLine($"{args[0]} does not exist");
             return 2;
         }
-
-        using var log = new TraceLog(TraceLog.CreateFromEventPipeDataFile(args[0]));
         var byType = new Dictionary<string, long>(StringComparer.Ordinal);
         var byMethod = new Dictionary<string, long>(StringComparer.Ordinal);
         long total = 0;

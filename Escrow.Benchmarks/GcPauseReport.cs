@@ -23,29 +23,24 @@ public static class GcPauseReport
 
     public static int Run(string[] args)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help")
+        if (TraceFile.WantsUsage(args, Usage, out var exitCode))
         {
-            Console.WriteLine(Usage);
-            return args.Length == 0 ? 2 : 0;
+            return exitCode;
         }
         var quiet = false;
         foreach (var option in args.Skip(1))
         {
             if (option != "--quiet")
             {
-                Console.Error.WriteLine($"unknown option {option}");
-                Console.Error.WriteLine(Usage);
-                return 2;
+                return TraceFile.Refuse(option, Usage);
             }
             quiet = true;
         }
-        if (!File.Exists(args[0]))
+        using var log = TraceFile.Open(args[0]);
+        if (log is null)
         {
-            Console.Error.WriteLine($"{args[0]} does not exist");
             return 2;
         }
-
-        using var log = new TraceLog(TraceLog.CreateFromEventPipeDataFile(args[0]));
         var pauses = new List<Pause>();
         var marked = new long[RootNames.Length];
         double suspendedAt = double.NaN;

@@ -464,7 +464,6 @@ public sealed class PostgresEscrowStore : IEscrowStore
 
     private static Guid? NullableGuid(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetGuid(i);
 
-    /// <summary>A typed positional parameter, so a NULL value still has a PostgreSQL type.</summary>
     /// <summary>Adds parameters in the order of their numbers: the first is $1.</summary>
     private static void AddParameters(NpgsqlParameterCollection parameters, params ReadOnlySpan<NpgsqlParameter> values)
     {
@@ -474,6 +473,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
         }
     }
 
+    /// <summary>A typed positional parameter, so a NULL value still has a PostgreSQL type.</summary>
     private static NpgsqlParameter<T> P<T>(T value) => new() { TypedValue = value };
 
     private static NpgsqlParameter Text(string? value) => new() { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)value ?? DBNull.Value };
