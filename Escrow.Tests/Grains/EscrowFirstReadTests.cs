@@ -1,4 +1,5 @@
 using Escrow.Grains.Domain;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Core.Internal;
 using Escrow.Tests.Infrastructure;
 
@@ -110,5 +111,33 @@ public sealed class EscrowFirstReadTests(GatedStorageFixture f) : IClassFixture<
         Assert.True(again.Accepted, again.RejectionCode);
         Assert.Equal(declined.Id, again.View!.Id);
         Assert.Equal("payment_failed", again.View.Status);
+    }
+
+    [Fact]
+    public async Task A_new_escrows_reminder_is_registered_while_the_recipient_writes_its_slot()
+    {
+        var recipient = await f.NewRecipientAsync();
+        var grain = f.Grains.GetGrain<IEscrowGrain>(Guid.NewGuid());
+        var reminders = f.Cluster.Silos[0].ServiceProvider.GetRequiredService<IReminderTable>();
+        f.Storage.Hold();
+        Task<EscrowResult> creating;
+        try
+        {
+            creating = grain.CreateAsync(Request(recipient));
+            // The recipient's slot write waits at the gate; the reminder the escrow's first write needs does not wait for it.
+            await Eventually.UntilAsync(async () => await reminders.ReadRow(grain.GetGrainId(), "escrow") is not null, "the escrow's reminder");
+            Assert.False(creating.IsCompleted);
+            Assert.Equal(0, f.Storage.WritesTo(grain.GetGrainId()));
+        }
+        finally
+        {
+            f.Storage.Open();
+        }
+
+        var created = await creating;
+
+        Assert.True(created.Accepted, created.RejectionCode);
+        Assert.Equal("held", created.View!.Status);
+        Assert.NotNull(await reminders.ReadRow(grain.GetGrainId(), "escrow"));
     }
 }

@@ -1,3 +1,5 @@
+using System.Net;
+using Escrow.Api.Endpoints;
 using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -44,5 +46,24 @@ public sealed class ReminderScheduleTests
             $"reminder starts at {moved.StartAt:O}, escrow created at {createdAt:O} (warning due 12 h after)");
         Assert.Equal("held", (await app.GetEscrowAsync(id)).GetProperty("status").GetString());
         Assert.DoesNotContain(app.Postmark.Outbox, m => m.Tag == "deadline-reminder-50" && m.Metadata.GetValueOrDefault("escrow_id") == id.ToString("D"));
+    }
+
+    [Fact]
+    public async Task A_create_refused_by_the_daily_limit_leaves_no_reminder_row()
+    {
+        // The create registers its reminder while the recipient reserves the slot; a refused slot takes it away again.
+        await using var app = await LifecycleApp.StartAsync("reminder_refused");
+        var recipient = await app.PayableRecipientAsync(dailyLimit: 1);
+        var held = await app.CreateHeldEscrowAsync(recipient);
+        var reminders = app.Services.GetRequiredService<IReminderTable>();
+        Assert.NotNull(await reminders.ReadRow(app.Grains.GetGrain<IEscrowGrain>(held.Id()).GetGrainId(), "escrow"));
+
+        var key = Guid.NewGuid().ToString();
+        var refused = await app.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), key);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        var id = EscrowEndpoints.EscrowIdFor(key);
+        Assert.Null(await reminders.ReadRow(app.Grains.GetGrain<IEscrowGrain>(id).GetGrainId(), "escrow"));
+        Assert.Equal(HttpStatusCode.NotFound, (await app.Platform().GetAsync($"/v1/escrows/{id}")).StatusCode);
     }
 }
