@@ -32,9 +32,11 @@ public static class EscrowHosting
     public static bool IsDurable(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration.GetConnectionString(ConnectionStringName));
 
     /// <summary>
-    /// The configured connection string, with <c>No Reset On Close</c> unless it says otherwise: no connection here
-    /// keeps session state, so the DISCARD ALL that Npgsql sends when a pooled connection is returned (one
-    /// transaction each, measured in docs/BENCHMARKS.md) buys nothing.
+    /// The configured connection string, with two settings unless it says otherwise. <c>No Reset On Close</c>: no
+    /// connection here keeps session state, so the DISCARD ALL that Npgsql sends when a pooled connection is returned
+    /// (one transaction each, measured in docs/BENCHMARKS.md) buys nothing. <c>Max Auto Prepare</c>: every statement
+    /// of ours and of the Orleans providers is one of a few dozen fixed texts run again and again, so Npgsql prepares
+    /// the frequent ones on each connection and PostgreSQL stops parsing and planning them on every call.
     /// </summary>
     public static string? ConnectionString(IConfiguration configuration)
     {
@@ -48,8 +50,16 @@ public static class EscrowHosting
         {
             builder.NoResetOnClose = true;
         }
+        if (!configured.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase)
+            && !configured.Contains("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.MaxAutoPrepare = AutoPreparedStatementsMax;
+        }
         return builder.ConnectionString;
     }
+
+    /// <summary>Statements Npgsql keeps prepared per connection (least recently used replaced first).</summary>
+    public const int AutoPreparedStatementsMax = 64;
 
     public static IServiceCollection AddEscrowServices(this IServiceCollection services, IConfiguration configuration)
     {
