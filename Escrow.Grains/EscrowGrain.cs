@@ -73,7 +73,7 @@ public sealed partial class EscrowGrain(
         }
         // The reminder a new escrow's first write needs (EnsureReminderAsync: its payment is due now, so the backstop one
         // period from now) does not depend on the slot: both commits run at once instead of one after the other.
-        var earlyReminder = unread && _reminderDue is null ? RegisterReminderAsync(options.Value.ReminderPeriod) : Task.CompletedTask;
+        var earlyReminder = unread ? RegisterReminderAsync(options.Value.ReminderPeriod) : Task.CompletedTask;
         var reserving = GrainFactory.GetGrain<IRecipientGrain>(request.RecipientId).ReserveAsync(Id, request.ResponseWindow);
         await Task.WhenAll(earlyReminder, reserving);
         var reservation = await reserving;
@@ -85,8 +85,11 @@ public sealed partial class EscrowGrain(
             {
                 return await CreatedAlreadyAsync(request);
             }
-            // Nothing was created: the reminder registered for it goes (a tick would find nothing and remove it anyway).
-            await ScheduleAsync();
+            if (unread)
+            {
+                // Nothing was created: the reminder registered for it goes (a tick would find nothing and remove it anyway).
+                await ScheduleAsync();
+            }
             return new EscrowResult(null, reservation.RejectionCode, reservation.RejectionMessage);
         }
         var o = options.Value;
