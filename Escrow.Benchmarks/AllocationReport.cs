@@ -80,6 +80,14 @@ public static class AllocationReport
                 }
             }
         }
+        if (total == 0)
+        {
+            // Nothing to share out (a trace without allocation ticks, or filters that match none): say so, not "NaN".
+            Console.WriteLine("no allocation samples" + (type is null && frame is null
+                ? " in the trace (take it with --profile gc-verbose)"
+                : " match the filters") + ".");
+            return 1;
+        }
         Console.WriteLine($"sampled {total / 1e6:F1} MB over {(last - first) / 1000:F1} s{(type is null ? "" : $", types containing '{type}'")}{(frame is null ? "" : $", with a frame containing '{frame}'")}");
         Print("by type", byType, total, top);
         Print("by method, inclusive", byMethod, total, top);
