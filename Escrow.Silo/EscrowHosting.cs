@@ -46,17 +46,20 @@ public static class EscrowHosting
             return null;
         }
         var builder = new NpgsqlConnectionStringBuilder(configured);
-        if (!configured.Contains("Reset On Close", StringComparison.OrdinalIgnoreCase))
+        if (!Sets(configured, "ResetOnClose"))
         {
             builder.NoResetOnClose = true;
         }
-        if (!configured.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase)
-            && !configured.Contains("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase))
+        if (!Sets(configured, "MaxAutoPrepare"))
         {
             builder.MaxAutoPrepare = AutoPreparedStatementsMax;
         }
         return builder.ConnectionString;
     }
+
+    /// <summary>Whether a connection string names a setting, in any case and with or without its spaces.</summary>
+    private static bool Sets(string connectionString, string keywordWithoutSpaces) =>
+        connectionString.Replace(" ", "", StringComparison.Ordinal).Contains(keywordWithoutSpaces, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Statements Npgsql keeps prepared per connection (least recently used replaced first).</summary>
     public const int AutoPreparedStatementsMax = 64;

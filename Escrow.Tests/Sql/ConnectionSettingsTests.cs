@@ -32,6 +32,7 @@ public sealed class ConnectionSettingsTests
         Assert.Equal(0, configured.MaxAutoPrepare);
 
         Assert.Equal(8, Effective("Host=127.0.0.1;MaxAutoPrepare=8").MaxAutoPrepare);
+        Assert.False(Effective("Host=127.0.0.1;NoResetOnClose=false").NoResetOnClose);
     }
 
     [Theory]
