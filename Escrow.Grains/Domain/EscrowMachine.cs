@@ -447,6 +447,11 @@ public sealed class EscrowMachine(EscrowPolicy policy)
     {
         var voided = RemoveEffects(s, EffectKind.CapturePayment, EffectKind.RequestRefundPermit, EffectKind.CancelPaymentIntent) with { NextPermitRequestAt = null };
         voided = Transition(voided, EscrowStatus.Refunded, now, "authorisation_voided", s.Amount.Minor, v.Reason);
+        // Both parties are told. After the deadline with no reply (a refund waiting for its permit) the refund's own
+        // e-mails say what happened; before it, or after a reply whose capture had not run, the message is withdrawn.
+        voided = s.Status == EscrowStatus.RefundPending
+            ? Email(Email(voided, EmailKind.RefundIssued), EmailKind.MissedOpportunity)
+            : Email(Email(voided, EmailKind.PaymentVoided), EmailKind.PaymentWithdrawn);
         return Decision.Accept(Alert(voided, "authorisation_voided", v.Reason));
     }
 

@@ -124,6 +124,10 @@ public enum EmailKind
     MissedOpportunity = 6,
     PayoutSent = 7,
     PendingPayoutSetup = 8,
+    /// <summary>To the sender: the card's authorisation was cancelled outside this service (expired, voided in Stripe); nothing is charged.</summary>
+    PaymentVoided = 9,
+    /// <summary>To the recipient: the same cancellation; the message no longer pays (or, replied to, could not be paid).</summary>
+    PaymentWithdrawn = 10,
 }
 
 /// <summary>One line of the escrow's history; each becomes an insert-only ledger row.</summary>

@@ -49,6 +49,18 @@ public sealed class EmailComposer(PostmarkOptions options)
             EmailKind.PendingPayoutSetup => (recipient.Email, null,
                 $"Set up payouts to receive {share}",
                 $"Hello {recipient.DisplayName},\n\nYou replied to \"{s.Subject}\" and earned {share}. Finish your payout setup to receive it{(onboardingUrl is null ? "." : ": " + onboardingUrl)}\n"),
+            EmailKind.PaymentVoided when s.Reply is null => (s.SenderEmail, null,
+                $"Your message was withdrawn: \"{s.Subject}\"",
+                $"The hold on your payment of {amount} was cancelled by your card issuer or the payment provider before {recipient.DisplayName} replied. You are not charged, and the message is closed: a reply will not reach you. To reach {recipient.DisplayName}, send it again.\n"),
+            EmailKind.PaymentVoided => (s.SenderEmail, null,
+                $"Your payment of {amount} was not taken: \"{s.Subject}\"",
+                $"The hold on your payment of {amount} was cancelled by your card issuer or the payment provider before it could be taken. You are not charged.\n"),
+            EmailKind.PaymentWithdrawn when s.Reply is null => (recipient.Email, null,
+                $"Message withdrawn: {s.Subject}",
+                $"Hello {recipient.DisplayName},\n\nThe sender's payment for \"{s.Subject}\" was cancelled by their card issuer or the payment provider, so the message is withdrawn: a reply would no longer earn {share}. There is nothing to do.\n"),
+            EmailKind.PaymentWithdrawn => (recipient.Email, null,
+                $"Payment cancelled: {s.Subject}",
+                $"Hello {recipient.DisplayName},\n\nThank you for replying to \"{s.Subject}\". The sender's payment was cancelled by their card issuer or the payment provider before it could be taken, so {share} could not be paid. Our team has been told and will contact you.\n"),
             _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
         };
         var html = "<html><body>" + string.Join("", text.Split("\n\n").Select(p => $"<p>{WebUtility.HtmlEncode(p).Replace("\n", "<br>", StringComparison.Ordinal)}</p>")) + "</body></html>";
@@ -66,6 +78,8 @@ public sealed class EmailComposer(PostmarkOptions options)
         EmailKind.MissedOpportunity => "missed-opportunity",
         EmailKind.PayoutSent => "payout-sent",
         EmailKind.PendingPayoutSetup => "pending-payout-setup",
+        EmailKind.PaymentVoided => "payment-voided",
+        EmailKind.PaymentWithdrawn => "payment-withdrawn",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 

@@ -650,6 +650,26 @@ public sealed class LifecycleTests
         Assert.Equal(EscrowStatus.Refunded, d.State.Status);
         Assert.False(d.State.Has(EffectKind.CapturePayment));
         Assert.True(d.State.Has(EffectKind.RaiseAlert));
+        // The recipient replied and will not be paid; the sender is not charged: both are told.
+        Assert.True(d.State.HasEmail(EmailKind.PaymentVoided));
+        Assert.True(d.State.HasEmail(EmailKind.PaymentWithdrawn));
+        Assert.False(d.State.HasEmail(EmailKind.RefundIssued));
+        EscrowInvariants.Check(d.State);
+    }
+
+    [Fact]
+    public void Authorisation_voided_while_held_refunds_with_an_alert_and_tells_sender_and_recipient()
+    {
+        var s = AnEscrow.Held();
+        var d = s.Decide(new AuthorisationVoided("automatic"), s.StatusChangedAt.AddHours(1));
+        Assert.True(d.Accepted);
+        Assert.Equal(EscrowStatus.Refunded, d.State.Status);
+        Assert.Contains(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail == "authorisation_voided|automatic");
+        Assert.True(d.State.HasEmail(EmailKind.PaymentVoided));
+        Assert.True(d.State.HasEmail(EmailKind.PaymentWithdrawn));
+        // Not the deadline's e-mails: nobody missed a deadline.
+        Assert.False(d.State.HasEmail(EmailKind.RefundIssued));
+        Assert.False(d.State.HasEmail(EmailKind.MissedOpportunity));
         EscrowInvariants.Check(d.State);
     }
 
@@ -770,6 +790,10 @@ public sealed class LifecycleTests
         Assert.Equal(EscrowStatus.Refunded, d.State.Status);
         Assert.False(d.State.Has(EffectKind.RequestRefundPermit));
         Assert.Contains(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail == "authorisation_voided|expired");
+        // The deadline passed without a reply: the refund's own e-mails say what happened.
+        Assert.True(d.State.HasEmail(EmailKind.RefundIssued));
+        Assert.True(d.State.HasEmail(EmailKind.MissedOpportunity));
+        Assert.False(d.State.HasEmail(EmailKind.PaymentVoided));
         EscrowInvariants.Check(d.State);
     }
 

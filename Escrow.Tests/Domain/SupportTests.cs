@@ -175,7 +175,7 @@ public sealed class EmailComposerTests
     private static readonly RecipientContact Recipient = new(RecipientEmail, "Alice");
     private static readonly EmailComposer Composer = new(new PostmarkOptions { InboundDomain = "reply.escrow.test" });
 
-    public static TheoryData<EmailKind> SenderEmails() => [EmailKind.ReplyForwarded, EmailKind.PaymentReceipt, EmailKind.RefundIssued];
+    public static TheoryData<EmailKind> SenderEmails() => [EmailKind.ReplyForwarded, EmailKind.PaymentReceipt, EmailKind.RefundIssued, EmailKind.PaymentVoided];
 
     public static TheoryData<EmailKind> RecipientReplyableEmails() => [EmailKind.NewMessage, EmailKind.DeadlineReminder50, EmailKind.DeadlineReminder75];
 
@@ -234,6 +234,37 @@ public sealed class EmailComposerTests
         var mail = Composer.Compose(AnEscrow.Processing(), EmailKind.ReplyForwarded, Recipient, "Here are the slides.");
         Assert.Equal(AnEscrow.SenderEmail, mail.To);
         Assert.Contains("Here are the slides.", mail.TextBody, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_voided_authorisation_before_a_reply_withdraws_the_message_for_both()
+    {
+        var s = AnEscrow.Held();
+        var sender = Composer.Compose(s, EmailKind.PaymentVoided, Recipient, null);
+        var recipient = Composer.Compose(s, EmailKind.PaymentWithdrawn, Recipient, null);
+        Assert.Equal(AnEscrow.SenderEmail, sender.To);
+        Assert.Contains("15.00 EUR", sender.TextBody, StringComparison.Ordinal);
+        Assert.Contains("not charged", sender.TextBody, StringComparison.Ordinal);
+        Assert.Contains("send it again", sender.TextBody, StringComparison.Ordinal);
+        Assert.Equal(RecipientEmail, recipient.To);
+        // Not a reply address: there is nothing to answer any more.
+        Assert.Null(recipient.ReplyTo);
+        Assert.Contains("withdrawn", recipient.TextBody, StringComparison.Ordinal);
+        Assert.Contains("11.25 EUR", recipient.TextBody, StringComparison.Ordinal);
+        Assert.Equal("payment-voided", sender.Tag);
+        Assert.Equal("payment-withdrawn", recipient.Tag);
+    }
+
+    [Fact]
+    public void A_voided_authorisation_after_a_reply_tells_the_recipient_the_share_could_not_be_paid()
+    {
+        var s = AnEscrow.Processing();
+        var sender = Composer.Compose(s, EmailKind.PaymentVoided, Recipient, null);
+        var recipient = Composer.Compose(s, EmailKind.PaymentWithdrawn, Recipient, null);
+        Assert.DoesNotContain("send it again", sender.TextBody, StringComparison.Ordinal);
+        Assert.Contains("not charged", sender.TextBody, StringComparison.Ordinal);
+        Assert.Contains("Thank you for replying", recipient.TextBody, StringComparison.Ordinal);
+        Assert.Contains("11.25 EUR could not be paid", recipient.TextBody, StringComparison.Ordinal);
     }
 
     [Fact]

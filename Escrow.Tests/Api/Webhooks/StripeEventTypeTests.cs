@@ -56,9 +56,9 @@ public sealed class StripeEventTypeTests(InMemoryApiFixture fixture) : IClassFix
     }
 
     [Fact]
-    public async Task An_authorisation_cancelled_outside_our_flow_ends_the_escrow_with_an_alert()
+    public async Task An_authorisation_cancelled_outside_our_flow_ends_the_escrow_with_an_alert_and_tells_both_parties()
     {
-        var (_, id, piId) = await HeldAsync();
+        var (recipient, id, piId) = await HeldAsync();
         var pi = await App.PaymentIntentJsonAsync(piId);
         pi["status"] = "canceled";
         pi["cancellation_reason"] = "automatic";
@@ -68,6 +68,10 @@ public sealed class StripeEventTypeTests(InMemoryApiFixture fixture) : IClassFix
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("refunded", await App.StatusOf(id));
         await Eventually.UntilAsync(async () => (await App.AlertsOfAsync(id, "authorisation_voided")).Count == 1, "authorisation_voided alert");
+        bool Sent(string kind, string to) => App.Postmark.Outbox.Any(m => m.Metadata.GetValueOrDefault("escrow_id") == id.ToString("D")
+            && m.Metadata.GetValueOrDefault("kind") == kind && m.To.Contains(to, StringComparison.OrdinalIgnoreCase));
+        await Eventually.UntilAsync(() => Task.FromResult(Sent("payment-voided", "bob@example.com") && Sent("payment-withdrawn", ContractHelpers.EmailOf(recipient))),
+            "the sender's and the recipient's e-mails");
     }
 
     [Fact]
