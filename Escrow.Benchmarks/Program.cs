@@ -22,6 +22,10 @@ if (args.Length > 0 && args[0] == "gc")
 {
     return GcPauseReport.Run(args[1..]);
 }
+if (args.Length > 0 && args[0] == "timers")
+{
+    return await TimerCostReport.RunAsync(args[1..]);
+}
 if (args.Length > 0 && args[0] == "failover")
 {
     FailoverOptions failover;

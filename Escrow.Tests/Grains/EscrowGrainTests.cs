@@ -1,4 +1,7 @@
 using Escrow.Grains.Payments;
+using Escrow.Silo;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Reminders;
 using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Grains;
@@ -144,6 +147,22 @@ public sealed class EscrowGrainTests(GrainClusterFixture f) : IClassFixture<Grai
         var refunded = await WaitForAsync(grain, "refunded");
         Assert.Equal("canceled", f.Payments.PaymentIntents[view.PaymentIntentId!].Status);
         Assert.Contains(refunded.History, h => h.Event == "deadline_passed");
+    }
+
+    [Fact]
+    public async Task The_reminder_that_refunds_at_the_deadline_waits_on_the_coalescing_clock()
+    {
+        var silo = f.Cluster.Silos[0].ServiceProvider;
+        var reminderClock = Assert.IsType<CoalescingTimeProvider>(silo.GetRequiredKeyedService<TimeProvider>(ReminderTimeProviderNames.Reminders));
+        var recipient = await f.NewRecipientAsync();
+        var (_, grain, view) = await f.NewHeldEscrowAsync(recipient);
+        await f.Grains.GetGrain<ICircuitBreakerGrain>(0).ResetAsync("test");
+        var dispatched = reminderClock.DispatchedCallbacks;
+
+        // No call to the grain: only its reminder's tick, a callback of the reminder clock, can find the deadline.
+        f.Clock.SetUtcNow(view.ReplyDeadline);
+        await WaitForAsync(grain, "refunded");
+        Assert.True(reminderClock.DispatchedCallbacks > dispatched);
     }
 
     [Fact]
