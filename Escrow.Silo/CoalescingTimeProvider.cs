@@ -8,9 +8,10 @@ namespace Escrow.Silo;
 /// Orleans' reminder service keeps a wait per reminder it holds in memory (every reminder of its range due within
 /// <c>ReminderOptions.ReminderLoadingWindow</c>), each a timer of its keyed <see cref="TimeProvider"/>. On
 /// <see cref="TimeProvider.System"/> those are .NET timer-queue entries, and the runtime walks its whole list of long
-/// timers several times a second whenever any timer fires: 100 000 waits ten minutes out cost ~8 % of a core on
-/// these machines (docs/BENCHMARKS.md, eleventh session) while nothing is due. Here a wait costs a heap entry, and
-/// only the earliest is known to the underlying clock.
+/// timers several times a second whenever any timer fires: 100 000 waits ten to twenty minutes out cost ~6 % of a
+/// core on these machines while nothing is due (<c>dotnet run -c Release --project Escrow.Benchmarks -- timers</c>;
+/// docs/BENCHMARKS.md, eleventh session). Here a wait costs a heap entry, and only the earliest is known to the
+/// underlying clock.
 /// </para>
 /// <para>
 /// Semantics follow <see cref="System.Threading.Timer"/>: a callback runs on the thread pool, in the execution
