@@ -1,8 +1,8 @@
 using Escrow.Grains.Payments;
 using Escrow.Silo;
+using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Reminders;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Grains;
 
