@@ -134,21 +134,21 @@ public sealed class CoalescingTimeProviderTests
     }
 
     [Fact]
-    public async Task A_delay_on_it_completes_at_its_due_time_and_a_cancelled_one_at_once()
+    public async Task A_timed_wait_on_it_ends_at_its_due_time_and_a_cancelled_one_at_once()
     {
         using var provider = new CoalescingTimeProvider(_clock);
-        var delay = Task.Delay(TimeSpan.FromMinutes(10), provider);
+        var timed = WaitOn(provider, TimeSpan.FromMinutes(10));
         using var cts = new CancellationTokenSource();
-        var cancelled = Task.Delay(TimeSpan.FromMinutes(10), provider, cts.Token);
+        var cancelled = WaitOn(provider, TimeSpan.FromMinutes(10), cts.Token);
 
         _clock.Advance(TimeSpan.FromMinutes(10) - TimeSpan.FromMilliseconds(2));
-        Assert.False(delay.IsCompleted);
+        Assert.False(timed.IsCompleted);
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(Wait));
-        Assert.False(delay.IsCompleted);
+        Assert.False(timed.IsCompleted);
 
         _clock.Advance(TimeSpan.FromMilliseconds(2));
-        await delay.WaitAsync(Wait);
+        await EndedByItsTimeAsync(timed);
         Assert.Equal(0, provider.QueuedEntries);
     }
 
@@ -157,8 +157,8 @@ public sealed class CoalescingTimeProviderTests
     {
         using var provider = new CoalescingTimeProvider(_clock);
         using var cts = new CancellationTokenSource();
-        var waits = Enumerable.Range(0, 3000).Select(i => Task.Delay(TimeSpan.FromHours(1) + TimeSpan.FromSeconds(i), provider, cts.Token)).ToList();
-        var live = Enumerable.Range(0, 100).Select(i => Task.Delay(TimeSpan.FromHours(2) + TimeSpan.FromSeconds(i), provider)).ToList();
+        var waits = Enumerable.Range(0, 3000).Select(i => WaitOn(provider, TimeSpan.FromHours(1) + TimeSpan.FromSeconds(i), cts.Token)).ToList();
+        var live = Enumerable.Range(0, 100).Select(i => WaitOn(provider, TimeSpan.FromHours(2) + TimeSpan.FromSeconds(i))).ToList();
         var fired = new Counter();
         using var soon = provider.CreateTimer(fired.Callback, null, TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan);
         Assert.Equal(3101, provider.QueuedEntries);
@@ -172,7 +172,10 @@ public sealed class CoalescingTimeProviderTests
         Assert.Equal(100, provider.QueuedEntries);
 
         _clock.Advance(TimeSpan.FromHours(2) + TimeSpan.FromSeconds(100));
-        await Task.WhenAll(live).WaitAsync(Wait);
+        foreach (var wait in live)
+        {
+            await EndedByItsTimeAsync(wait);
+        }
         Assert.Equal(0, provider.QueuedEntries);
     }
 
@@ -197,6 +200,21 @@ public sealed class CoalescingTimeProviderTests
         Assert.Throws<ArgumentOutOfRangeException>(() => provider.CreateTimer(_ => { }, null, TimeSpan.FromMilliseconds(-2), Timeout.InfiniteTimeSpan));
         Assert.Throws<ArgumentOutOfRangeException>(() => provider.CreateTimer(_ => { }, null, TimeSpan.Zero, TimeSpan.FromDays(60)));
         Assert.Equal(0, provider.QueuedEntries);
+    }
+
+    /// <summary>
+    /// A wait on the provider's clock, as the reminder service waits for a reminder: a timed wait on a task that never
+    /// completes, so it ends only when its timer fires (a <see cref="TimeoutException"/>) or its token is cancelled
+    /// (the timer is disposed).
+    /// </summary>
+    private static Task WaitOn(TimeProvider clock, TimeSpan due, CancellationToken token = default) =>
+        new TaskCompletionSource().Task.WaitAsync(due, clock, token);
+
+    /// <summary>Awaits a wait of <see cref="WaitOn"/> and checks that its timer, not its token or the test's bound, ended it.</summary>
+    private static async Task EndedByItsTimeAsync(Task wait)
+    {
+        await Eventually.UntilAsync(() => Task.FromResult(wait.IsCompleted), "the wait to end at its due time");
+        Assert.IsType<TimeoutException>(wait.Exception?.InnerException);
     }
 
     private sealed class Counter
