@@ -15,6 +15,7 @@ public sealed record BenchOptions
     public int PgbenchClients { get; init; } = 16;
     public int PgbenchSeconds { get; init; } = 10;
     public int PacedSeconds { get; init; }
+    public int OneClientSeconds { get; init; }
     public int IdleSeconds { get; init; }
     public int WarmupSeconds { get; init; }
     public int SpreadSeconds { get; init; }
@@ -34,6 +35,7 @@ public sealed record BenchOptions
             RefundLifecycles = quick ? 200 : 1_000,
             Open = quick ? 1_000 : 100_000,
             PacedSeconds = quick ? 10 : 30,
+            OneClientSeconds = quick ? 10 : 20,
             IdleSeconds = quick ? 15 : 60,
             WarmupSeconds = quick ? 10 : 30,
             SpreadSeconds = quick ? 30 : 120,
@@ -61,6 +63,7 @@ public sealed record BenchOptions
                 "--pgbench-clients" => o with { PgbenchClients = Math.Max(1, NextInt()) },
                 "--pgbench-seconds" => o with { PgbenchSeconds = Math.Max(1, NextInt()) },
                 "--paced-seconds" => o with { PacedSeconds = NextInt() },
+                "--one-client-seconds" => o with { OneClientSeconds = NextInt() },
                 "--idle-seconds" => o with { IdleSeconds = Math.Max(5, NextInt()) },
                 "--warmup-seconds" => o with { WarmupSeconds = NextInt() },
                 "--spread-seconds" => o with { SpreadSeconds = NextInt() },
@@ -88,6 +91,8 @@ public sealed record BenchOptions
           --pgbench-clients C   pgbench clients for the ceiling (default 16; -j 2, -T 10)
           --pgbench-seconds S   pgbench duration (default 10)
           --paced-seconds S     duration of the paced run at half the measured throughput (10 quick, 30 full)
+          --one-client-seconds S  released lifecycles one at a time after it: the create's latency with no other
+                                client, and the CPU per lifecycle at that load (10 quick, 20 full; 0 skips)
           --idle-seconds S      idle interval measured with the open escrows waiting (15 quick, 60 full)
           --warmup-seconds S    released lifecycles before the measured ones, at least this long (10 quick, 30 full)
           --spread-seconds S    extra spread of the open escrows' deadlines (30 quick, 120 full)
