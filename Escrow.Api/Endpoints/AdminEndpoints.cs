@@ -1,3 +1,4 @@
+using Escrow.Api.Admin;
 using Escrow.Api.Hosting;
 using Escrow.Grains.Storage;
 
@@ -14,62 +15,66 @@ public static class AdminEndpoints
     {
         var admin = app.MapGroup("/v1/admin").WithTags("Admin").RequireApiKey(ApiRole.Admin);
         admin.MapGet("/circuit-breaker", async (IGrainFactory grains) => TypedResults.Ok(await grains.GetGrain<ICircuitBreakerGrain>(0).GetAsync()));
-        admin.MapPost("/circuit-breaker/reset", ResetBreakerAsync);
+        admin.MapPost("/circuit-breaker/reset", ResetBreakerAsync).WithMetadata(new AdminActionMetadata(AdminOperations.ResetBreaker));
         admin.MapGet("/escrows", ListEscrowsAsync);
-        admin.MapPost("/escrows/{id}/release", (string id, HttpRequest r, IGrainFactory g, IEscrowStore s, TimeProvider c) => OperateAsync(id, OperatorActionKind.Release, r, g, s, c));
-        admin.MapPost("/escrows/{id}/refund", (string id, HttpRequest r, IGrainFactory g, IEscrowStore s, TimeProvider c) => OperateAsync(id, OperatorActionKind.Refund, r, g, s, c));
-        admin.MapPost("/escrows/{id}/retry-transfer", (string id, HttpRequest r, IGrainFactory g, IEscrowStore s, TimeProvider c) => OperateAsync(id, OperatorActionKind.RetryTransfer, r, g, s, c));
-        admin.MapPost("/escrows/{id}/approve-refund", (string id, HttpRequest r, IGrainFactory g, IEscrowStore s, TimeProvider c) => OperateAsync(id, OperatorActionKind.ApproveRefund, r, g, s, c));
-        admin.MapPost("/escrows/{id}/resolve-dispute", (string id, HttpRequest r, IGrainFactory g, IEscrowStore s, TimeProvider c) => OperateAsync(id, OperatorActionKind.ResolveDispute, r, g, s, c));
-        admin.MapPost("/reconciliation", ReconcileAsync);
+        foreach (var kind in Enum.GetValues<OperatorActionKind>())
+        {
+            admin.MapPost($"/escrows/{{id}}/{Segment(kind)}", (string id, HttpRequest r, AdminOperations ops) => OperateAsync(id, kind, r, ops))
+                .WithMetadata(new AdminActionMetadata(AdminOperations.AuditAction(kind)));
+        }
+        admin.MapPost("/reconciliation", ReconcileAsync).WithMetadata(new AdminActionMetadata(AdminOperations.RunReconciliation));
         admin.MapGet("/reconciliation/{date}", GetReportAsync);
         admin.MapGet("/alerts", ListAlertsAsync);
-        admin.MapPost("/alerts/{id:long}/ack", AcknowledgeAsync);
+        admin.MapPost("/alerts/{id:long}/ack", AcknowledgeAsync).WithMetadata(new AdminActionMetadata(AdminOperations.AcknowledgeAlert));
     }
 
-    private static async Task<IResult> ResetBreakerAsync(HttpContext http, IGrainFactory grains, IEscrowStore store, TimeProvider clock)
+    /// <summary>The route segment of an escrow action: release, refund, retry-transfer, approve-refund, resolve-dispute.</summary>
+    public static string Segment(OperatorActionKind kind) => AdminOperations.AuditAction(kind)["escrow.".Length..].Replace('_', '-');
+
+    private static async Task<IResult> ResetBreakerAsync(HttpRequest request, AdminOperations ops)
     {
-        var caller = http.Caller();
-        var view = await grains.GetGrain<ICircuitBreakerGrain>(0).ResetAsync(caller.KeyId);
-        await store.WriteAuditAsync(new AuditEntry(0, caller.KeyId, "circuit_breaker.reset", null, null, clock.GetUtcNow(), null));
-        return TypedResults.Ok(view);
+        var (reason, error) = await ReadReasonAsync(request);
+        if (error is not null)
+        {
+            return error;
+        }
+        if (reason is { Length: > AdminOperations.ReasonLengthMax })
+        {
+            return Problems.Validation(new Dictionary<string, string[]> { ["reason"] = [$"At most {AdminOperations.ReasonLengthMax} characters."] });
+        }
+        return TypedResults.Ok(await ops.ResetBreakerAsync(request.HttpContext.Caller().KeyId, reason));
     }
 
-    private static async Task<IResult> OperateAsync(string id, OperatorActionKind kind, HttpRequest request, IGrainFactory grains, IEscrowStore store, TimeProvider clock)
+    private static async Task<(string? Reason, IResult? Error)> ReadReasonAsync(HttpRequest request)
+    {
+        if (request.ContentLength is not > 0)
+        {
+            return (null, null);
+        }
+        var (body, error) = await JsonBody.ReadAsync<ReasonBody>(request);
+        return body is null ? (null, error) : (body.Reason?.Trim(), null);
+    }
+
+    private static async Task<IResult> OperateAsync(string id, OperatorActionKind kind, HttpRequest request, AdminOperations ops)
     {
         if (!Guid.TryParse(id, out var escrowId))
         {
             return Problems.NotFound("No escrow has this id.");
         }
-        string? reason = null;
-        if (request.ContentLength is > 0)
+        var (reason, error) = await ReadReasonAsync(request);
+        if (error is not null)
         {
-            var (body, error) = await JsonBody.ReadAsync<ReasonBody>(request);
-            if (body is null)
-            {
-                return error!;
-            }
-            reason = body.Reason?.Trim();
+            return error;
         }
-        if (reason is { Length: > 1000 } || (kind is OperatorActionKind.Refund or OperatorActionKind.Release && string.IsNullOrWhiteSpace(reason)))
+        if (AdminOperations.ReasonError(kind, reason) is { } reasonError)
         {
-            return Problems.Validation(new Dictionary<string, string[]> { ["reason"] = ["A reason (1 to 1000 characters) is required for a release or a refund; it goes to the audit trail."] });
+            return Problems.Validation(new Dictionary<string, string[]> { ["reason"] = [reasonError] });
         }
-        var caller = request.HttpContext.Caller();
-        var result = await grains.GetGrain<IEscrowGrain>(escrowId).OperateAsync(new OperatorAction(kind, reason ?? "", caller.KeyId));
+        var result = await ops.OperateAsync(escrowId, kind, reason, request.HttpContext.Caller().KeyId);
         if (result.RejectionCode == "unknown_escrow")
         {
             return Problems.NotFound("No escrow has this id.");
         }
-        var action = "escrow." + kind switch
-        {
-            OperatorActionKind.Release => "release",
-            OperatorActionKind.Refund => "refund",
-            OperatorActionKind.RetryTransfer => "retry_transfer",
-            OperatorActionKind.ApproveRefund => "approve_refund",
-            _ => "resolve_dispute",
-        };
-        await store.WriteAuditAsync(new AuditEntry(0, caller.KeyId, action, escrowId, reason, clock.GetUtcNow(), result.Accepted ? "accepted" : $"rejected:{result.RejectionCode}"));
         return result.Accepted
             ? TypedResults.Ok(EscrowEndpoints.ToResponse(result.View!, includeSecrets: false, includeHistory: true))
             : Problems.Rejection(result.RejectionCode!, result.RejectionMessage, escrowId);
@@ -96,21 +101,18 @@ public static class AdminEndpoints
         }
     }
 
-    private static async Task<IResult> ReconcileAsync(string? date, HttpContext http, IGrainFactory grains, IEscrowStore store, TimeProvider clock)
+    private static async Task<IResult> ReconcileAsync(string? date, HttpContext http, AdminOperations ops)
     {
-        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
-        var day = today.AddDays(-1);
+        var day = ops.Yesterday;
         if (date is not null && !DateOnly.TryParseExact(date, "yyyy-MM-dd", out day))
         {
             return Problems.BadRequest("date must be a UTC day as yyyy-MM-dd (default: yesterday).");
         }
-        if (day > today)
+        if (ops.DayError(day) is { } dayError)
         {
-            return Problems.BadRequest("A day in the future cannot be reconciled.");
+            return Problems.BadRequest(dayError);
         }
-        var caller = http.Caller();
-        var report = await grains.GetGrain<IReconciliationGrain>(0).RunAsync(day, caller.KeyId);
-        await store.WriteAuditAsync(new AuditEntry(0, caller.KeyId, "reconciliation.run", null, null, clock.GetUtcNow(), $"{day:yyyy-MM-dd}: {report.Findings.Length} findings"));
+        var report = await ops.ReconcileAsync(day, http.Caller().KeyId);
         return Results.Text(Escrow.Grains.ReconciliationGrain.ToJson(report), "application/json");
     }
 
@@ -134,14 +136,6 @@ public static class AdminEndpoints
         return TypedResults.Ok(new { items = alerts });
     }
 
-    private static async Task<IResult> AcknowledgeAsync(long id, HttpContext http, IEscrowStore store, TimeProvider clock)
-    {
-        var caller = http.Caller();
-        if (!await store.AcknowledgeAlertAsync(id, caller.KeyId, clock.GetUtcNow()))
-        {
-            return Problems.NotFound("No alert has this id.");
-        }
-        await store.WriteAuditAsync(new AuditEntry(0, caller.KeyId, "alert.ack", null, null, clock.GetUtcNow(), $"alert {id}"));
-        return TypedResults.NoContent();
-    }
+    private static async Task<IResult> AcknowledgeAsync(long id, HttpContext http, AdminOperations ops) =>
+        await ops.AcknowledgeAlertAsync(id, http.Caller().KeyId) ? TypedResults.NoContent() : Problems.NotFound("No alert has this id.");
 }
