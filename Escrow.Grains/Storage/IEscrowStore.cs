@@ -82,6 +82,12 @@ public interface IEscrowStore
     /// <summary>Counts and amounts of escrows per status (the projection), for metrics and reconciliation.</summary>
     Task<IReadOnlyList<StatusCount>> CountByStatusAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Per UTC hour in [from, to), oldest first: escrows created in it, and escrows that became released or refunded in it
+    /// (by the projection's status_changed_at). Hours with nothing are left out. For the console's lifecycle chart.
+    /// </summary>
+    Task<IReadOnlyList<HourlyLifecycleCount>> CountLifecyclesPerHourAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);
+
     /// <summary>True when the store answers (readiness).</summary>
     Task<bool> PingAsync(CancellationToken cancellationToken = default);
 }
@@ -124,7 +130,9 @@ public sealed record EscrowQuery(
     DateTimeOffset? Now = null,
     TimeSpan? RefundPendingStuckAfter = null,
     int Limit = 50,
-    string? After = null);
+    string? After = null,
+    DateTimeOffset? CreatedFrom = null,
+    DateTimeOffset? CreatedBefore = null);
 
 public sealed record EscrowPage(IReadOnlyList<EscrowProjection> Items, string? Next);
 
@@ -140,6 +148,8 @@ public sealed record AlertRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset? AcknowledgedAt,
     string? AcknowledgedBy);
+
+public sealed record HourlyLifecycleCount(DateTimeOffset Hour, long Created, long Released, long Refunded);
 
 public sealed record StatusCount(string Status, string Currency, long Count, long AmountMinor);
 

@@ -90,6 +90,7 @@ public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStor
                 .Where(p => query.Status is null || p.Status == query.Status)
                 .Where(p => query.RecipientId is null || p.RecipientId == query.RecipientId)
                 .Where(p => !query.StuckOnly || IsStuck(p, now, refundAfter))
+                .Where(p => (query.CreatedFrom is not { } from || p.CreatedAt >= from) && (query.CreatedBefore is not { } before || p.CreatedAt < before))
                 .Select(p => (Key: ToKey((p.CreatedAt, p.EscrowId)), Row: p))
                 .Where(x => after is not { } a || Compare(x.Key, a) > 0)
                 .OrderBy(x => x.Key.CreatedAt).ThenBy(x => x.Key.Id, StringComparer.Ordinal)
@@ -337,6 +338,28 @@ public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStor
                 .GroupBy(p => (p.Status, p.Currency))
                 .Select(g => new StatusCount(g.Key.Status, g.Key.Currency, g.LongCount(), g.Sum(p => p.AmountMinor)))
                 .OrderBy(c => c.Status, StringComparer.Ordinal).ThenBy(c => c.Currency, StringComparer.Ordinal)
+                .ToList();
+            return Task.FromResult(counts);
+        }
+    }
+
+    public Task<IReadOnlyList<HourlyLifecycleCount>> CountLifecyclesPerHourAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        static DateTimeOffset Hour(DateTimeOffset t)
+        {
+            var utc = t.ToUniversalTime();
+            return new DateTimeOffset(utc.Year, utc.Month, utc.Day, utc.Hour, 0, 0, TimeSpan.Zero);
+        }
+        lock (_lock)
+        {
+            var created = _projections.Values.Where(p => p.CreatedAt >= from && p.CreatedAt < to).Select(p => (Hour: Hour(p.CreatedAt), Status: "created"));
+            var ended = _projections.Values
+                .Where(p => p.Status is "released" or "refunded" && p.StatusChangedAt >= from && p.StatusChangedAt < to)
+                .Select(p => (Hour: Hour(p.StatusChangedAt), p.Status));
+            IReadOnlyList<HourlyLifecycleCount> counts = created.Concat(ended)
+                .GroupBy(e => e.Hour)
+                .OrderBy(g => g.Key)
+                .Select(g => new HourlyLifecycleCount(g.Key, g.LongCount(e => e.Status == "created"), g.LongCount(e => e.Status == "released"), g.LongCount(e => e.Status == "refunded")))
                 .ToList();
             return Task.FromResult(counts);
         }

@@ -77,6 +77,8 @@ public sealed class PostgresEscrowStore : IEscrowStore
                (p.status = 'transfer_failed' AND p.status_changed_at < @now - @transfer_failed_after) OR
                (p.status = 'pending_user_setup' AND p.status_changed_at < @now - @pending_setup_after) OR
                (p.status = 'refund_pending' AND p.status_changed_at < @now - @refund_pending_after))
+          AND (@created_from::timestamptz IS NULL OR p.created_at >= @created_from)
+          AND (@created_before::timestamptz IS NULL OR p.created_at < @created_before)
           AND (@after_created_at::timestamptz IS NULL OR (p.created_at, p.escrow_id) > (@after_created_at, @after_id))
         ORDER BY p.created_at, p.escrow_id
         LIMIT @limit
@@ -205,6 +207,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
             Named("transfer_failed_after", TransferFailedStuckAfter),
             Named("pending_setup_after", PendingUserSetupStuckAfter),
             Named("refund_pending_after", query.RefundPendingStuckAfter ?? RefundPendingStuckAfterDefault),
+            Named("created_from", query.CreatedFrom?.ToUniversalTime()), Named("created_before", query.CreatedBefore?.ToUniversalTime()),
             Named("after_created_at", after?.CreatedAt), Named("after_id", after?.EscrowId), Named("limit", limit + 1));
         var rows = await ReadAllAsync(command, ReadProjection, cancellationToken);
         return InMemoryEscrowStore.ToPage(rows, limit);
@@ -421,6 +424,23 @@ public sealed class PostgresEscrowStore : IEscrowStore
         await using var command = _dataSource.CreateCommand(
             "SELECT status, currency, count(*), coalesce(sum(amount_minor), 0)::bigint FROM escrow_projection GROUP BY status, currency ORDER BY status, currency");
         return await ReadAllAsync(command, r => new StatusCount(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3)), cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<HourlyLifecycleCount>> CountLifecyclesPerHourAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand("""
+            SELECT hour, sum(created)::bigint, sum(released)::bigint, sum(refunded)::bigint
+            FROM (
+                SELECT date_trunc('hour', created_at, 'UTC') AS hour, 1 AS created, 0 AS released, 0 AS refunded
+                FROM escrow_projection WHERE created_at >= $1 AND created_at < $2
+                UNION ALL
+                SELECT date_trunc('hour', status_changed_at, 'UTC'), 0, (status = 'released')::int, (status = 'refunded')::int
+                FROM escrow_projection WHERE status IN ('released', 'refunded') AND status_changed_at >= $1 AND status_changed_at < $2
+            ) AS events
+            GROUP BY hour ORDER BY hour
+            """);
+        AddParameters(command.Parameters, P(from.ToUniversalTime()), P(to.ToUniversalTime()));
+        return await ReadAllAsync(command, r => new HourlyLifecycleCount(Time(r, 0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3)), cancellationToken);
     }
 
     public async Task<bool> PingAsync(CancellationToken cancellationToken = default)

@@ -116,6 +116,9 @@ public sealed class SimEscrowStore : IEscrowStore
     public Task<string?> GetReconciliationReportAsync(DateOnly date, CancellationToken cancellationToken = default) =>
         Inner.GetReconciliationReportAsync(date, cancellationToken);
 
+    public Task<IReadOnlyList<HourlyLifecycleCount>> CountLifecyclesPerHourAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) =>
+        Inner.CountLifecyclesPerHourAsync(from, to, cancellationToken);
+
     public Task<bool> PingAsync(CancellationToken cancellationToken = default) => Task.FromResult(true);
 }
 

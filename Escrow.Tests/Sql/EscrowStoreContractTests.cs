@@ -159,6 +159,60 @@ public abstract class EscrowStoreContractTests
     }
 
     [Fact]
+    public async Task Query_filters_by_creation_date_from_inclusive_to_exclusive()
+    {
+        var store = await CreateStoreAsync();
+        var recipient = "rcp-" + Guid.NewGuid().ToString("N");
+        var day = new DateTimeOffset(2029, 6, 1, 0, 0, 0, TimeSpan.Zero);
+        var before = AProjection(recipient: recipient, createdAt: day.AddSeconds(-1));
+        var first = AProjection(recipient: recipient, createdAt: day);
+        var last = AProjection(recipient: recipient, createdAt: day.AddDays(1).AddSeconds(-1));
+        var after = AProjection(recipient: recipient, createdAt: day.AddDays(1));
+        foreach (var p in new[] { before, first, last, after })
+        {
+            await store.SyncEscrowAsync(p, []);
+        }
+
+        var page = await store.QueryEscrowsAsync(new EscrowQuery(RecipientId: recipient, CreatedFrom: day, CreatedBefore: day.AddDays(1)));
+
+        Assert.Equal([first, last], page.Items);
+        Assert.Equal([before, first, last], (await store.QueryEscrowsAsync(new EscrowQuery(RecipientId: recipient, CreatedBefore: day.AddDays(1)))).Items);
+        Assert.Equal([last, after], (await store.QueryEscrowsAsync(new EscrowQuery(RecipientId: recipient, CreatedFrom: day.AddHours(1)))).Items);
+    }
+
+    [Fact]
+    public async Task Lifecycles_per_hour_count_creations_and_releases_and_refunds_in_their_utc_hours()
+    {
+        var store = await CreateStoreAsync();
+        // A range of its own: no other test writes escrows in 2031.
+        var from = new DateTimeOffset(2031, 1, 1, 10, 0, 0, TimeSpan.Zero);
+        var to = from.AddHours(48);
+        await store.SyncEscrowAsync(AProjection(createdAt: from.AddMinutes(5)), []);
+        await store.SyncEscrowAsync(AProjection(createdAt: from.AddMinutes(59), status: "released", statusChangedAt: from.AddHours(2).AddMinutes(1)), []);
+        await store.SyncEscrowAsync(AProjection(createdAt: from.AddHours(1).AddMinutes(30), status: "refunded", statusChangedAt: from.AddHours(2).AddMinutes(59)), []);
+        // Created before the range, released inside it: the release counts, the creation does not.
+        await store.SyncEscrowAsync(AProjection(createdAt: from.AddHours(-3), status: "released", statusChangedAt: from.AddHours(47).AddMinutes(59)), []);
+        // In a non-terminal status its status change is not a release or a refund.
+        await store.SyncEscrowAsync(AProjection(createdAt: from.AddHours(-3), status: "transfer_failed", statusChangedAt: from.AddHours(5)), []);
+        // Outside the range (to is exclusive).
+        await store.SyncEscrowAsync(AProjection(createdAt: to, status: "released", statusChangedAt: to.AddMinutes(1)), []);
+        // An offset other than UTC lands in its UTC hour.
+        await store.SyncEscrowAsync(AProjection(createdAt: from.AddHours(1).AddMinutes(10).ToOffset(TimeSpan.FromHours(5))), []);
+
+        var counts = await store.CountLifecyclesPerHourAsync(from, to);
+
+        Assert.Equal(
+            [
+                new HourlyLifecycleCount(from, 2, 0, 0),
+                new HourlyLifecycleCount(from.AddHours(1), 2, 0, 0),
+                new HourlyLifecycleCount(from.AddHours(2), 0, 1, 1),
+                new HourlyLifecycleCount(from.AddHours(47), 0, 1, 0),
+            ],
+            counts.Select(c => c with { Hour = c.Hour.ToUniversalTime() }));
+        Assert.Empty(await store.CountLifecyclesPerHourAsync(to.AddHours(2), to.AddHours(3)));
+    }
+
+    [Fact]
     public async Task Stuck_escrows_are_exactly_those_past_their_documented_thresholds()
     {
         var store = await CreateStoreAsync();
