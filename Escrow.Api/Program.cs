@@ -41,6 +41,7 @@ var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRateLimiter();
+app.UseMiddleware<RequestBodyGuard>();
 app.UseAuthorization();
 
 app.MapOpenApi();

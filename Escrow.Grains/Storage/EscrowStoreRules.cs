@@ -9,7 +9,7 @@ namespace Escrow.Grains.Storage;
 /// PostgreSQL: input checks (mirroring the CHECK constraints in sql/010-escrow.sql), the stuck thresholds,
 /// page limits and the pagination cursor.
 /// </summary>
-internal static class EscrowStoreRules
+internal static partial class EscrowStoreRules
 {
     public const int PageLimitMax = 500;
     public const int ListLimitMax = 1_000;
@@ -19,6 +19,44 @@ internal static class EscrowStoreRules
     public static readonly TimeSpan TransferFailedStuckAfter = TimeSpan.FromHours(24);
     public static readonly TimeSpan PendingUserSetupStuckAfter = TimeSpan.FromDays(7);
     public static readonly TimeSpan RefundPendingStuckAfterDefault = TimeSpan.FromMinutes(20);
+
+    /// <summary>
+    /// PostgreSQL's text and jsonb refuse NUL, so a NUL that reached a store write (say in a provider's message) would
+    /// fail the request: it is written as U+FFFD instead, and so is an unpaired surrogate, which has no UTF-8 form.
+    /// </summary>
+    public static string CleanText(string text)
+    {
+        var nul = text.AsSpan().IndexOf('\0');
+        var surrogate = text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF');
+        if (nul < 0 && surrogate < 0)
+        {
+            return text;
+        }
+        var chars = text.ToCharArray();
+        for (var k = 0; k < chars.Length; k++)
+        {
+            if (chars[k] == '\0')
+            {
+                chars[k] = '\uFFFD';
+            }
+            else if (char.IsHighSurrogate(chars[k]) && k + 1 < chars.Length && char.IsLowSurrogate(chars[k + 1]))
+            {
+                k++;
+            }
+            else if (char.IsSurrogate(chars[k]))
+            {
+                chars[k] = '\uFFFD';
+            }
+        }
+        return new string(chars);
+    }
+
+    /// <summary>JSON text for a jsonb column: an escaped NUL (which jsonb refuses) becomes an escaped U+FFFD.</summary>
+    public static string CleanJson(string json) =>
+        json.Contains("\\u0000", StringComparison.Ordinal) ? EscapedNul().Replace(json, "$1\\ufffd") : CleanText(json);
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?<!\\)((?:\\\\)*)\\u0000")]
+    private static partial System.Text.RegularExpressions.Regex EscapedNul();
 
     public static void CheckProjection(EscrowProjection p)
     {

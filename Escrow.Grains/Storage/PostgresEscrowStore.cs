@@ -494,15 +494,15 @@ public sealed class PostgresEscrowStore : IEscrowStore
     }
 
     /// <summary>A typed positional parameter, so a NULL value still has a PostgreSQL type.</summary>
-    private static NpgsqlParameter<T> P<T>(T value) => new() { TypedValue = value };
+    private static NpgsqlParameter<T> P<T>(T value) => new() { TypedValue = value is string text ? (T)(object)CleanText(text) : value };
 
-    private static NpgsqlParameter Text(string? value) => new() { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)value ?? DBNull.Value };
+    private static NpgsqlParameter Text(string? value) => new() { NpgsqlDbType = NpgsqlDbType.Text, Value = value is null ? DBNull.Value : CleanText(value) };
 
-    private static NpgsqlParameter Jsonb(string? value) => new() { NpgsqlDbType = NpgsqlDbType.Jsonb, Value = (object?)value ?? DBNull.Value };
+    private static NpgsqlParameter Jsonb(string? value) => new() { NpgsqlDbType = NpgsqlDbType.Jsonb, Value = value is null ? DBNull.Value : CleanJson(value) };
 
     /// <summary>A typed named parameter, for the admin search only.</summary>
     private static NpgsqlParameter<T> Named<T>(string name, T value) => new(name, value);
 
     private static NpgsqlParameter NamedText(string name, string? value) =>
-        new(name, NpgsqlDbType.Text) { Value = (object?)value ?? DBNull.Value };
+        new(name, NpgsqlDbType.Text) { Value = value is null ? DBNull.Value : CleanText(value) };
 }
