@@ -15,6 +15,12 @@ public sealed class SandboxOptions
     /// <summary>The token expected in <c>X-Postmark-Server-Token</c>. Empty: any non-empty token is accepted.</summary>
     public string PostmarkServerToken { get; set; } = string.Empty;
 
+    /// <summary>
+    /// A PostgreSQL connection string: the emulators keep their objects there (schema <c>escrow_sandbox</c>) and find
+    /// them again after a restart. Null: in memory only.
+    /// </summary>
+    public string? ConnectionString { get; set; }
+
     /// <summary>The API version written into events.</summary>
     public string ApiVersion { get; set; } = "2026-10-28.endive";
 

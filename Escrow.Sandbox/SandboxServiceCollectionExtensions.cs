@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Escrow.Sandbox;
@@ -27,11 +28,19 @@ public static class SandboxServiceCollectionExtensions
             .ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new SandboxJournal(
+            sp.GetRequiredService<IOptions<SandboxOptions>>().Value.ConnectionString!, sp.GetRequiredService<ILogger<SandboxJournal>>()));
         services.TryAddSingleton(sp => new StripeSandbox(
-            sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton(_ => new PostmarkSandbox());
+            sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(), Journal(sp)));
+        services.TryAddSingleton(sp => new PostmarkSandbox(Journal(sp)));
         services.AddHttpClient(SandboxOptions.WebhookHttpClientName, client => client.Timeout = TimeSpan.FromSeconds(30));
         services.AddHostedService<StripeWebhookDeliveryService>();
         return services;
     }
+
+    /// <summary>The journal when a connection string is configured; otherwise the emulators keep everything in memory.</summary>
+    private static SandboxJournal? Journal(IServiceProvider sp) =>
+        string.IsNullOrWhiteSpace(sp.GetRequiredService<IOptions<SandboxOptions>>().Value.ConnectionString)
+            ? null
+            : sp.GetRequiredService<SandboxJournal>();
 }

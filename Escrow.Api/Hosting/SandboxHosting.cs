@@ -73,6 +73,8 @@ public static class SandboxHosting
         {
             o.WebhookSecret = configuration["Stripe:WebhookSecret"] ?? "whsec_unused";
             o.PostmarkServerToken = configuration["Postmark:ServerToken"] ?? "";
+            // With the service's database, the emulators keep their objects beside its state: a restart finds both.
+            o.ConnectionString = configuration.GetConnectionString(Escrow.Silo.EscrowHosting.ConnectionStringName);
         });
         services.AddSingleton<IExternalEndpoints>(sp => new SandboxEndpoints(stripe, postmark, sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<PostmarkOptions>>().Value.ApiBase));
         services.AddTransient<SandboxAddressHandler>();

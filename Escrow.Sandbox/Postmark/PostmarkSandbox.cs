@@ -23,18 +23,25 @@ public sealed record SandboxEmail
 public sealed class PostmarkSandbox
 {
     private readonly Lock _gate = new();
-    private readonly List<SandboxEmail> _outbox = [];
+    private readonly PersistentMap<SandboxEmail> _outbox;
+    private readonly SandboxJournal? _journal;
     private int _serverErrors;
 
-    internal PostmarkSandbox()
+    internal PostmarkSandbox(SandboxJournal? journal = null)
     {
+        _journal = journal;
+        _outbox = new("postmark.email", journal);
+        _outbox.Load();
     }
 
     /// <summary>Accepted emails, oldest first.</summary>
     public IReadOnlyList<SandboxEmail> Outbox
     {
-        get { lock (_gate) { return [.. _outbox]; } }
+        get { lock (_gate) { return [.. _outbox.Values]; } }
     }
+
+    /// <summary>Completes when every change made so far is durable (at once without a journal).</summary>
+    internal Task WhenDurableAsync() => _journal is null ? Task.CompletedTask : _journal.WhenDurableAsync(_journal.LastSeq);
 
     public void ClearOutbox()
     {
@@ -73,7 +80,7 @@ public sealed class PostmarkSandbox
                 return false;
             }
 
-            _outbox.Add(email);
+            _outbox[email.MessageId] = email;
             return true;
         }
     }

@@ -129,6 +129,8 @@ public static class PostmarkSandboxEndpoints
             return Error(500, 500, "Internal server error (sandbox fault injection).");
         }
 
+        await sandbox.WhenDurableAsync().ConfigureAwait(false);
+
         return Results.Json(new Dictionary<string, object>
         {
             ["To"] = email.To,

@@ -20,27 +20,72 @@ public sealed class StripeSandbox
     private readonly Lock _gate = new();
     private readonly SandboxOptions _options;
     private readonly TimeProvider _time;
-    private readonly OrderedDictionary<string, SandboxPaymentIntent> _paymentIntents = new(StringComparer.Ordinal);
-    private readonly OrderedDictionary<string, SandboxCharge> _charges = new(StringComparer.Ordinal);
-    private readonly OrderedDictionary<string, SandboxTransfer> _transfers = new(StringComparer.Ordinal);
+    private readonly PersistentMap<SandboxPaymentIntent> _paymentIntents;
+    private readonly PersistentMap<SandboxCharge> _charges;
+    private readonly PersistentMap<SandboxTransfer> _transfers;
     // Amount transferred so far from each source charge: a transfer's check without a scan of every transfer.
     private readonly Dictionary<string, long> _transferredFromCharge = new(StringComparer.Ordinal);
-    private readonly OrderedDictionary<string, SandboxRefund> _refunds = new(StringComparer.Ordinal);
-    private readonly OrderedDictionary<string, SandboxAccount> _accounts = new(StringComparer.Ordinal);
-    private readonly OrderedDictionary<string, SandboxEvent> _events = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, AccountLinkUrls> _accountLinks = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, StoredResponse> _idempotency = new(StringComparer.Ordinal);
+    private readonly PersistentMap<SandboxRefund> _refunds;
+    private readonly PersistentMap<SandboxAccount> _accounts;
+    private readonly PersistentMap<SandboxEvent> _events;
+    private readonly PersistentMap<AccountLinkUrls> _accountLinks;
+    private readonly PersistentMap<StoredResponse> _idempotency;
+    // Events not yet delivered to the webhook: after a restart their delivery starts again, as Stripe's retries go on.
+    private readonly PersistentMap<string> _undelivered;
+    private readonly SandboxJournal? _journal;
     private readonly Dictionary<string, List<Fault>> _faults = new(StringComparer.Ordinal);
     private readonly List<SandboxRequest> _requests = [];
     private readonly List<SandboxWebhookAttempt> _attempts = [];
     private readonly Channel<WebhookDelivery> _deliveries = Channel.CreateUnbounded<WebhookDelivery>(
         new UnboundedChannelOptions { SingleReader = false });
 
-    internal StripeSandbox(IOptions<SandboxOptions> options, TimeProvider time)
+    internal StripeSandbox(IOptions<SandboxOptions> options, TimeProvider time, SandboxJournal? journal = null)
     {
         _options = options.Value;
         _time = time;
+        _journal = journal;
+        _paymentIntents = new("stripe.payment_intent", journal);
+        _charges = new("stripe.charge", journal);
+        _transfers = new("stripe.transfer", journal);
+        _refunds = new("stripe.refund", journal);
+        _accounts = new("stripe.account", journal);
+        _events = new("stripe.event", journal);
+        _accountLinks = new("stripe.account_link", journal);
+        _idempotency = new("stripe.idempotency_key", journal);
+        _undelivered = new("stripe.undelivered_event", journal);
+        Load();
     }
+
+    /// <summary>The stored objects of a journal (a restart on the same database); nothing without one.</summary>
+    private void Load()
+    {
+        if (_journal is null)
+        {
+            return;
+        }
+
+        foreach (var map in new Action[]
+        {
+            _paymentIntents.Load, _charges.Load, _transfers.Load, _refunds.Load, _accounts.Load, _events.Load,
+            _accountLinks.Load, _idempotency.Load, _undelivered.Load,
+        })
+        {
+            map();
+        }
+
+        foreach (var transfer in _transfers.Values.Where(t => t.SourceTransaction is not null))
+        {
+            _transferredFromCharge[transfer.SourceTransaction!] = _transferredFromCharge.GetValueOrDefault(transfer.SourceTransaction!) + transfer.Amount;
+        }
+
+        foreach (var eventId in _undelivered.Keys)
+        {
+            _deliveries.Writer.TryWrite(new WebhookDelivery(eventId, 1));
+        }
+    }
+
+    /// <summary>Completes when every change made so far is durable (at once without a journal).</summary>
+    internal Task WhenDurableAsync() => _journal is null ? Task.CompletedTask : _journal.WhenDurableAsync(_journal.LastSeq);
 
     public IReadOnlyList<SandboxPaymentIntent> PaymentIntents => Snapshot(_paymentIntents);
     public IReadOnlyList<SandboxCharge> Charges => Snapshot(_charges);
@@ -166,6 +211,7 @@ public sealed class StripeSandbox
             _events.Clear();
             _accountLinks.Clear();
             _idempotency.Clear();
+            _undelivered.Clear();
             _faults.Clear();
             _requests.Clear();
             _attempts.Clear();
@@ -183,6 +229,10 @@ public sealed class StripeSandbox
         lock (_gate)
         {
             _attempts.Add(attempt);
+            if (attempt.Succeeded)
+            {
+                _undelivered.Remove(attempt.EventId);
+            }
         }
     }
 
@@ -797,6 +847,7 @@ public sealed class StripeSandbox
         };
         if (_options.DeliverWebhooks)
         {
+            _undelivered[id] = id;
             _deliveries.Writer.TryWrite(new WebhookDelivery(id, 1));
         }
     }
@@ -813,7 +864,8 @@ public sealed class StripeSandbox
         return RandomNumberGenerator.GetString(alphabet, length);
     }
 
-    private IReadOnlyList<T> Snapshot<T>(OrderedDictionary<string, T> map)
+    private IReadOnlyList<T> Snapshot<T>(PersistentMap<T> map)
+        where T : notnull
     {
         lock (_gate)
         {
@@ -821,7 +873,7 @@ public sealed class StripeSandbox
         }
     }
 
-    private T? Find<T>(OrderedDictionary<string, T> map, string id)
+    private T? Find<T>(PersistentMap<T> map, string id)
         where T : class
     {
         lock (_gate)

@@ -63,10 +63,14 @@ public static class StripeSandboxEndpoints
             s.ClearFaults();
             return Results.NoContent();
         });
-        group.MapPost("/accounts/{id}/enable-payouts", (string id, StripeSandbox s) =>
-            s.EnablePayouts(id) is { } account
+        group.MapPost("/accounts/{id}/enable-payouts", async (string id, StripeSandbox s) =>
+        {
+            var account = s.EnablePayouts(id);
+            await s.WhenDurableAsync().ConfigureAwait(false);
+            return account is not null
                 ? Results.Text(StripeJson.Account(account).ToJsonString(), "application/json")
-                : Results.NotFound());
+                : Results.NotFound();
+        });
         group.MapPost("/events/{id}/resend", (string id, StripeSandbox s) =>
             s.ResendEvent(id) ? Results.Accepted() : Results.NotFound());
         group.MapPost("/reset", (StripeSandbox s) =>
@@ -190,6 +194,8 @@ public static class StripeSandboxEndpoints
         }
 
         var (response, replayed) = sandbox.Execute(request.Method, path, operation, key, form, action);
+        // Like Stripe, an answer is given once what it reports is durable.
+        await sandbox.WhenDurableAsync().ConfigureAwait(false);
         if (replayed)
         {
             ctx.Response.Headers["Idempotent-Replayed"] = "true";
