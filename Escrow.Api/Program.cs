@@ -1,5 +1,6 @@
 using Escrow.Api.Endpoints;
 using Escrow.Api.Hosting;
+using Escrow.Api.OpenApi;
 using Escrow.Sandbox;
 using Escrow.Silo;
 using Microsoft.AspNetCore.Authentication;
@@ -26,7 +27,7 @@ builder.Services.AddSingleton<ApiKeyRegistry>();
 builder.Services.AddSingleton<Escrow.Api.Admin.AdminOperations>();
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<Escrow.Api.Hosting.TransientFailureHandler>();
-builder.Services.AddOpenApi();
+builder.Services.AddEscrowOpenApi();
 builder.Services.AddEscrowRateLimits(builder.Configuration);
 builder.Services.AddHealthChecks()
     .AddCheck<StoreHealthCheck>("store", tags: ["ready"])

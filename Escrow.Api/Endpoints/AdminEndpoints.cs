@@ -1,10 +1,11 @@
 using Escrow.Api.Admin;
 using Escrow.Api.Hosting;
+using Escrow.Api.OpenApi;
 using Escrow.Grains.Storage;
 
 namespace Escrow.Api.Endpoints;
 
-public sealed record ReasonBody(string? Reason);
+public sealed record ReasonBody([property: System.ComponentModel.DataAnnotations.StringLength(1000), System.ComponentModel.Description("Why; kept in the audit trail.")] string? Reason = null);
 
 /// <summary>Operators never need SQL: every action is an audited call with an admin key.</summary>
 public static class AdminEndpoints
@@ -14,19 +15,57 @@ public static class AdminEndpoints
     public static void MapAdmin(this IEndpointRouteBuilder app)
     {
         var admin = app.MapGroup("/v1/admin").WithTags("Admin").RequireApiKey(ApiRole.Admin);
-        admin.MapGet("/circuit-breaker", async (IGrainFactory grains) => TypedResults.Ok(await grains.GetGrain<ICircuitBreakerGrain>(0).GetAsync()));
-        admin.MapPost("/circuit-breaker/reset", ResetBreakerAsync).WithMetadata(new AdminActionMetadata(AdminOperations.ResetBreaker));
-        admin.MapGet("/escrows", ListEscrowsAsync);
+        admin.MapGet("/circuit-breaker", async (IGrainFactory grains) => TypedResults.Ok(await grains.GetGrain<ICircuitBreakerGrain>(0).GetAsync()))
+            .Describe("getCircuitBreaker", "Read the refund circuit breaker", "Its state and what the current window has used of its refund count and amount caps.")
+            .Problems(StatusCodes.Status503ServiceUnavailable);
+        admin.MapPost("/circuit-breaker/reset", ResetBreakerAsync).WithMetadata(new AdminActionMetadata(AdminOperations.ResetBreaker))
+            .Describe("resetCircuitBreaker", "Reset the refund circuit breaker", "Closes the breaker and starts a new window. Audited; the reason is optional.")
+            .JsonBody(ApiExamples.Reason, optional: true)
+            .Produces<CircuitBreakerView>()
+            .Problems(StatusCodes.Status503ServiceUnavailable);
+        admin.MapGet("/escrows", ListEscrowsAsync)
+            .Describe("listEscrows", "List escrows by status, recipient or stuck",
+                "Newest first, a page at a time (`limit` 1 to 200, default 50; pass `next` back as `after`). "
+                + "`status` is a snake_case status name accepted in any case; `stuck` lists escrows past their due time.")
+            .Produces<EscrowPage>()
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status503ServiceUnavailable);
         foreach (var kind in Enum.GetValues<OperatorActionKind>())
         {
             admin.MapPost($"/escrows/{{id}}/{Segment(kind)}", (string id, HttpRequest r, AdminOperations ops) => OperateAsync(id, kind, r, ops))
-                .WithMetadata(new AdminActionMetadata(AdminOperations.AuditAction(kind)));
+                .WithMetadata(new AdminActionMetadata(AdminOperations.AuditAction(kind)))
+                .Describe(OperationId(kind), $"Force an escrow action: {Segment(kind).Replace('-', ' ')}",
+                    "Runs the operator's action through the escrow's state machine: a state that does not allow it answers 409 with the rule's name. "
+                    + "Audited; a release or a refund needs a reason.")
+                .JsonBody(ApiExamples.Reason, optional: kind is not (OperatorActionKind.Release or OperatorActionKind.Refund))
+                .Produces<EscrowResponse>()
+                .Problems(StatusCodes.Status404NotFound, StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable);
         }
-        admin.MapPost("/reconciliation", ReconcileAsync).WithMetadata(new AdminActionMetadata(AdminOperations.RunReconciliation));
-        admin.MapGet("/reconciliation/{date}", GetReportAsync);
-        admin.MapGet("/alerts", ListAlertsAsync);
-        admin.MapPost("/alerts/{id:long}/ack", AcknowledgeAsync).WithMetadata(new AdminActionMetadata(AdminOperations.AcknowledgeAlert));
+        admin.MapPost("/reconciliation", ReconcileAsync).WithMetadata(new AdminActionMetadata(AdminOperations.RunReconciliation))
+            .Describe("runReconciliation", "Reconcile one UTC day", "Checks escrows, the ledger and Stripe against each other for `date` (yyyy-MM-dd, default yesterday), stores the report and alerts per finding.")
+            .Produces<ReconciliationReport>()
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status503ServiceUnavailable);
+        admin.MapGet("/reconciliation/{date}", GetReportAsync)
+            .Describe("getReconciliationReport", "Read a day's reconciliation report", "The stored report of a UTC day (yyyy-MM-dd).")
+            .Produces<ReconciliationReport>()
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+        admin.MapGet("/alerts", ListAlertsAsync)
+            .Describe("listAlerts", "List alerts", "Newest first; `open=true` for the unacknowledged ones only; `limit` 1 to 200, default 100.")
+            .Produces<AlertList>()
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status503ServiceUnavailable);
+        admin.MapPost("/alerts/{id:long}/ack", AcknowledgeAsync).WithMetadata(new AdminActionMetadata(AdminOperations.AcknowledgeAlert))
+            .Describe("acknowledgeAlert", "Acknowledge an alert", "Marks the alert as seen by the calling key. Audited.")
+            .Produces(StatusCodes.Status204NoContent)
+            .Problems(StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
     }
+
+    private static string OperationId(OperatorActionKind kind) => kind switch
+    {
+        OperatorActionKind.Release => "releaseEscrow",
+        OperatorActionKind.Refund => "refundEscrow",
+        OperatorActionKind.RetryTransfer => "retryEscrowTransfer",
+        OperatorActionKind.ApproveRefund => "approveEscrowRefund",
+        _ => "resolveEscrowDispute",
+    };
 
     /// <summary>The route segment of an escrow action: release, refund, retry-transfer, approve-refund, resolve-dispute.</summary>
     public static string Segment(OperatorActionKind kind) => AdminOperations.AuditAction(kind)["escrow.".Length..].Replace('_', '-');
@@ -82,6 +121,7 @@ public static class AdminEndpoints
 
     private static async Task<IResult> ListEscrowsAsync(string? status, string? recipientId, bool? stuck, int? limit, string? after, IEscrowStore store, TimeProvider clock)
     {
+        status = status?.ToLowerInvariant();
         if (status is not null && !EscrowStatusNames.TryParseWire(status, out _))
         {
             return Problems.BadRequest($"status must be one of {string.Join(", ", Enum.GetValues<EscrowStatus>().Select(s => s.ToWire()))}.");

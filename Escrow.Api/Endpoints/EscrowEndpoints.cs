@@ -1,16 +1,27 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Escrow.Api.Hosting;
+using Escrow.Api.OpenApi;
 using Escrow.Grains;
 using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.Endpoints;
 
-public sealed record CreateEscrowBody(string? RecipientId, string? SenderEmail, string? ResponseWindow, string? Subject, string? Message, string? PaymentMethodId);
+/// <summary>The create's body; the attributes describe it in the OpenAPI document, <c>Validate</c> enforces it with its own messages.</summary>
+public sealed record CreateEscrowBody(
+    [property: Required, StringLength(64, MinimumLength = 1), RegularExpression("^[A-Za-z0-9_-]+$"), Description("The recipient's id.")] string? RecipientId,
+    [property: Required, StringLength(254, MinimumLength = 3), EmailAddress, Description("Where the sender is told what happens.")] string? SenderEmail,
+    [property: Required, StringLength(64, MinimumLength = 2), Description("An ISO 8601 duration among the offered windows (by default PT24H, PT48H, PT72H), accepted in any case.")] string? ResponseWindow,
+    [property: Required, StringLength(EscrowEndpoints.SubjectLengthMax, MinimumLength = 1), Description("Printable characters, no line breaks.")] string? Subject,
+    [property: Required, StringLength(EscrowEndpoints.MessageLengthMax, MinimumLength = EscrowEndpoints.MessageLengthMin), Description("The message e-mailed to the recipient.")] string? Message,
+    [property: StringLength(253, MinimumLength = 4), RegularExpression("^pm_[A-Za-z0-9_]{1,250}$"), Description("A Stripe payment method to confirm at once; without it, confirm clientSecret with Stripe.js.")] string? PaymentMethodId = null);
 
-public sealed record ReplyBody(string? Text);
+public sealed record ReplyBody(
+    [property: StringLength(EscrowEndpoints.ReplyTextLengthMax), Description("The reply's text, kept with the escrow's history.")] string? Text = null);
 
 public sealed record EscrowResponse(
     Guid Id, string Status, string RecipientId, long AmountMinor, string Currency, long RecipientShareMinor, long PlatformFeeMinor,
@@ -31,9 +42,32 @@ public static partial class EscrowEndpoints
     public static void MapEscrows(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/escrows").WithTags("Escrows");
-        group.MapPost("/", CreateAsync).RequireRateLimiting(RateLimits.Senders);
-        group.MapGet("/{id}", GetAsync);
-        group.MapPost("/{id}/response", ReplyAsync).RequireApiKey(ApiRole.Platform);
+        group.MapPost("/", CreateAsync).RequireRateLimiting(RateLimits.Senders)
+            .Describe("createEscrow", "Create an escrow (hold the sender's payment)",
+                "Anonymous (rate limited per address). Requires an `Idempotency-Key` header: a retry with the same key and body returns the same escrow; "
+                + "the same key with another body is refused (422). The price comes from the recipient's pricing for the chosen response window. "
+                + "`responseWindow` is an ISO 8601 duration accepted in any case (`PT24H`, `pt24h`). With `paymentMethodId` the payment is confirmed at once "
+                + "(a declined card answers 402 with the kept `escrowId`); without it, confirm `clientSecret` with Stripe.js.")
+            .Authenticated()
+            .Header("Idempotency-Key", required: true, IdempotencyKeyLengthMax, "Printable characters, the same for every retry of this request (the escrow's id is derived from it).")
+            .JsonBody(new CreateEscrowBody("dr-lee", "sam@example.com", "PT48H", "A question about my MRI", "Could you look at the report I attach and tell me whether I need a second opinion?", "pm_card_visa"))
+            .Produces<EscrowResponse>(StatusCodes.Status201Created)
+            .Problems(StatusCodes.Status402PaymentRequired, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity,
+                StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/{id}", GetAsync)
+            .Describe("getEscrow", "Read an escrow with its history",
+                "The sender reads it with the access token returned by the create (`Authorization: Bearer <accessToken>`); the platform with its key. "
+                + "A token that does not open this escrow answers 401, the same whether the escrow exists or not.")
+            .Authenticated(ApiAuth.AccessToken, ApiAuth.PlatformKey, ApiAuth.AdminKey)
+            .Produces<EscrowResponse>()
+            .Problems(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+        group.MapPost("/{id}/response", ReplyAsync).RequireApiKey(ApiRole.Platform)
+            .Describe("replyToEscrow", "Accept the recipient's reply (releases the money)",
+                "The recipient answered in the platform's UI. Before the deadline plus grace the escrow is released: captured and transferred to the recipient. "
+                + "A reply too late, or to an escrow in another state, is refused with 409 and the rule's name in `rejection`. The body is optional.")
+            .JsonBody(new ReplyBody("Thanks for the report: no second opinion needed, the finding is benign."), optional: true)
+            .Produces<EscrowResponse>()
+            .Problems(StatusCodes.Status404NotFound, StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable);
     }
 
     /// <summary>The escrow id is derived from the Idempotency-Key, so a retried request finds the escrow it created.</summary>
@@ -57,6 +91,8 @@ public static partial class EscrowEndpoints
         {
             return error!;
         }
+        // Durations are written "pt24h" by some clients: any case is the same window (and the same request for idempotency).
+        body = body with { ResponseWindow = body.ResponseWindow?.ToUpperInvariant() };
         var errors = Validate(body, options.Value, out var window);
         if (errors.Count > 0)
         {

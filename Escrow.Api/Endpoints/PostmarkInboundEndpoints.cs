@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Escrow.Api.Hosting;
+using Escrow.Api.OpenApi;
 using Escrow.Grains;
 using Escrow.Grains.Storage;
 using Microsoft.Extensions.Options;
@@ -29,7 +30,14 @@ public static partial class PostmarkInboundEndpoints
     private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true, MaxDepth = 16 };
 
     public static void MapPostmarkInbound(this IEndpointRouteBuilder app) =>
-        app.MapPost("/webhooks/postmark/inbound", HandleAsync).WithTags("Webhooks").DisableAntiforgery();
+        app.MapPost("/webhooks/postmark/inbound", HandleAsync).WithTags("Webhooks").DisableAntiforgery()
+            .Describe("receivePostmarkInbound", "Receive an inbound e-mail from Postmark",
+                "A reply to an escrow's e-mail, found by the reply address's `MailboxHash` token. Field names are accepted in any case "
+                + "(Postmark sends PascalCase). De-duplicated by `MessageID`; a 5xx makes Postmark retry.")
+            .Authenticated(ApiAuth.PostmarkBasic)
+            .JsonBody(ApiExamples.PostmarkInbound)
+            .Produces<WebhookAck>()
+            .Problems(StatusCodes.Status401Unauthorized, StatusCodes.Status503ServiceUnavailable);
 
     private static async Task<IResult> HandleAsync(HttpRequest request, IOptions<PostmarkOptions> options, IEscrowStore store, IGrainFactory grains, TimeProvider clock)
     {

@@ -1,14 +1,24 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Net.Mail;
 using System.Text.RegularExpressions;
 using Escrow.Api.Hosting;
+using Escrow.Api.OpenApi;
 
 namespace Escrow.Api.Endpoints;
 
-public sealed record RecipientBody(string? Email, string? DisplayName, long? BasePriceMinor, string? Currency, int? RevenueShareBps, int? DailyLimit);
+/// <summary>The upsert's body; the attributes describe it in the OpenAPI document, the handler enforces it with its own messages.</summary>
+public sealed record RecipientBody(
+    [property: Required, StringLength(254, MinimumLength = 3), EmailAddress, Description("Where the recipient's messages are e-mailed.")] string? Email,
+    [property: Required, StringLength(100, MinimumLength = 1), Description("The name senders see.")] string? DisplayName,
+    [property: Required, Range(1, RecipientEndpoints.BasePriceMaxMinor), Description("The price of the longest window, in minor units of the currency (2500 = EUR 25.00).")] long? BasePriceMinor,
+    [property: Required, StringLength(3, MinimumLength = 3), RegularExpression("^[A-Za-z]{3}$"), Description("An ISO 4217 code, accepted in any case (eur, EUR) and stored upper case.")] string? Currency,
+    [property: Range(0, 10_000), Description("The recipient's share in basis points (7500 = 75 %, the default).")] int? RevenueShareBps = null,
+    [property: Range(1, RecipientEndpoints.DailyLimitMax), Description("Messages accepted per UTC day.")] int? DailyLimit = null);
 
 public sealed record RecipientResponse(string Id, string Email, string DisplayName, long BasePriceMinor, string Currency, int RevenueShareBps, int DailyLimit, string? StripeAccountId, bool PayoutsEnabled);
 
-public sealed record OnboardingLinkBody(string? RefreshUrl, string? ReturnUrl);
+public sealed record OnboardingLinkBody(string? RefreshUrl = null, string? ReturnUrl = null);
 
 public sealed record OnboardingLinkResponse(string AccountId, string Url);
 
@@ -20,9 +30,23 @@ public static partial class RecipientEndpoints
     public static void MapRecipients(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/recipients").WithTags("Recipients").RequireApiKey(ApiRole.Platform);
-        group.MapPut("/{recipientId}", UpsertAsync).Accepts<RecipientBody>("application/json");
-        group.MapGet("/{recipientId}", GetAsync);
-        group.MapPost("/{recipientId}/onboarding-link", OnboardingLinkAsync);
+        group.MapPut("/{recipientId}", UpsertAsync)
+            .Describe("upsertRecipient", "Create or update a recipient",
+                "Contact, display name, base price (minor units) and currency, revenue share and daily message limit. "
+                + "`currency` is an ISO 4217 code accepted in any case (`eur`, `EUR`) and stored upper case. Unset optional fields keep their defaults.")
+            .JsonBody(new RecipientBody("dr.lee@example.com", "Dr. Lee", 2500, "EUR", 7500, 20))
+            .Produces<RecipientResponse>()
+            .Problems(StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/{recipientId}", GetAsync)
+            .Describe("getRecipient", "Read a recipient", "Its profile and Stripe Connect status (account id, whether payouts are enabled).")
+            .Produces<RecipientResponse>()
+            .Problems(StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+        group.MapPost("/{recipientId}/onboarding-link", OnboardingLinkAsync)
+            .Describe("createOnboardingLink", "Create a Stripe payout onboarding link",
+                "Creates the recipient's Stripe Express account if there is none and returns a single-use onboarding URL. Both URLs are optional.")
+            .JsonBody(new OnboardingLinkBody("https://platform.example.com/payouts/refresh", "https://platform.example.com/payouts/done"), optional: true)
+            .Produces<OnboardingLinkResponse>()
+            .Problems(StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
     }
 
     /// <summary>The active ISO 4217 currency codes (not funds, metals or test codes); Stripe refuses anything else.</summary>
@@ -71,6 +95,8 @@ public static partial class RecipientEndpoints
         {
             errors["basePriceMinor"] = [$"An integer number of minor units, 1 to {BasePriceMaxMinor}."];
         }
+        // Stripe's own clients write currencies in lower case: any case is accepted and the code is stored upper case.
+        body = body with { Currency = body.Currency?.ToUpperInvariant() };
         if (!IsIsoCurrency(body.Currency))
         {
             errors["currency"] = ["A three-letter ISO 4217 code such as EUR."];

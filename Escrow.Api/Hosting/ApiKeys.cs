@@ -62,7 +62,7 @@ public sealed class ApiKeyRegistry(IOptions<ApiKeyOptions> options)
 
 public static class ApiKeyEndpointExtensions
 {
-    /// <summary>401 without a known key, 403 with a key of another role.</summary>
+    /// <summary>401 without a known key, 403 with a key of another role; the OpenAPI document lists the key and both refusals.</summary>
     public static TBuilder RequireApiKey<TBuilder>(this TBuilder builder, params ApiRole[] roles) where TBuilder : IEndpointConventionBuilder =>
         builder.AddEndpointFilter(async (context, next) =>
         {
@@ -78,7 +78,10 @@ public static class ApiKeyEndpointExtensions
             }
             http.Items[typeof(Caller)] = caller;
             return await next(context);
-        });
+        }).WithMetadata(
+            new Escrow.Api.OpenApi.ApiAuthMetadata([.. roles.Select(r => r == ApiRole.Admin ? Escrow.Api.OpenApi.ApiAuth.AdminKey : Escrow.Api.OpenApi.ApiAuth.PlatformKey)]),
+            new ProducesResponseTypeMetadata(StatusCodes.Status401Unauthorized, typeof(Escrow.Api.OpenApi.ApiProblem), [Escrow.Api.OpenApi.ApiDocs.ProblemJson]),
+            new ProducesResponseTypeMetadata(StatusCodes.Status403Forbidden, typeof(Escrow.Api.OpenApi.ApiProblem), [Escrow.Api.OpenApi.ApiDocs.ProblemJson]));
 
     public static Caller Caller(this HttpContext http) => (Caller)http.Items[typeof(Caller)]!;
 }
