@@ -1,3 +1,4 @@
+using Escrow.Api.OperatorConsole;
 using Escrow.Api.Endpoints;
 using Escrow.Api.Hosting;
 using Escrow.Api.OpenApi;
@@ -36,6 +37,7 @@ builder.Services.AddAuthentication()
     .AddScheme<AuthenticationSchemeOptions, DashboardAuthenticationHandler>(DashboardAuthenticationHandler.SchemeName, null);
 builder.Services.AddAuthorizationBuilder()
     .AddPolicy(DashboardAuthenticationHandler.Policy, p => p.AddAuthenticationSchemes(DashboardAuthenticationHandler.SchemeName).RequireRole("admin"));
+builder.Services.AddConsoleAuth();
 builder.UseOrleans(silo => silo.AddEscrow(builder.Configuration));
 
 var app = builder.Build();
@@ -55,6 +57,8 @@ app.MapEscrows();
 app.MapStripeWebhook();
 app.MapPostmarkInbound();
 app.MapAdmin();
+app.MapConsole();
+app.MapSenderPage();
 if (stripeSandbox || postmarkSandbox)
 {
     app.MapStripeSandbox();

@@ -27,6 +27,9 @@ public interface IEscrowGrain : IGrainWithGuidKey
 
     [Alias("operator")] Task<EscrowResult> OperateAsync(OperatorAction action);
 
+    /// <summary>The operator actions the escrow's status allows now, as the machine decides them (nothing is run).</summary>
+    [Alias("operator-actions")] Task<ImmutableArray<OperatorActionKind>> GetOperatorActionsAsync();
+
     /// <summary>Looks at the stored due times and runs whatever is due or left in the outbox (what a reminder tick does).</summary>
     [Alias("wake")] Task WakeAsync();
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Security.Cryptography;
 using Escrow.Grains.Domain;
 using Escrow.Grains.Storage;
@@ -184,7 +185,18 @@ public sealed partial class EscrowGrain(
 
     public async Task RemindPayoutSetupAsync() => await DecideAndRunAsync(new PayoutSetupReminderDue());
 
-    public Task<EscrowResult> OperateAsync(OperatorAction action) => DecideAndRunAsync(action.Kind switch
+    public Task<EscrowResult> OperateAsync(OperatorAction action) => DecideAndRunAsync(ToCommand(action));
+
+    /// <summary>Asks the machine, without running anything, which operator commands it would accept now.</summary>
+    public async Task<ImmutableArray<OperatorActionKind>> GetOperatorActionsAsync()
+    {
+        await LoadAsync();
+        return state.State.Exists
+            ? [.. Enum.GetValues<OperatorActionKind>().Where(k => _machine.Decide(state.State, ToCommand(new OperatorAction(k, "probe", "probe")), Now).Accepted)]
+            : [];
+    }
+
+    private static EscrowCommand ToCommand(OperatorAction action) => action.Kind switch
     {
         OperatorActionKind.Release => new OperatorRelease(action.Reason),
         OperatorActionKind.Refund => new OperatorRefund(action.Reason),
@@ -192,7 +204,7 @@ public sealed partial class EscrowGrain(
         OperatorActionKind.ApproveRefund => new OperatorApproveRefund(),
         OperatorActionKind.ResolveDispute => new OperatorResolveDispute(action.Reason),
         _ => throw new ArgumentOutOfRangeException(nameof(action), action.Kind, null),
-    });
+    };
 
     public Task ReceiveReminder(string reminderName, TickStatus status)
     {

@@ -27,7 +27,8 @@ public sealed record EscrowResponse(
     Guid Id, string Status, string RecipientId, long AmountMinor, string Currency, long RecipientShareMinor, long PlatformFeeMinor,
     string ResponseWindow, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset ReplyDeadline,
     string? PaymentIntentId, string? ClientSecret, string? AccessToken, string? TransferId,
-    IReadOnlyList<HistoryResponse>? History);
+    IReadOnlyList<HistoryResponse>? History,
+    string? RecipientDisplayName = null);
 
 public sealed record HistoryResponse(string Status, DateTimeOffset At, string Event, long? AmountMinor, string? Detail);
 
@@ -137,7 +138,13 @@ public static partial class EscrowEndpoints
             // The same answer whether the escrow exists or not: a token proves nothing about other escrows.
             return Problems.Unauthorized("The access token does not open this escrow.");
         }
-        return view is null ? Problems.NotFound("No escrow has this id.") : TypedResults.Ok(ToResponse(view, includeSecrets: false, includeHistory: true));
+        if (view is null)
+        {
+            return Problems.NotFound("No escrow has this id.");
+        }
+        // The display name only (never the recipient's address): the sender's status page says to whom the message went.
+        var recipient = await grains.GetGrain<IRecipientGrain>(view.RecipientId).GetAsync();
+        return TypedResults.Ok(ToResponse(view, includeSecrets: false, includeHistory: true) with { RecipientDisplayName = recipient?.DisplayName });
     }
 
     private static async Task<IResult> ReplyAsync(string id, HttpRequest request, IGrainFactory grains, TimeProvider clock)

@@ -30,9 +30,19 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
     public const string InboundPassword = "inbound-password-for-tests";
 
     private readonly Dictionary<string, string?> _settings;
+    private readonly bool _kestrel;
 
-    public EscrowApiFactory(string? connectionString = null, FakeTimeProvider? clock = null, IDictionary<string, string?>? settings = null)
+    /// <param name="kestrelPort">
+    /// Serve on 127.0.0.1 at this port with Kestrel instead of the in-memory test server (a browser needs a socket); the
+    /// sandboxes are then called over that socket too, as in the no-configuration run.
+    /// </param>
+    public EscrowApiFactory(string? connectionString = null, FakeTimeProvider? clock = null, IDictionary<string, string?>? settings = null, int? kestrelPort = null)
     {
+        _kestrel = kestrelPort is not null;
+        if (kestrelPort is { } port)
+        {
+            UseKestrel(o => o.Listen(System.Net.IPAddress.Loopback, port));
+        }
         Clock = clock ?? new FakeTimeProvider(DateTimeOffset.UtcNow);
         _settings = new Dictionary<string, string?>
         {
@@ -51,6 +61,7 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
             ["Postmark:InboundPassword"] = InboundPassword,
             ["Postmark:InboundDomain"] = "reply.test",
             ["RateLimits:SenderPermitsPerMinute"] = "100000",
+            ["urls"] = kestrelPort is { } p ? $"http://127.0.0.1:{p}" : null,
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
@@ -84,13 +95,19 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
         {
             services.AddSingleton<TimeProvider>(Clock);
             services.UseTimeProviderForBackgroundAreas(TimeProvider.System);
-            foreach (var name in new[] { EscrowHosting.StripeHttpClient, EscrowHosting.PostmarkHttpClient, SandboxOptions.WebhookHttpClientName })
+            if (!_kestrel)
             {
-                services.AddHttpClient(name).ConfigurePrimaryHttpMessageHandler(sp => new DeferredTestServerHandler(sp));
+                foreach (var name in new[] { EscrowHosting.StripeHttpClient, EscrowHosting.PostmarkHttpClient, SandboxOptions.WebhookHttpClientName })
+                {
+                    services.AddHttpClient(name).ConfigurePrimaryHttpMessageHandler(sp => new DeferredTestServerHandler(sp));
+                }
             }
             services.PostConfigure<SandboxOptions>(o =>
             {
-                o.WebhookUrl = new Uri("http://localhost/webhooks/stripe");
+                if (!_kestrel)
+                {
+                    o.WebhookUrl = new Uri("http://localhost/webhooks/stripe");
+                }
                 o.WebhookFirstRetryDelay = TimeSpan.FromSeconds(1);
             });
             ConfigureExtraServices?.Invoke(services);
