@@ -14,6 +14,8 @@ if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]) && string.IsNullOrW
 {
     builder.WebHost.UseUrls("http://127.0.0.1:5080");
 }
+// Before anything is generated or started: in live mode a missing or public secret stops the process here.
+StartRefusal.EnsureSafe(builder.Configuration, servesApi: true);
 var stripeSandbox = SandboxHosting.UsesStripeSandbox(builder.Configuration);
 var postmarkSandbox = SandboxHosting.UsesPostmarkSandbox(builder.Configuration);
 var generated = SandboxHosting.ApplyDevelopmentDefaults(builder.Configuration);
@@ -59,9 +61,12 @@ app.MapPostmarkInbound();
 app.MapAdmin();
 app.MapConsole();
 app.MapSenderPage();
-if (stripeSandbox || postmarkSandbox)
+if (stripeSandbox)
 {
     app.MapStripeSandbox();
+}
+if (postmarkSandbox)
+{
     app.MapPostmarkSandbox();
 }
 app.MapOrleansDashboard(routePrefix: "/dashboard").RequireAuthorization(DashboardAuthenticationHandler.Policy);

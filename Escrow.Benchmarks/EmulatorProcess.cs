@@ -17,7 +17,7 @@ namespace Escrow.Benchmarks;
 public sealed class EmulatorProcess : IAsyncDisposable
 {
     public const string Command = "emulators";
-    public const string StripeKey = "sk_test_benchmark_emulator";
+    public const string StripeKey = "sk_test_sandbox_benchmark_emulator";
     public const string PostmarkToken = "benchmark-postmark-emulator";
 
     private readonly Process _process;
@@ -38,7 +38,8 @@ public sealed class EmulatorProcess : IAsyncDisposable
     /// <summary>What the service needs to use these emulators instead of hosting its own.</summary>
     public Dictionary<string, string> ServiceEnvironment() => new()
     {
-        // Not the sandbox key or token: the API then hosts no emulator of its own and calls these, as it would call Stripe.
+        // Not the sandbox's own key or token: the API then hosts no emulator of its own and calls these, as it would call
+        // Stripe. The key still has the sandbox's prefix: it is not a real key, so the API is not in live mode.
         ["Stripe__SecretKey"] = StripeKey,
         ["Stripe__ApiBase"] = BaseUrl + "/_sandbox/stripe",
         ["Postmark__ServerToken"] = PostmarkToken,

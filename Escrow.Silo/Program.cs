@@ -2,6 +2,7 @@ using Escrow.Silo;
 
 // A standalone silo for clusters: ConnectionStrings__Escrow and Silo__Clustering=AdoNet are expected.
 var builder = WebApplication.CreateBuilder(args);
+StartRefusal.EnsureSafe(builder.Configuration, servesApi: false);
 builder.Services.AddEscrowServices(builder.Configuration);
 builder.UseOrleans(silo => silo.AddEscrow(builder.Configuration));
 builder.Services.AddHealthChecks();

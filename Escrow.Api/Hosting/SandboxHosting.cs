@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Escrow.Grains;
 using Escrow.Sandbox;
+using Escrow.Silo;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -8,26 +9,34 @@ namespace Escrow.Api.Hosting;
 
 /// <summary>
 /// With no Stripe or Postmark keys, the API serves emulators of both and points the real Stripe.net and Postmark
-/// code at them. Missing development secrets (API keys, webhook secret, inbound credentials) are generated for
-/// this run and printed once at start-up.
+/// code at them. Each emulator exists only while its provider is in sandbox mode. Outside live mode (see
+/// <see cref="LiveMode"/>), missing development secrets (API keys, webhook secret, inbound credentials) are generated
+/// for this run and printed once at start-up; in live mode nothing is generated.
 /// </summary>
 public static class SandboxHosting
 {
     public sealed record Generated(List<string> Lines);
 
-    public const string SandboxStripeKey = "sk_test_sandbox";
-    public const string SandboxPostmarkTokenPrefix = "sandbox-postmark-";
+    public const string SandboxStripeKey = LiveMode.SandboxStripeKey;
+    public const string SandboxPostmarkTokenPrefix = LiveMode.SandboxPostmarkTokenPrefix;
 
-    /// <summary>No key, or the sandbox's own key (so the silos of a cluster can share the API's sandbox).</summary>
+    /// <summary>
+    /// This process hosts the Stripe emulator: no key, or the sandbox's own key (so the silos of a cluster can share
+    /// the API's sandbox). Never with any other key, so a real key never has an emulator beside it.
+    /// </summary>
     public static bool UsesStripeSandbox(IConfiguration c) => string.IsNullOrWhiteSpace(c["Stripe:SecretKey"]) || c["Stripe:SecretKey"] == SandboxStripeKey;
 
-    public static bool UsesPostmarkSandbox(IConfiguration c) =>
-        string.IsNullOrWhiteSpace(c["Postmark:ServerToken"]) || c["Postmark:ServerToken"]!.StartsWith(SandboxPostmarkTokenPrefix, StringComparison.Ordinal);
+    public static bool UsesPostmarkSandbox(IConfiguration c) => LiveMode.UsesPostmarkSandbox(c);
 
     public static Generated ApplyDevelopmentDefaults(ConfigurationManager configuration)
     {
         var generated = new List<string>();
         var values = new Dictionary<string, string?>();
+        if (LiveMode.IsLive(configuration))
+        {
+            // Real money: every secret is the operator's; a generated one would only hide a missing setting.
+            return new Generated(generated);
+        }
         string Secret(int bytes) => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(bytes));
         if (string.IsNullOrWhiteSpace(configuration["Stripe:SecretKey"]))
         {
@@ -71,8 +80,10 @@ public static class SandboxHosting
         }
         services.AddEscrowSandbox(o =>
         {
-            o.WebhookSecret = configuration["Stripe:WebhookSecret"] ?? "whsec_unused";
-            o.PostmarkServerToken = configuration["Postmark:ServerToken"] ?? "";
+            // Only the Stripe emulator signs events, and only in sandbox mode; the Postmark emulator alone signs nothing.
+            o.WebhookSecret = stripe ? configuration["Stripe:WebhookSecret"] ?? "whsec_unused" : "whsec_no_stripe_emulator";
+            o.DeliverWebhooks = stripe;
+            o.PostmarkServerToken = postmark ? configuration["Postmark:ServerToken"] ?? "" : "";
             // With the service's database, the emulators keep their objects beside its state: a restart finds both.
             o.ConnectionString = configuration.GetConnectionString(Escrow.Silo.EscrowHosting.ConnectionStringName);
         });
