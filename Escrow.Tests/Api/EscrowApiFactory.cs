@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.TestingHost;
@@ -95,6 +96,9 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
         {
             services.AddSingleton<TimeProvider>(Clock);
             services.UseTimeProviderForBackgroundAreas(TimeProvider.System);
+            // A graceful stop (grains deactivated, state written) takes under a second alone, but the whole suite runs
+            // beside chromium and many PostgreSQL clusters on two cores: the default 30 s cut one short there.
+            services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(2));
             if (!_kestrel)
             {
                 foreach (var name in new[] { EscrowHosting.StripeHttpClient, EscrowHosting.PostmarkHttpClient, SandboxOptions.WebhookHttpClientName })
