@@ -95,6 +95,7 @@ public sealed class ApiProcess : IAsyncDisposable
             ["Postmark__InboundPassword"] = InboundPassword,
             ["Stripe__WebhookSecret"] = WebhookSecret,
             ["RateLimits__SenderPermitsPerMinute"] = "100000000",
+            ["RateLimits__ReaderPermitsPerMinute"] = "100000000",
             ["CircuitBreaker__RefundsPerWindowMax"] = "1000000000",
             ["CircuitBreaker__RefundAmountPerWindowMaxMinor"] = "1000000000000000",
             ["Escrow__ReplyGrace"] = "PT5S",

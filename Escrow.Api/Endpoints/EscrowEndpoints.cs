@@ -55,13 +55,13 @@ public static partial class EscrowEndpoints
             .Produces<EscrowResponse>(StatusCodes.Status201Created)
             .Problems(StatusCodes.Status402PaymentRequired, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity,
                 StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable);
-        group.MapGet("/{id}", GetAsync)
+        group.MapGet("/{id}", GetAsync).RequireRateLimiting(RateLimits.Readers)
             .Describe("getEscrow", "Read an escrow with its history",
                 "The sender reads it with the access token returned by the create (`Authorization: Bearer <accessToken>`); the platform with its key. "
-                + "A token that does not open this escrow answers 401, the same whether the escrow exists or not.")
+                + "A token that does not open this escrow answers 401, the same whether the escrow exists or not. Reads by token are rate limited per address (429).")
             .Authenticated(ApiAuth.AccessToken, ApiAuth.PlatformKey, ApiAuth.AdminKey)
             .Produces<EscrowResponse>()
-            .Problems(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+            .Problems(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable);
         group.MapPost("/{id}/response", ReplyAsync).RequireApiKey(ApiRole.Platform)
             .Describe("replyToEscrow", "Accept the recipient's reply (releases the money)",
                 "The recipient answered in the platform's UI. Before the deadline plus grace the escrow is released: captured and transferred to the recipient. "
@@ -127,6 +127,11 @@ public static partial class EscrowEndpoints
         if (caller is null && string.IsNullOrEmpty(token))
         {
             return Problems.Unauthorized("Send the platform's X-Api-Key, or the escrow's access token as 'Authorization: Bearer <accessToken>'.");
+        }
+        if (caller is null && !IsWellFormedAccessToken(token))
+        {
+            // Refused before any grain is touched: a malformed token can open nothing, so it costs no activation.
+            return Problems.Unauthorized("The access token does not open this escrow.");
         }
         if (!Guid.TryParse(id, out var escrowId))
         {
@@ -221,6 +226,12 @@ public static partial class EscrowEndpoints
         Iso8601.Format(v.ResponseWindow), v.CreatedAt, v.ExpiresAt, v.ReplyDeadline, v.PaymentIntentId, v.ClientSecret,
         includeSecrets ? v.AccessToken : null, v.TransferId,
         includeHistory ? v.History.Select(h => new HistoryResponse(h.Status, h.At, h.Event, h.AmountMinor, h.Detail)).ToList() : null);
+
+    /// <summary>An access token as the escrow makes them: 32 random bytes in unpadded base64url (43 characters).</summary>
+    public static bool IsWellFormedAccessToken(string? token) => token is { Length: 43 } && AccessTokenPattern().IsMatch(token);
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{43}$")]
+    private static partial Regex AccessTokenPattern();
 
     [GeneratedRegex("^pm_[A-Za-z0-9_]{1,250}$")]
     private static partial Regex PaymentMethodPattern();

@@ -62,6 +62,7 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
             ["Postmark:InboundPassword"] = InboundPassword,
             ["Postmark:InboundDomain"] = "reply.test",
             ["RateLimits:SenderPermitsPerMinute"] = "100000",
+            ["RateLimits:ReaderPermitsPerMinute"] = "100000",
             ["urls"] = kestrelPort is { } p ? $"http://127.0.0.1:{p}" : null,
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
