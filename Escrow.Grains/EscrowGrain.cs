@@ -37,7 +37,8 @@ public sealed partial class EscrowGrain(
     private int _syncedVersion = -1;
     private bool _dirty;
     private EscrowState _durable = new();
-    private bool _durableMoneyIntent;
+    // The ids of the effects in the stored outbox: decided by a durable state, so they may run.
+    private HashSet<int> _durableEffects = [];
     // When the reminder this activation registered first fires (then it ticks every period until moved or removed).
     private DateTimeOffset? _reminderDue;
     private bool _reminderKnown;
@@ -266,12 +267,11 @@ public sealed partial class EscrowGrain(
     }
 
     /// <summary>
-    /// Performs the outbox in order, deciding each result as it comes. The state is written before a money movement
-    /// whose intent is not yet durable (so a stale duplicate activation fails its write before it can call Stripe)
-    /// and once at the end of the run if anything changed that must be written (a sent e-mail the log records, of an
-    /// escrow that still has a due time, waits for the next write); in between, results stay in memory. A crash in
-    /// between re-drives from the last written intent, and every effect is idempotent (deterministic Stripe keys,
-    /// e-mails checked in the log).
+    /// Performs the outbox in order, deciding each result as it comes. The state is written before any effect whose
+    /// deciding state is not yet durable (every decision staged until then shares that one write), and once at the
+    /// end of the run if anything changed that must be written (a sent e-mail the log records, of an escrow that
+    /// still has a due time, waits for the next write). A crash re-drives from the last written state, and every
+    /// effect is idempotent (deterministic Stripe keys; e-mails checked in the log and, when unsure, at Postmark).
     /// </summary>
     /// <param name="deferEmails">
     /// The caller waits only for the decision and its money movement to be durable (a new escrow's hold): e-mails
@@ -293,8 +293,13 @@ public sealed partial class EscrowGrain(
                     deferred = deferEmails && state.State.Outbox.Any(e => Runnable(e) && EscrowEffects.IsLoggedEmail(e));
                     break;
                 }
-                // The recipient reads our durable state to know whether we still wait for payouts: it must see it.
-                if ((IsMoneyMovement(effect.Kind) && !_durableMoneyIntent) || effect.Kind == EffectKind.AwaitPayoutSetup)
+                // The one rule for every effect, e-mails included: it runs only once the state that decided it is
+                // durable. An effect that is in the stored outbox was decided by a written state; one that is not was
+                // decided in memory, and the write (of every decision staged so far, in one WriteStateAsync) comes
+                // first. So a crash can lose a decision only together with everything it would have done, and a stale
+                // duplicate activation fails its write before it reaches Stripe or Postmark. The recipient reads our
+                // durable state to know whether we still wait for payouts: it must see the latest.
+                if (!_durableEffects.Contains(effect.Id) || effect.Kind == EffectKind.AwaitPayoutSetup)
                 {
                     await FlushAsync();
                 }
@@ -338,8 +343,7 @@ public sealed partial class EscrowGrain(
         }
     }
 
-    private static bool IsMoneyMovement(EffectKind kind) =>
-        kind is EffectKind.CreatePaymentIntent or EffectKind.CapturePayment or EffectKind.TransferShare or EffectKind.CancelPaymentIntent or EffectKind.RefundPayment;
+    private static HashSet<int> DurableEffects(EscrowState s) => [.. s.Outbox.Select(e => e.Id)];
 
     /// <summary>
     /// Reads the stored state on the first call that needs it, and again after a failed flush, when what is stored is
@@ -358,7 +362,7 @@ public sealed partial class EscrowGrain(
         EscrowInvariants.Check(state.State);
         _dirty = false;
         _durable = state.State;
-        _durableMoneyIntent = state.State.Outbox.Any(e => IsMoneyMovement(e.Kind));
+        _durableEffects = DurableEffects(state.State);
         if (first)
         {
             // Effects numbered from here on are created by this activation; those below may have run in an earlier one.
@@ -464,7 +468,7 @@ public sealed partial class EscrowGrain(
         _loaded = true;
         _writes++;
         _durable = next;
-        _durableMoneyIntent = next.Outbox.Any(e => IsMoneyMovement(e.Kind));
+        _durableEffects = DurableEffects(next);
     }
 
     /// <summary>Writes the ledger rows and the projection. Idempotent; a failure is retried on the next write or tick.</summary>
