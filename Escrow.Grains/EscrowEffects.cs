@@ -29,6 +29,7 @@ public sealed partial class EscrowEffects(
     ILogger<EscrowEffects> logger)
 {
     private readonly EscrowPolicy _policy = escrowOptions.Value.ToPolicy();
+    private readonly EscrowMachine _machine = new(escrowOptions.Value.ToPolicy());
 
     /// <summary>
     /// A one-time e-mail: its "sent" row in the e-mail log keeps a re-drive from sending it twice. PendingPayoutSetup
@@ -58,9 +59,7 @@ public sealed partial class EscrowEffects(
                 EffectKind.TransferShare => await TransferAsync(s, e, now),
                 EffectKind.CancelPaymentIntent => await CancelAsync(s, e),
                 EffectKind.RefundPayment => await RefundAsync(s, e),
-                EffectKind.RequestRefundPermit => new(new RefundPermitAnswered(e.Id, s.RefundApproved
-                    ? RefundPermit.Granted
-                    : await grains.GetGrain<ICircuitBreakerGrain>(0).RequestPermitAsync(s.Id, s.Amount.Minor)), null),
+                EffectKind.RequestRefundPermit => await RequestRefundPermitAsync(s, e, now),
                 EffectKind.SendEmail => await SendEmailAsync(s, e, now, mayHaveRunBefore),
                 EffectKind.ReleaseDailySlot => await Done(e, grains.GetGrain<IRecipientGrain>(s.RecipientId).ReleaseSlotAsync(s.Id)),
                 EffectKind.AwaitPayoutSetup => await AwaitPayoutSetupAsync(s, e),
@@ -110,6 +109,27 @@ public sealed partial class EscrowEffects(
             next = EscrowMachine.AddEffect(next, EffectKind.RaiseAlert, detail: $"{kind}|{e.Kind} {e.Email} failed {attempts} times: {error}");
         }
         return next;
+    }
+
+    /// <summary>
+    /// Before a refund of an escrow that got no reply in time, the inbound e-mails are looked at: one received by the
+    /// deadline whose handling was cut off (still pending) will be retried by Postmark and judged by its first receipt
+    /// time, so the refund waits for it instead of taking a permit.
+    /// </summary>
+    private async Task<EffectOutcome> RequestRefundPermitAsync(EscrowState s, PendingEffect e, DateTimeOffset now)
+    {
+        if (!s.RefundApproved)
+        {
+            var pending = (await store.GetInboundMessagesAsync(s.Id))
+                .FirstOrDefault(m => m.IgnoredReason == InboundMessageRecord.Pending && _machine.AwaitsReply(s, m.ReceivedAt, now));
+            if (pending is not null)
+            {
+                return new(new ReplyAwaited(e.Id, pending.ReceivedAt), null);
+            }
+        }
+        return new(new RefundPermitAnswered(e.Id, s.RefundApproved
+            ? RefundPermit.Granted
+            : await grains.GetGrain<ICircuitBreakerGrain>(0).RequestPermitAsync(s.Id, s.Amount.Minor)), null);
     }
 
     private async Task<EffectOutcome> CreatePaymentIntentAsync(EscrowState s, PendingEffect e)
@@ -211,12 +231,24 @@ public sealed partial class EscrowEffects(
             onboardingUrl = (await grains.GetGrain<IRecipientGrain>(s.RecipientId).CreateOnboardingLinkAsync("https://escrow.invalid/onboarding/refresh", "https://escrow.invalid/onboarding/done")).Url;
         }
         var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl);
+        // The send intent is the effect in the stored outbox (the grain writes it first); the message carries its id,
+        // so that Postmark can say later whether it was sent.
+        var effectKey = EffectKey(s.Id, e.Id);
+        message = message with { Metadata = new Dictionary<string, string>(message.Metadata ?? new Dictionary<string, string>()) { [EffectMetadataKey] = effectKey } };
         // Postmark has no idempotency key: a one-time email already in the log (a re-drive after a crash, a retry) is
-        // not sent again.
-        if (mayHaveRunBefore && IsLoggedEmail(e)
-            && (await store.GetEmailLogAsync(s.Id)).Any(l => l.Kind == message.Tag && l.Outcome == "sent"))
+        // not sent again. Not in the log, it may still have been sent by an activation that died before logging it:
+        // Postmark's outbound search by the effect's id says so, and a message found there is logged, not sent again.
+        if (mayHaveRunBefore && IsLoggedEmail(e))
         {
-            return new(new EffectCompleted(e.Id), null, InEmailLog: true);
+            if ((await store.GetEmailLogAsync(s.Id)).Any(l => l.Kind == message.Tag && l.Outcome == "sent"))
+            {
+                return new(new EffectCompleted(e.Id), null, InEmailLog: true);
+            }
+            if (await email.FindSentAsync(EffectMetadataKey, effectKey) is { } found)
+            {
+                var adopted = await LogEmailAsync(s.Id, message, "sent", found, "found by Postmark's outbound search after a re-drive", now);
+                return new(new EffectCompleted(e.Id), null, InEmailLog: adopted);
+            }
         }
         bool logged;
         try
@@ -233,6 +265,12 @@ public sealed partial class EscrowEffects(
         }
         return new(new EffectCompleted(e.Id), null, InEmailLog: logged && IsLoggedEmail(e));
     }
+
+    /// <summary>The metadata key whose value names the effect that sent an e-mail.</summary>
+    public const string EffectMetadataKey = "effect_id";
+
+    /// <summary>The stable id of one effect of one escrow, as sent in an e-mail's metadata.</summary>
+    public static string EffectKey(Guid escrowId, int effectId) => $"{escrowId:D}/{effectId.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 
     /// <summary>Whether the row is durable in the log.</summary>
     private async Task<bool> LogEmailAsync(Guid escrowId, EmailMessage message, string outcome, string? providerId, string? error, DateTimeOffset now)

@@ -87,6 +87,10 @@ public static partial class PostmarkInboundEndpoints
         var subject = Truncate(mail.Subject ?? "", 200);
         var text = mail.StrippedTextReply is { Length: > 0 } stripped ? stripped : mail.TextBody ?? "";
         var token = FindToken(mail);
+        Guid? addressed = ReplyToken.TryGetEscrowId(token, out var parsed) ? parsed : null;
+        // The receipt is durable before anything is judged: a retry of this message (Postmark retries a delivery that
+        // failed, a crash included) is judged by the first delivery's time, and a refund waits for a pending one.
+        receivedAt = await store.RecordInboundReceiptAsync(new InboundMessageRecord(messageId, addressed, from, subject, receivedAt, false, false, InboundMessageRecord.Pending, Truncate(text, PreviewLength)));
         if (token is null || !ReplyToken.TryGetEscrowId(token, out var escrowId))
         {
             await store.RecordInboundMessageAsync(new InboundMessageRecord(messageId, null, from, subject, receivedAt, false, false, "unmatched", Truncate(text, PreviewLength)));

@@ -93,6 +93,15 @@ public sealed record RefundPermitAnswered(int EffectId, RefundPermit Outcome) : 
     public override string Name => "refund_permit_answered";
 }
 
+/// <summary>
+/// Instead of a refund permit: a reply received by the reply deadline is recorded but not judged yet (its handling
+/// was cut off, and the sender of the e-mail retries it). The refund waits for that retry.
+/// </summary>
+public sealed record ReplyAwaited(int EffectId, DateTimeOffset ReceivedAt) : EscrowCommand
+{
+    public override string Name => "reply_awaited";
+}
+
 /// <summary>An effect with no result of its own (email, alert, slot release) is done.</summary>
 public sealed record EffectCompleted(int EffectId) : EscrowCommand
 {

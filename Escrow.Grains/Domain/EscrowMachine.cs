@@ -120,6 +120,11 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.RefundPending, RefundPermitAnswered a) => AnswerPermit(s, a, now),
             (_, RefundPermitAnswered a) => CompleteEffect(s, a.EffectId, EffectKind.RequestRefundPermit),
 
+            (EscrowStatus.RefundPending, ReplyAwaited a) when !HasEffect(s, a.EffectId, EffectKind.RequestRefundPermit) => Decision.Reject(s, Rejection.UnknownEffect),
+            (EscrowStatus.RefundPending, ReplyAwaited a) when AwaitsReply(s, a.ReceivedAt, now) => AwaitReply(s, a, now),
+            (EscrowStatus.RefundPending, ReplyAwaited) => Decision.Reject(s, Rejection.ReplyTooLate),
+            (_, ReplyAwaited a) => CompleteEffect(s, a.EffectId, EffectKind.RequestRefundPermit),
+
             (EscrowStatus.RefundPending, RefundPermitRetryDue) => RetryPermit(s, now),
             (_, RefundPermitRetryDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
@@ -291,6 +296,22 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             }
         }
         return next;
+    }
+
+    /// <summary>
+    /// Whether a refund waits for a reply received at <paramref name="receivedAt"/> and recorded but not judged yet: one
+    /// received by the reply deadline, while the sender of the reply may still retry its delivery.
+    /// </summary>
+    public bool AwaitsReply(EscrowState s, DateTimeOffset receivedAt, DateTimeOffset now) =>
+        receivedAt <= s.ReplyDeadline && now <= s.ReplyDeadline + Policy.PendingReplyWaitMax;
+
+    /// <summary>The permit is asked for again later; the history says once why the refund waits.</summary>
+    private Decision AwaitReply(EscrowState s, ReplyAwaited a, DateTimeOffset now)
+    {
+        var waiting = RemoveEffect(s, a.EffectId) with { NextPermitRequestAt = now + Policy.PermitRetryDelay };
+        return Decision.Accept(s.History[^1].Event == "refund_waits_for_reply"
+            ? waiting
+            : Record(waiting, now, "refund_waits_for_reply", detail: a.ReceivedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture)));
     }
 
     /// <summary>Whether a refund's money movement (cancel or refund) is already in the outbox or done.</summary>

@@ -27,6 +27,12 @@ public sealed record EscrowPolicy(
     TimeSpan AdoptTransfersAfter,
     TimeSpan PayoutCheckPeriod)
 {
+    /// <summary>
+    /// How long after the reply deadline a refund waits for a timely reply that was received but not judged: Postmark
+    /// retries a failed inbound delivery for about 10.5 hours (1, 5, 10, 10, 10, 15, 30 minutes, 1, 2 and 6 hours).
+    /// </summary>
+    public TimeSpan PendingReplyWaitMax { get; init; } = TimeSpan.FromHours(12);
+
     public static EscrowPolicy Default { get; } = new(
         TransferRetry: new RetryPolicy(MaxAttempts: 8, First: TimeSpan.FromMinutes(1), Max: TimeSpan.FromHours(6)),
         EffectRetry: new RetryPolicy(MaxAttempts: 10, First: TimeSpan.FromSeconds(5), Max: TimeSpan.FromMinutes(30)),

@@ -55,6 +55,34 @@ public sealed class PostmarkEmailSender(HttpClient http, IOptions<PostmarkOption
         }
     }
 
+    public async Task<string?> FindSentAsync(string metadataKey, string metadataValue, CancellationToken cancellationToken = default)
+    {
+        var query = $"messages/outbound?count=1&offset=0&metadata_{Uri.EscapeDataString(metadataKey)}={Uri.EscapeDataString(metadataValue)}";
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(endpoints.PostmarkApiBase.TrimEnd('/') + "/"), query));
+        request.Headers.Add("X-Postmark-Server-Token", options.Value.ServerToken);
+        request.Headers.Accept.ParseAdd("application/json");
+        try
+        {
+            using var response = await http.SendAsync(request, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new EmailSendException(transient: true, $"Postmark's message search answered {(int)response.StatusCode}.");
+            }
+            var body = await response.Content.ReadFromJsonAsync<PostmarkSearch>(cancellationToken);
+            return body?.Messages?.FirstOrDefault(m => m.MessageId is { Length: > 0 })?.MessageId;
+        }
+        catch (Exception e) when (e is HttpRequestException or System.Text.Json.JsonException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            throw new EmailSendException(transient: true, "Postmark's message search could not be read.", e);
+        }
+    }
+
+    private sealed record PostmarkSearch(
+        [property: JsonPropertyName("TotalCount")] int TotalCount,
+        [property: JsonPropertyName("Messages")] IReadOnlyList<PostmarkFound>? Messages);
+
+    private sealed record PostmarkFound([property: JsonPropertyName("MessageID")] string? MessageId);
+
     private sealed record PostmarkEmail(
         string From,
         string To,

@@ -62,8 +62,17 @@ public interface IEscrowStore
 
     Task<IReadOnlyList<EmailLogEntry>> GetEmailLogAsync(Guid escrowId, CancellationToken cancellationToken = default);
 
-    /// <summary>Records an inbound email (idempotent by provider message id).</summary>
+    /// <summary>
+    /// Records an inbound e-mail's outcome (idempotent by provider message id): a row still
+    /// <see cref="InboundMessageRecord.Pending"/> takes it, keeping its first receipt time; any other row stays as it is.
+    /// </summary>
     Task RecordInboundMessageAsync(InboundMessageRecord message, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records that an inbound e-mail was received, before it is judged (its outcome <see cref="InboundMessageRecord.Pending"/>),
+    /// and returns the receipt time of its first delivery: a retry of the same message is judged by that time.
+    /// </summary>
+    Task<DateTimeOffset> RecordInboundReceiptAsync(InboundMessageRecord message, CancellationToken cancellationToken = default);
 
     Task<IReadOnlyList<InboundMessageRecord>> GetInboundMessagesAsync(Guid escrowId, CancellationToken cancellationToken = default);
 
@@ -174,7 +183,11 @@ public sealed record InboundMessageRecord(
     bool WithinDeadline,
     bool GraceUsed,
     string? IgnoredReason,
-    string Preview);
+    string Preview)
+{
+    /// <summary>The outcome of a message received but not judged yet (its handling was cut off, or is under way).</summary>
+    public const string Pending = "pending";
+}
 
 public sealed record AuditEntry(
     long Id,

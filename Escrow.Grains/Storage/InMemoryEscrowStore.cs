@@ -256,9 +256,32 @@ public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStor
         ArgumentException.ThrowIfNullOrEmpty(message.ProviderMessageId, nameof(message.ProviderMessageId));
         lock (_lock)
         {
-            _inbound.TryAdd(message.ProviderMessageId, message with { ReceivedAt = Micros(message.ReceivedAt) });
+            if (_inbound.TryGetValue(message.ProviderMessageId, out var stored))
+            {
+                if (stored.IgnoredReason == InboundMessageRecord.Pending)
+                {
+                    _inbound[message.ProviderMessageId] = message with { ReceivedAt = stored.ReceivedAt };
+                }
+                return Task.CompletedTask;
+            }
+            _inbound.Add(message.ProviderMessageId, message with { ReceivedAt = Micros(message.ReceivedAt) });
         }
         return Task.CompletedTask;
+    }
+
+    public Task<DateTimeOffset> RecordInboundReceiptAsync(InboundMessageRecord message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentException.ThrowIfNullOrEmpty(message.ProviderMessageId, nameof(message.ProviderMessageId));
+        lock (_lock)
+        {
+            if (!_inbound.TryGetValue(message.ProviderMessageId, out var stored))
+            {
+                stored = message with { ReceivedAt = Micros(message.ReceivedAt), IgnoredReason = InboundMessageRecord.Pending };
+                _inbound.Add(message.ProviderMessageId, stored);
+            }
+            return Task.FromResult(stored.ReceivedAt);
+        }
     }
 
     public Task<IReadOnlyList<InboundMessageRecord>> GetInboundMessagesAsync(Guid escrowId, CancellationToken cancellationToken = default)

@@ -344,12 +344,35 @@ public sealed class PostgresEscrowStore : IEscrowStore
         await using var command = _dataSource.CreateCommand($"""
             INSERT INTO inbound_messages ({InboundColumns})
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            ON CONFLICT (provider_message_id) DO NOTHING
+            ON CONFLICT (provider_message_id) DO UPDATE SET
+                escrow_id = excluded.escrow_id, from_address = excluded.from_address, subject = excluded.subject,
+                within_deadline = excluded.within_deadline, grace_used = excluded.grace_used,
+                ignored_reason = excluded.ignored_reason, preview = excluded.preview
+            WHERE inbound_messages.ignored_reason = '{InboundMessageRecord.Pending}'
             """);
         AddParameters(command.Parameters, P(message.ProviderMessageId), P(message.EscrowId), P(message.From),
             P(message.Subject), P(message.ReceivedAt.ToUniversalTime()), P(message.WithinDeadline),
             P(message.GraceUsed), Text(message.IgnoredReason), P(message.Preview));
         await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<DateTimeOffset> RecordInboundReceiptAsync(InboundMessageRecord message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentException.ThrowIfNullOrEmpty(message.ProviderMessageId, nameof(message.ProviderMessageId));
+        // The no-op update makes the row come back when it exists: its received_at is the first delivery's.
+        await using var command = _dataSource.CreateCommand($"""
+            INSERT INTO inbound_messages ({InboundColumns})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (provider_message_id) DO UPDATE SET provider_message_id = inbound_messages.provider_message_id
+            RETURNING received_at
+            """);
+        AddParameters(command.Parameters, P(message.ProviderMessageId), P(message.EscrowId), P(message.From),
+            P(message.Subject), P(message.ReceivedAt.ToUniversalTime()), P(message.WithinDeadline),
+            P(message.GraceUsed), Text(InboundMessageRecord.Pending), P(message.Preview));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return Time(reader, 0);
     }
 
     public async Task<IReadOnlyList<InboundMessageRecord>> GetInboundMessagesAsync(Guid escrowId, CancellationToken cancellationToken = default)

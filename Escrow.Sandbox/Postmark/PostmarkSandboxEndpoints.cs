@@ -25,6 +25,7 @@ public static class PostmarkSandboxEndpoints
         var group = endpoints.MapGroup(BasePath).ExcludeFromDescription();
 
         group.MapPost("/email", SendAsync);
+        group.MapGet("/messages/outbound", SearchOutbound);
         group.MapGet("/outbox", (PostmarkSandbox s) => Results.Json(s.Outbox, OutboxJson));
         group.MapDelete("/outbox", (PostmarkSandbox s) =>
         {
@@ -138,6 +139,61 @@ public static class PostmarkSandboxEndpoints
             ["MessageID"] = email.MessageId,
             ["ErrorCode"] = 0,
             ["Message"] = "OK",
+        });
+    }
+
+    /// <summary>
+    /// Postmark's outbound message search: <c>count</c> (1 to 500) and <c>offset</c> are required, and
+    /// <c>count + offset</c> may not exceed 10 000; <c>recipient</c>, <c>tag</c>, <c>subject</c> and
+    /// <c>metadata_{key}</c> filter; the newest message comes first.
+    /// </summary>
+    private static IResult SearchOutbound(HttpContext ctx, PostmarkSandbox sandbox, IOptions<SandboxOptions> options)
+    {
+        var expected = options.Value.PostmarkServerToken;
+        var token = ctx.Request.Headers["X-Postmark-Server-Token"].ToString();
+        if (!(expected.Length == 0 ? token.Length > 0 : string.Equals(token, expected, StringComparison.Ordinal)))
+        {
+            return Error(401, 10, "Request does not contain a valid Server token.");
+        }
+        var query = ctx.Request.Query;
+        if (!int.TryParse(query["count"], NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+            || !int.TryParse(query["offset"], NumberStyles.None, CultureInfo.InvariantCulture, out var offset))
+        {
+            return Error(422, 1, "The 'count' and 'offset' parameters are required.");
+        }
+        if (count is < 1 or > 500 || count + offset > 10_000)
+        {
+            return Error(422, 1, "Count must be between 1 and 500, and count + offset may not exceed 10,000.");
+        }
+        IEnumerable<SandboxEmail> found = sandbox.Outbox.Reverse();
+        foreach (var (name, values) in query)
+        {
+            var value = values.ToString();
+            found = name switch
+            {
+                "recipient" => found.Where(m => string.Equals(m.To, value, StringComparison.OrdinalIgnoreCase)),
+                "tag" => found.Where(m => string.Equals(m.Tag, value, StringComparison.Ordinal)),
+                "subject" => found.Where(m => string.Equals(m.Subject, value, StringComparison.Ordinal)),
+                _ when name.StartsWith("metadata_", StringComparison.Ordinal)
+                    => found.Where(m => m.Metadata.TryGetValue(name["metadata_".Length..], out var v) && v == value),
+                _ => found,
+            };
+        }
+        var matches = found.ToList();
+        return Results.Json(new Dictionary<string, object>
+        {
+            ["TotalCount"] = matches.Count,
+            ["Messages"] = matches.Skip(offset).Take(count).Select(m => new Dictionary<string, object?>
+            {
+                ["MessageID"] = m.MessageId,
+                ["To"] = new[] { new Dictionary<string, string> { ["Email"] = m.To } },
+                ["Subject"] = m.Subject,
+                ["Tag"] = m.Tag,
+                ["Metadata"] = m.Metadata,
+                ["MessageStream"] = m.MessageStream,
+                ["ReceivedAt"] = m.SentAt.ToString("o", CultureInfo.InvariantCulture),
+                ["Status"] = "Sent",
+            }).ToList(),
         });
     }
 

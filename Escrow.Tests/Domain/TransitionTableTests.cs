@@ -17,7 +17,7 @@ public sealed partial class TransitionTableTests
         "effect_completed", "unpaid_expired", "deadline_passed", "deadline_reminder_due", "transfer_retry_due",
         "refund_permit_retry_due", "operator_release", "operator_refund", "operator_retry_transfer",
         "operator_approve_refund", "dispute_opened", "operator_resolve_dispute", "transfer_reversed",
-        "payout_setup_reminder_due", "transfer_reported", "payout_check_due",
+        "payout_setup_reminder_due", "transfer_reported", "payout_check_due", "reply_awaited",
     ];
 
     /// <summary>One representative of every command record, completing the state's own effects where it can.</summary>
@@ -57,6 +57,7 @@ public sealed partial class TransitionTableTests
             "transfer_reversed" => new TransferReversed(s.TransferId ?? AnEscrow.TransferId, s.Split.RecipientShare.Minor),
             "payout_setup_reminder_due" => new PayoutSetupReminderDue(),
             "payout_check_due" => new PayoutCheckDue(),
+            "reply_awaited" => new ReplyAwaited(Effect(EffectKind.RequestRefundPermit), s.ReplyDeadline),
             "transfer_reported" => new TransferReported(s.TransferId ?? AnEscrow.TransferId, s.Split.RecipientShare.Minor, AnEscrow.AccountId),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
         };

@@ -53,6 +53,10 @@ public sealed class RecordingEmailSender : IEmailSender
         return Guid.NewGuid().ToString();
     }
 
+    /// <summary>Postmark's outbound search by metadata, over what was sent.</summary>
+    public Task<string?> FindSentAsync(string metadataKey, string metadataValue, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Sent.Any(m => m.Metadata is { } meta && meta.TryGetValue(metadataKey, out var v) && v == metadataValue) ? "found" : (string?)null);
+
     public int Count(string tag) => Sent.Count(m => m.Tag == tag);
 
     /// <summary>The e-mails of one escrow with this tag (the escrow id is in each message's metadata).</summary>

@@ -18,6 +18,12 @@ public enum FaultKind
     CrashAfterTransfer,
     CrashAfterCancel,
     CrashAfterRefund,
+    CrashAfterPaymentIntent,
+    CrashAfterEmail,
+    CrashAfterAlert,
+    CrashAfterPermit,
+    CrashAfterSlotRelease,
+    CrashAfterPayoutWait,
     DuplicateEvent,
     DelayedEvent,
     StaleAccountEvent,
@@ -48,6 +54,12 @@ public sealed record FaultRates
     public double CrashAfterTransfer { get; init; } = 0.08;
     public double CrashAfterCancel { get; init; } = 0.08;
     public double CrashAfterRefund { get; init; } = 0.2;
+    public double CrashAfterPaymentIntent { get; init; } = 0.05;
+    public double CrashAfterEmail { get; init; } = 0.05;
+    public double CrashAfterAlert { get; init; } = 0.1;
+    public double CrashAfterPermit { get; init; } = 0.1;
+    public double CrashAfterSlotRelease { get; init; } = 0.1;
+    public double CrashAfterPayoutWait { get; init; } = 0.1;
     public double DuplicateEvent { get; init; } = 0.3;
     public double DelayedEvent { get; init; } = 0.3;
     public double StaleAccountEvent { get; init; } = 0.2;
@@ -64,6 +76,7 @@ public sealed record FaultRates
         StripeServerError = 0, StripeRateLimited = 0, StripeLostResponse = 0, StripeSlow = 0, StripeTimeout = 0,
         StorageWriteFailed = 0, StorageWriteLost = 0, StoreCommandFailed = 0, EmailFailed = 0,
         CrashAfterCapture = 0, CrashAfterTransfer = 0, CrashAfterCancel = 0, CrashAfterRefund = 0,
+        CrashAfterPaymentIntent = 0, CrashAfterEmail = 0, CrashAfterAlert = 0, CrashAfterPermit = 0, CrashAfterSlotRelease = 0, CrashAfterPayoutWait = 0,
         DuplicateEvent = 0, DelayedEvent = 0, StaleAccountEvent = 0, EarlyTick = 0, DuplicateTick = 0, MissedTick = 0,
         ClockJump = 0, BreakerDeactivated = 0, EscrowDeactivated = 0, DuplicatePayoutsEnabled = 0,
     };
@@ -83,6 +96,12 @@ public sealed record FaultRates
         FaultKind.CrashAfterTransfer => CrashAfterTransfer,
         FaultKind.CrashAfterCancel => CrashAfterCancel,
         FaultKind.CrashAfterRefund => CrashAfterRefund,
+        FaultKind.CrashAfterPaymentIntent => CrashAfterPaymentIntent,
+        FaultKind.CrashAfterEmail => CrashAfterEmail,
+        FaultKind.CrashAfterAlert => CrashAfterAlert,
+        FaultKind.CrashAfterPermit => CrashAfterPermit,
+        FaultKind.CrashAfterSlotRelease => CrashAfterSlotRelease,
+        FaultKind.CrashAfterPayoutWait => CrashAfterPayoutWait,
         FaultKind.DuplicateEvent => DuplicateEvent,
         FaultKind.DelayedEvent => DelayedEvent,
         FaultKind.StaleAccountEvent => StaleAccountEvent,

@@ -6,17 +6,28 @@ using Orleans.Storage;
 
 namespace Escrow.Tests.Simulation;
 
-/// <summary>Postmark stand-in: records what was sent; a transient failure now and then.</summary>
+/// <summary>
+/// Postmark stand-in: records what was sent; a transient failure now and then; a crash right after a send. At each
+/// send it checks that the escrow's stored state holds the e-mail's effect (no e-mail before the state that decided
+/// it is durable), and that a reply-forwarded e-mail follows a stored reply_accepted.
+/// </summary>
 public sealed class SimEmailSender : IEmailSender
 {
     public SimFaults Faults { get; set; } = null!;
 
+    public SimGrainStorage? Storage { get; set; }
+
+    public IGrainContextAccessor? Contexts { get; set; }
+
     public ConcurrentQueue<EmailMessage> Sent { get; private set; } = new();
+
+    public ConcurrentQueue<string> Violations { get; private set; } = new();
 
     public void Reset(SimFaults faults)
     {
         Faults = faults;
         Sent = new();
+        Violations = new();
     }
 
     public Task<string> SendAsync(EmailMessage message, CancellationToken cancellationToken = default)
@@ -25,8 +36,73 @@ public sealed class SimEmailSender : IEmailSender
         {
             throw new EmailSendException(transient: true, "injected Postmark failure");
         }
+        CheckDurableBefore(message);
         Sent.Enqueue(message);
-        return Task.FromResult(Guid.NewGuid().ToString());
+        var id = Guid.NewGuid().ToString();
+        if (message.Metadata is { } meta && meta.TryGetValue("escrow_id", out var escrow))
+        {
+            SimCrash.AfterEffect(Faults, Contexts, FaultKind.CrashAfterEmail, "crash-email/" + escrow + "/" + message.Tag, "the " + message.Tag + " e-mail");
+        }
+        return Task.FromResult(id);
+    }
+
+    public Task<string?> FindSentAsync(string metadataKey, string metadataValue, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Sent.FirstOrDefault(m => m.Metadata is { } meta && meta.TryGetValue(metadataKey, out var v) && v == metadataValue) is { } found
+            ? "found:" + found.Tag
+            : null);
+
+    private void CheckDurableBefore(EmailMessage message)
+    {
+        if (Storage is null || message.Metadata is not { } meta || !meta.TryGetValue("escrow_id", out var escrow)
+            || !meta.TryGetValue(Escrow.Grains.EscrowEffects.EffectMetadataKey, out var effectKey))
+        {
+            return;
+        }
+        var stored = Storage.Get<Escrow.Grains.Domain.EscrowState>("escrow", GrainId.Create(GrainType.Create("escrow"), GrainIdKeyExtensions.CreateGuidKey(Guid.Parse(escrow))));
+        var effectId = int.Parse(effectKey[(effectKey.LastIndexOf('/') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        if (stored is null || !stored.Outbox.Any(e => e.Id == effectId))
+        {
+            Violations.Enqueue($"escrow {escrow}: the {message.Tag} e-mail (effect {effectId}) was sent before the state that decided it was stored");
+        }
+        if (message.Tag == "reply-forwarded" && (stored is null || !stored.History.Any(h => h.Event == "reply_accepted")))
+        {
+            Violations.Enqueue($"escrow {escrow}: a reply-forwarded e-mail was sent without a stored reply_accepted");
+        }
+    }
+}
+
+/// <summary>A silo that dies right after an effect was performed, before its result was written.</summary>
+public static class SimCrash
+{
+    /// <summary>Crashes the calling escrow activation (only an escrow's), when the seed says so.</summary>
+    public static void AfterEffect(SimFaults faults, IGrainContextAccessor? contexts, FaultKind kind, string site, string what)
+    {
+        if (contexts?.GrainContext is not { } context || context.GrainId.Type.ToString() != "escrow" || !faults.Roll(kind, site))
+        {
+            return;
+        }
+        context.Deactivate(new DeactivationReason(DeactivationReasonCode.ApplicationRequested, "simulated crash"));
+        throw new SimulatedCrashException($"simulated crash after {what} of {context.GrainId}");
+    }
+}
+
+/// <summary>Crashes an escrow activation right after a call it made to another grain (a refund permit, a slot, a payout wait) returned.</summary>
+public sealed class SimCrashAfterGrainCall(SimulationCluster sim) : IOutgoingGrainCallFilter
+{
+    public async Task Invoke(IOutgoingGrainCallContext context)
+    {
+        await context.Invoke();
+        FaultKind? kind = context.MethodName switch
+        {
+            "RequestPermitAsync" => FaultKind.CrashAfterPermit,
+            "ReleaseSlotAsync" => FaultKind.CrashAfterSlotRelease,
+            "AwaitPayoutSetupAsync" => FaultKind.CrashAfterPayoutWait,
+            _ => null,
+        };
+        if (kind is { } k && sim.Payments.World is { } world)
+        {
+            SimCrash.AfterEffect(world.Faults, sim.Payments.Contexts, k, "crash-call/" + context.MethodName + "/" + context.SourceId, context.MethodName);
+        }
     }
 }
 
@@ -66,10 +142,14 @@ public sealed class SimEscrowStore : IEscrowStore
 
     public Task<EscrowPage> QueryEscrowsAsync(EscrowQuery query, CancellationToken cancellationToken = default) => Inner.QueryEscrowsAsync(query, cancellationToken);
 
-    public Task<(AlertRecord Alert, bool Created)> RaiseAlertAsync(NewAlert alert, CancellationToken cancellationToken = default)
+    public IGrainContextAccessor? Contexts { get; set; }
+
+    public async Task<(AlertRecord Alert, bool Created)> RaiseAlertAsync(NewAlert alert, CancellationToken cancellationToken = default)
     {
         MaybeFail("alert/" + alert.DedupeKey);
-        return Inner.RaiseAlertAsync(alert, cancellationToken);
+        var raised = await Inner.RaiseAlertAsync(alert, cancellationToken);
+        SimCrash.AfterEffect(Faults, Contexts, FaultKind.CrashAfterAlert, "crash-alert/" + alert.DedupeKey, "the " + alert.Kind + " alert");
+        return raised;
     }
 
     public Task<IReadOnlyList<AlertRecord>> ListAlertsAsync(bool openOnly, int limit, CancellationToken cancellationToken = default) => Inner.ListAlertsAsync(openOnly, limit, cancellationToken);
@@ -98,6 +178,8 @@ public sealed class SimEscrowStore : IEscrowStore
     public Task<IReadOnlyList<EmailLogEntry>> GetEmailLogAsync(Guid escrowId, CancellationToken cancellationToken = default) => Inner.GetEmailLogAsync(escrowId, cancellationToken);
 
     public Task RecordInboundMessageAsync(InboundMessageRecord message, CancellationToken cancellationToken = default) => Inner.RecordInboundMessageAsync(message, cancellationToken);
+
+    public Task<DateTimeOffset> RecordInboundReceiptAsync(InboundMessageRecord message, CancellationToken cancellationToken = default) => Inner.RecordInboundReceiptAsync(message, cancellationToken);
 
     public Task<IReadOnlyList<InboundMessageRecord>> GetInboundMessagesAsync(Guid escrowId, CancellationToken cancellationToken = default) => Inner.GetInboundMessagesAsync(escrowId, cancellationToken);
 

@@ -77,7 +77,7 @@ public sealed class SimPaymentGateway : IPaymentGateway
                 w.Authorised.Add(pi);
             }
             return Info(pi);
-        });
+        }, FaultKind.CrashAfterPaymentIntent);
 
     public Task<PaymentIntentInfo> GetPaymentIntentAsync(string paymentIntentId, CancellationToken cancellationToken = default)
     {

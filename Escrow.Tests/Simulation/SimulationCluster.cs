@@ -72,12 +72,16 @@ public sealed class SimulationCluster : IAsyncDisposable
             services.AddSingleton<IEmailSender>(sim.Emails);
             services.AddSingleton<IEscrowStore>(sim.Store);
             services.AddSingleton<EscrowEffects>();
+            silo.AddOutgoingGrainCallFilter(new SimCrashAfterGrainCall(sim));
         });
         builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10)));
         sim.Cluster = builder.Build();
         await sim.Cluster.DeployAsync();
         sim.Reminders = sim.Cluster.Silos[0].ServiceProvider.GetRequiredService<IReminderTable>();
         sim.Payments.Contexts = sim.Cluster.Silos[0].ServiceProvider.GetRequiredService<IGrainContextAccessor>();
+        sim.Emails.Contexts = sim.Payments.Contexts;
+        sim.Emails.Storage = sim.Storage;
+        sim.Store.Contexts = sim.Payments.Contexts;
         return sim;
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Escrow.Grains;
 using Escrow.Grains.Domain;
 using Escrow.Grains.Payments;
+using Escrow.Grains.Storage;
 using Orleans.Core.Internal;
 
 namespace Escrow.Tests.Simulation;
@@ -68,6 +69,10 @@ public sealed class SimulationRun
         public bool Created;
         public string? ClientSecret;
         public IEscrowGrain Grain = null!;
+        // The first delivery of an e-mail reply received by the reply deadline (its receipt recorded, as the inbound
+        // endpoint records it before judging), and that reply's receipt time.
+        public DateTimeOffset? TimelyReplyDeliveredAt;
+        public DateTimeOffset TimelyReplyReceivedAt;
     }
 
     private sealed class Payee
@@ -414,9 +419,25 @@ public sealed class SimulationRun
 
     private async Task ReplyAsync(Sender e, DateTimeOffset receivedAt, string source, int attempt = 0)
     {
+        var messageId = $"sim-{_seed}-{e.Index}-{receivedAt.UtcTicks}";
         try
         {
-            await e.Grain.AcceptReplyAsync(new ReplyReceived(receivedAt, source, source == "email" ? "Here is my answer." : null));
+            if (source == "email" && attempt == 0)
+            {
+                // What the inbound endpoint does first: the receipt is durable before the reply is judged.
+                await _sim.Store.Inner.RecordInboundReceiptAsync(new InboundMessageRecord(messageId, e.Id, "recipient@example.com", "Re", receivedAt, false, false, InboundMessageRecord.Pending, ""));
+                if (e.Created && receivedAt <= Now && _sim.Storage.Get<EscrowState>("escrow", e.Grain.GetGrainId()) is { Status: EscrowStatus.Held } held
+                    && Now < held.ReplyDeadline && receivedAt <= held.ReplyDeadline)
+                {
+                    e.TimelyReplyDeliveredAt ??= Now;
+                    e.TimelyReplyReceivedAt = receivedAt;
+                }
+            }
+            var result = await e.Grain.AcceptReplyAsync(new ReplyReceived(receivedAt, source, source == "email" ? "Here is my answer." : null));
+            if (source == "email")
+            {
+                await _sim.Store.Inner.RecordInboundMessageAsync(new InboundMessageRecord(messageId, e.Id, "recipient@example.com", "Re", receivedAt, true, false, result.RejectionCode, ""));
+            }
         }
         catch (Exception ex) when (!ex.Message.Contains("broke an invariant", StringComparison.Ordinal))
         {
@@ -803,6 +824,14 @@ public sealed class SimulationRun
             {
                 Violation($"{tag}: terminal with effects left: {string.Join(", ", s.Outbox.Select(x => x.Kind))}");
             }
+            // A reply received by the deadline, to a held escrow nobody else decided for (an operator, a dispute, a
+            // voided card), ends released, whatever crashed while it was handled.
+            if (e.TimelyReplyDeliveredAt is { } delivered
+                && !s.History.Any(h => h.Event is "dispute_opened" or "authorisation_voided" or "operator_refund" or "capture_rejected" or "operator_cancel")
+                && (!s.History.Any(h => h.Event == "reply_accepted") || s.Status is EscrowStatus.Refunded or EscrowStatus.RefundPending))
+            {
+                Violation($"{tag}: a reply received at {e.TimelyReplyReceivedAt:O} (delivered {delivered:O}, reply deadline {s.ReplyDeadline:O}) did not end released; history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))}");
+            }
             foreach (var h in s.History.Where(h => h.Event == "refund_permit_granted"))
             {
                 grants.Add((h.At, e.Id, s.Amount.Minor));
@@ -817,6 +846,10 @@ public sealed class SimulationRun
             {
                 Violation($"the breaker window started {window.Key:O} granted {distinct.Count} refunds of {distinct.Sum(g => g.Amount)} minor units, over the caps ({SimulationCluster.RefundsPerWindowMax}, {SimulationCluster.RefundAmountPerWindowMaxMinor})");
             }
+        }
+        foreach (var v in _sim.Emails.Violations)
+        {
+            Violation(v);
         }
         var breaker = await _sim.Grains.GetGrain<ICircuitBreakerGrain>(0).GetAsync();
         var tripAlerts = (await _sim.Store.Inner.ListAlertsAsync(openOnly: false, limit: 10_000)).Count(a => a.Kind == "circuit_breaker_tripped");
