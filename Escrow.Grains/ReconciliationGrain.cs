@@ -25,8 +25,9 @@ public sealed class ReconciliationOptions
 /// <summary>
 /// Checks a UTC day three ways: every released escrow has exactly one Stripe transfer in its transfer group with
 /// the right amount and destination; every refunded escrow's payment is cancelled or refunded at Stripe; every
-/// payment Stripe captured belongs to an escrow that expects it; the ledger and projection agree with the grains.
-/// Each finding is an alert and a line in the stored report.
+/// payment Stripe captured belongs to an escrow that expects it; the ledger and projection agree with the grains; no
+/// one-time e-mail went twice, and no refunded escrow had the reply forwarded. Each finding is an alert and a line in
+/// the stored report.
 /// </summary>
 [GrainType("reconciliation")]
 public sealed partial class ReconciliationGrain(
@@ -151,6 +152,7 @@ public sealed partial class ReconciliationGrain(
                 findings.Add(new("transfer_id", escrow.EscrowId, $"Stripe has transfer {transfers[0].Id}; the escrow recorded {view.TransferId}."));
             }
         }
+        await CheckEmailsAsync(view, findings);
         if (view.Status == "refunded" && view.PaymentIntentId is { } paymentIntentId)
         {
             var intent = await payments.GetPaymentIntentAsync(paymentIntentId);
@@ -159,6 +161,24 @@ public sealed partial class ReconciliationGrain(
             {
                 findings.Add(new("refund_not_at_stripe", escrow.EscrowId, $"The escrow is refunded but payment intent {paymentIntentId} is '{intent.Status}' at Stripe."));
             }
+        }
+    }
+
+    /// <summary>
+    /// The e-mail log of one escrow: a one-time e-mail sent twice (a re-drive that Postmark's search could not rule
+    /// out), and a refunded escrow whose sender was sent the recipient's reply (the reply was lost after it went out).
+    /// </summary>
+    private async Task CheckEmailsAsync(EscrowView view, List<ReconciliationFinding> findings)
+    {
+        var sent = (await store.GetEmailLogAsync(view.Id)).Where(l => l.Outcome == "sent").ToList();
+        foreach (var kind in sent.GroupBy(l => l.Kind, StringComparer.Ordinal).Where(g => g.Key != "pending-payout-setup" && g.Count() > 1))
+        {
+            findings.Add(new("email_sent_twice", view.Id, $"The '{kind.Key}' e-mail was sent {kind.Count()} times for this escrow."));
+        }
+        if (view.Status == "refunded" && sent.Any(l => l.Kind == "reply-forwarded"))
+        {
+            findings.Add(new("refunded_after_reply_forwarded", view.Id,
+                "The escrow was refunded although the recipient's reply was forwarded to the sender: the reply was answered, then lost. Check the reply and release by hand if it was on time."));
         }
     }
 

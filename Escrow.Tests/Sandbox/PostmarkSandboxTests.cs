@@ -35,6 +35,42 @@ public sealed class PostmarkSandboxTests
         Metadata = new Dictionary<string, string> { ["escrow_id"] = "e-1" },
     };
 
+    private static HttpRequestMessage Search(string query, string? token = SandboxTestHost.PostmarkToken)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/_sandbox/postmark/messages/outbound" + query);
+        request.Headers.Accept.ParseAdd("application/json");
+        if (token is not null)
+        {
+            request.Headers.Add("X-Postmark-Server-Token", token);
+        }
+        return request;
+    }
+
+    [Fact]
+    public async Task The_outbound_search_finds_a_sent_message_by_metadata_and_refuses_what_postmark_refuses()
+    {
+        await using var host = await SandboxTestHost.StartAsync();
+        using var sent = await host.Http.SendAsync(Send(ValidEmail));
+        var messageId = (await sent.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("MessageID").GetString();
+
+        using var found = await host.Http.SendAsync(Search("?count=1&offset=0&metadata_escrow_id=e-1"));
+        using var none = await host.Http.SendAsync(Search("?count=1&offset=0&metadata_escrow_id=e-2"));
+        using var noCount = await host.Http.SendAsync(Search("?offset=0&metadata_escrow_id=e-1"));
+        using var tooMany = await host.Http.SendAsync(Search("?count=501&offset=0"));
+        using var pastTheEnd = await host.Http.SendAsync(Search("?count=500&offset=9600"));
+        using var noToken = await host.Http.SendAsync(Search("?count=1&offset=0", null));
+
+        Assert.Equal(HttpStatusCode.OK, found.StatusCode);
+        var body = await found.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(1, body.GetProperty("TotalCount").GetInt32());
+        Assert.Equal(messageId, Assert.Single(body.GetProperty("Messages").EnumerateArray().ToList()).GetProperty("MessageID").GetString());
+        Assert.Equal(0, (await none.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("TotalCount").GetInt32());
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, noCount.StatusCode);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, tooMany.StatusCode);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, pastTheEnd.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, noToken.StatusCode);
+    }
+
     [Fact]
     public async Task Sending_with_a_wrong_or_missing_server_token_is_401_error_code_10()
     {

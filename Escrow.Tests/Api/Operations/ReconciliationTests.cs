@@ -136,6 +136,36 @@ public sealed class ReconciliationTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Forbidden, platform.StatusCode);
     }
 
+    [Fact]
+    public async Task A_refunded_escrow_whose_reply_was_forwarded_and_an_email_sent_twice_are_found_and_alerted()
+    {
+        var day = Today;
+        var (released, refunded) = await OneReleasedAndOneRefundedAsync();
+        // What a reply lost after its e-mail went out leaves behind, and a re-drive that sent an e-mail again.
+        await InsertSentEmailAsync(refunded, "reply-forwarded");
+        await InsertSentEmailAsync(released, "payout-sent");
+
+        var report = await ReconcileAsync(day);
+
+        Assert.Equal(["refunded_after_reply_forwarded"], FindingKinds(report, refunded));
+        Assert.Equal(["email_sent_twice"], FindingKinds(report, released));
+        var alerts = await _app.Admin().GetFromJsonAsync<JsonElement>("/v1/admin/alerts?open=true");
+        var kinds = alerts.GetProperty("items").EnumerateArray().Select(a => a.GetProperty("kind").GetString()).ToList();
+        Assert.Contains("reconciliation_refunded_after_reply_forwarded", kinds);
+        Assert.Contains("reconciliation_email_sent_twice", kinds);
+    }
+
+    private async Task InsertSentEmailAsync(Guid escrowId, string kind)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var insert = new NpgsqlCommand(
+            "INSERT INTO email_log (escrow_id, kind, to_address, subject, outcome, provider_message_id, error, at) VALUES (@id, @kind, 'sender@example.com', 's', 'sent', 'pm-test', NULL, now())", connection);
+        insert.Parameters.AddWithValue("id", escrowId);
+        insert.Parameters.AddWithValue("kind", kind);
+        await insert.ExecuteNonQueryAsync();
+    }
+
     private async Task<int> LedgerRowsAsync(Guid escrowId)
     {
         await using var connection = new NpgsqlConnection(_connectionString);
