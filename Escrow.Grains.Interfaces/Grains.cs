@@ -184,7 +184,8 @@ public sealed record EscrowView(
     [property: Id(20)] DateTimeOffset? NextTransferAttemptAt,
     [property: Id(21)] bool RefundAwaitingApproval,
     [property: Id(22)] string SenderEmail,
-    [property: Id(23)] int PendingEffects);
+    [property: Id(23)] int PendingEffects,
+    [property: Id(24)] string? LastPaymentError = null);
 
 [GenerateSerializer, Immutable, Alias("escrow.history-item.v1")]
 public sealed record EscrowHistoryItem(

@@ -55,6 +55,7 @@ public sealed partial class EscrowEffects(
             return e.Kind switch
             {
                 EffectKind.CreatePaymentIntent => await CreatePaymentIntentAsync(s, e),
+                EffectKind.ConfirmPayment => await ConfirmAsync(s, e),
                 EffectKind.CapturePayment => await CaptureAsync(s, e),
                 EffectKind.TransferShare => await TransferAsync(s, e, now),
                 EffectKind.CancelPaymentIntent => await CancelAsync(s, e),
@@ -97,7 +98,9 @@ public sealed partial class EscrowEffects(
         var attempts = e.Attempts + 1;
         var retry = _policy.EffectRetry;
         EscrowTelemetry.EffectRetries.Add(1, new KeyValuePair<string, object?>("effect", e.Kind.ToString()));
-        var outbox = s.Outbox.Replace(e, e with { Attempts = attempts, NotBefore = now + retry.DelayAfter(attempts) });
+        // A failed call's key is not used again (Stripe may have saved the failure under it): the next try reads first.
+        var keyAttempt = UsesKeyAttempts(e.Kind) ? e.KeyAttempt + 1 : e.KeyAttempt;
+        var outbox = s.Outbox.Replace(e, e with { Attempts = attempts, NotBefore = now + retry.DelayAfter(attempts), KeyAttempt = keyAttempt });
         var next = s with { Outbox = outbox, LastError = error };
         if (attempts == retry.MaxAttempts)
         {
@@ -132,16 +135,47 @@ public sealed partial class EscrowEffects(
             : await grains.GetGrain<ICircuitBreakerGrain>(0).RequestPermitAsync(s.Id, s.Amount.Minor)), null);
     }
 
+    private static bool UsesKeyAttempts(EffectKind kind) =>
+        kind is EffectKind.CreatePaymentIntent or EffectKind.ConfirmPayment or EffectKind.CapturePayment or EffectKind.CancelPaymentIntent or EffectKind.RefundPayment;
+
     private async Task<EffectOutcome> CreatePaymentIntentAsync(EscrowState s, PendingEffect e)
     {
         try
         {
-            var intent = await payments.CreatePaymentIntentAsync(s.Id, s.Amount, s.PaymentMethodId);
+            // After a failed try the PaymentIntent may exist (the answer was lost): look for it before making another.
+            var intent = e.KeyAttempt > 0 ? await payments.FindPaymentIntentAsync(s.Id, s.CreatedAt - TimeSpan.FromMinutes(5)) : null;
+            intent ??= await payments.CreatePaymentIntentAsync(s.Id, s.Amount, s.PaymentMethodId, e.KeyAttempt);
+            if (intent.Status == "requires_payment_method" && s.PaymentMethodId is not null)
+            {
+                // Found after a lost answer: its confirm was declined.
+                return new(new PaymentFailed("card_declined", e.Id, intent.Id, intent.ClientSecret), null);
+            }
             return new(new PaymentIntentCreated(e.Id, intent.Id, intent.ClientSecret ?? "", intent.Status, intent.AmountMinor, intent.Currency), null);
         }
         catch (PaymentGatewayException ex) when (ex.Kind is PaymentErrorKind.Declined or PaymentErrorKind.Rejected)
         {
-            return new(new PaymentFailed(ex.Code, e.Id), null);
+            return new(new PaymentFailed(ex.Code, e.Id, ex.PaymentIntent?.Id, ex.PaymentIntent?.ClientSecret), null);
+        }
+    }
+
+    /// <summary>The sender's retry with another card: the declined PaymentIntent is confirmed again.</summary>
+    private async Task<EffectOutcome> ConfirmAsync(EscrowState s, PendingEffect e)
+    {
+        var paymentMethod = e.Payload ?? s.PaymentMethodId!;
+        try
+        {
+            var intent = e.KeyAttempt > 0 ? await payments.GetPaymentIntentAsync(s.PaymentIntentId!) : null;
+            if (intent is null || intent.Status is "requires_payment_method" or "requires_confirmation")
+            {
+                intent = await payments.ConfirmPaymentIntentAsync(s.Id, s.PaymentIntentId!, paymentMethod, s.PaymentDeclines, e.KeyAttempt);
+            }
+            return intent.Status == "requires_capture"
+                ? new(new PaymentAuthorised(intent.Id, intent.AmountMinor, intent.Currency, e.Id), null)
+                : new(new PaymentFailed(intent.Status, e.Id, intent.Id), null);
+        }
+        catch (PaymentGatewayException ex) when (ex.Kind is PaymentErrorKind.Declined or PaymentErrorKind.Rejected)
+        {
+            return new(new PaymentFailed(ex.Code, e.Id, s.PaymentIntentId), null);
         }
     }
 
@@ -149,7 +183,12 @@ public sealed partial class EscrowEffects(
     {
         try
         {
-            return new(new Captured(e.Id, await payments.CaptureAsync(s.Id, s.PaymentIntentId!, s.Amount)), null);
+            // After a failed try the capture may have been made (its answer lost): Stripe's PaymentIntent says.
+            if (e.KeyAttempt > 0 && await payments.GetPaymentIntentAsync(s.PaymentIntentId!) is { Status: "succeeded", LatestChargeId: { } charge })
+            {
+                return new(new Captured(e.Id, charge), null);
+            }
+            return new(new Captured(e.Id, await payments.CaptureAsync(s.Id, s.PaymentIntentId!, s.Amount, e.KeyAttempt)), null);
         }
         catch (PaymentGatewayException ex) when (ex.Kind is PaymentErrorKind.Declined or PaymentErrorKind.Rejected)
         {
@@ -203,14 +242,20 @@ public sealed partial class EscrowEffects(
         {
             return new(new TransferReported(made.Id, made.AmountMinor, made.DestinationAccountId), null);
         }
-        return new(new PaymentRefunded(e.Id, await payments.RefundAsync(s.Id, s.PaymentIntentId!)), null);
+        // After a failed try the refund may have been made (its answer lost): the PaymentIntent's refunds say.
+        if (e.KeyAttempt > 0 && (await payments.FindRefundsAsync(s.PaymentIntentId!)).FirstOrDefault() is { } refunded)
+        {
+            return new(new PaymentRefunded(e.Id, refunded), null);
+        }
+        return new(new PaymentRefunded(e.Id, await payments.RefundAsync(s.Id, s.PaymentIntentId!, e.KeyAttempt)), null);
     }
 
     private async Task<EffectOutcome> CancelAsync(EscrowState s, PendingEffect e)
     {
-        if (s.PaymentIntentId is not null)
+        if (s.PaymentIntentId is not null
+            && !(e.KeyAttempt > 0 && (await payments.GetPaymentIntentAsync(s.PaymentIntentId)).Status == "canceled"))
         {
-            await payments.CancelAsync(s.Id, s.PaymentIntentId);
+            await payments.CancelAsync(s.Id, s.PaymentIntentId, e.KeyAttempt);
         }
         return new(new PaymentIntentCancelled(e.Id), null);
     }

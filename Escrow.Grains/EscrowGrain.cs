@@ -129,6 +129,11 @@ public sealed partial class EscrowGrain(
         {
             return Rejected(Rejection.IdempotencyKeyReused);
         }
+        // The same create with another card: after a decline, the machine retries the payment with it.
+        if (request.PaymentMethodId is { } card && _machine.Decide(state.State, new RetryPayment(card), Now) is { Accepted: true } retry)
+        {
+            Stage(retry.State);
+        }
         await RunAsync(deferEmails: true);
         return Ok();
     }
@@ -165,7 +170,7 @@ public sealed partial class EscrowGrain(
         EscrowCommand command = e.Kind switch
         {
             PaymentEventKind.Authorised => new PaymentAuthorised(e.ObjectId, e.AmountMinor, e.Currency ?? ""),
-            PaymentEventKind.Failed => new PaymentFailed(e.Reason ?? "payment_failed"),
+            PaymentEventKind.Failed => new PaymentFailed(e.Reason ?? "payment_failed", PaymentIntentId: e.ObjectId),
             PaymentEventKind.Voided => new AuthorisationVoided(e.Reason ?? "canceled"),
             PaymentEventKind.DisputeOpened => new DisputeOpened(e.ObjectId),
             PaymentEventKind.TransferReversed => new TransferReversed(e.ObjectId, e.AmountMinor),

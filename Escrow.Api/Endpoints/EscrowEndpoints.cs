@@ -27,7 +27,7 @@ public sealed record EscrowResponse(
     Guid Id, string Status, string RecipientId, long AmountMinor, string Currency, long RecipientShareMinor, long PlatformFeeMinor,
     string ResponseWindow, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset ReplyDeadline,
     string? PaymentIntentId, string? ClientSecret, string? AccessToken, string? TransferId,
-    IReadOnlyList<HistoryResponse>? History,
+    IReadOnlyList<HistoryResponse>? History, string? LastPaymentError = null,
     string? RecipientDisplayName = null);
 
 public sealed record HistoryResponse(string Status, DateTimeOffset At, string Event, long? AmountMinor, string? Detail);
@@ -109,8 +109,20 @@ public static partial class EscrowEndpoints
         var view = result.View!;
         if (view.Status == "payment_failed")
         {
-            return Problems.Make(StatusCodes.Status402PaymentRequired, "payment_failed", "The card was declined; no message was sent. Try another payment method with a new Idempotency-Key.",
-                extensions: new Dictionary<string, object?> { ["escrowId"] = view.Id, ["escrowStatus"] = view.Status, ["rejection"] = "payment_failed" });
+            return Problems.Make(StatusCodes.Status402PaymentRequired, "payment_failed", "The card was declined and the escrow expired unpaid; no message was sent. Create a new escrow with a new Idempotency-Key.",
+                extensions: new Dictionary<string, object?> { ["escrowId"] = view.Id, ["escrowStatus"] = view.Status, ["rejection"] = "payment_failed", ["lastPaymentError"] = view.LastPaymentError });
+        }
+        if (view.Status == "awaiting_payment" && view.LastPaymentError is not null)
+        {
+            // Stripe keeps the PaymentIntent for another try: the sender confirms it with another card (client side, with
+            // the client secret) or sends this same request again, same Idempotency-Key, with another paymentMethodId.
+            return Problems.Make(StatusCodes.Status402PaymentRequired, "payment_failed",
+                "The card was declined; no message was sent yet. Try another card: confirm the PaymentIntent with clientSecret, or repeat this request with the same Idempotency-Key and another paymentMethodId.",
+                extensions: new Dictionary<string, object?>
+                {
+                    ["escrowId"] = view.Id, ["escrowStatus"] = view.Status, ["rejection"] = "payment_failed", ["lastPaymentError"] = view.LastPaymentError,
+                    ["paymentIntentId"] = view.PaymentIntentId, ["clientSecret"] = view.ClientSecret, ["accessToken"] = view.AccessToken,
+                });
         }
         if (view.PaymentIntentId is null)
         {
@@ -217,15 +229,18 @@ public static partial class EscrowEndpoints
         return errors;
     }
 
-    /// <summary>A hash of the request's meaning, so the same body under the same key is recognised as the same request.</summary>
+    /// <summary>
+    /// A hash of the request's meaning, so the same body under the same key is recognised as the same request. The
+    /// payment method is not part of it: after a decline the same request with another card is the sender's retry.
+    /// </summary>
     private static string RequestHash(CreateEscrowBody b) =>
-        Convert.ToHexString(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new[] { b.RecipientId, b.SenderEmail, b.ResponseWindow, b.Subject, b.Message, b.PaymentMethodId })));
+        Convert.ToHexString(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new[] { b.RecipientId, b.SenderEmail, b.ResponseWindow, b.Subject, b.Message })));
 
     public static EscrowResponse ToResponse(EscrowView v, bool includeSecrets, bool includeHistory) => new(
         v.Id, v.Status, v.RecipientId, v.AmountMinor, v.Currency, v.RecipientShareMinor, v.PlatformFeeMinor,
         Iso8601.Format(v.ResponseWindow), v.CreatedAt, v.ExpiresAt, v.ReplyDeadline, v.PaymentIntentId, v.ClientSecret,
         includeSecrets ? v.AccessToken : null, v.TransferId,
-        includeHistory ? v.History.Select(h => new HistoryResponse(h.Status, h.At, h.Event, h.AmountMinor, h.Detail)).ToList() : null);
+        includeHistory ? v.History.Select(h => new HistoryResponse(h.Status, h.At, h.Event, h.AmountMinor, h.Detail)).ToList() : null, v.LastPaymentError);
 
     /// <summary>An access token as the escrow makes them: 32 random bytes in unpadded base64url (43 characters).</summary>
     public static bool IsWellFormedAccessToken(string? token) => token is { Length: 43 } && AccessTokenPattern().IsMatch(token);

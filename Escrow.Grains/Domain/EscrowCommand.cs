@@ -14,14 +14,25 @@ public sealed record PaymentIntentCreated(int EffectId, string PaymentIntentId, 
     public override string Name => "payment_intent_created";
 }
 
-public sealed record PaymentAuthorised(string PaymentIntentId, long AmountMinor, string Currency) : EscrowCommand
+/// <param name="EffectId">The confirm effect whose answer this is; null when a webhook reports it.</param>
+public sealed record PaymentAuthorised(string PaymentIntentId, long AmountMinor, string Currency, int? EffectId = null) : EscrowCommand
 {
     public override string Name => "payment_authorised";
 }
 
-public sealed record PaymentFailed(string Reason, int? EffectId = null) : EscrowCommand
+/// <summary>
+/// The card was declined (by the create's or a retry's confirm, named by <paramref name="EffectId"/>, or reported by a
+/// webhook). Stripe leaves the PaymentIntent in requires_payment_method: the sender may try another card.
+/// </summary>
+public sealed record PaymentFailed(string Reason, int? EffectId = null, string? PaymentIntentId = null, string? ClientSecret = null) : EscrowCommand
 {
     public override string Name => "payment_failed";
+}
+
+/// <summary>The sender tries another card on an escrow whose payment was declined (the same create, another payment method).</summary>
+public sealed record RetryPayment(string PaymentMethodId) : EscrowCommand
+{
+    public override string Name => "retry_payment";
 }
 
 /// <summary>The authorisation was cancelled or expired outside our flow (Stripe's payment_intent.canceled).</summary>

@@ -85,7 +85,8 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.AwaitingPayment, PaymentIntentCreated p) => OnPaymentIntentCreated(s, p, now),
             (_, PaymentIntentCreated p) => CompleteEffect(s, p.EffectId, EffectKind.CreatePaymentIntent),
 
-            (EscrowStatus.AwaitingPayment, PaymentAuthorised a) => Authorise(s, a.PaymentIntentId, a.AmountMinor, a.Currency, now),
+            (EscrowStatus.AwaitingPayment, PaymentAuthorised a) => AuthoriseAwaiting(s, a, now),
+            (_, PaymentAuthorised a) when a.EffectId is { } confirm && HasEffect(s, confirm, EffectKind.ConfirmPayment) => CompleteEffect(s, confirm),
             (_, PaymentAuthorised a) when a.PaymentIntentId == s.PaymentIntentId && s.HeldAt is not null => Decision.Reject(s, Rejection.AlreadyDone),
             // Cancelled before the PaymentIntent's creation was answered (a lost answer): Stripe made it, and the card
             // was authorised. The hold must not stay on the sender's card: cancel that PaymentIntent.
@@ -93,9 +94,12 @@ public sealed class EscrowMachine(EscrowPolicy policy)
                 => Decision.Accept(AddEffect(Record(s with { PaymentIntentId = a.PaymentIntentId }, now, "stray_authorisation_cancelled", a.AmountMinor, a.PaymentIntentId), EffectKind.CancelPaymentIntent)),
             (_, PaymentAuthorised) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
-            (EscrowStatus.AwaitingPayment, PaymentFailed f) => FailPayment(s, f, now),
+            (EscrowStatus.AwaitingPayment, PaymentFailed f) => Decline(s, f, now),
             (EscrowStatus.PaymentFailed, PaymentFailed) => Decision.Reject(s, Rejection.AlreadyDone),
             (_, PaymentFailed) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (EscrowStatus.AwaitingPayment, RetryPayment r) => RetryWithAnotherCard(s, r, now),
+            (_, RetryPayment) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.AwaitingPayment, UnpaidExpired) when now >= s.UnpaidExpiresAt => ExpireUnpaid(s, now),
             (EscrowStatus.AwaitingPayment, UnpaidExpired) => Decision.Reject(s, Rejection.NotDueYet),
@@ -130,7 +134,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
             (EscrowStatus.RefundPending, PaymentIntentCancelled e) when HasEffect(s, e.EffectId, EffectKind.CancelPaymentIntent)
                 => Refunded(RemoveEffect(s, e.EffectId), now, "payment_intent_cancelled", null),
-            (EscrowStatus.RefundPending or EscrowStatus.Cancelled or EscrowStatus.Refunded, PaymentIntentCancelled e) => CompleteEffect(s, e.EffectId, EffectKind.CancelPaymentIntent),
+            (EscrowStatus.RefundPending or EscrowStatus.Cancelled or EscrowStatus.PaymentFailed or EscrowStatus.Refunded, PaymentIntentCancelled e) => CompleteEffect(s, e.EffectId, EffectKind.CancelPaymentIntent),
             (_, PaymentIntentCancelled) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.RefundPending, PaymentRefunded r) when HasEffect(s, r.EffectId, EffectKind.RefundPayment)
@@ -213,12 +217,12 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (_, TransferReversed) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.AwaitingPayment, AuthorisationVoided v)
-                => Decision.Accept(AddEffect(RemoveEffects(Transition(s, EscrowStatus.Cancelled, now, "authorisation_voided", detail: v.Reason), EffectKind.CreatePaymentIntent), EffectKind.ReleaseDailySlot)),
+                => Decision.Accept(AddEffect(RemoveEffects(Transition(s, EscrowStatus.Cancelled, now, "authorisation_voided", detail: v.Reason), EffectKind.CreatePaymentIntent, EffectKind.ConfirmPayment), EffectKind.ReleaseDailySlot)),
             (EscrowStatus.RefundPending, AuthorisationVoided v) when RefundStarted(s)
                 => Refunded(RemoveEffects(s, EffectKind.CancelPaymentIntent), now, "payment_intent_cancelled", v.Reason),
             (EscrowStatus.Held or EscrowStatus.RefundPending, AuthorisationVoided v) => VoidedWhileHeld(s, v, now),
             (EscrowStatus.Processing, AuthorisationVoided v) when s.ChargeId is null => VoidedWhileHeld(s, v, now),
-            (EscrowStatus.Cancelled or EscrowStatus.Refunded, AuthorisationVoided) => Decision.Reject(s, Rejection.AlreadyDone),
+            (EscrowStatus.Cancelled or EscrowStatus.PaymentFailed or EscrowStatus.Refunded, AuthorisationVoided) => Decision.Reject(s, Rejection.AlreadyDone),
             (_, AuthorisationVoided) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             _ => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
@@ -338,6 +342,13 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         return authorised.Accepted ? authorised : Decision.Reject(s, authorised.Rejection!);
     }
 
+    /// <summary>Authorised by a retry's confirm or reported by a webhook: a retry still pending has nothing left to do.</summary>
+    private static Decision AuthoriseAwaiting(EscrowState s, PaymentAuthorised a, DateTimeOffset now)
+    {
+        var authorised = Authorise(RemoveEffects(s, EffectKind.ConfirmPayment), a.PaymentIntentId, a.AmountMinor, a.Currency, now);
+        return authorised.Accepted ? authorised : Decision.Reject(s, authorised.Rejection!);
+    }
+
     private static Decision Authorise(EscrowState s, string paymentIntentId, long amountMinor, string currency, DateTimeOffset now)
     {
         if (s.PaymentIntentId is not null && s.PaymentIntentId != paymentIntentId)
@@ -354,15 +365,65 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         return Decision.Accept(Email(held, EmailKind.PaymentReceipt));
     }
 
-    private static Decision FailPayment(EscrowState s, PaymentFailed f, DateTimeOffset now)
+    /// <summary>
+    /// A declined card does not end the escrow: Stripe returns the PaymentIntent to requires_payment_method, and the
+    /// sender may confirm it again with another card until the unpaid expiry. Nothing is sent to the recipient and the
+    /// day's slot stays reserved; the escrow becomes payment_failed only when the expiry passes.
+    /// </summary>
+    private static Decision Decline(EscrowState s, PaymentFailed f, DateTimeOffset now)
     {
-        var failed = Transition(RemoveEffects(s, EffectKind.CreatePaymentIntent), EscrowStatus.PaymentFailed, now, "payment_failed", detail: f.Reason);
-        return Decision.Accept(AddEffect(failed, EffectKind.ReleaseDailySlot));
+        if (f.EffectId is { } effect && !HasEffect(s, effect))
+        {
+            return Decision.Reject(s, Rejection.UnknownEffect);
+        }
+        if (f.PaymentIntentId is not null && s.PaymentIntentId is not null && f.PaymentIntentId != s.PaymentIntentId)
+        {
+            return Decision.Reject(s, Rejection.PaymentIntentMismatch);
+        }
+        // The webhook of a decline our own confirm already reported (and any report after the bound) changes nothing.
+        if (f.EffectId is null && (s.LastPaymentError == f.Reason || s.PaymentDeclines >= EscrowState.PaymentDeclinesMax))
+        {
+            return Decision.Reject(s, Rejection.AlreadyDone);
+        }
+        var declined = (f.EffectId is { } id ? RemoveEffect(s, id) : s) with
+        {
+            PaymentIntentId = s.PaymentIntentId ?? f.PaymentIntentId,
+            ClientSecret = s.ClientSecret ?? f.ClientSecret,
+            LastPaymentError = f.Reason,
+            PaymentDeclines = s.PaymentDeclines + 1,
+        };
+        return Decision.Accept(Record(declined, now, "payment_declined", detail: f.Reason));
     }
 
+    private static Decision RetryWithAnotherCard(EscrowState s, RetryPayment r, DateTimeOffset now)
+    {
+        if (s.LastPaymentError is null || s.PaymentIntentId is null)
+        {
+            return Decision.Reject(s, Rejection.PaymentNotDeclined);
+        }
+        // The card that was declined (the same request retried), or a retry already under way: nothing new to try.
+        if (r.PaymentMethodId == s.PaymentMethodId || s.Outbox.Any(e => e.Kind == EffectKind.ConfirmPayment))
+        {
+            return Decision.Reject(s, Rejection.AlreadyDone);
+        }
+        if (s.PaymentDeclines >= EscrowState.PaymentDeclinesMax)
+        {
+            return Decision.Reject(s, Rejection.TooManyPaymentAttempts);
+        }
+        var retrying = Record(s with { PaymentMethodId = r.PaymentMethodId }, now, "payment_retried");
+        return Decision.Accept(AddEffect(retrying, EffectKind.ConfirmPayment, payload: r.PaymentMethodId));
+    }
+
+    /// <summary>
+    /// The unpaid expiry: a PaymentIntent that exists is cancelled and the day's slot is given back. After a decline the
+    /// escrow ends as payment_failed; never paid for any other reason (no attempt, or an operator), as cancelled.
+    /// </summary>
     private static Decision ExpireUnpaid(EscrowState s, DateTimeOffset now, string? reason = null)
     {
-        var cancelled = Transition(RemoveEffects(s, EffectKind.CreatePaymentIntent), EscrowStatus.Cancelled, now, reason is null ? "unpaid_expired" : "operator_cancel", detail: reason);
+        var unpaid = RemoveEffects(s, EffectKind.CreatePaymentIntent, EffectKind.ConfirmPayment);
+        var cancelled = reason is null && s.LastPaymentError is not null
+            ? Transition(unpaid, EscrowStatus.PaymentFailed, now, "payment_failed", detail: s.LastPaymentError)
+            : Transition(unpaid, EscrowStatus.Cancelled, now, reason is null ? "unpaid_expired" : "operator_cancel", detail: reason);
         if (s.PaymentIntentId is not null)
         {
             cancelled = AddEffect(cancelled, EffectKind.CancelPaymentIntent);
@@ -553,7 +614,9 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         {
             TransferFailures = failures,
             LastError = r.Code,
-            TransferKeyAttempt = r.Permanent ? s.TransferKeyAttempt + 1 : s.TransferKeyAttempt,
+            // Stripe replays a saved failure to every retry with the same key, so each try has its own; the next try
+            // looks the transfer group up first, so a transfer made behind a lost answer is adopted, not made twice.
+            TransferKeyAttempt = s.TransferKeyAttempt + 1,
         };
         if (Policy.TransferRetry.IsExhausted(failures))
         {

@@ -73,6 +73,14 @@ public sealed record EscrowState
     /// </summary>
     [Id(44)] public ImmutableArray<string> AppliedEvents { get; init; } = [];
 
+    /// <summary>Why the last attempt to pay was declined (Stripe's error code); null while no attempt failed.</summary>
+    [Id(45)] public string? LastPaymentError { get; init; }
+
+    /// <summary>Declined attempts so far; numbers the retries' idempotency keys and bounds them.</summary>
+    [Id(46)] public int PaymentDeclines { get; init; }
+
+    public const int PaymentDeclinesMax = 10;
+
     public bool HasApplied(string eventId) => !AppliedEvents.IsDefault && AppliedEvents.Contains(eventId);
 
     public EscrowState WithApplied(string eventId)
@@ -89,6 +97,10 @@ public sealed record EscrowState
 }
 
 /// <summary>What the grain must still do for this escrow. Removed from the outbox when done.</summary>
+/// <remarks>
+/// <see cref="KeyAttempt"/> numbers the Stripe idempotency key of the effect's next call: it moves on after each failed
+/// try, because Stripe replays a saved failure to every retry with the same key (the next try reads the object first).
+/// </remarks>
 [GenerateSerializer, Immutable, Alias("escrow.effect.v1")]
 public sealed record PendingEffect(
     [property: Id(0)] int Id,
@@ -97,7 +109,8 @@ public sealed record PendingEffect(
     [property: Id(3)] string? Detail = null,
     [property: Id(4)] int Attempts = 0,
     [property: Id(5)] DateTimeOffset? NotBefore = null,
-    [property: Id(6)] string? Payload = null);
+    [property: Id(6)] string? Payload = null,
+    [property: Id(7)] int KeyAttempt = 0);
 
 public enum EffectKind
 {
@@ -111,6 +124,8 @@ public enum EffectKind
     RaiseAlert = 7,
     AwaitPayoutSetup = 8,
     RefundPayment = 9,
+    /// <summary>Confirms the declined PaymentIntent again with the payment method in the payload.</summary>
+    ConfirmPayment = 10,
 }
 
 public enum EmailKind

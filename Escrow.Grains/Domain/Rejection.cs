@@ -15,6 +15,8 @@ public sealed record Rejection([property: Id(0)] string Code, [property: Id(1)] 
     public static readonly Rejection AlreadyDone = new("already_done", "This was already done.");
     public static readonly Rejection DuplicateEvent = new("duplicate_event", "This event was already applied.");
     public static readonly Rejection UnknownEffect = new("unknown_effect", "No pending effect has this id.");
+    public static readonly Rejection PaymentNotDeclined = new("payment_not_declined", "The payment was not declined: there is nothing to retry.");
+    public static readonly Rejection TooManyPaymentAttempts = new("too_many_payment_attempts", "The payment was declined too many times; create a new escrow.");
     public static readonly Rejection AmountMismatch = new("amount_mismatch", "The payment's amount or currency does not match the escrow.");
     public static readonly Rejection PaymentIntentMismatch = new("payment_intent_mismatch", "The payment intent does not belong to this escrow.");
     public static readonly Rejection DisputeOpen = new("dispute_open", "A dispute is open: automatic actions are stopped until an operator resolves it.");

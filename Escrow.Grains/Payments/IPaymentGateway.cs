@@ -4,20 +4,35 @@ namespace Escrow.Grains.Payments;
 /// The money movements the escrow needs, in the escrow's words. Every write carries a deterministic idempotency
 /// key derived from the escrow id and the operation, so a retry after a crash or a lost answer pays nothing twice.
 /// </summary>
+/// <remarks>
+/// Stripe saves the answer of a request under its idempotency key, a 500 included, and replays it for a day. So a
+/// failed call is never retried with the same key: <paramref name="attempt"/> numbers the key
+/// (<c>escrow/{id}/capture</c>, then <c>escrow/{id}/capture/1</c>, ...), and the caller reads the object first to
+/// learn whether the failed call was performed after all.
+/// </remarks>
 public interface IPaymentGateway
 {
-    Task<PaymentIntentInfo> CreatePaymentIntentAsync(Guid escrowId, Money amount, string? paymentMethodId, CancellationToken cancellationToken = default);
+    Task<PaymentIntentInfo> CreatePaymentIntentAsync(Guid escrowId, Money amount, string? paymentMethodId, int attempt = 0, CancellationToken cancellationToken = default);
 
     Task<PaymentIntentInfo> GetPaymentIntentAsync(string paymentIntentId, CancellationToken cancellationToken = default);
 
+    /// <summary>The escrow's PaymentIntent created since <paramref name="since"/>, if Stripe has one (found by its metadata).</summary>
+    Task<PaymentIntentInfo?> FindPaymentIntentAsync(Guid escrowId, DateTimeOffset since, CancellationToken cancellationToken = default);
+
+    /// <summary>Confirms a declined PaymentIntent again with another payment method: the sender's <paramref name="retry"/>-th retry.</summary>
+    Task<PaymentIntentInfo> ConfirmPaymentIntentAsync(Guid escrowId, string paymentIntentId, string paymentMethodId, int retry, int attempt, CancellationToken cancellationToken = default);
+
     /// <summary>Captures the authorisation in full and returns the captured charge id.</summary>
-    Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, CancellationToken cancellationToken = default);
+    Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, int attempt, CancellationToken cancellationToken = default);
 
     /// <summary>Cancels an uncaptured authorisation (a deadline refund). An already cancelled intent counts as done.</summary>
-    Task CancelAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default);
+    Task CancelAsync(Guid escrowId, string paymentIntentId, int attempt, CancellationToken cancellationToken = default);
 
     /// <summary>Refunds a captured payment in full (an operator's refund after capture).</summary>
-    Task<string> RefundAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default);
+    Task<string> RefundAsync(Guid escrowId, string paymentIntentId, int attempt, CancellationToken cancellationToken = default);
+
+    /// <summary>The refunds of a PaymentIntent that succeeded or are under way.</summary>
+    Task<IReadOnlyList<string>> FindRefundsAsync(string paymentIntentId, CancellationToken cancellationToken = default);
 
     /// <summary>Transfers the recipient's share from the captured charge. <paramref name="attempt"/> is part of the idempotency key.</summary>
     Task<TransferInfo> TransferAsync(Guid escrowId, int attempt, Money share, string destinationAccountId, string chargeId, CancellationToken cancellationToken = default);
@@ -62,4 +77,7 @@ public sealed class PaymentGatewayException(PaymentErrorKind kind, string code, 
     public PaymentErrorKind Kind { get; } = kind;
 
     public string Code { get; } = code;
+
+    /// <summary>A declined confirm's PaymentIntent, as Stripe returns it with the error (requires_payment_method).</summary>
+    public PaymentIntentInfo? PaymentIntent { get; init; }
 }

@@ -16,7 +16,10 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
 
     public static string Key(Guid escrowId, string operation) => $"escrow/{escrowId:D}/{operation}";
 
-    public Task<PaymentIntentInfo> CreatePaymentIntentAsync(Guid escrowId, Money amount, string? paymentMethodId, CancellationToken cancellationToken = default) =>
+    /// <summary>The key of an operation's <paramref name="attempt"/>: the first keeps the plain key, later ones are numbered.</summary>
+    public static string Key(Guid escrowId, string operation, int attempt) => attempt == 0 ? Key(escrowId, operation) : Key(escrowId, $"{operation}/{attempt}");
+
+    public Task<PaymentIntentInfo> CreatePaymentIntentAsync(Guid escrowId, Money amount, string? paymentMethodId, int attempt = 0, CancellationToken cancellationToken = default) =>
         Call(async () =>
         {
             var create = new PaymentIntentCreateOptions
@@ -33,28 +36,47 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
                 create.PaymentMethod = paymentMethodId;
                 create.Confirm = true;
             }
-            var intent = await _paymentIntents.CreateAsync(create, Options(Key(escrowId, "payment-intent")), cancellationToken);
+            var intent = await _paymentIntents.CreateAsync(create, Options(Key(escrowId, "payment-intent", attempt)), cancellationToken);
             return ToInfo(intent);
         });
 
     public Task<PaymentIntentInfo> GetPaymentIntentAsync(string paymentIntentId, CancellationToken cancellationToken = default) =>
         Call(async () => ToInfo(await _paymentIntents.GetAsync(paymentIntentId, null, null, cancellationToken)));
 
-    public Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, CancellationToken cancellationToken = default) =>
+    public Task<PaymentIntentInfo?> FindPaymentIntentAsync(Guid escrowId, DateTimeOffset since, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            // The list is consistent at once (search is not); PaymentIntents are few in the minutes after one escrow's creation.
+            var list = new PaymentIntentListOptions { Created = new DateRangeOptions { GreaterThanOrEqual = since.UtcDateTime }, Limit = 100 };
+            await foreach (var intent in _paymentIntents.ListAutoPagingAsync(list, null, cancellationToken))
+            {
+                if (intent.Metadata?.TryGetValue("escrow_id", out var id) == true && id == escrowId.ToString("D"))
+                {
+                    return ToInfo(intent);
+                }
+            }
+            return null;
+        });
+
+    public Task<PaymentIntentInfo> ConfirmPaymentIntentAsync(Guid escrowId, string paymentIntentId, string paymentMethodId, int retry, int attempt, CancellationToken cancellationToken = default) =>
+        Call(async () => ToInfo(await _paymentIntents.ConfirmAsync(paymentIntentId, new PaymentIntentConfirmOptions { PaymentMethod = paymentMethodId },
+            Options(Key(escrowId, $"confirm/{retry}", attempt)), cancellationToken)));
+
+    public Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, int attempt, CancellationToken cancellationToken = default) =>
         Call(async () =>
         {
             var intent = await _paymentIntents.CaptureAsync(paymentIntentId, new PaymentIntentCaptureOptions { AmountToCapture = amount.Minor },
-                Options(Key(escrowId, "capture")), cancellationToken);
+                Options(Key(escrowId, "capture", attempt)), cancellationToken);
             return intent.LatestChargeId ?? throw new PaymentGatewayException(PaymentErrorKind.Rejected, "no_charge", $"Captured payment intent {paymentIntentId} has no charge.");
         });
 
-    public Task CancelAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default) =>
+    public Task CancelAsync(Guid escrowId, string paymentIntentId, int attempt, CancellationToken cancellationToken = default) =>
         Call(async () =>
         {
             try
             {
                 await _paymentIntents.CancelAsync(paymentIntentId, new PaymentIntentCancelOptions { CancellationReason = "abandoned" },
-                    Options(Key(escrowId, "cancel")), cancellationToken);
+                    Options(Key(escrowId, "cancel", attempt)), cancellationToken);
             }
             catch (StripeException e) when (e.StripeError?.Code == "payment_intent_unexpected_state")
             {
@@ -68,7 +90,7 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
             return true;
         });
 
-    public Task<string> RefundAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default) =>
+    public Task<string> RefundAsync(Guid escrowId, string paymentIntentId, int attempt, CancellationToken cancellationToken = default) =>
         Call(async () =>
         {
             var refund = await _refunds.CreateAsync(new RefundCreateOptions
@@ -76,8 +98,15 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
                 PaymentIntent = paymentIntentId,
                 Reason = "requested_by_customer",
                 Metadata = new Dictionary<string, string> { ["escrow_id"] = escrowId.ToString("D") },
-            }, Options(Key(escrowId, "refund")), cancellationToken);
+            }, Options(Key(escrowId, "refund", attempt)), cancellationToken);
             return refund.Id;
+        });
+
+    public Task<IReadOnlyList<string>> FindRefundsAsync(string paymentIntentId, CancellationToken cancellationToken = default) =>
+        Call<IReadOnlyList<string>>(async () =>
+        {
+            var list = await _refunds.ListAsync(new RefundListOptions { PaymentIntent = paymentIntentId, Limit = 100 }, null, cancellationToken);
+            return [.. list.Data.Where(r => r.Status is "succeeded" or "pending" or "requires_action").Select(r => r.Id)];
         });
 
     public Task<TransferInfo> TransferAsync(Guid escrowId, int attempt, Money share, string destinationAccountId, string chargeId, CancellationToken cancellationToken = default) =>
@@ -202,6 +231,9 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
             _ when status >= 500 || e.HttpStatusCode == HttpStatusCode.TooManyRequests || status == 409 || status == 0 => PaymentErrorKind.Transient,
             _ => PaymentErrorKind.Rejected,
         };
-        return new PaymentGatewayException(kind, code, e.Message, e);
+        return new PaymentGatewayException(kind, code, e.Message, e)
+        {
+            PaymentIntent = e.StripeError?.PaymentIntent is { } intent ? ToInfo(intent) : null,
+        };
     }
 }

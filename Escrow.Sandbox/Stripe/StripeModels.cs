@@ -119,12 +119,17 @@ public sealed record SandboxWebhookAttempt(
 /// <summary>Kinds of injectable Stripe faults.</summary>
 public enum SandboxFaultKind
 {
-    /// <summary>500 api_error; nothing performed, nothing stored for the idempotency key.</summary>
+    /// <summary>
+    /// 500 api_error; nothing performed, but the 500 is saved under the idempotency key and replayed to every retry
+    /// with that key, as Stripe does once a request has started executing.
+    /// </summary>
     ServerError,
     /// <summary>The operation is performed (and its result stored for the key), then 500 is answered.</summary>
     LostResponse,
     /// <summary>429 rate_limit_error with Retry-After: 1; nothing performed.</summary>
     RateLimited,
+    /// <summary>500 api_error before the request started executing: nothing performed, nothing saved for the key.</summary>
+    ServerErrorBeforeExecution,
 }
 
 /// <summary>Operation names accepted by fault injection.</summary>

@@ -286,6 +286,15 @@ public sealed class StripeSandbox
         switch (fault)
         {
             case SandboxFaultKind.ServerError:
+                // Stripe saves the result of a request that started executing, a 500 included, and replays it.
+                var failed = ServerError();
+                if (key is not null)
+                {
+                    _idempotency[key] = new StoredResponse(fingerprint, failed.Status, failed.Body.ToJsonString());
+                }
+
+                return (failed, false);
+            case SandboxFaultKind.ServerErrorBeforeExecution:
                 return (ServerError(), false);
             case SandboxFaultKind.RateLimited:
                 return (new StripeResponse(429, StripeJson.Error("rate_limit_error", "rate_limit",
@@ -370,6 +379,19 @@ public sealed class StripeSandbox
         };
         _paymentIntents[id] = pi;
         return confirm ? Confirm(pi, paymentMethod!, key, form) : PaymentIntentResponse(pi, form);
+    }
+
+    internal StripeResponse ListPaymentIntents(StripeForm form)
+    {
+        var limit = form.Limit();
+        var createdFrom = form.Long("created[gte]");
+        var matching = _paymentIntents.Values
+            .Where(p => createdFrom is null || p.Created >= createdFrom)
+            .Reverse()
+            .ToList();
+        matching = Page(matching, p => p.Id, form);
+        return StripeResponse.Ok(StripeJson.List("/v1/payment_intents",
+            matching.Take(limit).Select(p => StripeJson.PaymentIntent(p)), matching.Count > limit));
     }
 
     internal StripeResponse RetrievePaymentIntent(string id, StripeForm form) =>
@@ -700,6 +722,18 @@ public sealed class StripeSandbox
         _refunds[refund.Id] = refund;
         AddEvent("charge.refunded", charge.Id, StripeJson.Charge(charge), key);
         return StripeResponse.Ok(StripeJson.Refund(refund));
+    }
+
+    internal StripeResponse ListRefunds(StripeForm form)
+    {
+        var limit = form.Limit();
+        var paymentIntent = form.String("payment_intent");
+        var matching = _refunds.Values
+            .Where(r => paymentIntent is null || r.PaymentIntent == paymentIntent)
+            .Reverse()
+            .ToList();
+        matching = Page(matching, r => r.Id, form);
+        return StripeResponse.Ok(StripeJson.List("/v1/refunds", matching.Take(limit).Select(StripeJson.Refund), matching.Count > limit));
     }
 
     // ---- accounts ----

@@ -22,6 +22,8 @@ public static class StripeSandboxEndpoints
 
         group.MapPost("/v1/payment_intents", (HttpContext ctx, StripeSandbox s) =>
             Run(ctx, s, SandboxOperations.PaymentIntentsCreate, s.CreatePaymentIntent));
+        group.MapGet("/v1/payment_intents", (HttpContext ctx, StripeSandbox s) =>
+            Run(ctx, s, null, (f, _) => s.ListPaymentIntents(f)));
         group.MapGet("/v1/payment_intents/{id}", (string id, HttpContext ctx, StripeSandbox s) =>
             Run(ctx, s, null, (f, _) => s.RetrievePaymentIntent(id, f)));
         group.MapPost("/v1/payment_intents/{id}/confirm", (string id, HttpContext ctx, StripeSandbox s) =>
@@ -43,6 +45,8 @@ public static class StripeSandboxEndpoints
 
         group.MapPost("/v1/refunds", (HttpContext ctx, StripeSandbox s) =>
             Run(ctx, s, SandboxOperations.RefundsCreate, s.CreateRefund));
+        group.MapGet("/v1/refunds", (HttpContext ctx, StripeSandbox s) =>
+            Run(ctx, s, null, (f, _) => s.ListRefunds(f)));
 
         group.MapPost("/v1/accounts", (HttpContext ctx, StripeSandbox s) =>
             Run(ctx, s, SandboxOperations.AccountsCreate, s.CreateAccount));
@@ -130,13 +134,14 @@ public static class StripeSandboxEndpoints
         SandboxFaultKind? kind = request.Kind switch
         {
             "server_error" => SandboxFaultKind.ServerError,
+            "server_error_before_execution" => SandboxFaultKind.ServerErrorBeforeExecution,
             "lost_response" => SandboxFaultKind.LostResponse,
             "rate_limited" => SandboxFaultKind.RateLimited,
             _ => null,
         };
         if (kind is null)
         {
-            return Results.BadRequest(new { error = "kind must be one of server_error, lost_response, rate_limited" });
+            return Results.BadRequest(new { error = "kind must be one of server_error, server_error_before_execution, lost_response, rate_limited" });
         }
 
         var times = request.Times ?? 1;

@@ -89,10 +89,18 @@ internal static class AnEscrow
         return s.Then(new PaymentIntentCancelled(s.EffectId(EffectKind.CancelPaymentIntent)), s.ReplyDeadline.AddSeconds(2));
     }
 
-    public static EscrowState PaymentFailed()
+    /// <summary>Awaiting payment after the create's confirm was declined: the PaymentIntent waits for another card.</summary>
+    public static EscrowState Declined()
     {
         var s = AwaitingPayment();
-        return s.Then(new PaymentFailed("card_declined", s.EffectId(EffectKind.CreatePaymentIntent)), T0.AddMinutes(1));
+        return s.Then(new PaymentFailed("card_declined", s.EffectId(EffectKind.CreatePaymentIntent), PaymentIntentId, "pi_test_secret"), T0.AddMinutes(1));
+    }
+
+    /// <summary>Declined, and the unpaid expiry passed with no other card authorised.</summary>
+    public static EscrowState PaymentFailed()
+    {
+        var s = Declined();
+        return s.Then(new UnpaidExpired(), s.UnpaidExpiresAt);
     }
 
     public static EscrowState Cancelled()

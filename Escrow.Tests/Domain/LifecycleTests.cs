@@ -287,12 +287,12 @@ public sealed class LifecycleTests
     }
 
     [Fact]
-    public void Permanent_transfer_rejection_moves_the_transfer_key_on_and_a_transient_one_does_not()
+    public void Every_transfer_rejection_moves_the_transfer_key_on_because_Stripe_replays_a_saved_failure()
     {
         var s = AnEscrow.Captured();
         Assert.Equal(0, s.TransferKeyAttempt);
-        var transient = s.Then(new TransferRejected(s.EffectId(EffectKind.TransferShare), "rate_limit", Permanent: false), s.StatusChangedAt.AddSeconds(1));
-        Assert.Equal(0, transient.TransferKeyAttempt);
+        var transient = s.Then(new TransferRejected(s.EffectId(EffectKind.TransferShare), "api_error", Permanent: false), s.StatusChangedAt.AddSeconds(1));
+        Assert.Equal(1, transient.TransferKeyAttempt);
         var permanent = s.Then(new TransferRejected(s.EffectId(EffectKind.TransferShare), "account_invalid", Permanent: true), s.StatusChangedAt.AddSeconds(1));
         Assert.Equal(1, permanent.TransferKeyAttempt);
         Assert.Equal("account_invalid", permanent.LastError);
@@ -453,15 +453,70 @@ public sealed class LifecycleTests
     }
 
     [Fact]
-    public void Declined_card_fails_the_payment_and_releases_the_daily_slot()
+    public void A_declined_card_keeps_the_escrow_awaiting_payment_with_its_payment_intent_its_slot_and_no_email()
     {
         var s = AnEscrow.AwaitingPayment();
-        s = s.Then(new PaymentFailed("card_declined", s.EffectId(EffectKind.CreatePaymentIntent)), T0.AddMinutes(1));
+        s = s.Then(new PaymentFailed("card_declined", s.EffectId(EffectKind.CreatePaymentIntent), AnEscrow.PaymentIntentId, "pi_secret"), T0.AddMinutes(1));
+        Assert.Equal(EscrowStatus.AwaitingPayment, s.Status);
+        Assert.False(s.IsTerminal);
+        Assert.Empty(s.Outbox);
+        Assert.Equal("card_declined", s.LastPaymentError);
+        Assert.Equal(AnEscrow.PaymentIntentId, s.PaymentIntentId);
+        Assert.Equal("pi_secret", s.ClientSecret);
+        Assert.Equal(("payment_declined", "card_declined"), (s.History[^1].Event, s.History[^1].Detail));
+        // The webhook of the same decline changes nothing; one for another PaymentIntent is refused.
+        Assert.Equal("already_done", s.Decide(new PaymentFailed("card_declined", PaymentIntentId: AnEscrow.PaymentIntentId), T0.AddMinutes(2)).Rejection?.Code);
+        Assert.Equal("payment_intent_mismatch", s.Decide(new PaymentFailed("expired_card", PaymentIntentId: "pi_other"), T0.AddMinutes(2)).Rejection?.Code);
+        Assert.Equal(s.UnpaidExpiresAt, EscrowMachine.NextDueAt(s));
+    }
+
+    [Fact]
+    public void After_a_decline_another_card_confirms_the_same_payment_intent_and_its_authorisation_holds_the_escrow()
+    {
+        var s = AnEscrow.Declined();
+        Assert.Equal("already_done", s.Decide(new RetryPayment("pm_card_visa"), T0.AddMinutes(2)).Rejection?.Code);
+        s = s.Then(new RetryPayment("pm_card_mastercard"), T0.AddMinutes(2));
+        var confirm = Assert.Single(s.Outbox);
+        Assert.Equal((EffectKind.ConfirmPayment, "pm_card_mastercard"), (confirm.Kind, confirm.Payload));
+        Assert.Equal("already_done", s.Decide(new RetryPayment("pm_card_amex"), T0.AddMinutes(2)).Rejection?.Code);
+
+        // Declined again: still awaiting, the retry done.
+        var again = s.Then(new PaymentFailed("insufficient_funds", confirm.Id, AnEscrow.PaymentIntentId), T0.AddMinutes(3));
+        Assert.Equal((EscrowStatus.AwaitingPayment, "insufficient_funds", 2), (again.Status, again.LastPaymentError, again.PaymentDeclines));
+        Assert.Empty(again.Outbox);
+
+        var held = s.Then(new PaymentAuthorised(AnEscrow.PaymentIntentId, s.Amount.Minor, s.Amount.Currency.Code, confirm.Id), T0.AddMinutes(3));
+        Assert.Equal(EscrowStatus.Held, held.Status);
+        Assert.False(held.Has(EffectKind.ConfirmPayment));
+        Assert.True(held.HasEmail(EmailKind.NewMessage));
+    }
+
+    [Fact]
+    public void A_declined_escrow_fails_only_at_the_unpaid_expiry_cancelling_its_payment_intent_and_freeing_the_slot()
+    {
+        var s = AnEscrow.Declined();
+        Assert.Equal("not_due_yet", s.Decide(new UnpaidExpired(), s.UnpaidExpiresAt.AddSeconds(-1)).Rejection?.Code);
+        s = s.Then(new UnpaidExpired(), s.UnpaidExpiresAt);
         Assert.Equal(EscrowStatus.PaymentFailed, s.Status);
         Assert.True(s.IsTerminal);
-        Assert.Equal(new[] { EffectKind.ReleaseDailySlot }, s.Outbox.Select(e => e.Kind).ToArray());
-        Assert.Equal("card_declined", s.History[^1].Detail);
-        Assert.Equal("already_done", s.Decide(new PaymentFailed("card_declined"), T0.AddMinutes(2)).Rejection?.Code);
+        Assert.Equal(new[] { EffectKind.CancelPaymentIntent, EffectKind.ReleaseDailySlot }, s.Outbox.Select(e => e.Kind).ToArray());
+        Assert.Equal(("payment_failed", "card_declined"), (s.History[^1].Event, s.History[^1].Detail));
+        Assert.Equal("already_done", s.Decide(new PaymentFailed("card_declined"), s.UnpaidExpiresAt.AddMinutes(1)).Rejection?.Code);
+        Assert.False(s.HasEmail(EmailKind.NewMessage));
+    }
+
+    [Fact]
+    public void Declines_are_bounded_a_retry_after_the_last_is_refused()
+    {
+        var s = AnEscrow.Declined();
+        for (var i = 1; i < EscrowState.PaymentDeclinesMax; i++)
+        {
+            s = s.Then(new RetryPayment($"pm_card_{i}"), T0.AddMinutes(2 + i));
+            s = s.Then(new PaymentFailed("card_declined", s.EffectId(EffectKind.ConfirmPayment)), T0.AddMinutes(2 + i));
+        }
+        Assert.Equal(EscrowState.PaymentDeclinesMax, s.PaymentDeclines);
+        Assert.Equal("too_many_payment_attempts", s.Decide(new RetryPayment("pm_card_last"), T0.AddMinutes(30)).Rejection?.Code);
+        Assert.Equal("already_done", s.Decide(new PaymentFailed("expired_card"), T0.AddMinutes(30)).Rejection?.Code);
     }
 
     [Fact]

@@ -17,7 +17,7 @@ public sealed partial class TransitionTableTests
         "effect_completed", "unpaid_expired", "deadline_passed", "deadline_reminder_due", "transfer_retry_due",
         "refund_permit_retry_due", "operator_release", "operator_refund", "operator_retry_transfer",
         "operator_approve_refund", "dispute_opened", "operator_resolve_dispute", "transfer_reversed",
-        "payout_setup_reminder_due", "transfer_reported", "payout_check_due", "reply_awaited",
+        "payout_setup_reminder_due", "transfer_reported", "payout_check_due", "reply_awaited", "retry_payment",
     ];
 
     /// <summary>One representative of every command record, completing the state's own effects where it can.</summary>
@@ -59,6 +59,7 @@ public sealed partial class TransitionTableTests
             "payout_check_due" => new PayoutCheckDue(),
             "reply_awaited" => new ReplyAwaited(Effect(EffectKind.RequestRefundPermit), s.ReplyDeadline),
             "transfer_reported" => new TransferReported(s.TransferId ?? AnEscrow.TransferId, s.Split.RecipientShare.Minor, AnEscrow.AccountId),
+            "retry_payment" => new RetryPayment("pm_card_mastercard"),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
         };
         Assert.Equal(name, command.Name);
@@ -152,8 +153,13 @@ public sealed partial class TransitionTableTests
         { EscrowStatus.AwaitingPayment, "unpaid_expired", "!not_due_yet" },
         { EscrowStatus.Held, "unpaid_expired", "!not_allowed_in_status" },
         { EscrowStatus.AwaitingPayment, "payment_intent_created", "held" },
-        { EscrowStatus.AwaitingPayment, "payment_failed", "payment_failed" },
+        { EscrowStatus.AwaitingPayment, "payment_failed", "awaiting_payment" },
         { EscrowStatus.PaymentFailed, "payment_failed", "!already_done" },
+        { EscrowStatus.AwaitingPayment, "retry_payment", "!payment_not_declined" },
+        { EscrowStatus.Held, "retry_payment", "!not_allowed_in_status" },
+        { EscrowStatus.PaymentFailed, "retry_payment", "!not_allowed_in_status" },
+        { EscrowStatus.PaymentFailed, "payment_intent_cancelled", "payment_failed" },
+        { EscrowStatus.PaymentFailed, "authorisation_voided", "!already_done" },
         { EscrowStatus.Held, "payment_failed", "!not_allowed_in_status" },
         { EscrowStatus.Held, "payment_authorised", "!already_done" },
         { EscrowStatus.Held, "deadline_reminder_due", "!not_due_yet" },

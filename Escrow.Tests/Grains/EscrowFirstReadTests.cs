@@ -12,7 +12,7 @@ namespace Escrow.Tests.Grains;
 /// </summary>
 public sealed class EscrowFirstReadTests(GatedStorageFixture f) : IClassFixture<GatedStorageFixture>
 {
-    private static CreateEscrow Request(string recipient, string paymentMethodId = "pm_card_visa") =>
+    private static CreateEscrow Request(string recipient, string? paymentMethodId = "pm_card_visa") =>
         new(recipient, "sender@example.com", TimeSpan.FromHours(24), "Subject", "A message of some length.", paymentMethodId, "AB12");
 
     private EscrowState? Stored(IEscrowGrain grain) => f.Storage.Stored<EscrowState>("escrow", grain.GetGrainId());
@@ -80,17 +80,17 @@ public sealed class EscrowFirstReadTests(GatedStorageFixture f) : IClassFixture<
     [Fact]
     public async Task A_slot_taken_by_a_retried_create_of_an_escrow_that_gave_its_slot_back_is_given_back_too()
     {
-        // A declined card ends the escrow and gives its slot of the day back.
+        // An escrow cancelled before it was paid gives its slot of the day back.
         var recipient = await f.NewRecipientAsync(dailyLimit: 1);
-        var (_, grain, declined) = await f.NewHeldEscrowAsync(recipient, "pm_card_chargeDeclined");
-        Assert.Equal("payment_failed", declined.Status);
+        var (_, grain, declined) = await f.NewHeldEscrowAsync(recipient, paymentMethodId: null);
+        Assert.True((await grain.OperateAsync(new OperatorAction(OperatorActionKind.Refund, "never paid", "test"))).Accepted);
         await Eventually.UntilAsync(() => Task.FromResult(Stored(grain)!.Outbox.IsEmpty), "the slot given back");
         await DeactivateAsync(grain);
 
         // The retry reserves a slot again before its insert finds the escrow; that slot must not be kept.
-        var again = await grain.CreateAsync(Request(recipient, "pm_card_chargeDeclined"));
+        var again = await grain.CreateAsync(Request(recipient, null));
         Assert.True(again.Accepted, again.RejectionCode);
-        Assert.Equal("payment_failed", again.View!.Status);
+        Assert.Equal("cancelled", again.View!.Status);
 
         var next = await f.Grains.GetGrain<IEscrowGrain>(Guid.NewGuid()).CreateAsync(Request(recipient));
         Assert.True(next.Accepted, next.RejectionCode);
@@ -100,17 +100,18 @@ public sealed class EscrowFirstReadTests(GatedStorageFixture f) : IClassFixture<
     public async Task A_retried_create_refused_a_slot_today_still_gets_the_escrow_it_made()
     {
         var recipient = await f.NewRecipientAsync(dailyLimit: 1);
-        var (_, grain, declined) = await f.NewHeldEscrowAsync(recipient, "pm_card_chargeDeclined");
+        var (_, grain, declined) = await f.NewHeldEscrowAsync(recipient, paymentMethodId: null);
+        Assert.True((await grain.OperateAsync(new OperatorAction(OperatorActionKind.Refund, "never paid", "test"))).Accepted);
         await Eventually.UntilAsync(() => Task.FromResult(Stored(grain)!.Outbox.IsEmpty), "the slot given back");
         // Another escrow takes the day's only slot.
         Assert.True((await f.Grains.GetGrain<IEscrowGrain>(Guid.NewGuid()).CreateAsync(Request(recipient))).Accepted);
         await DeactivateAsync(grain);
 
-        var again = await grain.CreateAsync(Request(recipient, "pm_card_chargeDeclined"));
+        var again = await grain.CreateAsync(Request(recipient, null));
 
         Assert.True(again.Accepted, again.RejectionCode);
         Assert.Equal(declined.Id, again.View!.Id);
-        Assert.Equal("payment_failed", again.View.Status);
+        Assert.Equal("cancelled", again.View.Status);
     }
 
     [Fact]

@@ -239,17 +239,24 @@ public sealed class EscrowGrainTests(GrainClusterFixture f) : IClassFixture<Grai
     }
 
     [Fact]
-    public async Task A_declined_card_fails_the_escrow_frees_the_slot_and_sends_the_recipient_nothing()
+    public async Task A_declined_card_keeps_the_escrow_and_its_slot_and_the_same_create_with_another_card_holds_it()
     {
         var recipient = await f.NewRecipientAsync(dailyLimit: 1);
         var id = Guid.NewGuid();
-        var result = await f.Grains.GetGrain<IEscrowGrain>(id).CreateAsync(
-            new CreateEscrow(recipient, "sender@example.com", TimeSpan.FromHours(24), "Subject", "A message of some length.", "pm_card_chargeDeclined", "EF56"));
+        CreateEscrow Create(string card) => new(recipient, "sender@example.com", TimeSpan.FromHours(24), "Subject", "A message of some length.", card, "EF56");
+        var grain = f.Grains.GetGrain<IEscrowGrain>(id);
 
-        Assert.Equal("payment_failed", result.View!.Status);
-        Assert.DoesNotContain(f.Emails.Sent, m => m.Metadata!["escrow_id"] == id.ToString("D") && m.Tag == "new-message");
-        await Eventually.UntilAsync(async () => (await f.Grains.GetGrain<IEscrowGrain>(id).GetAsync())!.PendingEffects == 0, "slot released");
-        var (_, _, held) = await f.NewHeldEscrowAsync(recipient);
-        Assert.Equal("held", held.Status);
+        var declined = await grain.CreateAsync(Create("pm_card_chargeDeclined"));
+        Assert.Equal(("awaiting_payment", "card_declined"), (declined.View!.Status, declined.View.LastPaymentError));
+        Assert.NotNull(declined.View.PaymentIntentId);
+        Assert.NotNull(declined.View.ClientSecret);
+        // The slot stays reserved for the retry: the day's only one is taken.
+        Assert.False((await f.Grains.GetGrain<IEscrowGrain>(Guid.NewGuid()).CreateAsync(Create("pm_card_visa"))).Accepted);
+
+        var held = await grain.CreateAsync(Create("pm_card_visa"));
+        Assert.Equal("held", held.View!.Status);
+        Assert.Equal(declined.View.PaymentIntentId, held.View.PaymentIntentId);
+        await Eventually.UntilAsync(() => Task.FromResult(f.Emails.Sent.Any(m => m.Metadata!["escrow_id"] == id.ToString("D") && m.Tag == "new-message")), "the new-message e-mail");
+        Assert.Single(f.Emails.Sent, m => m.Metadata!["escrow_id"] == id.ToString("D") && m.Tag == "new-message");
     }
 }

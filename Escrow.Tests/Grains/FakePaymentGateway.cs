@@ -33,14 +33,17 @@ public sealed class FakePaymentGateway : IPaymentGateway
 
     public int CountCalls(string operation) => Calls.Count(c => c == operation);
 
-    public Task<PaymentIntentInfo> CreatePaymentIntentAsync(Guid escrowId, Money amount, string? paymentMethodId, CancellationToken cancellationToken = default) =>
-        Once("create", $"escrow/{escrowId}/payment-intent", () =>
+    public Task<PaymentIntentInfo> CreatePaymentIntentAsync(Guid escrowId, Money amount, string? paymentMethodId, int attempt = 0, CancellationToken cancellationToken = default) =>
+        Once("create", StripePaymentGateway.Key(escrowId, "payment-intent", attempt), () =>
         {
+            var id = $"pi_{Interlocked.Increment(ref _next)}";
             if (paymentMethodId == "pm_card_chargeDeclined")
             {
-                throw new PaymentGatewayException(PaymentErrorKind.Declined, "card_declined", "Your card was declined.");
+                // As Stripe: the PaymentIntent exists, back in requires_payment_method, and comes with the error.
+                var declined = new PaymentIntentInfo(id, "requires_payment_method", id + "_secret", amount.Minor, amount.Currency.Code, null, escrowId);
+                PaymentIntents[id] = declined;
+                throw new PaymentGatewayException(PaymentErrorKind.Declined, "card_declined", "Your card was declined.") { PaymentIntent = declined };
             }
-            var id = $"pi_{Interlocked.Increment(ref _next)}";
             var info = new PaymentIntentInfo(id, paymentMethodId is null ? "requires_payment_method" : "requires_capture", id + "_secret", amount.Minor, amount.Currency.Code, null, escrowId);
             PaymentIntents[id] = info;
             return info;
@@ -49,8 +52,31 @@ public sealed class FakePaymentGateway : IPaymentGateway
     public Task<PaymentIntentInfo> GetPaymentIntentAsync(string paymentIntentId, CancellationToken cancellationToken = default) =>
         Task.FromResult(PaymentIntents[paymentIntentId]);
 
-    public Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, CancellationToken cancellationToken = default) =>
-        Once("capture", $"escrow/{escrowId}/capture", () =>
+    public Task<PaymentIntentInfo?> FindPaymentIntentAsync(Guid escrowId, DateTimeOffset since, CancellationToken cancellationToken = default)
+    {
+        Calls.Add("find-payment-intent");
+        return Task.FromResult(PaymentIntents.Values.FirstOrDefault(p => p.EscrowId == escrowId));
+    }
+
+    public Task<PaymentIntentInfo> ConfirmPaymentIntentAsync(Guid escrowId, string paymentIntentId, string paymentMethodId, int retry, int attempt, CancellationToken cancellationToken = default) =>
+        Once("confirm", StripePaymentGateway.Key(escrowId, $"confirm/{retry}", attempt), () =>
+        {
+            var pi = PaymentIntents[paymentIntentId];
+            if (paymentMethodId == "pm_card_chargeDeclined")
+            {
+                throw new PaymentGatewayException(PaymentErrorKind.Declined, "card_declined", "Your card was declined.") { PaymentIntent = pi };
+            }
+            return PaymentIntents[paymentIntentId] = pi with { Status = "requires_capture" };
+        });
+
+    public Task<IReadOnlyList<string>> FindRefundsAsync(string paymentIntentId, CancellationToken cancellationToken = default)
+    {
+        Calls.Add("find-refunds");
+        return Task.FromResult<IReadOnlyList<string>>(_byKey.Values.OfType<string>().Where(r => r == "re_" + paymentIntentId).ToList());
+    }
+
+    public Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, int attempt, CancellationToken cancellationToken = default) =>
+        Once("capture", StripePaymentGateway.Key(escrowId, "capture", attempt), () =>
         {
             var pi = PaymentIntents[paymentIntentId];
             if (pi.Status != "requires_capture")
@@ -61,8 +87,8 @@ public sealed class FakePaymentGateway : IPaymentGateway
             return "ch_" + paymentIntentId;
         });
 
-    public Task CancelAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default) =>
-        Once("cancel", $"escrow/{escrowId}/cancel", () =>
+    public Task CancelAsync(Guid escrowId, string paymentIntentId, int attempt, CancellationToken cancellationToken = default) =>
+        Once("cancel", StripePaymentGateway.Key(escrowId, "cancel", attempt), () =>
         {
             var pi = PaymentIntents[paymentIntentId];
             if (pi.Status == "succeeded")
@@ -73,8 +99,8 @@ public sealed class FakePaymentGateway : IPaymentGateway
             return true;
         });
 
-    public Task<string> RefundAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default) =>
-        Once("refund", $"escrow/{escrowId}/refund", () => "re_" + paymentIntentId);
+    public Task<string> RefundAsync(Guid escrowId, string paymentIntentId, int attempt, CancellationToken cancellationToken = default) =>
+        Once("refund", StripePaymentGateway.Key(escrowId, "refund", attempt), () => "re_" + paymentIntentId);
 
     public Task<TransferInfo> TransferAsync(Guid escrowId, int attempt, Money share, string destinationAccountId, string chargeId, CancellationToken cancellationToken = default) =>
         Once("transfer", $"escrow/{escrowId}/transfer/{attempt}", () =>

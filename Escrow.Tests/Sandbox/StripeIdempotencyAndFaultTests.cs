@@ -81,7 +81,7 @@ public sealed class StripeIdempotencyAndFaultTests
     }
 
     [Fact]
-    public async Task A_server_error_performs_nothing_and_a_retry_with_the_same_key_performs_it()
+    public async Task A_server_error_performs_nothing_and_is_replayed_to_a_retry_with_the_same_key_as_Stripe_saves_it()
     {
         await using var host = await SandboxTestHost.StartAsync();
         host.Sandbox.InjectFault(SandboxOperations.PaymentIntentsCreate, SandboxFaultKind.ServerError);
@@ -92,6 +92,29 @@ public sealed class StripeIdempotencyAndFaultTests
         Assert.Equal("api_error", ex.StripeError.Type);
         Assert.Empty(host.Sandbox.PaymentIntents);
         Assert.Empty(host.Sandbox.Events);
+        var replayed = await Assert.ThrowsAsync<StripeException>(() => host.AuthoriseAsync(5000, "auth-1"));
+        Assert.Equal(HttpStatusCode.InternalServerError, replayed.HttpStatusCode);
+        Assert.Contains(host.Sandbox.Requests, r => r.IdempotencyKey == "auth-1" && r.Replayed && r.StatusCode == 500);
+        Assert.Empty(host.Sandbox.PaymentIntents);
+
+        // The next attempt's key performs it.
+        var retried = await host.AuthoriseAsync(5000, "auth-1/1");
+        Assert.Equal("requires_capture", retried.Status);
+        Assert.Single(host.Sandbox.PaymentIntents);
+    }
+
+    [Fact]
+    public async Task A_server_error_before_execution_performs_nothing_saves_nothing_and_a_retry_with_the_same_key_performs_it()
+    {
+        await using var host = await SandboxTestHost.StartAsync();
+        using var fault = await host.Http.PostAsJsonAsync("/_sandbox/stripe/faults",
+            new { operation = "payment_intents.create", kind = "server_error_before_execution", times = 1 });
+        fault.EnsureSuccessStatusCode();
+
+        var ex = await Assert.ThrowsAsync<StripeException>(() => host.AuthoriseAsync(5000, "auth-1"));
+
+        Assert.Equal(HttpStatusCode.InternalServerError, ex.HttpStatusCode);
+        Assert.Empty(host.Sandbox.PaymentIntents);
         var retried = await host.AuthoriseAsync(5000, "auth-1");
         Assert.Equal("requires_capture", retried.Status);
         Assert.Single(host.Sandbox.PaymentIntents);

@@ -62,14 +62,17 @@ public sealed class SimPaymentGateway : IPaymentGateway
     /// <summary>The silo's grain context accessor: a crash deactivates the calling activation.</summary>
     public IGrainContextAccessor? Contexts { get; set; }
 
-    public Task<PaymentIntentInfo> CreatePaymentIntentAsync(Guid escrowId, Money amount, string? paymentMethodId, CancellationToken cancellationToken = default) =>
-        CallAsync("create", escrowId.ToString(), $"escrow/{escrowId}/payment-intent", w =>
+    public Task<PaymentIntentInfo> CreatePaymentIntentAsync(Guid escrowId, Money amount, string? paymentMethodId, int attempt = 0, CancellationToken cancellationToken = default) =>
+        CallAsync("create", escrowId.ToString(), StripePaymentGateway.Key(escrowId, "payment-intent", attempt), w =>
         {
+            var id = $"pi_{++w.NextId}";
             if (paymentMethodId == "pm_card_chargeDeclined")
             {
-                throw new PaymentGatewayException(PaymentErrorKind.Declined, "card_declined", "Your card was declined.");
+                // As Stripe: the PaymentIntent exists, back in requires_payment_method, and comes with the error.
+                var declined = new SimPaymentIntent(id, escrowId, amount.Minor, amount.Currency.Code, "requires_payment_method");
+                w.PaymentIntents[id] = declined;
+                throw new PaymentGatewayException(PaymentErrorKind.Declined, "card_declined", "Your card was declined.") { PaymentIntent = Info(declined) };
             }
-            var id = $"pi_{++w.NextId}";
             var pi = new SimPaymentIntent(id, escrowId, amount.Minor, amount.Currency.Code, paymentMethodId is null ? "requires_payment_method" : "requires_capture");
             w.PaymentIntents[id] = pi;
             if (pi.Status == "requires_capture")
@@ -87,6 +90,38 @@ public sealed class SimPaymentGateway : IPaymentGateway
         }
     }
 
+    public async Task<PaymentIntentInfo?> FindPaymentIntentAsync(Guid escrowId, DateTimeOffset since, CancellationToken cancellationToken = default)
+    {
+        await BeforeAsync("find-payment-intent", escrowId.ToString());
+        return World.IntentOf(escrowId) is { } pi ? Info(pi) : null;
+    }
+
+    public Task<PaymentIntentInfo> ConfirmPaymentIntentAsync(Guid escrowId, string paymentIntentId, string paymentMethodId, int retry, int attempt, CancellationToken cancellationToken = default) =>
+        CallAsync("confirm", escrowId.ToString(), StripePaymentGateway.Key(escrowId, $"confirm/{retry}", attempt), w =>
+        {
+            var pi = w.PaymentIntents[paymentIntentId];
+            if (pi.Status != "requires_payment_method")
+            {
+                throw new PaymentGatewayException(PaymentErrorKind.Rejected, "payment_intent_unexpected_state", pi.Status);
+            }
+            if (paymentMethodId == "pm_card_chargeDeclined")
+            {
+                throw new PaymentGatewayException(PaymentErrorKind.Declined, "card_declined", "Your card was declined.") { PaymentIntent = Info(pi) };
+            }
+            pi.Status = "requires_capture";
+            w.Authorised.Add(pi);
+            return Info(pi);
+        });
+
+    public async Task<IReadOnlyList<string>> FindRefundsAsync(string paymentIntentId, CancellationToken cancellationToken = default)
+    {
+        await BeforeAsync("find-refunds", paymentIntentId);
+        lock (World.Gate)
+        {
+            return World.PaymentIntents.TryGetValue(paymentIntentId, out var pi) && pi.Refunds > 0 ? ["re_" + paymentIntentId] : [];
+        }
+    }
+
     public Task<IReadOnlyList<PaymentIntentInfo>> ListCapturedPaymentIntentsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
     {
         lock (World.Gate)
@@ -95,8 +130,8 @@ public sealed class SimPaymentGateway : IPaymentGateway
         }
     }
 
-    public Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, CancellationToken cancellationToken = default) =>
-        CallAsync("capture", escrowId.ToString(), $"escrow/{escrowId}/capture", w =>
+    public Task<string> CaptureAsync(Guid escrowId, string paymentIntentId, Money amount, int attempt, CancellationToken cancellationToken = default) =>
+        CallAsync("capture", escrowId.ToString(), StripePaymentGateway.Key(escrowId, "capture", attempt), w =>
         {
             var pi = w.PaymentIntents[paymentIntentId];
             if (pi.Status != "requires_capture")
@@ -109,8 +144,8 @@ public sealed class SimPaymentGateway : IPaymentGateway
             return "ch_" + paymentIntentId;
         }, FaultKind.CrashAfterCapture);
 
-    public Task CancelAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default) =>
-        CallAsync("cancel", escrowId.ToString(), $"escrow/{escrowId}/cancel", w =>
+    public Task CancelAsync(Guid escrowId, string paymentIntentId, int attempt, CancellationToken cancellationToken = default) =>
+        CallAsync("cancel", escrowId.ToString(), StripePaymentGateway.Key(escrowId, "cancel", attempt), w =>
         {
             var pi = w.PaymentIntents[paymentIntentId];
             if (pi.Status == "succeeded")
@@ -125,8 +160,8 @@ public sealed class SimPaymentGateway : IPaymentGateway
             return true;
         }, FaultKind.CrashAfterCancel);
 
-    public Task<string> RefundAsync(Guid escrowId, string paymentIntentId, CancellationToken cancellationToken = default) =>
-        CallAsync("refund", escrowId.ToString(), $"escrow/{escrowId}/refund", w =>
+    public Task<string> RefundAsync(Guid escrowId, string paymentIntentId, int attempt, CancellationToken cancellationToken = default) =>
+        CallAsync("refund", escrowId.ToString(), StripePaymentGateway.Key(escrowId, "refund", attempt), w =>
         {
             var pi = w.PaymentIntents[paymentIntentId];
             if (pi.Status != "succeeded")

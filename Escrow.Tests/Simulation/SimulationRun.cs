@@ -247,7 +247,7 @@ public sealed class SimulationRun
                 }
                 else if (q < 0.85)
                 {
-                    At(createAt + Minutes(1, 50), () => DeliverAsync(e, new PaymentEvent(PaymentEventKind.Failed, "pi_unknown", 0, null, "card_declined"), "payment_failed"));
+                    At(createAt + Minutes(1, 50), () => DeliverAsync(e, new PaymentEvent(PaymentEventKind.Failed, _stripe.IntentOf(e.Id)?.Id ?? "pi_unknown", 0, null, "card_declined"), "payment_failed"));
                 }
             }
 

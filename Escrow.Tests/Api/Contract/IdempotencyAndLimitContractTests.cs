@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Net.Http.Json;
 using System.Net;
 using Escrow.Api.Endpoints;
 using Escrow.Tests.Infrastructure;
@@ -88,7 +90,7 @@ public sealed class IdempotencyAndLimitContractTests(InMemoryApiFixture fixture)
     }
 
     [Fact]
-    public async Task A_declined_card_answers_402_leaves_a_payment_failed_escrow_sends_the_recipient_nothing_and_frees_the_slot()
+    public async Task A_declined_card_answers_402_with_what_the_sender_needs_to_retry_keeps_the_slot_and_sends_nothing()
     {
         var recipient = await App.NewRecipientAsync(dailyLimit: 2);
         var key = Guid.NewGuid().ToString();
@@ -98,14 +100,22 @@ public sealed class IdempotencyAndLimitContractTests(InMemoryApiFixture fixture)
         Assert.Equal("payment_failed", problem.GetProperty("rejection").GetString());
         var id = problem.GetProperty("escrowId").GetGuid();
         Assert.Equal(EscrowEndpoints.EscrowIdFor(key), id);
-        Assert.Equal("payment_failed", problem.GetProperty("escrowStatus").GetString());
-        Assert.Equal("payment_failed", await App.StatusOf(id));
+        Assert.Equal("awaiting_payment", problem.GetProperty("escrowStatus").GetString());
+        Assert.Equal("card_declined", problem.GetProperty("lastPaymentError").GetString());
+        var paymentIntentId = problem.GetProperty("paymentIntentId").GetString()!;
+        Assert.StartsWith(paymentIntentId + "_secret_", problem.GetProperty("clientSecret").GetString(), StringComparison.Ordinal);
+        Assert.Equal("requires_payment_method", App.Stripe.GetPaymentIntent(paymentIntentId)!.Status);
+
+        // The sender's access token opens the escrow: it waits for another card.
+        var sender = App.Anonymous();
+        sender.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", problem.GetProperty("accessToken").GetString());
+        var view = await sender.GetFromJsonAsync<JsonElement>($"/v1/escrows/{id}");
+        Assert.Equal(("awaiting_payment", "card_declined", paymentIntentId),
+            (view.GetProperty("status").GetString(), view.GetProperty("lastPaymentError").GetString(), view.GetProperty("paymentIntentId").GetString()));
         Assert.Empty(App.MailTo(recipient));
 
-        // The declined escrow does not count: both of today's slots are still available.
-        var first = await App.CreateHeldEscrowAsync(recipient);
-        var second = await App.CreateHeldEscrowAsync(recipient);
-        Assert.NotEqual(first.GetProperty("id").GetGuid(), second.GetProperty("id").GetGuid());
+        // The declined escrow keeps its slot until its unpaid expiry: one of today's two is left.
+        await App.CreateHeldEscrowAsync(recipient);
         var third = await App.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), Guid.NewGuid().ToString());
         Assert.Equal("daily_limit_reached", await Contract.RejectionOf(third, HttpStatusCode.TooManyRequests));
     }

@@ -19,7 +19,8 @@ public sealed class StripeFaultTests
         var escrow = await app.CreateHeldEscrowAsync(recipient);
         var id = escrow.Id();
 
-        app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.ServerError, FaultsThatReachTheGateway);
+        // Stripe.net retries the 500 twice with the same key, and Stripe replays the saved 500 to both: one fault fails the call.
+        app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.ServerError, 1);
         Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
         var failed = await app.WaitForAsync(id, e => e.Events().Contains("transfer_failed"), "transfer_failed in history");
         Assert.Empty(app.TransfersOf(id));
@@ -31,6 +32,8 @@ public sealed class StripeFaultTests
             released = await app.WaitForStatusAsync(id, "released");
         }
         Assert.Contains("transfer_failed", released.Statuses());
+        // The retry used the next attempt's key: the first one only ever answers its saved 500.
+        Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/transfer/1" && r.StatusCode == 200);
         var transfer = Assert.Single(app.TransfersOf(id));
         Assert.Equal(escrow.GetProperty("recipientShareMinor").GetInt64(), transfer.Amount);
         Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
@@ -111,7 +114,7 @@ public sealed class StripeFaultTests
     }
 
     [Fact]
-    public async Task A_capture_server_error_still_releases_with_exactly_one_capture_performed()
+    public async Task A_capture_server_error_saved_under_its_key_is_retried_with_the_next_key_and_captures_once()
     {
         await using var app = await LifecycleApp.StartAsync("fault_capture", FastRetry);
         var recipient = await app.PayableRecipientAsync();
@@ -132,9 +135,37 @@ public sealed class StripeFaultTests
         }, "released");
 
         Assert.Contains(app.Stripe.Requests, r => r.Operation == SandboxOperations.PaymentIntentsCapture && r.StatusCode == 500);
+        Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/capture" && r.Replayed && r.StatusCode == 500);
+        Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/capture/1" && r.StatusCode == 200);
         Assert.Single(app.SucceededCaptures(piId));
         Assert.Equal("succeeded", app.Stripe.GetPaymentIntent(piId)!.Status);
         var transfer = Assert.Single(app.TransfersOf(id));
         Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+    }
+
+    [Fact]
+    public async Task A_deadline_cancel_server_error_is_retried_with_the_next_key_and_refunds_the_escrow()
+    {
+        await using var app = await LifecycleApp.StartAsync("fault_cancel", FastRetry);
+        var recipient = await app.PayableRecipientAsync();
+        var escrow = await app.CreateHeldEscrowAsync(recipient);
+        var id = escrow.Id();
+        var piId = escrow.PaymentIntentId();
+
+        app.Stripe.InjectFault(SandboxOperations.PaymentIntentsCancel, SandboxFaultKind.ServerError, 1);
+        app.Clock.SetUtcNow(escrow.GetProperty("replyDeadline").GetDateTimeOffset().AddSeconds(1));
+        await app.WakeAllAsync([id]);
+        await app.WaitForAsync(id, e =>
+        {
+            if (e.Status() != "refunded")
+            {
+                app.Clock.Advance(TimeSpan.FromSeconds(5));
+            }
+            return e.Status() == "refunded";
+        }, "refunded");
+
+        Assert.Equal("canceled", app.Stripe.GetPaymentIntent(piId)!.Status);
+        Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/cancel" && r.StatusCode == 500);
+        Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/cancel/1" && r.StatusCode == 200);
     }
 }
