@@ -305,8 +305,16 @@ public sealed partial class EscrowEffects(
         catch (EmailSendException ex)
         {
             EscrowTelemetry.EmailsSent.Add(1, new KeyValuePair<string, object?>("kind", message.Tag), new KeyValuePair<string, object?>("outcome", "failed"));
-            await LogEmailAsync(s.Id, message, "failed", null, ex.Message, now);
-            throw;
+            await LogEmailAsync(s.Id, message, ex.Rejected ? "rejected" : "failed", null, ex.Message, now);
+            if (!ex.Rejected)
+            {
+                throw;
+            }
+            // Postmark refused the address for good (invalid, or an inactive recipient): another try cannot succeed.
+            LogEmailFailed(s.Id, e.Email?.ToString() ?? "", ex.Message);
+            await store.RaiseAlertAsync(new NewAlert("email_rejected", "warning", s.Id, $"email_rejected/{s.Id}/{e.Id}",
+                $"Postmark refused the {message.Tag} e-mail to {message.To} for good (error code {ex.ErrorCode}): {ex.Message}", now));
+            return new(new EffectCompleted(e.Id), null);
         }
         return new(new EffectCompleted(e.Id), null, InEmailLog: logged && IsLoggedEmail(e));
     }

@@ -24,4 +24,13 @@ public interface IEmailSender
 public sealed class EmailSendException(bool transient, string message, Exception? inner = null) : Exception(message, inner)
 {
     public bool Transient { get; } = transient;
+
+    /// <summary>Postmark's ErrorCode, when it answered one.</summary>
+    public int? ErrorCode { get; init; }
+
+    /// <summary>
+    /// Postmark refused this address for good: 300 (invalid e-mail request, such as a malformed address) or 406 (the
+    /// recipient is inactive: bounced, or marked it as spam). Sending again cannot succeed.
+    /// </summary>
+    public bool Rejected => ErrorCode is 300 or 406;
 }

@@ -51,7 +51,10 @@ public sealed class PostmarkEmailSender(HttpClient http, IOptions<PostmarkOption
                 return id;
             }
             var transient = (int)response.StatusCode >= 500 || response.StatusCode == HttpStatusCode.TooManyRequests;
-            throw new EmailSendException(transient, $"Postmark answered {(int)response.StatusCode} (error code {body?.ErrorCode}): {body?.Message}");
+            throw new EmailSendException(transient, $"Postmark answered {(int)response.StatusCode} (error code {body?.ErrorCode}): {body?.Message}")
+            {
+                ErrorCode = transient ? null : body?.ErrorCode,
+            };
         }
     }
 

@@ -26,6 +26,7 @@ public sealed class PostmarkSandbox
     private readonly PersistentMap<SandboxEmail> _outbox;
     private readonly SandboxJournal? _journal;
     private int _serverErrors;
+    private readonly Queue<PostmarkFaultKind> _faults = new();
 
     internal PostmarkSandbox(SandboxJournal? journal = null)
     {
@@ -66,22 +67,57 @@ public sealed class PostmarkSandbox
         lock (_gate)
         {
             _serverErrors = 0;
+            _faults.Clear();
         }
     }
 
-    /// <summary>Consumes one injected fault if any; otherwise stores the email. False when a fault was consumed.</summary>
-    internal bool TryAccept(SandboxEmail email)
+    /// <summary>
+    /// The next <paramref name="times"/> sends answer as Postmark does for <paramref name="kind"/>: a 500, a 429, or a
+    /// 422 with ErrorCode 300 (invalid address) or 406 (inactive recipient).
+    /// </summary>
+    public void InjectFaults(PostmarkFaultKind kind, int times)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(times);
+        lock (_gate)
+        {
+            for (var i = 0; i < times; i++)
+            {
+                _faults.Enqueue(kind);
+            }
+        }
+    }
+
+    /// <summary>Consumes one injected fault if any (returned); otherwise stores the email and returns null.</summary>
+    internal PostmarkFaultKind? TryAccept(SandboxEmail email)
     {
         lock (_gate)
         {
             if (_serverErrors > 0)
             {
                 _serverErrors--;
-                return false;
+                return PostmarkFaultKind.ServerError;
+            }
+
+            if (_faults.TryDequeue(out var fault))
+            {
+                return fault;
             }
 
             _outbox[email.MessageId] = email;
-            return true;
+            return null;
         }
     }
+}
+
+/// <summary>How the Postmark emulator can refuse a send, each answered as Postmark documents it.</summary>
+public enum PostmarkFaultKind
+{
+    /// <summary>500: transient.</summary>
+    ServerError,
+    /// <summary>429: too many requests, transient.</summary>
+    RateLimited,
+    /// <summary>422 with ErrorCode 300 (invalid email request): permanent.</summary>
+    InvalidAddress,
+    /// <summary>422 with ErrorCode 406 (inactive recipient): permanent.</summary>
+    InactiveRecipient,
 }

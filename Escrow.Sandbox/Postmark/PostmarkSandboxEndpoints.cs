@@ -45,12 +45,20 @@ public static class PostmarkSandboxEndpoints
                 return Results.BadRequest(new { error = "Invalid JSON: " + ex.Message });
             }
 
-            if (request is null || request.Kind != "server_error" || request.Times is <= 0)
+            PostmarkFaultKind? kind = request?.Kind switch
             {
-                return Results.BadRequest(new { error = "Expected {\"kind\":\"server_error\",\"times\":N}." });
+                "server_error" => PostmarkFaultKind.ServerError,
+                "rate_limited" => PostmarkFaultKind.RateLimited,
+                "invalid_address" => PostmarkFaultKind.InvalidAddress,
+                "inactive_recipient" => PostmarkFaultKind.InactiveRecipient,
+                _ => null,
+            };
+            if (request is null || kind is null || request.Times is <= 0)
+            {
+                return Results.BadRequest(new { error = "Expected {\"kind\":\"server_error|rate_limited|invalid_address|inactive_recipient\",\"times\":N}." });
             }
 
-            s.InjectServerErrors(request.Times ?? 1);
+            s.InjectFaults(kind.Value, request.Times ?? 1);
             return Results.Ok(new { kind = request.Kind, times = request.Times ?? 1 });
         });
         group.MapDelete("/faults", (PostmarkSandbox s) =>
@@ -125,9 +133,16 @@ public static class PostmarkSandboxEndpoints
             SentAt = now,
         };
 
-        if (!sandbox.TryAccept(email))
+        switch (sandbox.TryAccept(email))
         {
-            return Error(500, 500, "Internal server error (sandbox fault injection).");
+            case PostmarkFaultKind.ServerError:
+                return Error(500, 500, "Internal server error (sandbox fault injection).");
+            case PostmarkFaultKind.RateLimited:
+                return Error(429, 429, "Rate limit exceeded (sandbox fault injection).");
+            case PostmarkFaultKind.InvalidAddress:
+                return Error(422, 300, $"Error parsing 'To': Illegal email address '{email.To}' (sandbox fault injection).");
+            case PostmarkFaultKind.InactiveRecipient:
+                return Error(422, 406, "You tried to send to a recipient that has been marked as inactive (sandbox fault injection).");
         }
 
         await sandbox.WhenDurableAsync().ConfigureAwait(false);
