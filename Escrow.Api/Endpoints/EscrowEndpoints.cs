@@ -48,7 +48,9 @@ public static partial class EscrowEndpoints
                 "Anonymous (rate limited per address). Requires an `Idempotency-Key` header: a retry with the same key and body returns the same escrow; "
                 + "the same key with another body is refused (422). The price comes from the recipient's pricing for the chosen response window. "
                 + "`responseWindow` is an ISO 8601 duration accepted in any case (`PT24H`, `pt24h`). With `paymentMethodId` the payment is confirmed at once "
-                + "(a declined card answers 402 with the kept `escrowId`); without it, confirm `clientSecret` with Stripe.js.")
+                + "(a declined card answers 402 with `escrowId`, `paymentIntentId`, `clientSecret` and `accessToken`: the escrow waits for another card until its "
+                + "unpaid expiry; confirm `clientSecret` with Stripe.js, or repeat this request with the same key and another `paymentMethodId`, which is not "
+                + "part of the body's comparison); without it, confirm `clientSecret` with Stripe.js.")
             .Authenticated()
             .Header("Idempotency-Key", required: true, IdempotencyKeyLengthMax, "Printable characters, the same for every retry of this request (the escrow's id is derived from it).")
             .JsonBody(new CreateEscrowBody("dr-lee", "sam@example.com", "PT48H", "A question about my MRI", "Could you look at the report I attach and tell me whether I need a second opinion?", "pm_card_visa"))
