@@ -1,4 +1,5 @@
 using Escrow.Grains;
+using Escrow.Grains.Alerts;
 using Escrow.Grains.Email;
 using Escrow.Grains.Payments;
 using Escrow.Grains.Storage;
@@ -88,11 +89,13 @@ public static class EscrowHosting
             var connectionString = ConnectionString(configuration)!;
             services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
             services.AddSingleton<IEscrowStore, PostgresEscrowStore>();
+            services.AddSingleton<IAlertDeliveryStore, PostgresAlertDeliveryStore>();
             services.AddHostedService<SchemaMigrationService>();
         }
         else
         {
             services.AddSingleton<IEscrowStore, InMemoryEscrowStore>();
+            services.AddSingleton<IAlertDeliveryStore, InMemoryAlertDeliveryStore>();
         }
 
         services.AddHttpClient(StripeHttpClient);
@@ -110,6 +113,10 @@ public static class EscrowHosting
         services.AddSingleton<EscrowEffects>();
         services.AddEscrowTelemetry(configuration);
         services.AddHostedService<ReconciliationScheduler>();
+        services.AddOptions<AlertOptions>().Bind(configuration.GetSection(AlertOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AlertOptions>, AlertOptionsValidator>();
+        services.AddHttpClient(AlertDeliveryService.HttpClientName, http => http.Timeout = TimeSpan.FromSeconds(10));
+        services.AddHostedService<AlertDeliveryService>();
         return services;
     }
 

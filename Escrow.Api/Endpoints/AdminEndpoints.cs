@@ -1,6 +1,7 @@
 using Escrow.Api.Admin;
 using Escrow.Api.Hosting;
 using Escrow.Api.OpenApi;
+using Escrow.Grains.Alerts;
 using Escrow.Grains.Storage;
 
 namespace Escrow.Api.Endpoints;
@@ -51,6 +52,12 @@ public static class AdminEndpoints
         admin.MapGet("/alerts", ListAlertsAsync)
             .Describe("listAlerts", "List alerts", "Newest first; `open=true` for the unacknowledged ones only; `limit` 1 to 200, default 100.")
             .Produces<AlertList>()
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status503ServiceUnavailable);
+        admin.MapGet("/alerts/deliveries", ListDeliveriesAsync)
+            .Describe("listAlertDeliveries", "List alert deliveries",
+                "What was sent to the configured alert webhooks and e-mail address (`Alerts:*`), newest alert first: `state` "
+                + "pending (with its next attempt), delivered or failed (given up), with the last error; `limit` 1 to 200, default 100.")
+            .Produces<AlertDeliveryList>()
             .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status503ServiceUnavailable);
         admin.MapPost("/alerts/{id:long}/ack", AcknowledgeAsync).WithMetadata(new AdminActionMetadata(AdminOperations.AcknowledgeAlert))
             .Describe("acknowledgeAlert", "Acknowledge an alert", "Marks the alert as seen by the calling key. Audited.")
@@ -174,6 +181,19 @@ public static class AdminEndpoints
         }
         var alerts = await store.ListAlertsAsync(open ?? false, limit ?? 100);
         return TypedResults.Ok(new { items = alerts });
+    }
+
+    private static async Task<IResult> ListDeliveriesAsync(string? state, int? limit, IAlertDeliveryStore deliveries)
+    {
+        if (limit is < 1 or > ListLimitMax)
+        {
+            return Problems.BadRequest($"limit must be 1..{ListLimitMax}.");
+        }
+        if (state is not (null or "pending" or "delivered" or "failed"))
+        {
+            return Problems.BadRequest("state must be pending, delivered or failed.");
+        }
+        return TypedResults.Ok(new AlertDeliveryList(await deliveries.ListAsync(state, limit ?? 100)));
     }
 
     private static async Task<IResult> AcknowledgeAsync(long id, HttpContext http, AdminOperations ops) =>

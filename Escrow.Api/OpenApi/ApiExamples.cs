@@ -16,3 +16,5 @@ public static class ApiExamples
 
 /// <summary>The open or all alerts, newest first.</summary>
 public sealed record AlertList(IReadOnlyList<AlertRecord> Items);
+
+public sealed record AlertDeliveryList(IReadOnlyList<Escrow.Grains.Alerts.AlertDeliveryRecord> Items);

@@ -152,6 +152,26 @@ public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStor
         }
     }
 
+    /// <summary>The alerts with ids above <paramref name="afterId"/>, oldest first (for the alert deliveries kept in memory).</summary>
+    internal IReadOnlyList<AlertRecord> AlertsAfter(long afterId)
+    {
+        lock (_lock)
+        {
+            return [.. _alerts.Values.Where(a => a.Id > afterId).OrderBy(a => a.Id)];
+        }
+    }
+
+    internal long LastAlertId
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _nextAlertId - 1;
+            }
+        }
+    }
+
     public Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(acknowledgedBy);
