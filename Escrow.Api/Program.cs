@@ -31,6 +31,7 @@ builder.Services.AddSingleton<Escrow.Api.Admin.AdminOperations>();
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<Escrow.Api.Hosting.TransientFailureHandler>();
 builder.Services.AddEscrowOpenApi();
+builder.Services.HideAdminRoutesFromOpenApi(builder.Configuration);
 builder.Services.AddEscrowRateLimits(builder.Configuration);
 builder.Services.AddHealthChecks()
     .AddCheck<StoreHealthCheck>("store", tags: ["ready"])
@@ -51,7 +52,8 @@ app.UseAuthorization();
 
 app.MapOpenApi();
 app.MapScalarApiReference();
-app.MapPrometheusScrapingEndpoint("/metrics");
+// Metrics name escrows' counts and the service's inner workings: operators only (Prometheus sends the admin key as a bearer token).
+app.MapPrometheusScrapingEndpoint("/metrics").RequireAuthorization(DashboardAuthenticationHandler.Policy);
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
 app.MapRecipients();

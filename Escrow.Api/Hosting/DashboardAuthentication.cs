@@ -8,6 +8,7 @@ namespace Escrow.Api.Hosting;
 
 /// <summary>
 /// A browser cannot send X-Api-Key, so the Orleans dashboard takes HTTP Basic: any user name, an admin key as the password.
+/// <c>Authorization: Bearer &lt;admin key&gt;</c> is accepted too: it is what Prometheus sends to scrape /metrics.
 /// </summary>
 public sealed class DashboardAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ApiKeyRegistry keys)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
@@ -18,6 +19,10 @@ public sealed class DashboardAuthenticationHandler(IOptionsMonitor<Authenticatio
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var header = Request.Headers.Authorization.ToString();
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return Task.FromResult(Admin(keys.Identify(header[7..].Trim()), "The bearer token is not an admin key."));
+        }
         if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
             return Task.FromResult(AuthenticateResult.NoResult());
@@ -32,13 +37,17 @@ public sealed class DashboardAuthenticationHandler(IOptionsMonitor<Authenticatio
             return Task.FromResult(AuthenticateResult.Fail("Malformed Basic credentials."));
         }
         var password = decoded[(decoded.IndexOf(':', StringComparison.Ordinal) + 1)..];
-        var caller = keys.Identify(password);
+        return Task.FromResult(Admin(keys.Identify(password), "The password is not an admin key."));
+    }
+
+    private static AuthenticateResult Admin(Caller? caller, string refusal)
+    {
         if (caller?.Role != ApiRole.Admin)
         {
-            return Task.FromResult(AuthenticateResult.Fail("The password is not an admin key."));
+            return AuthenticateResult.Fail(refusal);
         }
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, caller.KeyId), new Claim(ClaimTypes.Role, "admin")], SchemeName);
-        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
+        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)

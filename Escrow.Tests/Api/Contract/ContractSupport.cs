@@ -37,6 +37,12 @@ public sealed class SmallInboundLimitFixture : InMemoryApiFixture
     protected override IDictionary<string, string?>? Settings => new Dictionary<string, string?> { ["Postmark:InboundMaxBytes"] = InboundMaxBytes.ToString(System.Globalization.CultureInfo.InvariantCulture) };
 }
 
+/// <summary>An API whose OpenAPI document lists the admin routes too (Api:DocumentAdminRoutes), as operators' tooling reads it.</summary>
+public sealed class AdminRoutesDocumentedFixture : InMemoryApiFixture
+{
+    protected override IDictionary<string, string?>? Settings => new Dictionary<string, string?> { ["Api:DocumentAdminRoutes"] = "true" };
+}
+
 /// <summary>Helpers for contract tests: problem details, Stripe signatures, sandbox calls, store reads.</summary>
 public static class Contract
 {
