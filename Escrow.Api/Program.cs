@@ -10,6 +10,7 @@ using Orleans.Dashboard;
 using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
+builder.Configuration.AddEscrowLoggingDefaults();
 if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]) && string.IsNullOrWhiteSpace(builder.Configuration["ASPNETCORE_URLS"]))
 {
     builder.WebHost.UseUrls("http://127.0.0.1:5080");
@@ -18,7 +19,8 @@ if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]) && string.IsNullOrW
 StartRefusal.EnsureSafe(builder.Configuration, servesApi: true);
 var stripeSandbox = SandboxHosting.UsesStripeSandbox(builder.Configuration);
 var postmarkSandbox = SandboxHosting.UsesPostmarkSandbox(builder.Configuration);
-var generated = SandboxHosting.ApplyDevelopmentDefaults(builder.Configuration);
+var storage = await LocalStorage.PrepareAsync(builder.Configuration);
+var generated = SandboxHosting.ApplyDevelopmentDefaults(builder.Configuration, storage.SecretsFile);
 
 builder.Services.AddEscrowServices(builder.Configuration);
 builder.Services.AddEscrowSandboxes(builder.Configuration);
@@ -73,7 +75,12 @@ if (postmarkSandbox)
 }
 app.MapOrleansDashboard(routePrefix: "/dashboard").RequireAuthorization(DashboardAuthenticationHandler.Policy);
 
-app.Lifetime.ApplicationStarted.Register(() => StartupBanner.Print(app, stripeSandbox, postmarkSandbox, generated));
+app.Lifetime.ApplicationStarted.Register(() => StartupBanner.Print(app, stripeSandbox, postmarkSandbox, generated, storage));
+if (storage.Cluster is { } cluster)
+{
+    // After the silo has stopped and written its last state.
+    app.Lifetime.ApplicationStopped.Register(cluster.Stop);
+}
 app.Run();
 
 public partial class Program;

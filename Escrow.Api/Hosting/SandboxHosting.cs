@@ -28,7 +28,12 @@ public static class SandboxHosting
 
     public static bool UsesPostmarkSandbox(IConfiguration c) => LiveMode.UsesPostmarkSandbox(c);
 
-    public static Generated ApplyDevelopmentDefaults(ConfigurationManager configuration)
+    /// <summary>
+    /// Fills in the development secrets that are not configured. With <paramref name="keptIn"/> (a file beside the local
+    /// run's data) each one is generated once and read back on every later start, so keys, webhook secrets and the
+    /// data they protect stay together.
+    /// </summary>
+    public static Generated ApplyDevelopmentDefaults(ConfigurationManager configuration, string? keptIn = null)
     {
         var generated = new List<string>();
         var values = new Dictionary<string, string?>();
@@ -37,36 +42,55 @@ public static class SandboxHosting
             // Real money: every secret is the operator's; a generated one would only hide a missing setting.
             return new Generated(generated);
         }
-        string Secret(int bytes) => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(bytes));
+        var kept = keptIn is not null && File.Exists(keptIn)
+            ? System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(keptIn)) ?? []
+            : new Dictionary<string, string>();
+        var origin = keptIn is null ? "generated" : $"kept in {keptIn}";
+        string Secret(string name, int bytes)
+        {
+            if (!kept.TryGetValue(name, out var value))
+            {
+                kept[name] = value = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(bytes));
+            }
+            return value;
+        }
         if (string.IsNullOrWhiteSpace(configuration["Stripe:SecretKey"]))
         {
             values["Stripe:SecretKey"] = SandboxStripeKey;
             if (string.IsNullOrWhiteSpace(configuration["Stripe:WebhookSecret"]))
             {
-                values["Stripe:WebhookSecret"] = "whsec_" + Secret(24);
+                values["Stripe:WebhookSecret"] = "whsec_" + Secret("Stripe:WebhookSecret", 24);
             }
         }
         if (string.IsNullOrWhiteSpace(configuration["Postmark:ServerToken"]))
         {
-            values["Postmark:ServerToken"] = SandboxPostmarkTokenPrefix + Secret(8);
+            values["Postmark:ServerToken"] = SandboxPostmarkTokenPrefix + Secret("Postmark:ServerToken", 8);
         }
         if (string.IsNullOrWhiteSpace(configuration["Postmark:InboundUsername"]) || string.IsNullOrWhiteSpace(configuration["Postmark:InboundPassword"]))
         {
             values["Postmark:InboundUsername"] = "postmark";
-            values["Postmark:InboundPassword"] = Secret(16);
-            generated.Add($"Postmark inbound webhook credentials (generated): postmark:{values["Postmark:InboundPassword"]}");
+            values["Postmark:InboundPassword"] = Secret("Postmark:InboundPassword", 16);
+            generated.Add($"Postmark inbound webhook credentials ({origin}): postmark:{values["Postmark:InboundPassword"]}");
         }
         if (!configuration.GetSection("Api:PlatformKeys").GetChildren().Any())
         {
-            values["Api:PlatformKeys:0"] = "dev-platform-" + Secret(12);
-            generated.Add($"Platform API key (generated): {values["Api:PlatformKeys:0"]}");
+            values["Api:PlatformKeys:0"] = "dev-platform-" + Secret("Api:PlatformKeys:0", 12);
+            generated.Add($"Platform API key ({origin}): {values["Api:PlatformKeys:0"]}");
         }
         if (!configuration.GetSection("Api:AdminKeys").GetChildren().Any())
         {
-            values["Api:AdminKeys:0"] = "dev-admin-" + Secret(12);
-            generated.Add($"Admin API key (generated): {values["Api:AdminKeys:0"]}");
+            values["Api:AdminKeys:0"] = "dev-admin-" + Secret("Api:AdminKeys:0", 12);
+            generated.Add($"Admin API key ({origin}): {values["Api:AdminKeys:0"]}");
         }
         configuration.AddInMemoryCollection(values);
+        if (keptIn is not null)
+        {
+            File.WriteAllText(keptIn, System.Text.Json.JsonSerializer.Serialize(kept));
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(keptIn, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+        }
         return new Generated(generated);
     }
 

@@ -48,6 +48,8 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
         _settings = new Dictionary<string, string?>
         {
             ["ConnectionStrings:Escrow"] = connectionString,
+            // Without a connection string the API would start a local PostgreSQL cluster under the working directory.
+            ["Escrow:Storage"] = connectionString is null ? "InMemory" : null,
             ["Silo:SiloPort"] = PostgresServer.GetFreePort().ToString(),
             ["Silo:GatewayPort"] = PostgresServer.GetFreePort().ToString(),
             ["Silo:ServiceId"] = "escrow-tests",

@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using Escrow.Grains.Storage;
+using Escrow.Silo;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
@@ -10,15 +8,13 @@ namespace Escrow.Tests.Infrastructure;
 
 /// <summary>
 /// One PostgreSQL server for the whole test run. <c>ESCROW_TEST_PG</c> (a connection string) points at an existing
-/// server; otherwise a private cluster is initialised in a fresh temp directory on a free port, and stopped when
+/// server; otherwise a private cluster (<see cref="PostgresCluster"/>) is initialised in a fresh temp directory on a free port, and stopped when
 /// the test process exits. A fresh directory and port per run mean a crashed run never blocks the next one.
 /// </summary>
 public sealed class PostgresServer
 {
     private const string ConnectionStringVariable = "ESCROW_TEST_PG";
-    private const string BinVariable = "ESCROW_PG_BIN";
-    private const int MajorVersionMin = 15;
-    private static readonly TimeSpan ProcessTimeout = TimeSpan.FromSeconds(60);
+    private const int MajorVersionMin = PostgresCluster.MajorVersionMin;
     private static readonly Lazy<Task<PostgresServer>> Instance = new(StartAsync);
     private static int s_databaseCounter;
 
@@ -68,34 +64,14 @@ public sealed class PostgresServer
             return new PostgresServer(builder);
         }
 
-        var bin = FindBinDirectory();
-        var asRoot = string.Equals(Environment.UserName, "root", StringComparison.Ordinal);
+        var bin = PostgresCluster.FindBinDirectory() ?? throw new InvalidOperationException(
+            PostgresCluster.NotFoundMessage + $" Or set {ConnectionStringVariable} to a connection string.");
         RemoveStaleClusters();
         var root = Path.Combine(Path.GetTempPath(), "escrow-pg-" + Guid.NewGuid().ToString("N")[..12]);
-        var data = Path.Combine(root, "data");
-        var log = Path.Combine(root, "server.log");
-        Directory.CreateDirectory(root);
-        if (asRoot)
-        {
-            // PostgreSQL refuses to run as root: the cluster belongs to the postgres system user.
-            await RunAsync("chown", ["postgres:postgres", root], asUser: false, "chown of the test cluster directory to postgres");
-        }
-
-        await RunAsync(Path.Combine(bin, "initdb"),
-            ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"], asRoot, "initdb");
-
-        var port = FreePort();
-        var options = string.Create(CultureInfo.InvariantCulture,
-            $"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=on -c max_connections=300");
-        var started = await RunAsync(Path.Combine(bin, "pg_ctl"), ["start", "-w", "-s", "-t", "60", "-D", data, "-l", log, "-o", options],
-            asRoot, "pg_ctl start", throwOnFailure: false);
-        if (started != 0)
-        {
-            throw new InvalidOperationException(
-                $"pg_ctl start failed (exit {started}) for the test cluster in {data} on port {port}. Server log:\n{TryRead(log)}");
-        }
-
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop(bin, data, root, asRoot);
+        var cluster = await PostgresCluster.StartAsync(bin, root, extraOptions: "-c max_connections=300");
+        var data = cluster.DataDirectory;
+        var port = cluster.Port;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop(cluster);
 
         var admin = new NpgsqlConnectionStringBuilder
         {
@@ -109,13 +85,12 @@ public sealed class PostgresServer
         return new PostgresServer(admin);
     }
 
-    private static void Stop(string bin, string data, string root, bool asRoot)
+    private static void Stop(PostgresCluster cluster)
     {
         try
         {
-            RunAsync(Path.Combine(bin, "pg_ctl"), ["stop", "-m", "fast", "-s", "-D", data], asRoot, "pg_ctl stop", throwOnFailure: false)
-                .GetAwaiter().GetResult();
-            Directory.Delete(root, recursive: true);
+            cluster.Stop();
+            Directory.Delete(cluster.Directory, recursive: true);
         }
         catch (IOException)
         {
@@ -151,73 +126,6 @@ public sealed class PostgresServer
         }
     }
 
-    private static string FindBinDirectory()
-    {
-        var configured = Environment.GetEnvironmentVariable(BinVariable);
-        if (!string.IsNullOrWhiteSpace(configured))
-        {
-            return File.Exists(Path.Combine(configured, "initdb"))
-                ? configured
-                : throw new InvalidOperationException($"{BinVariable}={configured} has no initdb; point it at a PostgreSQL {MajorVersionMin}+ bin directory.");
-        }
-
-        const string Installed = "/usr/lib/postgresql";
-        var candidates = Directory.Exists(Installed)
-            ? Directory.GetDirectories(Installed)
-                .Select(d => (Dir: Path.Combine(d, "bin"), Major: int.TryParse(Path.GetFileName(d), out var v) ? v : 0))
-                .Where(c => c.Major >= MajorVersionMin && File.Exists(Path.Combine(c.Dir, "initdb")))
-                .OrderBy(c => c.Major == MajorVersionMin ? 0 : 1).ThenByDescending(c => c.Major)
-                .Select(c => c.Dir)
-            : [];
-        return candidates.FirstOrDefault() ?? throw new InvalidOperationException(
-            $"initdb not found under {Installed}/<version>/bin (version {MajorVersionMin} or later); install postgresql-15 " +
-            $"(apt-get install -y postgresql-15), set {BinVariable} to its bin directory, or set {ConnectionStringVariable} to a connection string.");
-    }
-
-    private static async Task<int> RunAsync(string file, IReadOnlyList<string> args, bool asUser, string what, bool throwOnFailure = true)
-    {
-        var info = new ProcessStartInfo(asUser ? "runuser" : file)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = throwOnFailure,
-            RedirectStandardError = throwOnFailure,
-        };
-        if (asUser)
-        {
-            foreach (var a in (string[])["-u", "postgres", "--", file])
-            {
-                info.ArgumentList.Add(a);
-            }
-        }
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"{what}: could not start {info.FileName}.");
-        process.StandardInput.Close();
-        // Output is read only for short-lived tools: pg_ctl's server would keep the pipes open.
-        var stdout = throwOnFailure ? process.StandardOutput.ReadToEndAsync() : Task.FromResult("");
-        var stderr = throwOnFailure ? process.StandardError.ReadToEndAsync() : Task.FromResult("");
-        using var timeout = new CancellationTokenSource(ProcessTimeout);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"{what} did not finish within {ProcessTimeout.TotalSeconds} s.");
-        }
-        if (throwOnFailure && process.ExitCode != 0)
-        {
-            throw new InvalidOperationException(
-                $"{what} failed (exit {process.ExitCode}): {info.FileName} {string.Join(' ', info.ArgumentList)}\n{await stdout}{await stderr}");
-        }
-        return process.ExitCode;
-    }
-
     private static async Task CheckReachableAsync(NpgsqlConnectionStringBuilder builder, string what)
     {
         try
@@ -236,29 +144,6 @@ public sealed class PostgresServer
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static string TryRead(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (IOException e)
-        {
-            return $"(log unreadable: {e.Message})";
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            return $"(log unreadable: {e.Message})";
-        }
-    }
-
     /// <summary>A free loopback TCP port, for silos in tests.</summary>
-    public static int GetFreePort() => FreePort();
+    public static int GetFreePort() => PostgresCluster.FreeLoopbackPort();
 }

@@ -48,7 +48,8 @@ public sealed class PublishedProcessStartTests(PublishedApi published) : IClassF
     [Fact]
     public async Task Published_api_with_no_configuration_starts_in_sandbox_mode_and_prints_what_it_generated()
     {
-        var output = await published.RunUntilOutputAsync(new Dictionary<string, string>(), "Storage ", TimeSpan.FromSeconds(120));
+        // In memory: this run is killed, which would leave a local cluster's server behind (LocalRunTests covers that run).
+        var output = await published.RunUntilOutputAsync(new Dictionary<string, string> { ["Escrow__Storage"] = "InMemory" }, "Storage ", TimeSpan.FromSeconds(120));
 
         Assert.Contains("Escrow API listening on http://127.0.0.1:", output, StringComparison.Ordinal);
         Assert.Contains("Stripe    SANDBOX", output, StringComparison.Ordinal);
