@@ -35,6 +35,7 @@ public sealed partial class ReconciliationGrain(
     IEscrowStore store,
     IPaymentGateway payments,
     IOptions<ReconciliationOptions> options,
+    IOptions<MonitorOptions> monitor,
     ILogger<ReconciliationGrain> logger) : Grain, IReconciliationGrain, IRemindable
 {
     private const string ReminderName = "daily";
@@ -92,7 +93,7 @@ public sealed partial class ReconciliationGrain(
         {
             Issue(issues, "refund_rate", refunded, $"{refunded} of {released + refunded} finished escrows were refunded (over {options.Value.RefundRateIssueAbove:P0})");
         }
-        var stuck = await store.QueryEscrowsAsync(new EscrowQuery(StuckOnly: true, Now: now, Limit: 500));
+        var stuck = await store.QueryEscrowsAsync(new EscrowQuery(StuckOnly: true, Now: now, Rules: monitor.Value.Rules(), Limit: 500));
         Issue(issues, "stuck", stuck.Items.Count, "escrows stuck now (GET /v1/admin/escrows?stuck=true)");
         if (touched.Count >= limit)
         {

@@ -112,7 +112,9 @@ public static class EscrowHosting
         services.AddHttpClient<IEmailSender, PostmarkEmailSender>(PostmarkHttpClient, http => http.Timeout = TimeSpan.FromSeconds(30));
         services.AddSingleton<EscrowEffects>();
         services.AddEscrowTelemetry(configuration);
-        services.AddHostedService<ReconciliationScheduler>();
+        services.AddHostedService<ReminderScheduler>();
+        services.AddOptions<MonitorOptions>().Bind(configuration.GetSection(MonitorOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MonitorOptions>, MonitorOptionsValidator>();
         services.AddOptions<AlertOptions>().Bind(configuration.GetSection(AlertOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<AlertOptions>, AlertOptionsValidator>();
         services.AddHttpClient(AlertDeliveryService.HttpClientName, http => http.Timeout = TimeSpan.FromSeconds(10));

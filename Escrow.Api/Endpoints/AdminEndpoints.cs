@@ -2,7 +2,9 @@ using Escrow.Api.Admin;
 using Escrow.Api.Hosting;
 using Escrow.Api.OpenApi;
 using Escrow.Grains.Alerts;
+using Escrow.Grains;
 using Escrow.Grains.Storage;
+using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.Endpoints;
 
@@ -27,7 +29,7 @@ public static class AdminEndpoints
         admin.MapGet("/escrows", ListEscrowsAsync)
             .Describe("listEscrows", "List escrows by status, recipient or stuck",
                 "Newest first, a page at a time (`limit` 1 to 200, default 50; pass `next` back as `after`). "
-                + "`status` is a snake_case status name accepted in any case; `stuck` lists escrows past their due time.")
+                + "`status` is a snake_case status name accepted in any case; `stuck` lists escrows too long in a status (the `Monitor:*StuckAfter` thresholds).")
             .Produces<EscrowPage>()
             .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status503ServiceUnavailable);
         foreach (var kind in Enum.GetValues<OperatorActionKind>())
@@ -126,7 +128,7 @@ public static class AdminEndpoints
             : Problems.Rejection(result.RejectionCode!, result.RejectionMessage, escrowId);
     }
 
-    private static async Task<IResult> ListEscrowsAsync(string? status, string? recipientId, bool? stuck, int? limit, string? after, IEscrowStore store, TimeProvider clock)
+    private static async Task<IResult> ListEscrowsAsync(string? status, string? recipientId, bool? stuck, int? limit, string? after, IEscrowStore store, TimeProvider clock, IOptions<MonitorOptions> monitor)
     {
         status = status?.ToLowerInvariant();
         if (status is not null && !EscrowStatusNames.TryParseWire(status, out _))
@@ -139,7 +141,7 @@ public static class AdminEndpoints
         }
         try
         {
-            var page = await store.QueryEscrowsAsync(new EscrowQuery(status, recipientId, stuck ?? false, clock.GetUtcNow(), Limit: limit ?? 50, After: after));
+            var page = await store.QueryEscrowsAsync(new EscrowQuery(status, recipientId, stuck ?? false, clock.GetUtcNow(), monitor.Value.Rules(), Limit: limit ?? 50, After: after));
             return TypedResults.Ok(new { items = page.Items, next = page.Next });
         }
         catch (ArgumentException)

@@ -35,7 +35,7 @@ public static class EscrowPages
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
-    private static async Task<IResult> ListAsync(HttpContext http, IEscrowStore store, TimeProvider clock, string? status, string? stuck, string? recipient, string? from, string? to, string? after)
+    private static async Task<IResult> ListAsync(HttpContext http, IEscrowStore store, TimeProvider clock, IOptions<MonitorOptions> monitor, string? status, string? stuck, string? recipient, string? from, string? to, string? after)
     {
         var errors = new List<string>();
         if (!string.IsNullOrEmpty(status) && !EscrowStatusNames.TryParseWire(status, out _))
@@ -50,13 +50,13 @@ public static class EscrowPages
         EscrowPage page;
         try
         {
-            page = await store.QueryEscrowsAsync(new EscrowQuery(string.IsNullOrEmpty(status) ? null : status, recipient, stuckOnly, clock.GetUtcNow(), Limit: PageSize,
+            page = await store.QueryEscrowsAsync(new EscrowQuery(string.IsNullOrEmpty(status) ? null : status, recipient, stuckOnly, clock.GetUtcNow(), monitor.Value.Rules(), Limit: PageSize,
                 After: string.IsNullOrEmpty(after) ? null : after, CreatedFrom: fromDay, CreatedBefore: toDay?.AddDays(1)));
         }
         catch (ArgumentException)
         {
             errors.Add("The page link is not valid any more; showing the first page.");
-            page = await store.QueryEscrowsAsync(new EscrowQuery(status, recipient, stuckOnly, clock.GetUtcNow(), Limit: PageSize, CreatedFrom: fromDay, CreatedBefore: toDay?.AddDays(1)));
+            page = await store.QueryEscrowsAsync(new EscrowQuery(status, recipient, stuckOnly, clock.GetUtcNow(), monitor.Value.Rules(), Limit: PageSize, CreatedFrom: fromDay, CreatedBefore: toDay?.AddDays(1)));
         }
         var statuses = Enum.GetValues<EscrowStatus>().Select(s => s.ToWire());
         var next = page.Next is null ? null : "/console/escrows" + Html.Query(("status", status), ("stuck", stuckOnly ? "true" : null), ("recipient", recipient), ("from", from), ("to", to), ("after", page.Next));

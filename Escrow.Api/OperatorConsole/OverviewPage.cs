@@ -1,5 +1,7 @@
 using System.Globalization;
+using Escrow.Grains;
 using Escrow.Grains.Storage;
+using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.OperatorConsole;
 
@@ -13,11 +15,11 @@ public static class OverviewPage
     /// <summary>The statuses in which the sender's money is authorised or captured and not yet paid out or given back.</summary>
     public static readonly string[] HoldingStatuses = ["held", "processing", "pending_user_setup", "transfer_failed", "refund_pending"];
 
-    public static void MapOverview(this RouteGroupBuilder pages) => pages.MapGet("", async (HttpContext http, IEscrowStore store, IGrainFactory grains, TimeProvider clock) =>
+    public static void MapOverview(this RouteGroupBuilder pages) => pages.MapGet("", async (HttpContext http, IEscrowStore store, IGrainFactory grains, TimeProvider clock, IOptions<MonitorOptions> monitor) =>
     {
         var now = clock.GetUtcNow();
         var counts = await store.CountByStatusAsync();
-        var stuck = await store.QueryEscrowsAsync(new EscrowQuery(StuckOnly: true, Now: now, Limit: StuckShownMax));
+        var stuck = await store.QueryEscrowsAsync(new EscrowQuery(StuckOnly: true, Now: now, Rules: monitor.Value.Rules(), Limit: StuckShownMax));
         var alerts = await store.ListAlertsAsync(openOnly: true, OpenAlertsCountedMax);
         var breaker = await grains.GetGrain<ICircuitBreakerGrain>(0).GetAsync();
         var end = new DateTimeOffset(now.UtcDateTime.Date.AddHours(now.UtcDateTime.Hour + 1), TimeSpan.Zero);

@@ -6,19 +6,13 @@ namespace Escrow.Grains.Storage;
 
 /// <summary>
 /// The rules both <see cref="IEscrowStore"/> implementations share, so the in-memory store behaves exactly like
-/// PostgreSQL: input checks (mirroring the CHECK constraints in sql/010-escrow.sql), the stuck thresholds,
+/// PostgreSQL: input checks (mirroring the CHECK constraints in sql/010-escrow.sql),
 /// page limits and the pagination cursor.
 /// </summary>
 internal static partial class EscrowStoreRules
 {
     public const int PageLimitMax = 500;
     public const int ListLimitMax = 1_000;
-
-    public static readonly TimeSpan HeldPastReplyDeadlineStuckAfter = TimeSpan.FromMinutes(5);
-    public static readonly TimeSpan ProcessingStuckAfter = TimeSpan.FromMinutes(5);
-    public static readonly TimeSpan TransferFailedStuckAfter = TimeSpan.FromHours(24);
-    public static readonly TimeSpan PendingUserSetupStuckAfter = TimeSpan.FromDays(7);
-    public static readonly TimeSpan RefundPendingStuckAfterDefault = TimeSpan.FromMinutes(20);
 
     /// <summary>
     /// PostgreSQL's text and jsonb refuse NUL, so a NUL that reached a store write (say in a provider's message) would
@@ -128,16 +122,6 @@ internal static partial class EscrowStoreRules
             throw new ArgumentException($"'{currency}' is not an upper-case three-letter currency code.", nameof(currency));
         }
     }
-
-    public static bool IsStuck(EscrowProjection p, DateTimeOffset now, TimeSpan refundPendingStuckAfter) => p.Status switch
-    {
-        "held" => p.ReplyDeadline is { } reply && reply + HeldPastReplyDeadlineStuckAfter < now,
-        "processing" => p.StatusChangedAt < now - ProcessingStuckAfter,
-        "transfer_failed" => p.StatusChangedAt < now - TransferFailedStuckAfter,
-        "pending_user_setup" => p.StatusChangedAt < now - PendingUserSetupStuckAfter,
-        "refund_pending" => p.StatusChangedAt < now - refundPendingStuckAfter,
-        _ => false,
-    };
 
     public static int PageLimit(int limit) => Math.Clamp(limit, 1, PageLimitMax);
 

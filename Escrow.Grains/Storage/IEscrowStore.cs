@@ -26,9 +26,8 @@ public interface IEscrowStore
 
     /// <summary>
     /// Escrows ordered by created_at then id, keyset-paginated by <see cref="EscrowQuery.After"/> (an opaque cursor
-    /// returned as <see cref="EscrowPage.Next"/>). Stuck (relative to <see cref="EscrowQuery.Now"/>): held past
-    /// reply_deadline + 5 min; processing with status_changed_at over 5 min ago; transfer_failed over 24 h;
-    /// pending_user_setup over 7 days; refund_pending over RefundPendingStuckAfter (default 20 min).
+    /// returned as <see cref="EscrowPage.Next"/>). Stuck (relative to <see cref="EscrowQuery.Now"/>): by
+    /// <see cref="EscrowQuery.Rules"/>, <see cref="StuckRules.Default"/> when not given.
     /// </summary>
     Task<EscrowPage> QueryEscrowsAsync(EscrowQuery query, CancellationToken cancellationToken = default);
 
@@ -137,7 +136,7 @@ public sealed record EscrowQuery(
     string? RecipientId = null,
     bool StuckOnly = false,
     DateTimeOffset? Now = null,
-    TimeSpan? RefundPendingStuckAfter = null,
+    StuckRules? Rules = null,
     int Limit = 50,
     string? After = null,
     DateTimeOffset? CreatedFrom = null,

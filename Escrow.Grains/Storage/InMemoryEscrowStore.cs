@@ -82,14 +82,14 @@ public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStor
         var limit = PageLimit(query.Limit);
         var after = query.After is null ? ((DateTimeOffset, string)?)null : ToKey(DecodeCursor(query.After));
         var now = query.Now ?? timeProvider.GetUtcNow();
-        var refundAfter = query.RefundPendingStuckAfter ?? RefundPendingStuckAfterDefault;
+        var rules = query.Rules ?? StuckRules.Default;
 
         lock (_lock)
         {
             var rows = _projections.Values
                 .Where(p => query.Status is null || p.Status == query.Status)
                 .Where(p => query.RecipientId is null || p.RecipientId == query.RecipientId)
-                .Where(p => !query.StuckOnly || IsStuck(p, now, refundAfter))
+                .Where(p => !query.StuckOnly || rules.IsStuck(p, now))
                 .Where(p => (query.CreatedFrom is not { } from || p.CreatedAt >= from) && (query.CreatedBefore is not { } before || p.CreatedAt < before))
                 .Select(p => (Key: ToKey((p.CreatedAt, p.EscrowId)), Row: p))
                 .Where(x => after is not { } a || Compare(x.Key, a) > 0)

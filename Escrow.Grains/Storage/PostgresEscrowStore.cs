@@ -199,14 +199,15 @@ public sealed class PostgresEscrowStore : IEscrowStore
         var limit = PageLimit(query.Limit);
         (DateTimeOffset CreatedAt, Guid EscrowId)? after = query.After is null ? null : DecodeCursor(query.After);
 
+        var rules = query.Rules ?? StuckRules.Default;
         await using var command = _dataSource.CreateCommand(QueryEscrowsSql);
         AddParameters(command.Parameters, NamedText("status", query.Status),
             NamedText("recipient_id", query.RecipientId), Named("stuck_only", query.StuckOnly),
             Named("now", (query.Now ?? _timeProvider.GetUtcNow()).ToUniversalTime()),
-            Named("held_after", HeldPastReplyDeadlineStuckAfter), Named("processing_after", ProcessingStuckAfter),
-            Named("transfer_failed_after", TransferFailedStuckAfter),
-            Named("pending_setup_after", PendingUserSetupStuckAfter),
-            Named("refund_pending_after", query.RefundPendingStuckAfter ?? RefundPendingStuckAfterDefault),
+            Named("held_after", rules.HeldPastReplyDeadline), Named("processing_after", rules.Processing),
+            Named("transfer_failed_after", rules.TransferFailed),
+            Named("pending_setup_after", rules.PendingUserSetup),
+            Named("refund_pending_after", rules.RefundPending),
             Named("created_from", query.CreatedFrom?.ToUniversalTime()), Named("created_before", query.CreatedBefore?.ToUniversalTime()),
             Named("after_created_at", after?.CreatedAt), Named("after_id", after?.EscrowId), Named("limit", limit + 1));
         var rows = await ReadAllAsync(command, ReadProjection, cancellationToken);

@@ -221,18 +221,18 @@ public abstract class EscrowStoreContractTests
         var stuck = new[]
         {
             AProjection(recipient: recipient, status: "held", replyDeadline: now.AddMinutes(-6)),
-            AProjection(recipient: recipient, status: "processing", statusChangedAt: now.AddMinutes(-6)),
+            AProjection(recipient: recipient, status: "processing", statusChangedAt: now.AddMinutes(-11)),
             AProjection(recipient: recipient, status: "transfer_failed", statusChangedAt: now.AddHours(-25)),
             AProjection(recipient: recipient, status: "pending_user_setup", statusChangedAt: now.AddDays(-8)),
-            AProjection(recipient: recipient, status: "refund_pending", statusChangedAt: now.AddMinutes(-21)),
+            AProjection(recipient: recipient, status: "refund_pending", statusChangedAt: now.AddMinutes(-61)),
         };
         var fine = new[]
         {
             AProjection(recipient: recipient, status: "held", replyDeadline: now.AddMinutes(-4)),
-            AProjection(recipient: recipient, status: "processing", statusChangedAt: now.AddMinutes(-4)),
+            AProjection(recipient: recipient, status: "processing", statusChangedAt: now.AddMinutes(-9)),
             AProjection(recipient: recipient, status: "transfer_failed", statusChangedAt: now.AddHours(-23)),
             AProjection(recipient: recipient, status: "pending_user_setup", statusChangedAt: now.AddDays(-6)),
-            AProjection(recipient: recipient, status: "refund_pending", statusChangedAt: now.AddMinutes(-19)),
+            AProjection(recipient: recipient, status: "refund_pending", statusChangedAt: now.AddMinutes(-59)),
             AProjection(recipient: recipient, status: "released", statusChangedAt: now.AddDays(-20)),
             AProjection(recipient: recipient, status: "awaiting_payment", statusChangedAt: now.AddDays(-20)),
         };
@@ -243,7 +243,7 @@ public abstract class EscrowStoreContractTests
 
         var found = await store.QueryEscrowsAsync(new EscrowQuery(RecipientId: recipient, StuckOnly: true, Now: now, Limit: 100));
         var withLongerRefundWindow = await store.QueryEscrowsAsync(new EscrowQuery(
-            RecipientId: recipient, StuckOnly: true, Now: now, RefundPendingStuckAfter: TimeSpan.FromMinutes(30), Limit: 100));
+            RecipientId: recipient, StuckOnly: true, Now: now, Rules: StuckRules.Default with { RefundPending = TimeSpan.FromHours(2) }, Limit: 100));
 
         Assert.Equal(stuck.Select(p => p.EscrowId).Order(), found.Items.Select(p => p.EscrowId).Order());
         Assert.DoesNotContain(withLongerRefundWindow.Items, p => p.Status == "refund_pending");
