@@ -59,6 +59,7 @@ app.MapPrometheusScrapingEndpoint("/metrics").RequireAuthorization(DashboardAuth
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
 app.MapRecipients();
+app.MapOnboarding();
 app.MapEscrows();
 app.MapStripeWebhook();
 app.MapPostmarkInbound();

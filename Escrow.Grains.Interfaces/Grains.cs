@@ -202,7 +202,8 @@ public sealed record RecipientProfile(
     [property: Id(2)] long BasePriceMinor,
     [property: Id(3)] string Currency,
     [property: Id(4)] int? RevenueShareBps,
-    [property: Id(5)] int? DailyLimit);
+    [property: Id(5)] int? DailyLimit,
+    [property: Id(6)] string? Country = null);
 
 [GenerateSerializer, Immutable, Alias("escrow.recipient-view.v1")]
 public sealed record RecipientView(
@@ -215,7 +216,8 @@ public sealed record RecipientView(
     [property: Id(6)] int DailyLimit,
     [property: Id(7)] string? StripeAccountId,
     [property: Id(8)] bool PayoutsEnabled,
-    [property: Id(9)] int EscrowsAwaitingPayoutSetup);
+    [property: Id(9)] int EscrowsAwaitingPayoutSetup,
+    [property: Id(10)] string? Country = null);
 
 /// <param name="New">The slot was taken by this call, not one the escrow already held.</param>
 [GenerateSerializer, Immutable, Alias("escrow.reservation.v1")]

@@ -26,6 +26,7 @@ public sealed partial class EscrowEffects(
     IEscrowStore store,
     IOptions<EscrowOptions> escrowOptions,
     IOptions<PostmarkOptions> postmarkOptions,
+    OnboardingLinks onboardingLinks,
     ILogger<EscrowEffects> logger)
 {
     private readonly EscrowPolicy _policy = escrowOptions.Value.ToPolicy();
@@ -270,11 +271,8 @@ public sealed partial class EscrowEffects(
     {
         var recipient = await grains.GetGrain<IRecipientGrain>(s.RecipientId).GetAsync();
         var contact = new RecipientContact(recipient?.Email ?? "", recipient?.DisplayName ?? "the recipient");
-        string? onboardingUrl = null;
-        if (e.Email == EmailKind.PendingPayoutSetup)
-        {
-            onboardingUrl = (await grains.GetGrain<IRecipientGrain>(s.RecipientId).CreateOnboardingLinkAsync("https://escrow.invalid/onboarding/refresh", "https://escrow.invalid/onboarding/done")).Url;
-        }
+        // The service's own long-lived link, never a Stripe account link: those are single-use and expire in minutes.
+        var onboardingUrl = e.Email == EmailKind.PendingPayoutSetup ? onboardingLinks.Start(s.RecipientId) : null;
         var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl);
         // The send intent is the effect in the stored outbox (the grain writes it first); the message carries its id,
         // so that Postmark can say later whether it was sent.

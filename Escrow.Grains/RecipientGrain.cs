@@ -22,6 +22,9 @@ public sealed record RecipientState
     [Id(8)] public bool PayoutsEnabled { get; init; }
     [Id(9)] public ImmutableArray<SlotReservation> Reservations { get; init; } = [];
     [Id(10)] public ImmutableArray<Guid> AwaitingPayoutSetup { get; init; } = [];
+
+    /// <summary>ISO 3166 alpha-2 country of the Express account; null means Stripe:ConnectCountry.</summary>
+    [Id(11)] public string? Country { get; init; }
 }
 
 /// <summary>One of the recipient's daily message slots, held by an escrow; the price is fixed with it.</summary>
@@ -88,6 +91,8 @@ public sealed partial class RecipientGrain(
             Currency = Escrow.Currency.Parse(p.Currency).Code,
             RevenueShareBps = p.RevenueShareBps ?? (state.State.Exists ? state.State.RevenueShareBps : o.DefaultRevenueShareBps),
             DailyLimit = p.DailyLimit ?? (state.State.Exists ? state.State.DailyLimit : o.DefaultDailyLimit),
+            // Stripe cannot move an account to another country: once the account exists, its country stays.
+            Country = state.State.StripeAccountId is null ? p.Country ?? state.State.Country : state.State.Country,
         });
         return View()!;
     }
@@ -142,7 +147,7 @@ public sealed partial class RecipientGrain(
         }
         if (state.State.StripeAccountId is null)
         {
-            var accountId = await payments.CreateConnectedAccountAsync(Id, state.State.Email);
+            var accountId = await payments.CreateConnectedAccountAsync(Id, state.State.Email, state.State.Country);
             await WriteAsync(state.State with { StripeAccountId = accountId });
         }
         var url = await payments.CreateOnboardingLinkAsync(state.State.StripeAccountId!, refreshUrl, returnUrl);
@@ -233,7 +238,7 @@ public sealed partial class RecipientGrain(
     {
         var s = state.State;
         return s.Exists
-            ? new RecipientView(Id, s.Email, s.DisplayName, s.BasePriceMinor, s.Currency, s.RevenueShareBps, s.DailyLimit, s.StripeAccountId, s.PayoutsEnabled, s.AwaitingPayoutSetup.Length)
+            ? new RecipientView(Id, s.Email, s.DisplayName, s.BasePriceMinor, s.Currency, s.RevenueShareBps, s.DailyLimit, s.StripeAccountId, s.PayoutsEnabled, s.AwaitingPayoutSetup.Length, s.Country)
             : null;
     }
 

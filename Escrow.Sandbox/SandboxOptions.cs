@@ -9,6 +9,25 @@ public sealed class SandboxOptions
     /// <summary>Required: the webhook signing secret ("whsec_..."), shared with the webhook receiver.</summary>
     public string WebhookSecret { get; set; } = string.Empty;
 
+    /// <summary>
+    /// Required: the signing secret of the Connect endpoint ("whsec_..."). Events of connected accounts
+    /// (<c>account.updated</c>, <c>capability.updated</c>) are signed with it, and only with it, as Stripe does. Several
+    /// secrets separated by commas sign each event with each (Stripe's rotation window).
+    /// </summary>
+    public string ConnectWebhookSecret { get; set; } = string.Empty;
+
+    /// <summary>The platform's country: an Express account of another country needs the recipient service agreement.</summary>
+    public string PlatformCountry { get; set; } = "FR";
+
+    /// <summary>Requests per calendar second the emulated API answers before it answers 429, as Stripe does. 0 = no limit.</summary>
+    public int RateLimitPerSecond { get; set; }
+
+    /// <summary>How long a held card authorisation lasts before the sandbox expires it (Stripe: 7 days for online cards).</summary>
+    public TimeSpan AuthorisationLifetime { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How long an account link can be opened (Stripe: a few minutes).</summary>
+    public TimeSpan AccountLinkLifetime { get; set; } = TimeSpan.FromSeconds(300);
+
     /// <summary>Where events are POSTed. Null: the running server's first address + "/webhooks/stripe".</summary>
     public Uri? WebhookUrl { get; set; }
 

@@ -21,6 +21,9 @@ public static class SandboxServiceCollectionExtensions
             .Configure(configure)
             .Validate(o => o.WebhookSecret.StartsWith("whsec_", StringComparison.Ordinal) && o.WebhookSecret.Length > 6,
                 "SandboxOptions.WebhookSecret is required and must start with \"whsec_\".")
+            .Validate(o => o.ConnectWebhookSecret.Split(',').All(secret => secret.Trim().StartsWith("whsec_", StringComparison.Ordinal) && secret.Trim().Length > 6),
+                "SandboxOptions.ConnectWebhookSecret is required and must start with \"whsec_\" (several separated by commas).")
+            .Validate(o => o.RateLimitPerSecond >= 0, "SandboxOptions.RateLimitPerSecond must not be negative (0 = no limit).")
             .Validate(o => o.WebhookMaxAttempts >= 1, "SandboxOptions.WebhookMaxAttempts must be at least 1.")
             .Validate(o => o.WebhookFirstRetryDelay >= TimeSpan.Zero,
                 "SandboxOptions.WebhookFirstRetryDelay must not be negative.")

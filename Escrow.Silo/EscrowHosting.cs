@@ -73,6 +73,12 @@ public static class EscrowHosting
         services.AddOptions<CircuitBreakerOptions>().Bind(configuration.GetSection(CircuitBreakerOptions.Section)).ValidateOnStart();
         services.AddOptions<StripeOptions>().Bind(configuration.GetSection(StripeOptions.Section)).ValidateOnStart();
         services.AddOptions<PostmarkOptions>().Bind(configuration.GetSection(PostmarkOptions.Section)).ValidateOnStart();
+        services.AddOptions<PublicLinkOptions>().Bind(configuration.GetSection(PublicLinkOptions.Section))
+            .Validate(o => o.PublicBaseUrl is null || (Uri.TryCreate(o.PublicBaseUrl, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"),
+                "Api:PublicBaseUrl must be an absolute http(s) URL, e.g. https://escrow.example.com (the links in e-mails start with it).")
+            .Validate(o => o.OnboardingLinkLifetime > TimeSpan.Zero, "Api:OnboardingLinkLifetime must be positive (default P14D).")
+            .ValidateOnStart();
+        services.TryAddSingleton<OnboardingLinks>();
         services.AddOptions<ReconciliationOptions>().Bind(configuration.GetSection(ReconciliationOptions.Section))
             .Validate(o => o.RunAtUtc >= TimeSpan.Zero && o.RunAtUtc < TimeSpan.FromDays(1), "Reconciliation:RunAtUtc must be a time of day in UTC, 00:00:00 to 23:59:59.")
             .Validate(o => o.EscrowsPerRunMax is >= 1 and <= 1_000_000, "Reconciliation:EscrowsPerRunMax must be 1..1000000.")
@@ -269,6 +275,18 @@ public sealed class StripeOptionsValidator : IValidateOptions<StripeOptions>
         if (string.IsNullOrWhiteSpace(o.WebhookSecret) || !o.WebhookSecret.StartsWith("whsec_", StringComparison.Ordinal))
         {
             errors.Add("Stripe:WebhookSecret must be the endpoint's signing secret (whsec_…): set Stripe__WebhookSecret.");
+        }
+        if (StripeOptions.Secrets(o.ConnectWebhookSecret).Any(s => !s.StartsWith("whsec_", StringComparison.Ordinal)))
+        {
+            errors.Add("Stripe:ConnectWebhookSecret must be the Connect endpoint's signing secret (whsec_…; several separated by commas): set Stripe__ConnectWebhookSecret.");
+        }
+        if (o.MaxRequestsPerSecond is < 0)
+        {
+            errors.Add("Stripe:MaxRequestsPerSecond must be 0 (no budget) or more; unset means 20 with a test key, 80 with a live key.");
+        }
+        if (o.ConnectCountry is not { Length: 2 } || o.PlatformCountry is not { Length: 2 } || !o.ConnectCountry.All(char.IsAsciiLetterUpper) || !o.PlatformCountry.All(char.IsAsciiLetterUpper))
+        {
+            errors.Add("Stripe:ConnectCountry and Stripe:PlatformCountry must be ISO 3166 alpha-2 codes in upper case, such as FR.");
         }
         if (o.WebhookToleranceSeconds is < 1 or > 3600)
         {

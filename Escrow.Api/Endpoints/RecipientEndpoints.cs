@@ -4,6 +4,9 @@ using System.Net.Mail;
 using System.Text.RegularExpressions;
 using Escrow.Api.Hosting;
 using Escrow.Api.OpenApi;
+using Escrow.Grains;
+using Escrow.Grains.Payments;
+using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.Endpoints;
 
@@ -11,16 +14,20 @@ namespace Escrow.Api.Endpoints;
 public sealed record RecipientBody(
     [property: Required, StringLength(254, MinimumLength = 3), EmailAddress, Description("Where the recipient's messages are e-mailed.")] string? Email,
     [property: Required, StringLength(100, MinimumLength = 1), Description("The name senders see.")] string? DisplayName,
-    [property: Required, Range(1, RecipientEndpoints.BasePriceMaxMinor), Description("The price of the longest window, in minor units of the currency (2500 = EUR 25.00).")] long? BasePriceMinor,
+    [property: Required, Range(1, RecipientEndpoints.BasePriceMaxMinor), Description("The price of the longest window, in minor units of the currency (2500 = EUR 25.00); the cheapest window must reach Stripe's minimum charge (EUR 0.50, GBP 0.30, JPY 50, ...).")] long? BasePriceMinor,
     [property: Required, StringLength(3, MinimumLength = 3), RegularExpression("^[A-Za-z]{3}$"), Description("An ISO 4217 code, accepted in any case (eur, EUR) and stored upper case.")] string? Currency,
     [property: Range(0, 10_000), Description("The recipient's share in basis points (7500 = 75 %, the default).")] int? RevenueShareBps = null,
-    [property: Range(1, RecipientEndpoints.DailyLimitMax), Description("Messages accepted per UTC day.")] int? DailyLimit = null);
+    [property: Range(1, RecipientEndpoints.DailyLimitMax), Description("Messages accepted per UTC day.")] int? DailyLimit = null,
+    [property: StringLength(2, MinimumLength = 2), RegularExpression("^[A-Z]{2}$"), Description("ISO 3166 alpha-2 country of the recipient's Stripe account (default Stripe:ConnectCountry); fixed once the account exists.")] string? Country = null);
 
-public sealed record RecipientResponse(string Id, string Email, string DisplayName, long BasePriceMinor, string Currency, int RevenueShareBps, int DailyLimit, string? StripeAccountId, bool PayoutsEnabled);
+/// <param name="PayoutsEnabled">Whether the recipient can receive transfers (the account's transfers capability is active).</param>
+public sealed record RecipientResponse(string Id, string Email, string DisplayName, long BasePriceMinor, string Currency, int RevenueShareBps, int DailyLimit, string? StripeAccountId, bool PayoutsEnabled, string Country);
 
 public sealed record OnboardingLinkBody(string? RefreshUrl = null, string? ReturnUrl = null);
 
-public sealed record OnboardingLinkResponse(string AccountId, string Url);
+/// <param name="Url">A fresh Stripe account link: single-use, valid for minutes.</param>
+/// <param name="PublicUrl">The service's own long-lived link (what e-mails carry): it mints a fresh account link when opened.</param>
+public sealed record OnboardingLinkResponse(string AccountId, string Url, string PublicUrl);
 
 public static partial class RecipientEndpoints
 {
@@ -43,7 +50,8 @@ public static partial class RecipientEndpoints
             .Problems(StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
         group.MapPost("/{recipientId}/onboarding-link", OnboardingLinkAsync)
             .Describe("createOnboardingLink", "Create a Stripe payout onboarding link",
-                "Creates the recipient's Stripe Express account if there is none and returns a single-use onboarding URL. Both URLs are optional.")
+                "Creates the recipient's Stripe Express account if there is none and returns a fresh single-use Stripe onboarding URL (`url`, valid for minutes) "
+                + "and the service's long-lived `/onboarding` link (`publicUrl`, what e-mails carry). Both URLs of the body are optional: by default Stripe returns to the `/onboarding` routes.")
             .JsonBody(new OnboardingLinkBody("https://platform.example.com/payouts/refresh", "https://platform.example.com/payouts/done"), optional: true)
             .Produces<OnboardingLinkResponse>()
             .Problems(StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
@@ -65,12 +73,23 @@ public static partial class RecipientEndpoints
     /// <summary>An active ISO 4217 code such as EUR: three letters, upper case, that names a real currency.</summary>
     public static bool IsIsoCurrency(string? code) => code is { Length: 3 } && IsoCurrencies.Contains(code) && Currency.TryParse(code, out _);
 
+    /// <summary>ISO 3166-1 alpha-2 country codes.</summary>
+    private static readonly HashSet<string> IsoCountries = new(
+        ("AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK " +
+         "CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS " +
+         "GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV " +
+         "LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM " +
+         "PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR " +
+         "TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW").Split(' '), StringComparer.Ordinal);
+
+    public static bool IsIsoCountry(string? code) => code is { Length: 2 } && IsoCountries.Contains(code);
+
     public static bool IsValidId(string? id) => id is { Length: >= 1 and <= 64 } && IdPattern().IsMatch(id);
 
     public static bool IsValidEmail(string? email) =>
         email is { Length: >= 3 and <= 254 } && MailAddress.TryCreate(email, out var parsed) && parsed.Address == email && !email.Any(char.IsControl);
 
-    private static async Task<IResult> UpsertAsync(string recipientId, HttpRequest request, IGrainFactory grains)
+    private static async Task<IResult> UpsertAsync(string recipientId, HttpRequest request, IGrainFactory grains, IOptions<EscrowOptions> escrow, IOptions<StripeOptions> stripe)
     {
         var errors = new Dictionary<string, string[]>();
         if (!IsValidId(recipientId))
@@ -101,6 +120,16 @@ public static partial class RecipientEndpoints
         {
             errors["currency"] = ["A three-letter ISO 4217 code such as EUR."];
         }
+        else if (body.BasePriceMinor is > 0 and <= BasePriceMaxMinor && StripeMinimumCharge.MinimumMinor(body.Currency!) is { } minimum
+            && StripeMinimumCharge.CheapestWindowAmount(body.BasePriceMinor.Value, escrow.Value.EffectiveWindows) is var cheapest && cheapest < minimum)
+        {
+            // Stripe refuses a PaymentIntent below its minimum charge (amount_too_small): no window may price below it.
+            errors["basePriceMinor"] = [$"The cheapest response window would charge {cheapest} minor units of {body.Currency}, below Stripe's minimum charge of {minimum}."];
+        }
+        if (body.Country is not null && !IsIsoCountry(body.Country))
+        {
+            errors["country"] = ["An ISO 3166 alpha-2 country code in upper case, such as FR (default: Stripe:ConnectCountry)."];
+        }
         if (body.RevenueShareBps is < 0 or > Split.BasisPointsMax)
         {
             errors["revenueShareBps"] = ["0 to 10000 basis points (7500 = 75 %)."];
@@ -114,39 +143,39 @@ public static partial class RecipientEndpoints
             return Problems.Validation(errors);
         }
         var view = await grains.GetGrain<IRecipientGrain>(recipientId).UpsertAsync(
-            new RecipientProfile(body.Email!, body.DisplayName!.Trim(), body.BasePriceMinor!.Value, body.Currency!, body.RevenueShareBps, body.DailyLimit));
-        return TypedResults.Ok(ToResponse(view));
+            new RecipientProfile(body.Email!, body.DisplayName!.Trim(), body.BasePriceMinor!.Value, body.Currency!, body.RevenueShareBps, body.DailyLimit, body.Country));
+        return TypedResults.Ok(ToResponse(view, stripe.Value));
     }
 
-    private static async Task<IResult> GetAsync(string recipientId, IGrainFactory grains)
+    private static async Task<IResult> GetAsync(string recipientId, IGrainFactory grains, IOptions<StripeOptions> stripe)
     {
         if (!IsValidId(recipientId))
         {
             return Problems.NotFound("No recipient has this id.");
         }
         var view = await grains.GetGrain<IRecipientGrain>(recipientId).GetAsync();
-        return view is null ? Problems.NotFound("No recipient has this id.") : TypedResults.Ok(ToResponse(view));
+        return view is null ? Problems.NotFound("No recipient has this id.") : TypedResults.Ok(ToResponse(view, stripe.Value));
     }
 
-    private static async Task<IResult> OnboardingLinkAsync(string recipientId, OnboardingLinkBody? body, IGrainFactory grains, HttpContext http)
+    private static async Task<IResult> OnboardingLinkAsync(string recipientId, OnboardingLinkBody? body, IGrainFactory grains, OnboardingLinks links)
     {
         if (!IsValidId(recipientId) || await grains.GetGrain<IRecipientGrain>(recipientId).GetAsync() is null)
         {
             return Problems.NotFound("No recipient has this id.");
         }
-        var self = $"{http.Request.Scheme}://{http.Request.Host}";
-        var refresh = body?.RefreshUrl ?? $"{self}/onboarding/refresh";
-        var back = body?.ReturnUrl ?? $"{self}/onboarding/done";
+        // By default Stripe sends the recipient back to the service's own public routes (Api:PublicBaseUrl, never the Host header).
+        var refresh = body?.RefreshUrl ?? links.Refresh(recipientId);
+        var back = body?.ReturnUrl ?? links.Done(recipientId);
         if (!Uri.TryCreate(refresh, UriKind.Absolute, out _) || !Uri.TryCreate(back, UriKind.Absolute, out _))
         {
             return Problems.BadRequest("refreshUrl and returnUrl must be absolute URLs.");
         }
         var link = await grains.GetGrain<IRecipientGrain>(recipientId).CreateOnboardingLinkAsync(refresh, back);
-        return TypedResults.Ok(new OnboardingLinkResponse(link.AccountId, link.Url));
+        return TypedResults.Ok(new OnboardingLinkResponse(link.AccountId, link.Url, links.Start(recipientId)));
     }
 
-    private static RecipientResponse ToResponse(RecipientView v) =>
-        new(v.Id, v.Email, v.DisplayName, v.BasePriceMinor, v.Currency, v.RevenueShareBps, v.DailyLimit, v.StripeAccountId, v.PayoutsEnabled);
+    private static RecipientResponse ToResponse(RecipientView v, StripeOptions stripe) =>
+        new(v.Id, v.Email, v.DisplayName, v.BasePriceMinor, v.Currency, v.RevenueShareBps, v.DailyLimit, v.StripeAccountId, v.PayoutsEnabled, v.Country ?? stripe.ConnectCountry);
 
     [GeneratedRegex("^[A-Za-z0-9_-]+$")]
     private static partial Regex IdPattern();

@@ -50,26 +50,27 @@ public static partial class StripeWebhookEndpoints
         {
             json = await reader.ReadToEndAsync(request.HttpContext.RequestAborted);
         }
-        try
+        if (SignedBy(json, signature, options.Value, clock, out var refusal) is not { } endpoint)
         {
-            // The clock is the service's own (TimeProvider), so a test that drives a fake clock signs and checks on the same time.
-            EventUtility.ValidateSignature(json, signature, options.Value.WebhookSecret, options.Value.WebhookToleranceSeconds, clock.GetUtcNow().ToUnixTimeSeconds());
-        }
-        catch (Exception e) when (IsNotAStripeEvent(e))
-        {
-            LogRejected(log, e.Message);
+            LogRejected(log, refusal);
             return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
         }
-        if (ReadEnvelope(json, out var refusal) is not { } envelope)
+        if (ReadEnvelope(json, out refusal) is not { } envelope)
         {
             // A signed body that is not an event (no id, type or data.object, an unsupported API version) is refused,
             // not recorded (fuzzer: no data → 500).
             LogRejected(log, refusal);
             return Problems.BadRequest("The Stripe-Signature header is missing, wrong or too old, or the event's API version is not supported.");
         }
-        var (eventId, type) = envelope;
+        var (eventId, type, connectedAccount) = envelope;
+        if (connectedAccount is not null && endpoint != SigningEndpoint.Connect)
+        {
+            // Stripe sends a connected account's events only to the Connect endpoint: one signed with another secret is forged.
+            LogRejected(log, $"event {eventId} of connected account {connectedAccount} not signed with the Connect secret");
+            return Problems.BadRequest("An event of a connected account must be signed with the Connect endpoint's secret (Stripe:ConnectWebhookSecret).");
+        }
         EventRoute? route = null;
-        if (RouterFor(type) is { } router)
+        if (RouterFor(type, connectedAccount) is { } router)
         {
             // Stripe.net's typed parse only for the types acted on; it throws JSON/format errors on mistyped fields.
             Event stripeEvent;
@@ -123,8 +124,37 @@ public static partial class StripeWebhookEndpoints
     private static bool IsNotAStripeEvent(Exception e) =>
         e is StripeException or ArgumentException or Newtonsoft.Json.JsonException or System.Text.Json.JsonException or InvalidOperationException or FormatException or OverflowException or NullReferenceException;
 
-    /// <summary>The event's id and type, read from its envelope.</summary>
-    private readonly record struct Envelope(string Id, string Type);
+    /// <summary>Which of the two webhook endpoints' secrets signed an event.</summary>
+    private enum SigningEndpoint { Platform, Connect }
+
+    /// <summary>
+    /// The endpoint whose secret (any of its listed secrets, for rotation) made the signature, or null with the reason.
+    /// The clock is the service's own (TimeProvider), so a test that drives a fake clock signs and checks on the same time.
+    /// </summary>
+    private static SigningEndpoint? SignedBy(string json, string signature, StripeOptions options, TimeProvider clock, out string refusal)
+    {
+        refusal = "no webhook secret configured";
+        var now = clock.GetUtcNow().ToUnixTimeSeconds();
+        foreach (var (secrets, endpoint) in new[] { (options.WebhookSecret, SigningEndpoint.Platform), (options.ConnectWebhookSecret, SigningEndpoint.Connect) })
+        {
+            foreach (var secret in StripeOptions.Secrets(secrets))
+            {
+                try
+                {
+                    EventUtility.ValidateSignature(json, signature, secret, options.WebhookToleranceSeconds, now);
+                    return endpoint;
+                }
+                catch (Exception e) when (IsNotAStripeEvent(e))
+                {
+                    refusal = e.Message;
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The event's id and type, and the connected account it belongs to (top-level <c>account</c>), read from its envelope.</summary>
+    private readonly record struct Envelope(string Id, string Type, string? Account);
 
     /// <summary>
     /// Reads the envelope of a signed body with System.Text.Json, without Stripe.net's typed parse of its object: the
@@ -137,7 +167,7 @@ public static partial class StripeWebhookEndpoints
         try
         {
             var reader = new Utf8JsonReader(buffer.AsSpan(0, Encoding.UTF8.GetBytes(json, buffer)));
-            string? id = null, type = null, apiVersion = null;
+            string? id = null, type = null, apiVersion = null, account = null;
             var hasObject = false;
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
@@ -158,6 +188,10 @@ public static partial class StripeWebhookEndpoints
                 else if (reader.ValueTextEquals("api_version"u8))
                 {
                     wellTyped = TryReadString(ref reader, out apiVersion);
+                }
+                else if (reader.ValueTextEquals("account"u8))
+                {
+                    wellTyped = TryReadString(ref reader, out account);
                 }
                 else if (reader.ValueTextEquals("object"u8))
                 {
@@ -205,7 +239,7 @@ public static partial class StripeWebhookEndpoints
                 return null;
             }
             refusal = "";
-            return new Envelope(id, type);
+            return new Envelope(id, type, string.IsNullOrEmpty(account) ? null : account);
         }
         catch (JsonException e)
         {
@@ -252,14 +286,15 @@ public static partial class StripeWebhookEndpoints
     /// The router of each event type this service acts on, or null for any other type: such an event is acknowledged
     /// without Stripe.net's typed parse (most of what Stripe sends). The one list of the types acted on.
     /// </summary>
-    private static Router? RouterFor(string type) => type switch
+    private static Router? RouterFor(string type, string? connectedAccount) => type switch
     {
         "payment_intent.amount_capturable_updated" => static (e, s) => PaymentIntentRoute(e, s, PaymentEventKind.Authorised),
         "payment_intent.payment_failed" => static (e, s) => PaymentIntentRoute(e, s, PaymentEventKind.Failed),
         "payment_intent.canceled" => static (e, s) => PaymentIntentRoute(e, s, PaymentEventKind.Voided),
         "transfer.created" => TransferCreatedRoute,
         "transfer.reversed" => TransferReversedRoute,
-        "account.updated" => AccountUpdatedRoute,
+        // The platform's own account.updated (no account field) says nothing about a recipient.
+        "account.updated" when connectedAccount is not null => AccountUpdatedRoute,
         "charge.dispute.created" => DisputeCreatedRoute,
         _ => null,
     };
@@ -304,11 +339,12 @@ public static partial class StripeWebhookEndpoints
 
     private static EventRoute? AccountUpdatedRoute(Event e, RouteServices s)
     {
-        if (e.Data?.Object is Account account && account.Metadata?.TryGetValue("recipient_id", out var recipientId) == true)
+        if (e.Data?.Object is Account account && account.Id == e.Account && account.Metadata?.TryGetValue("recipient_id", out var recipientId) == true)
         {
             return new(async () =>
             {
-                var canReceive = account.PayoutsEnabled && account.Capabilities?.Transfers == "active";
+                // Transfers need the transfers capability only; payouts to the bank may still wait (payouts_enabled).
+                var canReceive = account.Capabilities?.Transfers == "active";
                 await s.Grains.GetGrain<IRecipientGrain>(recipientId).AccountUpdatedAsync(account.Id, canReceive);
                 return "applied";
             });

@@ -62,6 +62,17 @@ public static class SandboxHosting
                 values["Stripe:WebhookSecret"] = "whsec_" + Secret("Stripe:WebhookSecret", 24);
             }
         }
+        if (UsesStripeSandbox(configuration) && string.IsNullOrWhiteSpace(configuration["Stripe:ConnectWebhookSecret"]))
+        {
+            values["Stripe:ConnectWebhookSecret"] = "whsec_" + Secret(24);
+            generated.Add($"Stripe Connect webhook secret (generated; signs the sandbox's account.updated): {values["Stripe:ConnectWebhookSecret"]}");
+        }
+        if (string.IsNullOrWhiteSpace(configuration["Api:PublicBaseUrl"]) && UsesStripeSandbox(configuration))
+        {
+            // The links in e-mails need the service's public address; in development it is the address it listens on.
+            var urls = configuration["urls"] ?? configuration["ASPNETCORE_URLS"];
+            values["Api:PublicBaseUrl"] = string.IsNullOrWhiteSpace(urls) ? OnboardingLinks.DefaultBaseUrl : urls.Split(';')[0].Replace("://+", "://localhost", StringComparison.Ordinal).Replace("://*", "://localhost", StringComparison.Ordinal).Replace("://0.0.0.0", "://localhost", StringComparison.Ordinal);
+        }
         if (string.IsNullOrWhiteSpace(configuration["Postmark:ServerToken"]))
         {
             values["Postmark:ServerToken"] = SandboxPostmarkTokenPrefix + Secret("Postmark:ServerToken", 8);
@@ -106,6 +117,9 @@ public static class SandboxHosting
         {
             // Only the Stripe emulator signs events, and only in sandbox mode; the Postmark emulator alone signs nothing.
             o.WebhookSecret = stripe ? configuration["Stripe:WebhookSecret"] ?? "whsec_unused" : "whsec_no_stripe_emulator";
+            o.ConnectWebhookSecret = stripe ? configuration["Stripe:ConnectWebhookSecret"] ?? configuration["Stripe:WebhookSecret"] ?? "whsec_unused" : "whsec_no_stripe_emulator";
+            o.PlatformCountry = configuration["Stripe:PlatformCountry"] ?? new StripeOptions().PlatformCountry;
+            o.RateLimitPerSecond = configuration.GetValue("Sandbox:Stripe:RateLimitPerSecond", 0);
             o.DeliverWebhooks = stripe;
             o.PostmarkServerToken = postmark ? configuration["Postmark:ServerToken"] ?? "" : "";
             // With the service's database, the emulators keep their objects beside its state: a restart finds both.

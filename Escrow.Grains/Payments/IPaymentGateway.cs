@@ -43,7 +43,8 @@ public interface IPaymentGateway
     /// <summary>The payment intents captured in [from, to) (Stripe's payment_intent.succeeded events), for reconciliation.</summary>
     Task<IReadOnlyList<PaymentIntentInfo>> ListCapturedPaymentIntentsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);
 
-    Task<string> CreateConnectedAccountAsync(string recipientId, string email, CancellationToken cancellationToken = default);
+    /// <summary>An Express account with the transfers capability only; <paramref name="country"/> null means Stripe:ConnectCountry.</summary>
+    Task<string> CreateConnectedAccountAsync(string recipientId, string email, string? country = null, CancellationToken cancellationToken = default);
 
     Task<string> CreateOnboardingLinkAsync(string accountId, string refreshUrl, string returnUrl, CancellationToken cancellationToken = default);
 
@@ -56,7 +57,8 @@ public sealed record TransferInfo(string Id, long AmountMinor, string Currency, 
 
 public sealed record ConnectedAccountInfo(string Id, bool PayoutsEnabled, bool TransfersActive)
 {
-    public bool CanReceiveTransfers => PayoutsEnabled && TransfersActive;
+    /// <summary>Transfers need the transfers capability only: payouts_enabled is about the account's bank payouts.</summary>
+    public bool CanReceiveTransfers => TransfersActive;
 }
 
 public enum PaymentErrorKind

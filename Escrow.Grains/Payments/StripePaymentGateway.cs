@@ -151,19 +151,24 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
             return captured.Values.ToList();
         });
 
-    public Task<string> CreateConnectedAccountAsync(string recipientId, string email, CancellationToken cancellationToken = default) =>
+    public Task<string> CreateConnectedAccountAsync(string recipientId, string email, string? country = null, CancellationToken cancellationToken = default) =>
         Call(async () =>
         {
+            var accountCountry = (country ?? options.Value.ConnectCountry).ToUpperInvariant();
             var account = await _accounts.CreateAsync(new AccountCreateOptions
             {
                 Type = "express",
-                Country = options.Value.ConnectCountry,
+                Country = accountCountry,
                 Email = email,
+                // Recipients only receive transfers: card_payments would add requirements and is refused cross-border.
                 Capabilities = new AccountCapabilitiesOptions
                 {
                     Transfers = new AccountCapabilitiesTransfersOptions { Requested = true },
-                    CardPayments = new AccountCapabilitiesCardPaymentsOptions { Requested = true },
                 },
+                // A platform pays an account in another country only under the recipient service agreement.
+                TosAcceptance = string.Equals(accountCountry, options.Value.PlatformCountry, StringComparison.OrdinalIgnoreCase)
+                    ? null
+                    : new AccountTosAcceptanceOptions { ServiceAgreement = "recipient" },
                 Metadata = new Dictionary<string, string> { ["recipient_id"] = recipientId },
             }, Options($"recipient/{recipientId}/account"), cancellationToken);
             return account.Id;

@@ -126,6 +126,11 @@ internal sealed class StripeForm
         return result;
     }
 
+    /// <summary>A list sent as <c>prefix[0]=a&amp;prefix[1]=b</c> (Stripe.net) or <c>prefix[]=a,b</c>, in index order.</summary>
+    public IReadOnlyList<string> List(string prefix) =>
+        [.. Hash(prefix).OrderBy(p => p.Key.Length).ThenBy(p => p.Key, StringComparer.Ordinal)
+            .SelectMany(p => p.Key.Length == 0 ? p.Value.Split(',') : [p.Value])];
+
     /// <summary>Names <c>n</c> of entries <c>prefix[n][field]=value</c>, e.g. capabilities[transfers][requested].</summary>
     public IReadOnlyDictionary<string, string> NestedField(string prefix, string field)
     {

@@ -144,8 +144,40 @@ internal static class StripeJson
         ["details_submitted"] = account.DetailsSubmitted,
         ["capabilities"] = Map(account.Capabilities),
         ["metadata"] = Map(account.Metadata),
+        ["tos_acceptance"] = new JsonObject { ["service_agreement"] = account.ServiceAgreement },
         ["created"] = account.Created,
     };
+
+    public static JsonObject Capability(SandboxAccount account, string name) => new()
+    {
+        ["id"] = name,
+        ["object"] = "capability",
+        ["account"] = account.Id,
+        ["requested"] = true,
+        ["status"] = account.Capabilities.GetValueOrDefault(name, "inactive"),
+    };
+
+    public static JsonObject WebhookEndpoint(SandboxWebhookEndpoint endpoint)
+    {
+        var events = new JsonArray();
+        foreach (var e in endpoint.EnabledEvents)
+        {
+            events.Add(e);
+        }
+
+        return new JsonObject
+        {
+            ["id"] = endpoint.Id,
+            ["object"] = "webhook_endpoint",
+            ["url"] = endpoint.Url,
+            ["api_version"] = endpoint.ApiVersion,
+            ["application"] = null,
+            ["enabled_events"] = events,
+            ["status"] = endpoint.Status,
+            ["livemode"] = false,
+            ["created"] = endpoint.Created,
+        };
+    }
 
     public static JsonObject List(string url, IEnumerable<JsonObject> items, bool hasMore)
     {

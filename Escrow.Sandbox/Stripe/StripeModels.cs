@@ -83,7 +83,42 @@ public sealed record SandboxAccount
     public IReadOnlyDictionary<string, string> Capabilities { get; init; } = SandboxDefaults.EmptyMetadata;
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = SandboxDefaults.EmptyMetadata;
     public long Created { get; init; }
+
+    /// <summary><c>tos_acceptance[service_agreement]</c>: <c>full</c> (the default) or <c>recipient</c>.</summary>
+    public string ServiceAgreement { get; init; } = "full";
 }
+
+/// <summary>An emulated account link: single-use, short-lived.</summary>
+public sealed record SandboxAccountLink
+{
+    public required string Id { get; init; }
+    public required string Account { get; init; }
+    public required string RefreshUrl { get; init; }
+    public required string ReturnUrl { get; init; }
+    public long Created { get; init; }
+    public long ExpiresAt { get; init; }
+
+    /// <summary>Whether its onboarding page was shown once: any later visit is sent to <see cref="RefreshUrl"/>.</summary>
+    public bool Used { get; init; }
+}
+
+/// <summary>An emulated webhook endpoint of the account (what <c>GET /v1/webhook_endpoints</c> lists).</summary>
+public sealed record SandboxWebhookEndpoint
+{
+    public required string Id { get; init; }
+    public required string Url { get; init; }
+    public required string ApiVersion { get; init; }
+    public IReadOnlyList<string> EnabledEvents { get; init; } = [];
+
+    /// <summary>A Connect endpoint receives the events of connected accounts.</summary>
+    public bool Connect { get; init; }
+
+    public string Status { get; init; } = "enabled";
+    public long Created { get; init; }
+}
+
+/// <summary>What <c>GET /_sandbox/stripe/stats</c> answers: the emulated API's requests, in calendar-second buckets.</summary>
+public sealed record SandboxStripeStats(long Requests, long RateLimited, int MaxRequestsInOneSecond);
 
 /// <summary>An emulated event; <see cref="Json"/> is exactly the payload that is delivered.</summary>
 public sealed record SandboxEvent
@@ -91,6 +126,10 @@ public sealed record SandboxEvent
     public required string Id { get; init; }
     public required string Type { get; init; }
     public required string ObjectId { get; init; }
+
+    /// <summary>The connected account an event belongs to (top-level <c>account</c>), null for the platform's own.</summary>
+    public string? Account { get; init; }
+
     public string? IdempotencyKey { get; init; }
     public long Created { get; init; }
     public required string Json { get; init; }

@@ -9,7 +9,7 @@ namespace Escrow.Sandbox;
 /// The in-memory state of the Stripe emulator. Thread-safe: every operation runs under one lock.
 /// Tests read snapshots from it; the endpoints in <see cref="StripeSandboxEndpoints"/> drive it.
 /// </summary>
-public sealed class StripeSandbox
+public sealed partial class StripeSandbox
 {
     private static readonly string[] CancellableStatuses =
         ["requires_payment_method", "requires_confirmation", "requires_action", "requires_capture", "processing"];
@@ -28,7 +28,7 @@ public sealed class StripeSandbox
     private readonly PersistentMap<SandboxRefund> _refunds;
     private readonly PersistentMap<SandboxAccount> _accounts;
     private readonly PersistentMap<SandboxEvent> _events;
-    private readonly PersistentMap<AccountLinkUrls> _accountLinks;
+    private readonly PersistentMap<SandboxAccountLink> _accountLinks;
     private readonly PersistentMap<StoredResponse> _idempotency;
     // Events not yet delivered to the webhook: after a restart their delivery starts again, as Stripe's retries go on.
     private readonly PersistentMap<string> _undelivered;
@@ -53,6 +53,7 @@ public sealed class StripeSandbox
         _accountLinks = new("stripe.account_link", journal);
         _idempotency = new("stripe.idempotency_key", journal);
         _undelivered = new("stripe.undelivered_event", journal);
+        _webhookEndpoints = new("stripe.webhook_endpoint", journal);
         Load();
     }
 
@@ -67,10 +68,16 @@ public sealed class StripeSandbox
         foreach (var map in new Action[]
         {
             _paymentIntents.Load, _charges.Load, _transfers.Load, _refunds.Load, _accounts.Load, _events.Load,
-            _accountLinks.Load, _idempotency.Load, _undelivered.Load,
+            _accountLinks.Load, _idempotency.Load, _undelivered.Load, _webhookEndpoints.Load,
         })
         {
             map();
+        }
+
+        // Held authorisations still expire 7 days after they were made, restart or not.
+        foreach (var pi in _paymentIntents.Values.Where(pi => pi.Status == "requires_capture"))
+        {
+            ScheduleAuthorisationExpiry(pi.Id, pi.LatestCharge is { } charge && _charges.TryGetValue(charge, out var c) ? c.Created : pi.Created);
         }
 
         foreach (var transfer in _transfers.Values.Where(t => t.SourceTransaction is not null))
@@ -152,8 +159,12 @@ public sealed class StripeSandbox
         }
     }
 
-    /// <summary>Completes onboarding: charges and payouts enabled, transfers active; emits account.updated.</summary>
-    public SandboxAccount? EnablePayouts(string accountId)
+    /// <summary>
+    /// Completes onboarding: the requested capabilities active, payouts enabled unless <paramref name="payoutsEnabled"/>
+    /// is false (Stripe can activate transfers while payouts still wait for a bank account); emits account.updated and
+    /// capability.updated, as events of the connected account.
+    /// </summary>
+    public SandboxAccount? EnablePayouts(string accountId, bool payoutsEnabled = true)
     {
         lock (_gate)
         {
@@ -171,13 +182,14 @@ public sealed class StripeSandbox
             capabilities["transfers"] = "active";
             account = account with
             {
-                ChargesEnabled = true,
-                PayoutsEnabled = true,
+                ChargesEnabled = capabilities.ContainsKey("card_payments"),
+                PayoutsEnabled = payoutsEnabled,
                 DetailsSubmitted = true,
                 Capabilities = capabilities,
             };
             _accounts[accountId] = account;
-            AddEvent("account.updated", account.Id, StripeJson.Account(account), null);
+            AddEvent("account.updated", account.Id, StripeJson.Account(account), null, account.Id);
+            AddEvent("capability.updated", "transfers", StripeJson.Capability(account, "transfers"), null, account.Id);
             return account;
         }
     }
@@ -215,6 +227,9 @@ public sealed class StripeSandbox
             _faults.Clear();
             _requests.Clear();
             _attempts.Clear();
+            _webhookEndpoints.Clear();
+            _authorisationExpiries.Clear();
+            ResetStats();
         }
     }
 
@@ -244,13 +259,6 @@ public sealed class StripeSandbox
         }
     }
 
-    internal AccountLinkUrls? GetAccountLinkUrls(string accountId)
-    {
-        lock (_gate)
-        {
-            return _accountLinks.GetValueOrDefault(accountId);
-        }
-    }
 
     /// <summary>Runs one API request: idempotency, fault injection, the operation, and the request log.</summary>
     internal (StripeResponse Response, bool Replayed) Execute(
@@ -347,6 +355,7 @@ public sealed class StripeSandbox
     {
         var amount = form.PositiveAmount("amount");
         var currency = form.RequiredString("currency").ToLowerInvariant();
+        RequireMinimumChargeAmount(amount, currency);
         var captureMethod = form.String("capture_method") ?? "automatic";
         if (captureMethod is not ("automatic" or "automatic_async" or "manual"))
         {
@@ -470,6 +479,11 @@ public sealed class StripeSandbox
             LastPaymentError = null,
         };
         _paymentIntents[pi.Id] = pi;
+        if (manual)
+        {
+            ScheduleAuthorisationExpiry(pi.Id, charge.Created);
+        }
+
         AddEvent(manual ? "payment_intent.amount_capturable_updated" : "payment_intent.succeeded", pi.Id,
             StripeJson.PaymentIntent(pi), key);
         return PaymentIntentResponse(pi, form);
@@ -748,11 +762,8 @@ public sealed class StripeSandbox
                 "Invalid type: must be one of custom, express, or standard", "type");
         }
 
-        var capabilities = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["card_payments"] = "inactive",
-            ["transfers"] = "inactive",
-        };
+        // Only the capabilities asked for, as Stripe does for an Express account.
+        var capabilities = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (name, requested) in form.NestedField("capabilities", "requested"))
         {
             if (requested == "true")
@@ -761,11 +772,14 @@ public sealed class StripeSandbox
             }
         }
 
+        var country = (form.String("country") ?? _options.PlatformCountry).ToUpperInvariant();
+        var agreement = RequireServiceAgreement(form, country, capabilities);
         var account = new SandboxAccount
         {
             Id = NewId("acct"),
             Type = type,
-            Country = (form.String("country") ?? "US").ToUpperInvariant(),
+            ServiceAgreement = agreement,
+            Country = country,
             Email = form.String("email"),
             BusinessType = form.String("business_type"),
             Capabilities = capabilities,
@@ -781,32 +795,6 @@ public sealed class StripeSandbox
             ? StripeResponse.Ok(StripeJson.Account(account))
             : throw StripeApiException.Missing("account", id, "account");
 
-    internal StripeResponse CreateAccountLink(StripeForm form, string sandboxBase)
-    {
-        var accountId = form.RequiredString("account");
-        var type = form.RequiredString("type");
-        if (type is not ("account_onboarding" or "account_update"))
-        {
-            throw new StripeApiException(400, "invalid_request_error", "parameter_invalid_enum",
-                "Invalid type: must be one of account_onboarding or account_update", "type");
-        }
-
-        if (!_accounts.ContainsKey(accountId))
-        {
-            throw new StripeApiException(400, "invalid_request_error", "resource_missing",
-                $"No such account: '{accountId}'", "account");
-        }
-
-        _accountLinks[accountId] = new AccountLinkUrls(form.String("refresh_url"), form.String("return_url"));
-        var now = Now();
-        return StripeResponse.Ok(new JsonObject
-        {
-            ["object"] = "account_link",
-            ["url"] = $"{sandboxBase}/connect/onboarding/{accountId}",
-            ["created"] = now,
-            ["expires_at"] = now + 300,
-        });
-    }
 
     // ---- events ----
 
@@ -854,7 +842,7 @@ public sealed class StripeSandbox
             ? type.StartsWith(pattern[..^1], StringComparison.Ordinal)
             : pattern == type;
 
-    private void AddEvent(string type, string objectId, JsonObject dataObject, string? idempotencyKey)
+    private void AddEvent(string type, string objectId, JsonObject dataObject, string? idempotencyKey, string? account = null)
     {
         var id = NewId("evt");
         var created = Now();
@@ -870,11 +858,18 @@ public sealed class StripeSandbox
             ["data"] = new JsonObject { ["object"] = dataObject },
             ["request"] = new JsonObject { ["id"] = null, ["idempotency_key"] = idempotencyKey },
         };
+        if (account is not null)
+        {
+            // An event of a connected account names it at the top level (Connect webhooks).
+            json["account"] = account;
+        }
+
         _events[id] = new SandboxEvent
         {
             Id = id,
             Type = type,
             ObjectId = objectId,
+            Account = account,
             IdempotencyKey = idempotencyKey,
             Created = created,
             Json = json.ToJsonString(),
@@ -927,4 +922,3 @@ public sealed class StripeSandbox
 
 internal sealed record WebhookDelivery(string EventId, int Attempt);
 
-internal sealed record AccountLinkUrls(string? RefreshUrl, string? ReturnUrl);

@@ -55,6 +55,13 @@ public static class StripeSandboxEndpoints
         group.MapPost("/v1/account_links", (HttpContext ctx, StripeSandbox s) =>
             Run(ctx, s, SandboxOperations.AccountLinksCreate, (f, _) => s.CreateAccountLink(f, SandboxBase(ctx))));
 
+        group.MapPost("/v1/webhook_endpoints", (HttpContext ctx, StripeSandbox s) =>
+            Run(ctx, s, null, (f, _) => s.CreateWebhookEndpoint(f)));
+        group.MapGet("/v1/webhook_endpoints", (HttpContext ctx, StripeSandbox s) =>
+            Run(ctx, s, null, (f, _) => s.ListWebhookEndpoints(f)));
+        group.MapDelete("/v1/webhook_endpoints/{id}", (string id, HttpContext ctx, StripeSandbox s) =>
+            Run(ctx, s, null, (_, _) => s.DeleteWebhookEndpoint(id)));
+
         group.MapGet("/v1/events", (HttpContext ctx, StripeSandbox s) =>
             Run(ctx, s, null, (f, _) => s.ListEvents(f)));
         group.MapGet("/v1/events/{id}", (string id, HttpContext ctx, StripeSandbox s) =>
@@ -67,9 +74,9 @@ public static class StripeSandboxEndpoints
             s.ClearFaults();
             return Results.NoContent();
         });
-        group.MapPost("/accounts/{id}/enable-payouts", async (string id, StripeSandbox s) =>
+        group.MapPost("/accounts/{id}/enable-payouts", async (string id, bool? payouts, StripeSandbox s) =>
         {
-            var account = s.EnablePayouts(id);
+            var account = s.EnablePayouts(id, payouts ?? true);
             await s.WhenDurableAsync().ConfigureAwait(false);
             return account is not null
                 ? Results.Text(StripeJson.Account(account).ToJsonString(), "application/json")
@@ -77,37 +84,50 @@ public static class StripeSandboxEndpoints
         });
         group.MapPost("/events/{id}/resend", (string id, StripeSandbox s) =>
             s.ResendEvent(id) ? Results.Accepted() : Results.NotFound());
+        group.MapPost("/payment_intents/{id}/expire", async (string id, StripeSandbox s) =>
+        {
+            var expired = s.ExpireAuthorisation(id);
+            await s.WhenDurableAsync().ConfigureAwait(false);
+            return expired is not null
+                ? Results.Text(StripeJson.PaymentIntent(expired).ToJsonString(), "application/json")
+                : s.GetPaymentIntent(id) is null
+                    ? Results.NotFound()
+                    : Results.Conflict(new { error = "Only a PaymentIntent in requires_capture holds an authorisation to expire." });
+        });
+        group.MapGet("/stats", (StripeSandbox s) => Results.Ok(s.Stats));
         group.MapPost("/reset", (StripeSandbox s) =>
         {
             s.Reset();
             return Results.NoContent();
         });
 
-        // ---- a stand-in for Stripe's hosted onboarding page ----
-        group.MapGet("/connect/onboarding/{id}", (string id, StripeSandbox s) =>
+        // ---- a stand-in for Stripe's hosted onboarding page: one visit per link, as on Stripe ----
+        group.MapGet("/connect/onboarding/{linkId}", async (string linkId, StripeSandbox s) =>
         {
-            if (s.GetAccount(id) is null)
+            var visit = s.VisitAccountLink(linkId);
+            await s.WhenDurableAsync().ConfigureAwait(false);
+            if (visit.RedirectTo is { } refresh)
+            {
+                return Results.Redirect(refresh);
+            }
+
+            if (visit.ShowPageOf is not { } link)
             {
                 return Results.NotFound();
             }
 
-            var encoded = WebUtility.HtmlEncode(id);
+            var encoded = WebUtility.HtmlEncode(link.Account);
             return Results.Content(
                 $"<!doctype html><html><head><title>Sandbox onboarding</title></head><body>" +
                 $"<h1>Sandbox Connect onboarding</h1><p>Account <code>{encoded}</code></p>" +
                 $"<form method=\"post\"><button type=\"submit\">Complete onboarding</button></form>" +
                 $"</body></html>", "text/html");
         });
-        group.MapPost("/connect/onboarding/{id}", (string id, StripeSandbox s) =>
+        group.MapPost("/connect/onboarding/{linkId}", async (string linkId, StripeSandbox s) =>
         {
-            if (s.EnablePayouts(id) is null)
-            {
-                return Results.NotFound();
-            }
-
-            return s.GetAccountLinkUrls(id)?.ReturnUrl is { } returnUrl
-                ? Results.Redirect(returnUrl)
-                : Results.Content("<!doctype html><html><body><p>Onboarding complete.</p></body></html>", "text/html");
+            var visit = s.CompleteAccountLink(linkId);
+            await s.WhenDurableAsync().ConfigureAwait(false);
+            return visit.RedirectTo is { } next ? Results.Redirect(next) : Results.NotFound();
         }).DisableAntiforgery();
 
         return endpoints;
@@ -169,6 +189,16 @@ public static class StripeSandboxEndpoints
                 : null;
 
         ctx.Response.Headers["Request-Id"] = StripeSandbox.NewId("req");
+        if (!sandbox.AdmitRequest())
+        {
+            var limited = new StripeResponse(429, StripeJson.Error("rate_limit_error", "rate_limit",
+                "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.", null));
+            sandbox.RecordRequest(new SandboxRequest(request.Method, path, key, 429, operation));
+            ctx.Response.Headers.RetryAfter = "1";
+            await Write(ctx, limited).ConfigureAwait(false);
+            return;
+        }
+
         if (key is not null)
         {
             ctx.Response.Headers["Idempotency-Key"] = key;

@@ -99,8 +99,9 @@ internal sealed partial class StripeWebhookDeliveryService(
                 {
                     Content = new StringContent(stripeEvent.Json, Encoding.UTF8, "application/json"),
                 };
-                request.Headers.TryAddWithoutValidation("Stripe-Signature",
-                    SignatureHeader(options.Value.WebhookSecret, timestamp, stripeEvent.Json));
+                // Events of connected accounts go to the Connect endpoint, whose secret alone signs them.
+                var secrets = stripeEvent.Account is null ? options.Value.WebhookSecret : options.Value.ConnectWebhookSecret;
+                request.Headers.TryAddWithoutValidation("Stripe-Signature", SignatureHeader(secrets, timestamp, stripeEvent.Json));
                 request.Headers.TryAddWithoutValidation("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)");
                 var client = httpClientFactory.CreateClient(SandboxOptions.WebhookHttpClientName);
                 using var response = await client.SendAsync(request, stoppingToken).ConfigureAwait(false);
@@ -128,12 +129,17 @@ internal sealed partial class StripeWebhookDeliveryService(
         return attempt.Succeeded;
     }
 
-    /// <summary>The <c>Stripe-Signature</c> header value: <c>t=...,v1=hex(HMAC-SHA256(secret, "t.payload"))</c>.</summary>
-    internal static string SignatureHeader(string secret, long timestamp, string payload)
+    /// <summary>
+    /// The <c>Stripe-Signature</c> header value: <c>t=...,v1=hex(HMAC-SHA256(secret, "t.payload"))</c>, one <c>v1</c> per
+    /// secret of a comma-separated list (Stripe signs with the old and the new secret while one is rolled).
+    /// </summary>
+    internal static string SignatureHeader(string secrets, long timestamp, string payload)
     {
         var t = timestamp.ToString(CultureInfo.InvariantCulture);
-        var mac = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes($"{t}.{payload}"));
-        return $"t={t},v1={Convert.ToHexStringLower(mac)}";
+        var signed = Encoding.UTF8.GetBytes($"{t}.{payload}");
+        var v1 = secrets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(secret => "v1=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), signed)));
+        return $"t={t},{string.Join(',', v1)}";
     }
 
     private Uri? WebhookUrl()

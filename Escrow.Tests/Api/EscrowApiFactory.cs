@@ -27,6 +27,8 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
     public const string PlatformKey = "platform-key-for-tests-0001";
     public const string AdminKey = "admin-key-for-tests-000001";
     public const string WebhookSecret = "whsec_test_secret_for_escrow_api";
+    public const string ConnectWebhookSecret = "whsec_test_connect_secret_for_escrow_api";
+    public const string PublicBaseUrl = "https://escrow.test";
     public const string InboundUser = "postmark-test";
     public const string InboundPassword = "inbound-password-for-tests";
 
@@ -60,6 +62,8 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
             ["Api:PlatformKeys:0"] = PlatformKey,
             ["Api:AdminKeys:0"] = AdminKey,
             ["Stripe:WebhookSecret"] = WebhookSecret,
+            ["Stripe:ConnectWebhookSecret"] = ConnectWebhookSecret,
+            ["Api:PublicBaseUrl"] = PublicBaseUrl,
             ["Postmark:InboundUsername"] = InboundUser,
             ["Postmark:InboundPassword"] = InboundPassword,
             ["Postmark:InboundDomain"] = "reply.test",

@@ -122,7 +122,7 @@ public sealed class FakePaymentGateway : IPaymentGateway
     public Task<IReadOnlyList<PaymentIntentInfo>> ListCapturedPaymentIntentsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) =>
         Task.FromResult<IReadOnlyList<PaymentIntentInfo>>(PaymentIntents.Values.Where(p => p.Status == "succeeded").ToList());
 
-    public Task<string> CreateConnectedAccountAsync(string recipientId, string email, CancellationToken cancellationToken = default) =>
+    public Task<string> CreateConnectedAccountAsync(string recipientId, string email, string? country = null, CancellationToken cancellationToken = default) =>
         Once("account", $"recipient/{recipientId}/account", () =>
         {
             var id = "acct_" + recipientId;

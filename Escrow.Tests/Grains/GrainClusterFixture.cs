@@ -90,6 +90,7 @@ public class GrainClusterFixture : IAsyncLifetime
             services.AddSingleton<IPaymentGateway>(Payments);
             services.AddSingleton<IEmailSender>(Emails);
             services.AddSingleton<IEscrowStore>(Store);
+            services.AddSingleton<OnboardingLinks>();
             services.AddSingleton<EscrowEffects>();
         });
         Cluster = builder.Build();

@@ -15,6 +15,7 @@ namespace Escrow.Tests.Sandbox;
 internal sealed class SandboxTestHost : IAsyncDisposable
 {
     public const string WebhookSecret = "whsec_sandbox_test_secret";
+    public const string ConnectWebhookSecret = "whsec_sandbox_test_connect_secret";
     public const string PostmarkToken = "postmark-test-token";
     public const string ApiBase = "http://localhost/_sandbox/stripe";
 
@@ -37,15 +38,20 @@ internal sealed class SandboxTestHost : IAsyncDisposable
     public PostmarkSandbox Postmark { get; }
     public WebhookReceiver Receiver { get; }
 
-    public static async Task<SandboxTestHost> StartAsync(Action<SandboxOptions>? configure = null)
+    public static async Task<SandboxTestHost> StartAsync(Action<SandboxOptions>? configure = null, TimeProvider? clock = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
+        if (clock is not null)
+        {
+            builder.Services.AddSingleton(clock);
+        }
         builder.WebHost.UseTestServer();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton<WebhookReceiver>();
         builder.Services.AddEscrowSandbox(o =>
         {
             o.WebhookSecret = WebhookSecret;
+            o.ConnectWebhookSecret = ConnectWebhookSecret;
             o.PostmarkServerToken = PostmarkToken;
             o.WebhookUrl = new Uri("http://localhost/webhooks/stripe");
             o.WebhookFirstRetryDelay = TimeSpan.FromMilliseconds(10);
@@ -115,11 +121,15 @@ internal sealed class SandboxTestHost : IAsyncDisposable
 internal sealed class WebhookReceiver
 {
     private readonly ConcurrentQueue<Event> _accepted = new();
+    private readonly ConcurrentQueue<Event> _acceptedWithConnectSecret = new();
     private readonly ConcurrentQueue<string> _rejected = new();
     private Func<Event, bool> _shouldFail = _ => false;
     private int _failuresLeft;
 
     public IReadOnlyList<Event> Accepted => [.. _accepted];
+
+    /// <summary>The accepted events whose signature was made with the Connect endpoint's secret.</summary>
+    public IReadOnlyList<Event> AcceptedWithConnectSecret => [.. _acceptedWithConnectSecret];
     public IReadOnlyList<string> Rejected => [.. _rejected];
 
     /// <summary>Answers 500 to the next <paramref name="times"/> valid deliveries.</summary>
@@ -133,14 +143,23 @@ internal sealed class WebhookReceiver
         using var reader = new StreamReader(request.Body);
         var json = await reader.ReadToEndAsync();
         Event stripeEvent;
+        var connect = false;
         try
         {
             stripeEvent = EventUtility.ConstructEvent(json, request.Headers["Stripe-Signature"], SandboxTestHost.WebhookSecret);
         }
-        catch (StripeException ex)
+        catch (StripeException)
         {
-            _rejected.Enqueue(ex.Message);
-            return Results.BadRequest();
+            try
+            {
+                stripeEvent = EventUtility.ConstructEvent(json, request.Headers["Stripe-Signature"], SandboxTestHost.ConnectWebhookSecret);
+                connect = true;
+            }
+            catch (StripeException ex)
+            {
+                _rejected.Enqueue(ex.Message);
+                return Results.BadRequest();
+            }
         }
 
         if (_shouldFail(stripeEvent) || Interlocked.Decrement(ref _failuresLeft) >= 0)
@@ -149,6 +168,11 @@ internal sealed class WebhookReceiver
         }
 
         _accepted.Enqueue(stripeEvent);
+        if (connect)
+        {
+            _acceptedWithConnectSecret.Enqueue(stripeEvent);
+        }
+
         return Results.Ok();
     }
 }

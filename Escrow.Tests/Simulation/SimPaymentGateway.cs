@@ -195,7 +195,7 @@ public sealed class SimPaymentGateway : IPaymentGateway
         return World.TransfersOf(escrowId);
     }
 
-    public Task<string> CreateConnectedAccountAsync(string recipientId, string email, CancellationToken cancellationToken = default)
+    public Task<string> CreateConnectedAccountAsync(string recipientId, string email, string? country = null, CancellationToken cancellationToken = default)
     {
         lock (World.Gate)
         {

@@ -71,6 +71,7 @@ public sealed class SimulationCluster : IAsyncDisposable
             services.AddSingleton<IPaymentGateway>(sim.Payments);
             services.AddSingleton<IEmailSender>(sim.Emails);
             services.AddSingleton<IEscrowStore>(sim.Store);
+            services.AddSingleton<OnboardingLinks>();
             services.AddSingleton<EscrowEffects>();
             silo.AddOutgoingGrainCallFilter(new SimCrashAfterGrainCall(sim));
         });

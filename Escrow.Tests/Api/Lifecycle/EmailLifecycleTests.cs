@@ -138,9 +138,10 @@ public sealed partial class EmailLifecycleTests
         await WaitForMailAsync(app, PendingPayoutSetup);
         AssertOutbox(app, escrow, NewMessage, PaymentReceipt, ReplyForwarded, PendingPayoutSetup);
 
-        // Sending the link created the recipient's Express account; asking for a link again returns the same one.
+        // The e-mail carries the service's own onboarding link, not a Stripe one; the account is made when it is opened.
+        Assert.Contains($"{EscrowApiFactory.PublicBaseUrl}/onboarding/{recipient}?t=", Single(app, PendingPayoutSetup).TextBody, StringComparison.Ordinal);
+        Assert.DoesNotContain("/connect/onboarding/", Single(app, PendingPayoutSetup).TextBody, StringComparison.Ordinal);
         var accountId = await app.CreateAccountAsync(recipient);
-        Assert.Contains($"/connect/onboarding/{accountId}", Single(app, PendingPayoutSetup).TextBody, StringComparison.Ordinal);
 
         // An answered escrow gets no deadline reminder while it waits, and is not refunded at the deadline.
         app.Clock.SetUtcNow(escrow.At(0.75) + TimeSpan.FromSeconds(1));
@@ -251,7 +252,7 @@ public sealed partial class EmailLifecycleTests
         [Reminder75] = (false, true, "A quarter of your time is left to reply: A question", [Amount, Share]),
         [ReplyForwarded] = (true, false, "Re: A question", ["replied to your message"]),
         [PayoutSent] = (false, false, $"Payout sent: {Share}", ["A question"]),
-        [PendingPayoutSetup] = (false, false, $"Set up payouts to receive {Share}", ["A question", "/connect/onboarding/acct_"]),
+        [PendingPayoutSetup] = (false, false, $"Set up payouts to receive {Share}", ["A question", $"{EscrowApiFactory.PublicBaseUrl}/onboarding/"]),
         [Refund] = (true, false, $"No reply in time: your payment of {Amount} is given back", ["A question", "not charged"]),
         [MissedOpportunity] = (false, false, "Deadline passed: A question", [Amount]),
     };

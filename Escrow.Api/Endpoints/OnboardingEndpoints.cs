@@ -1,0 +1,95 @@
+using System.Net;
+using Escrow.Grains;
+using Escrow.Grains.Payments;
+
+namespace Escrow.Api.Endpoints;
+
+/// <summary>
+/// The recipient's payout setup, from the link in an e-mail. Stripe's account links are single-use and expire in
+/// minutes, so e-mails carry <c>/onboarding/{recipientId}?t=TOKEN</c> instead: each visit mints a fresh account link
+/// whose refresh_url and return_url come back here. Every URL is built from Api:PublicBaseUrl, never the Host header.
+/// </summary>
+public static partial class OnboardingEndpoints
+{
+    public static void MapOnboarding(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/onboarding/{recipientId}").WithTags("Onboarding").ExcludeFromDescription();
+        group.MapGet("/", StartAsync);
+        group.MapGet("/refresh", StartAsync);
+        group.MapGet("/done", DoneAsync);
+    }
+
+    /// <summary>A fresh account link, and a 303 to it.</summary>
+    private static async Task<IResult> StartAsync(string recipientId, string? t, OnboardingLinks links, IGrainFactory grains, ILoggerFactory loggers)
+    {
+        if (!RecipientEndpoints.IsValidId(recipientId) || !links.IsValid(recipientId, t))
+        {
+            return Page(StatusCodes.Status403Forbidden, "Link not valid", "This link is not valid or has expired. Ask for a new payout setup e-mail.");
+        }
+        var recipient = grains.GetGrain<IRecipientGrain>(recipientId);
+        if (await recipient.GetAsync() is null)
+        {
+            return Page(StatusCodes.Status404NotFound, "Unknown recipient", "There is no payout setup to complete here.");
+        }
+        try
+        {
+            var link = await recipient.CreateOnboardingLinkAsync(links.Refresh(recipientId), links.Done(recipientId));
+            return new SeeOther(link.Url);
+        }
+        catch (PaymentGatewayException e)
+        {
+            LogStripeFailed(loggers.CreateLogger("Escrow.Onboarding"), recipientId, e.Code);
+            return Page(StatusCodes.Status503ServiceUnavailable, "Try again shortly", "Stripe could not be reached. Reload this page in a minute.");
+        }
+    }
+
+    /// <summary>Stripe's return_url: reads the account again and says whether payouts are ready.</summary>
+    private static async Task<IResult> DoneAsync(string recipientId, string? t, OnboardingLinks links, IGrainFactory grains, ILoggerFactory loggers)
+    {
+        if (!RecipientEndpoints.IsValidId(recipientId) || !links.IsValid(recipientId, t))
+        {
+            return Page(StatusCodes.Status403Forbidden, "Link not valid", "This link is not valid or has expired. Ask for a new payout setup e-mail.");
+        }
+        RecipientView? view;
+        try
+        {
+            view = await grains.GetGrain<IRecipientGrain>(recipientId).RefreshAccountAsync();
+        }
+        catch (PaymentGatewayException e)
+        {
+            LogStripeFailed(loggers.CreateLogger("Escrow.Onboarding"), recipientId, e.Code);
+            return Page(StatusCodes.Status503ServiceUnavailable, "Try again shortly", "Stripe could not be reached. Reload this page in a minute.");
+        }
+        if (view is null)
+        {
+            return Page(StatusCodes.Status404NotFound, "Unknown recipient", "There is no payout setup to complete here.");
+        }
+        return view.PayoutsEnabled
+            ? Page(StatusCodes.Status200OK, "Payouts ready", "Your payout setup is complete: your earnings will be transferred to you.")
+            : Page(StatusCodes.Status200OK, "Payouts not ready yet",
+                $"Stripe still needs some details. <a href=\"{WebUtility.HtmlEncode(links.Start(recipientId))}\">Continue the payout setup</a>.", detailIsHtml: true);
+    }
+
+    private static IResult Page(int status, string title, string detail, bool detailIsHtml = false)
+    {
+        var body = detailIsHtml ? detail : WebUtility.HtmlEncode(detail);
+        return Results.Content(
+            $"<!doctype html><html><head><meta charset=\"utf-8\"><title>{WebUtility.HtmlEncode(title)}</title></head>" +
+            $"<body><h1>{WebUtility.HtmlEncode(title)}</h1><p>{body}</p></body></html>",
+            "text/html; charset=utf-8", statusCode: status);
+    }
+
+    /// <summary>303 See Other: the browser follows with a GET to Stripe's page.</summary>
+    private sealed class SeeOther(string location) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.StatusCode = StatusCodes.Status303SeeOther;
+            httpContext.Response.Headers.Location = location;
+            return Task.CompletedTask;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Onboarding of recipient {RecipientId}: Stripe failed ({Code})")]
+    private static partial void LogStripeFailed(ILogger logger, string recipientId, string code);
+}
