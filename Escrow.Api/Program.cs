@@ -29,6 +29,8 @@ builder.Services.AddOptions<Escrow.Api.Hosting.ApiKeyOptions>().Bind(builder.Con
     .Validate(o => o.AdminKeys.Count > 0, "Api:AdminKeys needs at least one key (Api__AdminKeys__0).")
     .ValidateOnStart();
 builder.Services.AddSingleton<ApiKeyRegistry>();
+builder.Services.AddSingleton<WebhookEndpointCheck>();
+builder.Services.AddHostedService<WebhookEndpointCheck.AtStart>();
 builder.Services.AddSingleton<Escrow.Api.Admin.AdminOperations>();
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<Escrow.Api.Hosting.TransientFailureHandler>();

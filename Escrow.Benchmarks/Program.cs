@@ -26,6 +26,10 @@ if (args.Length > 0 && args[0] == "timers")
 {
     return await TimerCostReport.RunAsync(args[1..]);
 }
+if (args.Length > 0 && args[0] == "rate-budget")
+{
+    return await RateBudgetScenario.RunAsync(args[1..]);
+}
 if (args.Length > 0 && args[0] == "failover")
 {
     FailoverOptions failover;

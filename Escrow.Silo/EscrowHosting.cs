@@ -104,7 +104,9 @@ public static class EscrowHosting
             services.AddSingleton<IAlertDeliveryStore, InMemoryAlertDeliveryStore>();
         }
 
-        services.AddHttpClient(StripeHttpClient);
+        services.TryAddSingleton<StripeRateBudget>();
+        services.AddTransient<StripeRateBudgetHandler>();
+        services.AddHttpClient(StripeHttpClient).AddHttpMessageHandler<StripeRateBudgetHandler>();
         services.AddSingleton<IStripeClient>(sp =>
         {
             var stripe = sp.GetRequiredService<IOptions<StripeOptions>>().Value;

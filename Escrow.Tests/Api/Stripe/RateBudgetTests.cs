@@ -1,0 +1,61 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Escrow.Tests.Api.Lifecycle;
+
+namespace Escrow.Tests.Api.Stripe;
+
+/// <summary>Stripe:MaxRequestsPerSecond against a sandbox that answers 429 past its limit, as Stripe does.</summary>
+public sealed class RateBudgetTests
+{
+    [Fact]
+    public async Task A_burst_of_deadlines_under_a_budget_of_10_per_second_is_all_refunded_without_one_429_from_a_sandbox_limited_to_12()
+    {
+        const int Escrows = 30;
+        await using var app = new EscrowApiFactory(settings: new Dictionary<string, string?>
+        {
+            ["Stripe:MaxRequestsPerSecond"] = "10",
+            ["Sandbox:Stripe:RateLimitPerSecond"] = "12",
+            ["CircuitBreaker:RefundsPerWindowMax"] = "1000",
+            ["CircuitBreaker:RefundAmountPerWindowMaxMinor"] = "100000000",
+        });
+        _ = app.Server;
+        var recipient = LifecycleApp.NewRecipientId();
+        await app.PutRecipientAsync(recipient, dailyLimit: 1_000);
+
+        // Created all at once: the budget spaces the PaymentIntents' creation too.
+        var escrows = await Task.WhenAll(Enumerable.Range(0, Escrows).Select(_ => app.CreateHeldEscrowAsync(recipient)));
+        var ids = escrows.Select(e => e.Id()).ToList();
+        app.Clock.Advance(TimeSpan.FromHours(24) + TimeSpan.FromMinutes(16));
+        await app.WakeAllAsync(ids);
+        foreach (var id in ids)
+        {
+            await app.WaitForStatusAsync(id, "refunded");
+        }
+
+        var stats = await app.CreateClient().GetFromJsonAsync<JsonElement>("/_sandbox/stripe/stats");
+        Assert.Equal(0, stats.GetProperty("rateLimited").GetInt64());
+        Assert.InRange(stats.GetProperty("maxRequestsInOneSecond").GetInt32(), 1, 12);
+        Assert.True(stats.GetProperty("requests").GetInt64() >= 2 * Escrows, stats.ToString());
+        Assert.All(escrows, e => Assert.Single(app.SucceededCancels(e.PaymentIntentId())));
+    }
+
+    [Fact]
+    public async Task Without_a_budget_the_same_burst_meets_the_sandboxs_429s()
+    {
+        const int Escrows = 30;
+        await using var app = new EscrowApiFactory(settings: new Dictionary<string, string?>
+        {
+            ["Stripe:MaxRequestsPerSecond"] = "0",
+            ["Sandbox:Stripe:RateLimitPerSecond"] = "12",
+        });
+        _ = app.Server;
+        var recipient = LifecycleApp.NewRecipientId();
+        await app.PutRecipientAsync(recipient, dailyLimit: 1_000);
+
+        // Some creates fail or are retried; what matters is that the sandbox refused some requests with 429.
+        await Task.WhenAll(Enumerable.Range(0, Escrows).Select(_ => app.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), Guid.NewGuid().ToString())));
+
+        var stats = await app.CreateClient().GetFromJsonAsync<JsonElement>("/_sandbox/stripe/stats");
+        Assert.True(stats.GetProperty("rateLimited").GetInt64() > 0, stats.ToString());
+    }
+}
