@@ -88,10 +88,8 @@ public static class LiveMode
         if (servesApi)
         {
             CheckSecret(problems, "Stripe:WebhookSecret", c["Stripe:WebhookSecret"], "the signing secret of the platform's webhook endpoint in the Stripe dashboard (whsec_…)");
-            if (c.GetSection("Stripe:ConnectWebhookSecret").Exists())
-            {
-                CheckSecret(problems, "Stripe:ConnectWebhookSecret", c["Stripe:ConnectWebhookSecret"], "the signing secret of the Connect webhook endpoint (whsec_…)");
-            }
+            // Connected accounts' events (account.updated) come only to the Connect endpoint, signed with its own secret.
+            CheckSecret(problems, "Stripe:ConnectWebhookSecret", c["Stripe:ConnectWebhookSecret"], "the signing secret of the Connect webhook endpoint in the Stripe dashboard (whsec_…)");
             CheckSecret(problems, "Postmark:InboundPassword", c["Postmark:InboundPassword"], "the password in the inbound webhook URL configured at Postmark");
             if (string.IsNullOrWhiteSpace(c["Postmark:InboundUsername"]))
             {

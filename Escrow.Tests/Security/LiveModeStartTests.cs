@@ -19,6 +19,7 @@ public sealed class LiveModeStartTests
     {
         ["Stripe:SecretKey"] = RealLookingStripeKey,
         ["Stripe:WebhookSecret"] = "whsec_" + Strong,
+        ["Stripe:ConnectWebhookSecret"] = "whsec_C" + Strong,
         ["Postmark:ServerToken"] = "9f0c7a52-3b1d-4e8f-a6c2-5d7e8f9a0b1c",
         ["Postmark:InboundUsername"] = "postmark",
         ["Postmark:InboundPassword"] = "In" + Strong,
@@ -66,6 +67,7 @@ public sealed class LiveModeStartTests
 
     [Theory]
     [InlineData("Stripe:WebhookSecret", "whsec_compose_dev_only")]
+    [InlineData("Stripe:ConnectWebhookSecret", "whsec_compose_connect_dev_only")]
     [InlineData("Postmark:InboundPassword", "compose-dev-only-inbound")]
     [InlineData("Api:PlatformKeys:0", "compose-dev-platform-key")]
     [InlineData("Api:AdminKeys:0", "compose-dev-admin-key-0")]
@@ -83,6 +85,7 @@ public sealed class LiveModeStartTests
 
     [Theory]
     [InlineData("Stripe:WebhookSecret")]
+    [InlineData("Stripe:ConnectWebhookSecret")]
     [InlineData("Postmark:InboundPassword")]
     [InlineData("Api:PlatformKeys:0")]
     [InlineData("Api:AdminKeys:0")]
@@ -96,6 +99,7 @@ public sealed class LiveModeStartTests
 
     [Theory]
     [InlineData("Stripe:WebhookSecret", "Stripe:WebhookSecret")]
+    [InlineData("Stripe:ConnectWebhookSecret", "Stripe:ConnectWebhookSecret")]
     [InlineData("Postmark:InboundPassword", "Postmark:InboundPassword")]
     [InlineData("Api:PlatformKeys:0", "Api:PlatformKeys")]
     [InlineData("Api:AdminKeys:0", "Api:AdminKeys")]
@@ -135,6 +139,7 @@ public sealed class LiveModeStartTests
         {
             ["Stripe:SecretKey"] = RealLookingStripeKey,
             ["Stripe:WebhookSecret"] = "whsec_compose_dev_only",
+            ["Stripe:ConnectWebhookSecret"] = "whsec_compose_connect_dev_only",
             ["Stripe:ApiBase"] = "http://api:8080/_sandbox/stripe",
             ["Postmark:ServerToken"] = "sandbox-postmark-compose",
             ["Postmark:ApiBase"] = "http://api:8080/_sandbox/postmark",
@@ -148,7 +153,7 @@ public sealed class LiveModeStartTests
         var named = ProblemsOf(compose).Select(p => p[..p.IndexOf(": ", StringComparison.Ordinal)]).ToList();
 
         Assert.Equal(
-            ["Postmark:ServerToken", "ConnectionStrings:Escrow", "Stripe:ApiBase", "Postmark:ApiBase", "Stripe:WebhookSecret", "Postmark:InboundPassword", "Api:PlatformKeys:0", "Api:AdminKeys:0"],
+            ["Postmark:ServerToken", "ConnectionStrings:Escrow", "Stripe:ApiBase", "Postmark:ApiBase", "Stripe:WebhookSecret", "Stripe:ConnectWebhookSecret", "Postmark:InboundPassword", "Api:PlatformKeys:0", "Api:AdminKeys:0"],
             named);
         // A standalone silo checks what it uses: the providers, the store and the Postmark sandbox.
         Assert.Equal(4, ProblemsOf(compose, servesApi: false).Count);
