@@ -64,8 +64,8 @@ public static class SandboxHosting
         }
         if (UsesStripeSandbox(configuration) && string.IsNullOrWhiteSpace(configuration["Stripe:ConnectWebhookSecret"]))
         {
-            values["Stripe:ConnectWebhookSecret"] = "whsec_" + Secret(24);
-            generated.Add($"Stripe Connect webhook secret (generated; signs the sandbox's account.updated): {values["Stripe:ConnectWebhookSecret"]}");
+            values["Stripe:ConnectWebhookSecret"] = "whsec_" + Secret("Stripe:ConnectWebhookSecret", 24);
+            generated.Add($"Stripe Connect webhook secret ({origin}; signs the sandbox's account.updated): {values["Stripe:ConnectWebhookSecret"]}");
         }
         if (string.IsNullOrWhiteSpace(configuration["Api:PublicBaseUrl"]) && UsesStripeSandbox(configuration))
         {
