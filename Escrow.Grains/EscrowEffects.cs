@@ -60,7 +60,7 @@ public sealed partial class EscrowEffects(
                 EffectKind.CapturePayment => await CaptureAsync(s, e),
                 EffectKind.TransferShare => await TransferAsync(s, e, now),
                 EffectKind.CancelPaymentIntent => await CancelAsync(s, e),
-                EffectKind.RefundPayment => await RefundAsync(s, e),
+                EffectKind.RefundPayment => await RefundAsync(s, e, now),
                 EffectKind.RequestRefundPermit => await RequestRefundPermitAsync(s, e, now),
                 EffectKind.SendEmail => await SendEmailAsync(s, e, now, mayHaveRunBefore),
                 EffectKind.ReleaseDailySlot => await Done(e, grains.GetGrain<IRecipientGrain>(s.RecipientId).ReleaseSlotAsync(s.Id)),
@@ -215,7 +215,7 @@ public sealed partial class EscrowEffects(
                 await store.RaiseAlertAsync(new NewAlert("duplicate_transfer", "critical", s.Id, $"duplicate_transfer/{s.Id}",
                     $"{existing.Count} transfers exist in transfer group {s.Id}: {string.Join(", ", existing.Select(t => t.Id))}.", now));
             }
-            if (existing.FirstOrDefault(t => t.AmountMinor == s.Split.RecipientShare.Minor) is { } found)
+            if (await AdoptableAsync(s, existing, destination, now) is { } found)
             {
                 return new(new Transferred(e.Id, found.Id, found.DestinationAccountId, Adopted: true), null);
             }
@@ -234,14 +234,40 @@ public sealed partial class EscrowEffects(
     }
 
     /// <summary>
+    /// The transfer of the escrow's group that is its payout (<see cref="EventClaims.TransferMismatch"/>), if any. Any
+    /// other transfer there is not adopted: an operator is alerted, and the escrow goes on as if it were not there.
+    /// </summary>
+    private async Task<TransferInfo?> AdoptableAsync(EscrowState s, IReadOnlyList<TransferInfo> found, string? recipientAccountId, DateTimeOffset now)
+    {
+        TransferInfo? adoptable = null;
+        foreach (var transfer in found)
+        {
+            if (EventClaims.TransferMismatch(s, transfer.AmountMinor, transfer.Currency, transfer.DestinationAccountId, recipientAccountId) is { } why)
+            {
+                await store.RaiseAlertAsync(new NewAlert("transfer_mismatch", "critical", s.Id, $"transfer_mismatch/{s.Id}/{transfer.Id}",
+                    $"Transfer {transfer.Id} in this escrow's group is not adopted: {why}.", now));
+            }
+            else
+            {
+                adoptable ??= transfer;
+            }
+        }
+        return adoptable;
+    }
+
+    /// <summary>
     /// Refunds a captured payment. If a transfer was ever attempted, its answer may have been lost while Stripe made
     /// it: the transfer group is read first, and an existing transfer is reported instead of paying the money twice.
     /// </summary>
-    private async Task<EffectOutcome> RefundAsync(EscrowState s, PendingEffect e)
+    private async Task<EffectOutcome> RefundAsync(EscrowState s, PendingEffect e, DateTimeOffset now)
     {
-        if (s.FirstTransferAttemptAt is not null && (await payments.FindTransfersAsync(s.Id)).FirstOrDefault() is { } made)
+        if (s.FirstTransferAttemptAt is not null)
         {
-            return new(new TransferReported(made.Id, made.AmountMinor, made.DestinationAccountId), null);
+            var account = (await grains.GetGrain<IRecipientGrain>(s.RecipientId).GetAsync())?.StripeAccountId;
+            if (await AdoptableAsync(s, await payments.FindTransfersAsync(s.Id), account, now) is { } made)
+            {
+                return new(new TransferReported(made.Id, made.AmountMinor, made.Currency, made.DestinationAccountId, account), null);
+            }
         }
         // After a failed try the refund may have been made (its answer lost): the PaymentIntent's refunds say.
         if (e.KeyAttempt > 0 && (await payments.FindRefundsAsync(s.PaymentIntentId!)).FirstOrDefault() is { } refunded)

@@ -171,20 +171,29 @@ public sealed partial class EscrowGrain(
         {
             PaymentEventKind.Authorised => new PaymentAuthorised(e.ObjectId, e.AmountMinor, e.Currency ?? ""),
             PaymentEventKind.Failed => new PaymentFailed(e.Reason ?? "payment_failed", PaymentIntentId: e.ObjectId),
-            PaymentEventKind.Voided => new AuthorisationVoided(e.Reason ?? "canceled"),
+            PaymentEventKind.Voided => new AuthorisationVoided(e.Reason ?? "canceled", e.ObjectId),
             PaymentEventKind.DisputeOpened => new DisputeOpened(e.ObjectId),
             PaymentEventKind.TransferReversed => new TransferReversed(e.ObjectId, e.AmountMinor),
-            PaymentEventKind.TransferCreated => new TransferReported(e.ObjectId, e.AmountMinor, e.DestinationAccountId ?? ""),
+            PaymentEventKind.TransferCreated => new TransferReported(e.ObjectId, e.AmountMinor, e.Currency ?? "", e.DestinationAccountId ?? "", await RecipientAccountAsync()),
             _ => throw new ArgumentOutOfRangeException(nameof(e), e.Kind, null),
         };
         var result = await DecideAndRunAsync(command, e.EventId);
         if (result.RejectionCode is "amount_mismatch" or "payment_intent_mismatch")
         {
             await store.RaiseAlertAsync(new NewAlert("payment_mismatch", "critical", Id, $"payment_mismatch/{Id}/{e.ObjectId}",
-                $"Stripe reported {e.ObjectId} with {e.AmountMinor} {e.Currency}; the escrow expects {state.State.Amount.Minor} {state.State.Amount.Currency} on {state.State.PaymentIntentId}. Nothing was held.", Now));
+                $"Stripe reported {e.Kind} of {e.ObjectId} with {e.AmountMinor} {e.Currency}; the escrow expects {state.State.Amount.Minor} {state.State.Amount.Currency} on {state.State.PaymentIntentId}. Nothing was changed.", Now));
+        }
+        else if (result.RejectionCode == Rejection.TransferMismatch.Code && command is TransferReported t)
+        {
+            await store.RaiseAlertAsync(new NewAlert("transfer_mismatch", "critical", Id, $"transfer_mismatch/{Id}/{t.TransferId}",
+                $"Stripe reported transfer {t.TransferId} in this escrow's group, not adopted: {EventClaims.TransferMismatch(state.State, t.AmountMinor, t.Currency, t.DestinationAccountId, t.RecipientAccountId)}.", Now));
         }
         return result;
     }
+
+    /// <summary>The recipient's Stripe account as the recipient grain knows it (it never waits on an escrow, so this cannot deadlock).</summary>
+    private async Task<string?> RecipientAccountAsync() =>
+        state.State.Exists ? (await GrainFactory.GetGrain<IRecipientGrain>(state.State.RecipientId).GetAsync())?.StripeAccountId : null;
 
     /// <summary>One-way from the recipient, which does not wait for us: the transfer's call back to it cannot deadlock.</summary>
     public async Task RecipientPayoutsEnabledAsync() => await DecideAndRunAsync(new RecipientPayoutsEnabled());

@@ -36,7 +36,8 @@ public sealed record RetryPayment(string PaymentMethodId) : EscrowCommand
 }
 
 /// <summary>The authorisation was cancelled or expired outside our flow (Stripe's payment_intent.canceled).</summary>
-public sealed record AuthorisationVoided(string Reason) : EscrowCommand
+/// <param name="PaymentIntentId">The PaymentIntent the event names; one that is not the escrow's own changes nothing.</param>
+public sealed record AuthorisationVoided(string Reason, string? PaymentIntentId = null) : EscrowCommand
 {
     public override string Name => "authorisation_voided";
 }
@@ -179,7 +180,8 @@ public sealed record OperatorResolveDispute(string Reason) : EscrowCommand
 }
 
 /// <summary>Stripe says a transfer exists in this escrow's transfer group (transfer.created).</summary>
-public sealed record TransferReported(string TransferId, long AmountMinor, string DestinationAccountId) : EscrowCommand
+/// <param name="RecipientAccountId">The recipient's Stripe account as the recipient knows it now (null: none): a transfer elsewhere is not the escrow's payout.</param>
+public sealed record TransferReported(string TransferId, long AmountMinor, string Currency, string DestinationAccountId, string? RecipientAccountId) : EscrowCommand
 {
     public override string Name => "transfer_reported";
 }

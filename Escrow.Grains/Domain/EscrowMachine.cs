@@ -74,6 +74,11 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         {
             return Decision.Reject(s, Rejection.UnknownEscrow);
         }
+        // Before anything else: a forged or misdirected event is refused (and alerted on) in every status.
+        if (EventClaims.NamesAnotherPaymentIntent(s, c))
+        {
+            return Decision.Reject(s, Rejection.PaymentIntentMismatch);
+        }
         if (s.DisputeOpen && IsAutomatic(c))
         {
             return Decision.Reject(s, Rejection.DisputeOpen);
@@ -201,6 +206,10 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (_, OperatorResolveDispute r) when s.DisputeOpen => Decision.Accept(Record(s with { DisputeOpen = false }, now, "dispute_resolved", detail: r.Reason)),
             (_, OperatorResolveDispute) => Decision.Reject(s, Rejection.NoDispute),
 
+            // Adopting a transfer ends the escrow as paid: only one that pays the recipient what it is owed may do that.
+            (EscrowStatus.Processing or EscrowStatus.TransferFailed or EscrowStatus.RefundPending, TransferReported t)
+                when s.ChargeId is not null && EventClaims.TransferMismatch(s, t.AmountMinor, t.Currency, t.DestinationAccountId, t.RecipientAccountId) is not null
+                => Decision.Reject(s, Rejection.TransferMismatch),
             (EscrowStatus.Processing or EscrowStatus.TransferFailed, TransferReported t) when s.ChargeId is not null && t.AmountMinor == s.Split.RecipientShare.Minor
                 => AdoptReportedTransfer(s, t, now),
             (EscrowStatus.RefundPending, TransferReported t) when s.ChargeId is not null && t.AmountMinor == s.Split.RecipientShare.Minor

@@ -19,6 +19,7 @@ public sealed record Rejection([property: Id(0)] string Code, [property: Id(1)] 
     public static readonly Rejection TooManyPaymentAttempts = new("too_many_payment_attempts", "The payment was declined too many times; create a new escrow.");
     public static readonly Rejection AmountMismatch = new("amount_mismatch", "The payment's amount or currency does not match the escrow.");
     public static readonly Rejection PaymentIntentMismatch = new("payment_intent_mismatch", "The payment intent does not belong to this escrow.");
+    public static readonly Rejection TransferMismatch = new("transfer_mismatch", "The transfer does not pay the escrow's share, in its currency, to the recipient's own account.");
     public static readonly Rejection DisputeOpen = new("dispute_open", "A dispute is open: automatic actions are stopped until an operator resolves it.");
     public static readonly Rejection NoDispute = new("no_dispute", "No dispute is open on this escrow.");
     public static readonly Rejection NotAwaitingApproval = new("not_awaiting_approval", "This escrow's refund is not waiting for an operator's approval.");

@@ -406,7 +406,7 @@ public sealed class LifecycleTests
 
         // The refund effect reads the transfer group first and reports the transfer it finds.
         var share = s.Split.RecipientShare.Minor;
-        s = s.Then(new TransferReported("tr_lost", share, AnEscrow.AccountId), AnEscrow.T0.AddHours(30).AddSeconds(1));
+        s = s.Then(new TransferReported("tr_lost", share, "eur", AnEscrow.AccountId, AnEscrow.AccountId), AnEscrow.T0.AddHours(30).AddSeconds(1));
         Assert.Equal(EscrowStatus.Released, s.Status);
         Assert.Equal("tr_lost", s.TransferId);
         Assert.False(s.Has(EffectKind.RefundPayment));
@@ -415,7 +415,7 @@ public sealed class LifecycleTests
 
         // A transfer of another amount is not adopted.
         var other = AnEscrow.TransferFailed().Then(new OperatorRefund("sender asked"), AnEscrow.T0.AddHours(30));
-        Assert.Equal("not_allowed_in_status", other.Decide(new TransferReported("tr_x", share + 1, AnEscrow.AccountId), AnEscrow.T0.AddHours(31)).Rejection?.Code);
+        Assert.Equal("transfer_mismatch", other.Decide(new TransferReported("tr_x", share + 1, "eur", AnEscrow.AccountId, AnEscrow.AccountId), AnEscrow.T0.AddHours(31)).Rejection?.Code);
     }
 
     [Fact]
@@ -424,7 +424,7 @@ public sealed class LifecycleTests
         var s = AnEscrow.TransferFailed().Then(new OperatorRefund("sender asked"), AnEscrow.T0.AddHours(30));
         s = s.Then(new PaymentRefunded(s.EffectId(EffectKind.RefundPayment), "re_1"), AnEscrow.T0.AddHours(30).AddSeconds(1));
         Assert.Equal(EscrowStatus.Refunded, s.Status);
-        s = s.Then(new TransferReported("tr_late", s.Split.RecipientShare.Minor, AnEscrow.AccountId), AnEscrow.T0.AddHours(31));
+        s = s.Then(new TransferReported("tr_late", s.Split.RecipientShare.Minor, "eur", AnEscrow.AccountId, AnEscrow.AccountId), AnEscrow.T0.AddHours(31));
         Assert.Equal(EscrowStatus.Refunded, s.Status);
         Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("transfer_after_refund|", StringComparison.Ordinal));
     }

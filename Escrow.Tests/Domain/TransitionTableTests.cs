@@ -58,7 +58,7 @@ public sealed partial class TransitionTableTests
             "payout_setup_reminder_due" => new PayoutSetupReminderDue(),
             "payout_check_due" => new PayoutCheckDue(),
             "reply_awaited" => new ReplyAwaited(Effect(EffectKind.RequestRefundPermit), s.ReplyDeadline),
-            "transfer_reported" => new TransferReported(s.TransferId ?? AnEscrow.TransferId, s.Split.RecipientShare.Minor, AnEscrow.AccountId),
+            "transfer_reported" => new TransferReported(s.TransferId ?? AnEscrow.TransferId, s.Split.RecipientShare.Minor, "eur", AnEscrow.AccountId, AnEscrow.AccountId),
             "retry_payment" => new RetryPayment("pm_card_mastercard"),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
         };

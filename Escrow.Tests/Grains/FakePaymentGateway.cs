@@ -113,6 +113,9 @@ public sealed class FakePaymentGateway : IPaymentGateway
 
     private readonly ConcurrentDictionary<Guid, ConcurrentBag<TransferInfo>> _groups = new();
 
+    /// <summary>A transfer someone else made in the escrow's transfer group (not by this service).</summary>
+    public void PlantTransfer(Guid escrowId, TransferInfo transfer) => _groups.GetOrAdd(escrowId, _ => []).Add(transfer);
+
     public Task<IReadOnlyList<TransferInfo>> FindTransfersAsync(Guid escrowId, CancellationToken cancellationToken = default)
     {
         Calls.Add("find-transfers");
