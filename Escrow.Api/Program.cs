@@ -9,6 +9,12 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Orleans.Dashboard;
 using Scalar.AspNetCore;
 
+// The container's health check: ask a running instance, start nothing (no wget or curl in the runtime image).
+if (HealthCheckCommand.Run(args) is { } healthExit)
+{
+    return healthExit;
+}
+
 var builder = WebApplication.CreateBuilder(args);
 builder.Configuration.AddEscrowLoggingDefaults();
 if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]) && string.IsNullOrWhiteSpace(builder.Configuration["ASPNETCORE_URLS"]))
@@ -85,5 +91,6 @@ if (storage.Cluster is { } cluster)
     app.Lifetime.ApplicationStopped.Register(cluster.Stop);
 }
 app.Run();
+return 0;
 
 public partial class Program;

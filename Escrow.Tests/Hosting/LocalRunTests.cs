@@ -53,6 +53,9 @@ public sealed class LocalRunTests
             Assert.Contains(first.StartupLines, l => l.StartsWith("Escrow API listening on", StringComparison.Ordinal) && l.EndsWith("(Production)", StringComparison.Ordinal));
             var storage = first.StartupLines.Single(l => l.StartsWith("  Storage", StringComparison.Ordinal));
             Assert.Contains($"Storage   PostgreSQL, private cluster in {Path.Combine(work, ".escrow-data")}", storage, StringComparison.Ordinal);
+            // The container's health check (docker-compose.yml): the published app asks the running one.
+            // Ready once the silo has joined and the store answers; compose retries it the same way.
+            await Eventually.UntilAsync(async () => await HealthCheckAsync(dll, $"{first.Address}/health/ready") == 0, "the health check of the running API");
             platformKey = first.BannerValue("Platform API key");
             var platform = first.Client(platformKey);
             var recipient = "local-" + Guid.NewGuid().ToString("N")[..8];
@@ -102,6 +105,34 @@ public sealed class LocalRunTests
         {
             await api.KillAsync();
         }
+    }
+
+    [Fact]
+    public async Task Health_check_mode_fails_when_nothing_answers_and_starts_nothing()
+    {
+        var dll = await Published.Value;
+        var work = Directory.CreateTempSubdirectory("escrow-health-").FullName;
+        Assert.Equal(1, await HealthCheckAsync(dll, $"http://127.0.0.1:{PostgresServer.GetFreePort()}/health/ready", work));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(work));
+        Directory.Delete(work);
+    }
+
+    /// <summary>The exit code of <c>dotnet Escrow.Api.dll --health-check url</c>.</summary>
+    private static async Task<int> HealthCheckAsync(string dll, string url, string? workingDirectory = null)
+    {
+        var info = new ProcessStartInfo("dotnet", [dll, "--health-check", url]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (workingDirectory is not null)
+        {
+            info.WorkingDirectory = workingDirectory;
+        }
+        using var check = Process.Start(info)!;
+        var output = check.StandardOutput.ReadToEndAsync();
+        var error = check.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        await check.WaitForExitAsync(timeout.Token);
+        await output;
+        await error;
+        return check.ExitCode;
     }
 
     private static void AssertReadable(ApiProcess api)
