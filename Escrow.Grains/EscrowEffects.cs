@@ -299,7 +299,8 @@ public sealed partial class EscrowEffects(
         var contact = new RecipientContact(recipient?.Email ?? "", recipient?.DisplayName ?? "the recipient");
         // The service's own long-lived link, never a Stripe account link: those are single-use and expire in minutes.
         var onboardingUrl = e.Email == EmailKind.PendingPayoutSetup ? onboardingLinks.Start(s.RecipientId) : null;
-        var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl);
+        var statusPageUrl = e.Email == EmailKind.PaymentReceipt && s.AccessToken.Length > 0 ? onboardingLinks.StatusPage(s.Id, s.AccessToken) : null;
+        var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl, statusPageUrl);
         // The send intent is the effect in the stored outbox (the grain writes it first); the message carries its id,
         // so that Postmark can say later whether it was sent.
         var effectKey = EffectKey(s.Id, e.Id);

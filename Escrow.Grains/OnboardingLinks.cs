@@ -37,6 +37,12 @@ public sealed class OnboardingLinks(IOptions<PublicLinkOptions> options, IOption
 
     public string BaseUrl => (options.Value.PublicBaseUrl ?? DefaultBaseUrl).TrimEnd('/');
 
+    /// <summary>
+    /// The sender's status page. The access token rides in the fragment, which a browser never sends: it reaches no
+    /// server log, and the page's script hands it to the API.
+    /// </summary>
+    public string StatusPage(Guid escrowId, string accessToken) => $"{BaseUrl}/e/{escrowId:D}#t={Uri.EscapeDataString(accessToken)}";
+
     /// <summary>The link for an e-mail: opening it mints a fresh Stripe account link.</summary>
     public string Start(string recipientId) => Url(recipientId, "");
 

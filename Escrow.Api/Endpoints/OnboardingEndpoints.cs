@@ -1,4 +1,4 @@
-using System.Net;
+using Escrow.Api.OperatorConsole;
 using Escrow.Grains;
 using Escrow.Grains.Payments;
 
@@ -66,18 +66,11 @@ public static partial class OnboardingEndpoints
         }
         return view.PayoutsEnabled
             ? Page(StatusCodes.Status200OK, "Payouts ready", "Your payout setup is complete: your earnings will be transferred to you.")
-            : Page(StatusCodes.Status200OK, "Payouts not ready yet",
-                $"Stripe still needs some details. <a href=\"{WebUtility.HtmlEncode(links.Start(recipientId))}\">Continue the payout setup</a>.", detailIsHtml: true);
+            : SenderPage.PublicPage(StatusCodes.Status200OK, "Payouts not ready yet",
+                Html.Of($"<p>Stripe still needs some details. <a href=\"{links.Start(recipientId)}\">Continue the payout setup</a>.</p>"));
     }
 
-    private static IResult Page(int status, string title, string detail, bool detailIsHtml = false)
-    {
-        var body = detailIsHtml ? detail : WebUtility.HtmlEncode(detail);
-        return Results.Content(
-            $"<!doctype html><html><head><meta charset=\"utf-8\"><title>{WebUtility.HtmlEncode(title)}</title></head>" +
-            $"<body><h1>{WebUtility.HtmlEncode(title)}</h1><p>{body}</p></body></html>",
-            "text/html; charset=utf-8", statusCode: status);
-    }
+    private static IResult Page(int status, string title, string detail) => SenderPage.PublicPage(status, title, Html.Of($"<p>{detail}</p>"));
 
     /// <summary>303 See Other: the browser follows with a GET to Stripe's page.</summary>
     private sealed class SeeOther(string location) : IResult

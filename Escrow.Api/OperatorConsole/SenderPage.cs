@@ -12,6 +12,28 @@ public static class SenderPage
     public static void MapSenderPage(this IEndpointRouteBuilder app) =>
         app.MapGet("/e/{escrowId}", (string escrowId) => new ConsolePages.HtmlResult(Page.Value, StatusCodes.Status200OK)).ExcludeFromDescription();
 
+    /// <summary>Another public page (the recipient's onboarding pages) in this page's layout: the stylesheet, no script.</summary>
+    public static IResult PublicPage(int status, string title, Markup body) => new ConsolePages.HtmlResult(Html.Of($"""
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{title}</title>
+        <link rel="stylesheet" href="/assets/app.css">
+        </head>
+        <body>
+        <header><p class="brand">Escrow</p></header>
+        <main id="main">
+        <div class="card">
+        <h1>{title}</h1>
+        {body}
+        </div>
+        </main>
+        </body>
+        </html>
+        """).Value, status);
+
     private static readonly Markup Page = Html.Of($"""
         <!doctype html>
         <html lang="en">

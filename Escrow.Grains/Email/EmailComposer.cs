@@ -14,7 +14,7 @@ public sealed class EmailComposer(PostmarkOptions options)
 {
     public string ReplyAddress(string replyToken) => $"reply+{replyToken}@{options.InboundDomain}";
 
-    public EmailMessage Compose(EscrowState s, EmailKind kind, RecipientContact recipient, string? payload, string? onboardingUrl = null)
+    public EmailMessage Compose(EscrowState s, EmailKind kind, RecipientContact recipient, string? payload, string? onboardingUrl = null, string? statusPageUrl = null)
     {
         var amount = Format(s.Amount);
         var share = Format(s.Split.RecipientShare);
@@ -36,7 +36,8 @@ public sealed class EmailComposer(PostmarkOptions options)
                 $"{recipient.DisplayName} replied to your message:\n\n{payload}\n"),
             EmailKind.PaymentReceipt => (s.SenderEmail, null,
                 $"Payment held: {amount} for your message \"{s.Subject}\"",
-                $"Your payment of {amount} is held, not charged. {recipient.DisplayName} has until {deadline} to reply; if there is no reply, the hold is cancelled and you pay nothing.\n"),
+                $"Your payment of {amount} is held, not charged. {recipient.DisplayName} has until {deadline} to reply; if there is no reply, the hold is cancelled and you pay nothing.\n"
+                + (statusPageUrl is null ? "" : $"\nFollow your message here (the link is yours alone: do not share it): {statusPageUrl}\n")),
             EmailKind.RefundIssued => (s.SenderEmail, null,
                 $"No reply in time: your payment of {amount} is given back",
                 $"{recipient.DisplayName} did not reply to \"{s.Subject}\" before the deadline. The hold on your payment of {amount} is cancelled; you are not charged.\n"),
@@ -83,17 +84,20 @@ public sealed class EmailComposer(PostmarkOptions options)
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
-    /// <summary>Minor units shown in the currency's own decimals (0 for JPY-like currencies, 2 otherwise).</summary>
+    /// <summary>Minor units shown in the currency's own decimals (0 for JPY-like currencies, 3 for KWD-like ones, 2 otherwise).</summary>
     public static string Format(Money money)
     {
-        var digits = ZeroDecimal.Contains(money.Currency.Code) ? 0 : 2;
-        var scale = digits == 0 ? 1 : 100;
+        var digits = ZeroDecimal.Contains(money.Currency.Code) ? 0 : ThreeDecimal.Contains(money.Currency.Code) ? 3 : 2;
+        var scale = digits switch { 0 => 1, 3 => 1000, _ => 100 };
         var sign = money.Minor < 0 ? "-" : "";
         var whole = Math.DivRem(Math.Abs(money.Minor), scale, out var fraction);
+        var fractionText = fraction.ToString(new string('0', Math.Max(digits, 1)), CultureInfo.InvariantCulture);
         return digits == 0
             ? $"{sign}{whole.ToString(CultureInfo.InvariantCulture)} {money.Currency.Code}"
-            : $"{sign}{whole.ToString(CultureInfo.InvariantCulture)}.{fraction:00} {money.Currency.Code}";
+            : $"{sign}{whole.ToString(CultureInfo.InvariantCulture)}.{fractionText} {money.Currency.Code}";
     }
+
+    private static readonly HashSet<string> ThreeDecimal = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
 
     private static readonly HashSet<string> ZeroDecimal = ["BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"];
 }

@@ -36,7 +36,7 @@ public sealed class ConsoleBrowserFixture : IAsyncLifetime
         }
         var port = PostgresServer.GetFreePort();
         BaseUrl = $"http://127.0.0.1:{port}";
-        App = new EscrowApiFactory(kestrelPort: port);
+        App = new EscrowApiFactory(settings: new Dictionary<string, string?> { ["Api:PublicBaseUrl"] = BaseUrl }, kestrelPort: port);
         App.StartServer();
         _playwright = await Playwright.CreateAsync();
         // --no-sandbox: CI runs as root, where chromium refuses its own sandbox.

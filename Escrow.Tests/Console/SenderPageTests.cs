@@ -1,5 +1,7 @@
 using System.Net.Http.Json;
+using System.Text.RegularExpressions;
 using Escrow.Tests.Api;
+using Escrow.Tests.Infrastructure;
 using Microsoft.Playwright;
 
 namespace Escrow.Tests.Console;
@@ -9,15 +11,20 @@ namespace Escrow.Tests.Console;
 public sealed class SenderPageTests(ConsoleBrowserFixture fx)
 {
     [Fact]
-    public async Task The_senders_page_shows_held_then_released_after_the_reply()
+    public async Task The_senders_page_opened_from_the_receipt_email_shows_held_then_released_after_the_reply()
     {
         var (id, token) = await fx.HeldEscrowAsync();
+        var receipt = await Eventually.UntilAsync(
+            () => Task.FromResult(fx.App.Postmark.Outbox.FirstOrDefault(m => m.Tag == "payment-receipt" && m.Metadata.GetValueOrDefault("escrow_id") == id.ToString("D"))),
+            m => m is not null, "the receipt e-mail");
+        var link = Regex.Match(receipt!.TextBody!, @"http\S+/e/\S+").Value;
+        Assert.Equal($"{fx.BaseUrl}/e/{id:D}#t={token}", link);
         var context = await fx.NewContextAsync(width: 390, height: 844);
         var page = await context.NewPageAsync();
         var requests = new List<string>();
         page.Request += (_, r) => requests.Add(r.Url);
 
-        await page.GotoAsync($"/e/{id}#t={token}");
+        await page.GotoAsync(link);
 
         await Assertions.Expect(page.Locator("#status")).ToHaveTextAsync("held");
         await Assertions.Expect(page.Locator("#explanation")).ToContainTextAsync("held on your card, not taken");

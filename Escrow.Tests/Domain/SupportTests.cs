@@ -281,6 +281,8 @@ public sealed class EmailComposerTests
     [InlineData(1_234_567, "USD", "12345.67 USD")]
     [InlineData(1_500, "JPY", "1500 JPY")]
     [InlineData(7, "KRW", "7 KRW")]
+    [InlineData(12_345, "KWD", "12.345 KWD")]
+    [InlineData(5, "BHD", "0.005 BHD")]
     public void Amounts_are_formatted_in_the_currencys_own_decimals(long minor, string currency, string expected)
     {
         Assert.Equal(expected, EmailComposer.Format(new Money(minor, Currency.Parse(currency))));

@@ -247,7 +247,7 @@ public sealed partial class EmailLifecycleTests
     private static readonly Dictionary<string, (bool ToSender, bool AsksForReply, string Subject, string[] Texts)> Expectations = new(StringComparer.Ordinal)
     {
         [NewMessage] = (false, true, "New paid message: A question", [$"{SenderEmail} paid {Amount}", Share, "Hello, could you answer this question?"]),
-        [PaymentReceipt] = (true, false, $"Payment held: {Amount}", ["A question", "not charged"]),
+        [PaymentReceipt] = (true, false, $"Payment held: {Amount}", ["A question", "not charged", $"{EscrowApiFactory.PublicBaseUrl}/e/"]),
         [Reminder50] = (false, true, "Half of your time is left to reply: A question", [Amount, Share]),
         [Reminder75] = (false, true, "A quarter of your time is left to reply: A question", [Amount, Share]),
         [ReplyForwarded] = (true, false, "Re: A question", ["replied to your message"]),
