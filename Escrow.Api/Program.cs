@@ -71,6 +71,7 @@ app.MapOnboarding();
 app.MapEscrows();
 app.MapStripeWebhook();
 app.MapPostmarkInbound();
+app.MapPostmarkBounce();
 app.MapAdmin();
 app.MapConsole();
 app.MapSenderPage();

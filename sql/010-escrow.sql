@@ -131,6 +131,9 @@ CREATE TABLE IF NOT EXISTS email_log
 );
 
 CREATE INDEX IF NOT EXISTS email_log_escrow_ix ON email_log (escrow_id, at);
+-- A bounce names the sent e-mail by Postmark's MessageID, or only by the address.
+CREATE INDEX IF NOT EXISTS email_log_provider_message_ix ON email_log (provider_message_id) WHERE provider_message_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS email_log_to_address_ix ON email_log (lower(to_address), at);
 
 -- Inbound email (replies), idempotent by the provider's message id. Only a short preview is kept.
 CREATE TABLE IF NOT EXISTS inbound_messages

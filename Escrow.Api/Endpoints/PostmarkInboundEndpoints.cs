@@ -165,7 +165,7 @@ public static partial class PostmarkInboundEndpoints
         return match.Success ? match.Groups[1].Value.ToLowerInvariant() : null;
     }
 
-    private static bool Authorized(HttpRequest request, PostmarkOptions options)
+    internal static bool Authorized(HttpRequest request, PostmarkOptions options)
     {
         var header = request.Headers.Authorization.ToString();
         if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))

@@ -62,6 +62,12 @@ public interface IEscrowStore
     Task<IReadOnlyList<EmailLogEntry>> GetEmailLogAsync(Guid escrowId, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// The sent e-mail a bounce is about: the one Postmark accepted under <paramref name="providerMessageId"/>, else the
+    /// latest one sent to <paramref name="toAddress"/> (any case); null when neither is known.
+    /// </summary>
+    Task<EmailLogEntry?> FindSentEmailAsync(string? providerMessageId, string? toAddress, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Records an inbound e-mail's outcome (idempotent by provider message id): a row still
     /// <see cref="InboundMessageRecord.Pending"/> takes it, keeping its first receipt time; any other row stays as it is.
     /// </summary>

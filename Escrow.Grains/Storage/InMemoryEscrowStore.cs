@@ -270,6 +270,17 @@ public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStor
         }
     }
 
+    public Task<EmailLogEntry?> FindSentEmailAsync(string? providerMessageId, string? toAddress, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            var sent = _emails.Where(e => e.Entry.Outcome == "sent").OrderByDescending(e => e.Entry.At).ThenByDescending(e => e.Id).Select(e => e.Entry).ToList();
+            var found = (string.IsNullOrEmpty(providerMessageId) ? null : sent.FirstOrDefault(e => e.ProviderMessageId == providerMessageId))
+                ?? (string.IsNullOrEmpty(toAddress) ? null : sent.FirstOrDefault(e => string.Equals(e.To, toAddress, StringComparison.OrdinalIgnoreCase)));
+            return Task.FromResult(found);
+        }
+    }
+
     public Task RecordInboundMessageAsync(InboundMessageRecord message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);

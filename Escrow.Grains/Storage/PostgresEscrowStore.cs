@@ -338,6 +338,28 @@ public sealed class PostgresEscrowStore : IEscrowStore
             NullableString(r, 5), NullableString(r, 6), Time(r, 7)), cancellationToken);
     }
 
+    public async Task<EmailLogEntry?> FindSentEmailAsync(string? providerMessageId, string? toAddress, CancellationToken cancellationToken = default)
+    {
+        foreach (var (where, value) in new[] { ("provider_message_id = $1", providerMessageId), ("lower(to_address) = lower($1)", toAddress) })
+        {
+            if (string.IsNullOrEmpty(value))
+            {
+                continue;
+            }
+            await using var command = _dataSource.CreateCommand(
+                $"SELECT {EmailColumns} FROM email_log WHERE {where} AND outcome = 'sent' ORDER BY at DESC, id DESC LIMIT 1");
+            command.Parameters.Add(Text(value));
+            var found = await ReadAllAsync(command, r => new EmailLogEntry(
+                NullableGuid(r, 0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
+                NullableString(r, 5), NullableString(r, 6), Time(r, 7)), cancellationToken);
+            if (found.Count > 0)
+            {
+                return found[0];
+            }
+        }
+        return null;
+    }
+
     public async Task RecordInboundMessageAsync(InboundMessageRecord message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);

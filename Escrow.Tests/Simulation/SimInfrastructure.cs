@@ -177,6 +177,9 @@ public sealed class SimEscrowStore : IEscrowStore
 
     public Task<IReadOnlyList<EmailLogEntry>> GetEmailLogAsync(Guid escrowId, CancellationToken cancellationToken = default) => Inner.GetEmailLogAsync(escrowId, cancellationToken);
 
+    public Task<EmailLogEntry?> FindSentEmailAsync(string? providerMessageId, string? toAddress, CancellationToken cancellationToken = default) =>
+        Inner.FindSentEmailAsync(providerMessageId, toAddress, cancellationToken);
+
     public Task RecordInboundMessageAsync(InboundMessageRecord message, CancellationToken cancellationToken = default) => Inner.RecordInboundMessageAsync(message, cancellationToken);
 
     public Task<DateTimeOffset> RecordInboundReceiptAsync(InboundMessageRecord message, CancellationToken cancellationToken = default) => Inner.RecordInboundReceiptAsync(message, cancellationToken);

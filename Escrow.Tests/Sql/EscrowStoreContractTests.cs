@@ -303,6 +303,23 @@ public abstract class EscrowStoreContractTests
     }
 
     [Fact]
+    public async Task A_sent_email_is_found_by_its_provider_id_else_the_latest_sent_to_its_address_in_any_case()
+    {
+        var store = await CreateStoreAsync();
+        var to = $"r-{Guid.NewGuid():N}@example.com";
+        var first = new EmailLogEntry(Guid.NewGuid(), "new-message", to, "Q", "sent", "pm-" + Guid.NewGuid(), null, T0);
+        var latest = new EmailLogEntry(Guid.NewGuid(), "deadline-reminder-50", to, "R", "sent", "pm-" + Guid.NewGuid(), null, T0.AddHours(1));
+        await store.LogEmailAsync(first);
+        await store.LogEmailAsync(latest);
+        await store.LogEmailAsync(latest with { Outcome = "failed", ProviderMessageId = null, At = T0.AddHours(2) });
+
+        Assert.Equal(first, await store.FindSentEmailAsync(first.ProviderMessageId, to));
+        Assert.Equal(latest, await store.FindSentEmailAsync("pm-unknown", to.ToUpperInvariant()));
+        Assert.Equal(latest, await store.FindSentEmailAsync(null, to));
+        Assert.Null(await store.FindSentEmailAsync("pm-unknown", "nobody-" + to));
+    }
+
+    [Fact]
     public async Task Alerts_are_listed_newest_first_within_the_limit()
     {
         var store = await CreateStoreAsync();
