@@ -63,12 +63,12 @@ public static class RateBudgetScenario
             await ApiProcess.BuildAsync(repo);
         }
         await using var postgres = await PostgresCluster.StartOrUseAsync(connection);
-        var database = await postgres.CreateDatabaseAsync("rate_budget_" + DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture));
+        var connectionString = await postgres.CreateDatabaseAsync("rate_budget_" + DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture));
         using var http = EscrowClient.CreateHttp();
         // The window leaves the creation phase (escrows / budget seconds) time to finish before the first deadline.
         var window = (int)Math.Ceiling(escrows / (double)budget) + 30;
         var logPath = Path.Combine(Path.GetTempPath(), $"escrow-rate-budget-{Environment.ProcessId}.log");
-        await using var api = await ApiProcess.StartAsync(repo, postgres.ConnectionStringFor(database), [window], logPath, http, new Dictionary<string, string>
+        await using var api = await ApiProcess.StartAsync(repo, connectionString, [window], logPath, http, new Dictionary<string, string>
         {
             ["Stripe__MaxRequestsPerSecond"] = budget.ToString(CultureInfo.InvariantCulture),
             ["Sandbox__Stripe__RateLimitPerSecond"] = limit.ToString(CultureInfo.InvariantCulture),
