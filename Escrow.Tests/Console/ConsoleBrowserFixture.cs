@@ -40,6 +40,7 @@ public sealed class ConsoleBrowserFixture : IAsyncLifetime
         App.StartServer();
         _playwright = await Playwright.CreateAsync();
         // --no-sandbox: CI runs as root, where chromium refuses its own sandbox.
+        Assertions.SetDefaultExpectTimeout(30_000);
         Browser = await _playwright.Chromium.LaunchAsync(new() { ExecutablePath = chromium, Headless = true, Args = ["--no-sandbox", "--disable-dev-shm-usage"] });
     }
 
@@ -50,8 +51,17 @@ public sealed class ConsoleBrowserFixture : IAsyncLifetime
         await App.DisposeAsync();
     }
 
-    public Task<IBrowserContext> NewContextAsync(int width = 1280, int height = 900) =>
-        Browser.NewContextAsync(new() { BaseURL = BaseUrl, ViewportSize = new() { Width = width, Height = height } });
+    /// <summary>
+    /// A new browser context. Its waits are generous: beside the whole suite on two cores a page can take longer than
+    /// Playwright's default 30 s to answer, which is starvation, not what a test checks.
+    /// </summary>
+    public async Task<IBrowserContext> NewContextAsync(int width = 1280, int height = 900)
+    {
+        var context = await Browser.NewContextAsync(new() { BaseURL = BaseUrl, ViewportSize = new() { Width = width, Height = height } });
+        context.SetDefaultTimeout(90_000);
+        context.SetDefaultNavigationTimeout(90_000);
+        return context;
+    }
 
     /// <summary>A new browser context signed in to the console with the admin key, on the overview.</summary>
     public async Task<IPage> SignedInPageAsync(int width = 1280, int height = 900)
@@ -61,7 +71,14 @@ public sealed class ConsoleBrowserFixture : IAsyncLifetime
         await page.GotoAsync("/console/signin");
         await page.GetByLabel("Admin key").FillAsync(EscrowApiFactory.AdminKey);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForURLAsync(BaseUrl + "/console");
+        try
+        {
+            await page.WaitForURLAsync(BaseUrl + "/console");
+        }
+        catch (TimeoutException e)
+        {
+            throw new InvalidOperationException($"Signing in with the admin key did not reach /console: at {page.Url}, the page says: {await page.Locator("body").InnerTextAsync()}", e);
+        }
         return page;
     }
 
