@@ -10,7 +10,7 @@ namespace Escrow.Silo;
 /// <see cref="TimeProvider.System"/> those are .NET timer-queue entries, and the runtime walks its whole list of long
 /// timers several times a second whenever any timer fires: 100 000 waits ten to twenty minutes out cost ~6 % of a
 /// core on these machines while nothing is due (<c>dotnet run -c Release --project Escrow.Benchmarks -- timers</c>;
-/// docs/BENCHMARKS.md, eleventh session). Here a wait costs a heap entry, and only the earliest is known to the
+/// docs/BENCHMARKS.md). Here a wait costs a heap entry, and only the earliest is known to the
 /// underlying clock.
 /// </para>
 /// <para>
