@@ -75,7 +75,8 @@ public interface IRecipientGrain : IGrainWithStringKey
 public interface ICircuitBreakerGrain : IGrainWithIntegerKey
 {
     /// <summary>Idempotent per escrow: asking again in the same window for the same escrow gets the same answer.</summary>
-    [Alias("request-permit")] Task<RefundPermit> RequestPermitAsync(Guid escrowId, long amountMinor);
+    /// <remarks>The amount's currency picks the cap it counts against (CircuitBreaker:AmountPerWindowMax:CODE).</remarks>
+    [Alias("request-permit.v2")] Task<RefundPermit> RequestPermitAsync(Guid escrowId, Money amount);
 
     [Alias("get")] Task<CircuitBreakerView> GetAsync();
 
@@ -233,6 +234,9 @@ public sealed record Reservation(
 [GenerateSerializer, Immutable, Alias("escrow.onboarding-link.v1")]
 public sealed record OnboardingLink([property: Id(0)] string AccountId, [property: Id(1)] string Url);
 
+/// <param name="RefundAmountInWindowMinor">In the first enabled currency (Escrow:Currencies); every currency is in <paramref name="Currencies"/>.</param>
+/// <param name="RefundAmountPerWindowMaxMinor">The first enabled currency's cap.</param>
+/// <param name="State">"open" while the count cap or any currency's amount cap is reached.</param>
 [GenerateSerializer, Immutable, Alias("escrow.breaker-view.v1")]
 public sealed record CircuitBreakerView(
     [property: Id(0)] string State,
@@ -242,7 +246,16 @@ public sealed record CircuitBreakerView(
     [property: Id(4)] int RefundsPerWindowMax,
     [property: Id(5)] long RefundAmountPerWindowMaxMinor,
     [property: Id(6)] TimeSpan Window,
-    [property: Id(7)] int Trips);
+    [property: Id(7)] int Trips,
+    [property: Id(8)] ImmutableArray<CircuitBreakerCurrencyView> Currencies);
+
+/// <summary>One enabled currency's amount in the window and its cap; "open" once the cap (or the count cap) is reached.</summary>
+[GenerateSerializer, Immutable, Alias("escrow.breaker-currency-view.v1")]
+public sealed record CircuitBreakerCurrencyView(
+    [property: Id(0)] string Currency,
+    [property: Id(1)] string State,
+    [property: Id(2)] long RefundAmountInWindowMinor,
+    [property: Id(3)] long RefundAmountPerWindowMaxMinor);
 
 /// <summary>The daily three-way check of escrows, the ledger and Stripe (key 0).</summary>
 [Alias("escrow.IReconciliationGrain")]

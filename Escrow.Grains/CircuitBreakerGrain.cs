@@ -23,21 +23,41 @@ public sealed record CircuitBreakerState
     /// <summary>Refunds permitted in the window.</summary>
     [Id(4)] public int Granted { get; init; }
 
-    /// <summary>Their amount, in minor units.</summary>
+    /// <summary>
+    /// Written by versions with one amount cap: the window's amount in minor units of whatever currencies. Counted
+    /// against every currency's cap until the window ends (stricter, never looser); no longer added to.
+    /// </summary>
     [Id(5)] public long GrantedMinor { get; init; }
+
+    /// <summary>The amount refunded in the window by currency code, in minor units.</summary>
+    [Id(6)] public ImmutableDictionary<string, long> GrantedMinorByCurrency { get; init; } = ImmutableDictionary<string, long>.Empty;
+
+    /// <summary>The currencies whose amount cap was reached in the window: only their refunds wait.</summary>
+    [Id(7)] public ImmutableHashSet<string> TrippedCurrencies { get; init; } = ImmutableHashSet<string>.Empty;
+
+    /// <summary>The amount counted against <paramref name="currency"/>'s cap in this window.</summary>
+    public long GrantedIn(string currency) => GrantedMinor + GrantedMinorByCurrency.GetValueOrDefault(currency);
+
+    public bool IsTripped(string currency) => Tripped || TrippedCurrencies.Contains(currency);
 
     /// <summary>A state an earlier version wrote with per-escrow permits, as counters (and without the permits).</summary>
     public CircuitBreakerState WithCountersCarriedOver() => Permits.IsEmpty ? this
         : this with { Granted = Math.Max(Granted, Permits.Count), GrantedMinor = Math.Max(GrantedMinor, Permits.Values.Sum()), Permits = ImmutableDictionary<Guid, long>.Empty };
 
     /// <summary>A new, closed window starting at <paramref name="now"/>; the trip count is kept.</summary>
-    public CircuitBreakerState NewWindow(DateTimeOffset now) => this with { WindowStartedAt = now, Granted = 0, GrantedMinor = 0, Tripped = false };
+    public CircuitBreakerState NewWindow(DateTimeOffset now) => this with
+    {
+        WindowStartedAt = now, Granted = 0, GrantedMinor = 0, Tripped = false,
+        GrantedMinorByCurrency = ImmutableDictionary<string, long>.Empty, TrippedCurrencies = ImmutableHashSet<string>.Empty,
+    };
 }
 
 /// <summary>
-/// Hands out refund permits: at most RefundsPerWindowMax refunds and RefundAmountPerWindowMaxMinor per window.
-/// A refusal trips the breaker until the window ends or an operator resets it, with one alert per trip. It never
-/// blocks releases. A refund larger than the whole window cap needs an operator's approval instead.
+/// Hands out refund permits: at most RefundsPerWindowMax refunds per window, and in each currency at most that
+/// currency's AmountPerWindowMax. A refusal trips the breaker until the window ends or an operator resets it, with one
+/// alert per trip: the count cap stops every refund, a currency's amount cap only that currency's. It never blocks
+/// releases. A refund larger than its currency's whole cap, or in a currency without a cap, needs an operator's
+/// approval instead.
 /// The stored state is a few counters, whatever the caps. An escrow that asks again (its answer was lost) is
 /// recognised by this activation and not counted twice; after the breaker's activation is replaced it would be
 /// counted again, which can only make the cap stricter, never looser.
@@ -59,6 +79,7 @@ public sealed partial class CircuitBreakerGrain(
     TimeProvider clock,
     IEscrowStore store,
     IOptions<CircuitBreakerOptions> options,
+    IOptions<EscrowOptions> escrowOptions,
     ILogger<CircuitBreakerGrain> logger) : Grain, ICircuitBreakerGrain
 {
     // The escrows permitted (stored or being stored) in the window _grantedWindow, in memory only (see the summary).
@@ -92,10 +113,12 @@ public sealed partial class CircuitBreakerGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<RefundPermit> RequestPermitAsync(Guid escrowId, long amountMinor)
+    public async Task<RefundPermit> RequestPermitAsync(Guid escrowId, Money amount)
     {
         ThrowIfFailed();
         var o = options.Value;
+        var amountMinor = amount.Minor;
+        var currency = amount.Currency.Code;
         var s = CurrentWindow(_decidedState, clock.GetUtcNow());
         if (_grantedWindow != s.WindowStartedAt)
         {
@@ -107,31 +130,42 @@ public sealed partial class CircuitBreakerGrain(
             await StoreDecisionsAsync(); // its permit may still be in the write in flight
             return RefundPermit.Granted;
         }
-        if (amountMinor > o.RefundAmountPerWindowMaxMinor)
+        // A currency with no cap (disabled since the escrow was made) is an operator's decision, like an oversized refund.
+        if (!Caps.TryGetValue(currency, out var cap) || amountMinor > cap)
         {
             return RefundPermit.NeedsApproval;
         }
-        if (s.Tripped)
+        if (s.IsTripped(currency))
         {
             EscrowTelemetry.RefundsDenied.Add(1);
             return RefundPermit.Denied;
         }
-        if (s.Granted + 1 > o.RefundsPerWindowMax || s.GrantedMinor + amountMinor > o.RefundAmountPerWindowMaxMinor)
+        var countReached = s.Granted + 1 > o.RefundsPerWindowMax;
+        if (countReached || s.GrantedIn(currency) + amountMinor > cap)
         {
             // Requests decided from now on are denied; the write that stores the trip raises its alert first.
-            var tripped = s with { Tripped = true, Trips = s.Trips + 1 };
+            var tripped = countReached
+                ? s with { Tripped = true, Trips = s.Trips + 1 }
+                : s with { TrippedCurrencies = s.TrippedCurrencies.Add(currency), Trips = s.Trips + 1 };
+            var what = countReached
+                ? $"{s.Granted} refunds (the cap is {o.RefundsPerWindowMax}) in the window started {s.WindowStartedAt:O}; further refunds wait"
+                : $"{s.GrantedIn(currency)} minor units of {currency} refunded (the cap is {cap}) in the window started {s.WindowStartedAt:O}; further {currency} refunds wait";
             _alertsToRaise.Add(new NewAlert("circuit_breaker_tripped", "critical", null,
                 $"circuit_breaker_tripped/{tripped.Trips}/{s.WindowStartedAt:O}",
-                $"{s.Granted} refunds ({s.GrantedMinor} minor units) in the window started {s.WindowStartedAt:O}; further refunds wait in refund_pending until the window ends or POST /v1/admin/circuit-breaker/reset.",
+                $"{what} in refund_pending until the window ends or POST /v1/admin/circuit-breaker/reset.",
                 clock.GetUtcNow()));
             Decide(tripped);
             await StoreDecisionsAsync();
-            LogTripped(s.Granted, s.GrantedMinor);
+            LogTripped(s.Granted, s.GrantedIn(currency), currency);
             EscrowTelemetry.BreakerTrips.Add(1);
             EscrowTelemetry.RefundsDenied.Add(1);
             return RefundPermit.Denied;
         }
-        Decide(s with { Granted = s.Granted + 1, GrantedMinor = s.GrantedMinor + amountMinor });
+        Decide(s with
+        {
+            Granted = s.Granted + 1,
+            GrantedMinorByCurrency = s.GrantedMinorByCurrency.SetItem(currency, s.GrantedMinorByCurrency.GetValueOrDefault(currency) + amountMinor),
+        });
         _granted.Add(escrowId);
         await StoreDecisionsAsync();
         return RefundPermit.Granted;
@@ -218,15 +252,24 @@ public sealed partial class CircuitBreakerGrain(
         }
     }
 
+    /// <summary>The amount cap of each enabled currency (validated at start, so every enabled currency has one).</summary>
+    private IReadOnlyDictionary<string, long> Caps => _caps ??= options.Value.AmountCaps(escrowOptions.Value.EnabledCurrencies).Caps;
+
+    private IReadOnlyDictionary<string, long>? _caps;
+
     private CircuitBreakerView View(CircuitBreakerState s)
     {
         var o = options.Value;
-        return new CircuitBreakerView(s.Tripped ? "open" : "closed", s.WindowStartedAt, s.Granted, s.GrantedMinor,
-            o.RefundsPerWindowMax, o.RefundAmountPerWindowMaxMinor, o.Window, s.Trips);
+        var currencies = escrowOptions.Value.EnabledCurrencies
+            .Select(c => new CircuitBreakerCurrencyView(c, s.IsTripped(c) ? "open" : "closed", s.GrantedIn(c), Caps.GetValueOrDefault(c)))
+            .ToImmutableArray();
+        var first = currencies[0];
+        return new CircuitBreakerView(s.Tripped || !s.TrippedCurrencies.IsEmpty ? "open" : "closed", s.WindowStartedAt, s.Granted, first.RefundAmountInWindowMinor,
+            o.RefundsPerWindowMax, first.RefundAmountPerWindowMaxMinor, o.Window, s.Trips, currencies);
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Circuit breaker tripped after {Refunds} refunds ({AmountMinor} minor units) in the window")]
-    private partial void LogTripped(int refunds, long amountMinor);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Circuit breaker tripped after {Refunds} refunds ({AmountMinor} minor units of {Currency}) in the window")]
+    private partial void LogTripped(int refunds, long amountMinor, string currency);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Circuit breaker reset by {ResetBy}")]
     private partial void LogReset(string resetBy);

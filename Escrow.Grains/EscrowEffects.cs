@@ -133,7 +133,7 @@ public sealed partial class EscrowEffects(
         }
         return new(new RefundPermitAnswered(e.Id, s.RefundApproved
             ? RefundPermit.Granted
-            : await grains.GetGrain<ICircuitBreakerGrain>(0).RequestPermitAsync(s.Id, s.Amount.Minor)), null);
+            : await grains.GetGrain<ICircuitBreakerGrain>(0).RequestPermitAsync(s.Id, s.Amount)), null);
     }
 
     private static bool UsesKeyAttempts(EffectKind kind) =>

@@ -38,6 +38,19 @@ public sealed class EscrowOptions
 
     public int DefaultDailyLimit { get; set; } = 5;
 
+    /// <summary>
+    /// The currencies recipients may be priced in (ISO 4217, any case). Empty means EUR only. Each one needs a refund
+    /// cap of its own (CircuitBreaker:AmountPerWindowMax:CODE); EUR has a default one.
+    /// </summary>
+    public List<string> Currencies { get; set; } = [];
+
+    /// <summary>The enabled currencies, upper case, in the order configured (the first one is shown first).</summary>
+    public IReadOnlyList<string> EnabledCurrencies => Currencies.Count > 0 ? Currencies.Select(c => (c ?? "").Trim().ToUpperInvariant()).ToArray() : DefaultCurrencies;
+
+    public static IReadOnlyList<string> DefaultCurrencies { get; } = ["EUR"];
+
+    public bool IsEnabled(string currency) => EnabledCurrencies.Contains(currency.ToUpperInvariant(), StringComparer.Ordinal);
+
     public IReadOnlyList<ResponseWindowOption> EffectiveWindows => ResponseWindows.Count > 0 ? ResponseWindows : DefaultWindows;
 
     public static IReadOnlyList<ResponseWindowOption> DefaultWindows { get; } =
@@ -76,11 +89,70 @@ public sealed class CircuitBreakerOptions
 {
     public const string Section = "CircuitBreaker";
 
+    public const long DefaultEurAmountPerWindowMax = 10_000;
+
     public int RefundsPerWindowMax { get; set; } = 50;
 
-    public long RefundAmountPerWindowMaxMinor { get; set; } = 10_000;
+    /// <summary>
+    /// The refunded amount allowed per window, in minor units, by currency code: one entry per enabled currency
+    /// (CircuitBreaker:AmountPerWindowMax:EUR=10000). EUR defaults to 10000 when it has no entry.
+    /// </summary>
+    public Dictionary<string, long> AmountPerWindowMax { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The setting of versions with one currency, still accepted while exactly one currency is enabled: it is that
+    /// currency's cap. With several currencies the validator refuses it and names the keys to set instead.
+    /// </summary>
+    public long? RefundAmountPerWindowMaxMinor { get; set; }
 
     public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>The cap of each enabled currency, or the problems that leave one without a cap (see the validator).</summary>
+    public (IReadOnlyDictionary<string, long> Caps, IReadOnlyList<string> Errors) AmountCaps(IReadOnlyList<string> enabled)
+    {
+        var caps = new Dictionary<string, long>(StringComparer.Ordinal);
+        var errors = new List<string>();
+        var entries = AmountPerWindowMax.ToDictionary(e => e.Key.Trim().ToUpperInvariant(), e => e.Value, StringComparer.Ordinal);
+        if (RefundAmountPerWindowMaxMinor is not null && enabled.Count > 1)
+        {
+            errors.Add($"CircuitBreaker:RefundAmountPerWindowMaxMinor is one cap for one currency, but Escrow:Currencies enables {string.Join(", ", enabled)}: "
+                + $"remove it and set {string.Join(" and ", enabled.Select(c => $"CircuitBreaker:AmountPerWindowMax:{c}"))} instead.");
+        }
+        foreach (var currency in enabled)
+        {
+            if (entries.TryGetValue(currency, out var cap))
+            {
+                if (RefundAmountPerWindowMaxMinor is not null)
+                {
+                    errors.Add($"CircuitBreaker:AmountPerWindowMax:{currency} and CircuitBreaker:RefundAmountPerWindowMaxMinor are both set: keep only CircuitBreaker:AmountPerWindowMax:{currency}.");
+                }
+            }
+            else if (RefundAmountPerWindowMaxMinor is { } single)
+            {
+                cap = single;
+            }
+            else if (currency == "EUR")
+            {
+                cap = DefaultEurAmountPerWindowMax;
+            }
+            else
+            {
+                errors.Add($"CircuitBreaker:AmountPerWindowMax:{currency} is required: the most refunded in {currency} per window, in minor units (Escrow:Currencies enables {currency}).");
+                continue;
+            }
+            if (cap < 1)
+            {
+                errors.Add($"CircuitBreaker:AmountPerWindowMax:{currency} must be at least 1 minor unit (EUR default 10000).");
+                continue;
+            }
+            caps[currency] = cap;
+        }
+        foreach (var extra in entries.Keys.Where(k => !enabled.Contains(k, StringComparer.Ordinal)))
+        {
+            errors.Add($"CircuitBreaker:AmountPerWindowMax:{extra} names a currency that Escrow:Currencies does not enable ({string.Join(", ", enabled)}): remove it or enable the currency.");
+        }
+        return (caps, errors);
+    }
 }
 
 /// <summary>Stripe (section "Stripe"). No SecretKey means the sandbox.</summary>
@@ -207,11 +279,23 @@ public sealed class EscrowOptionsValidator : IValidateOptions<EscrowOptions>
         {
             errors.Add("Escrow:DefaultDailyLimit must be at least 1.");
         }
+        for (var i = 0; i < o.Currencies.Count; i++)
+        {
+            if (!Currency.TryParse(o.Currencies[i]?.Trim(), out _))
+            {
+                errors.Add($"Escrow:Currencies:{i} ('{o.Currencies[i]}') must be a three-letter ISO 4217 code such as EUR.");
+            }
+        }
+        if (o.EnabledCurrencies.GroupBy(c => c, StringComparer.Ordinal).Any(g => g.Count() > 1))
+        {
+            errors.Add("Escrow:Currencies lists the same currency twice; give each once.");
+        }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
 
-public sealed class CircuitBreakerOptionsValidator : IValidateOptions<CircuitBreakerOptions>
+/// <summary>Checks the breaker's caps against the enabled currencies (Escrow:Currencies): one amount cap for each.</summary>
+public sealed class CircuitBreakerOptionsValidator(IOptions<EscrowOptions> escrow) : IValidateOptions<CircuitBreakerOptions>
 {
     public ValidateOptionsResult Validate(string? name, CircuitBreakerOptions o)
     {
@@ -220,10 +304,11 @@ public sealed class CircuitBreakerOptionsValidator : IValidateOptions<CircuitBre
         {
             errors.Add("CircuitBreaker:RefundsPerWindowMax must be at least 1 (default 50).");
         }
-        if (o.RefundAmountPerWindowMaxMinor < 1)
+        if (o.RefundAmountPerWindowMaxMinor is < 1)
         {
-            errors.Add("CircuitBreaker:RefundAmountPerWindowMaxMinor must be at least 1 minor unit (default 10000).");
+            errors.Add("CircuitBreaker:RefundAmountPerWindowMaxMinor must be at least 1 minor unit (better: CircuitBreaker:AmountPerWindowMax:EUR=10000).");
         }
+        errors.AddRange(o.AmountCaps(escrow.Value.EnabledCurrencies).Errors);
         if (o.Window <= TimeSpan.Zero)
         {
             errors.Add("CircuitBreaker:Window must be a positive ISO 8601 duration (default PT10M).");

@@ -110,6 +110,11 @@ public sealed partial class RecipientGrain(
         {
             return new Reservation(true, null, null, held.AmountMinor, held.Currency, held.RevenueShareBps);
         }
+        if (!options.Value.IsEnabled(s.Currency))
+        {
+            // Priced before Escrow:Currencies stopped listing its currency: the breaker has no cap for it.
+            return Refuse(Rejection.CurrencyNotEnabled);
+        }
         var window = options.Value.EffectiveWindows.FirstOrDefault(w => w.Duration == responseWindow);
         if (window is null)
         {

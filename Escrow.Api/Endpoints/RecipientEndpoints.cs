@@ -40,7 +40,7 @@ public static partial class RecipientEndpoints
         group.MapPut("/{recipientId}", UpsertAsync)
             .Describe("upsertRecipient", "Create or update a recipient",
                 "Contact, display name, base price (minor units) and currency, revenue share and daily message limit. "
-                + "`currency` is an ISO 4217 code accepted in any case (`eur`, `EUR`) and stored upper case. Unset optional fields keep their defaults.")
+                + "`currency` is an ISO 4217 code accepted in any case (`eur`, `EUR`) and stored upper case; it must be one of the enabled currencies (`Escrow:Currencies`, default EUR). Unset optional fields keep their defaults.")
             .JsonBody(new RecipientBody("dr.lee@example.com", "Dr. Lee", 2500, "EUR", 7500, 20))
             .Produces<RecipientResponse>()
             .Problems(StatusCodes.Status503ServiceUnavailable);
@@ -119,6 +119,10 @@ public static partial class RecipientEndpoints
         if (!IsIsoCurrency(body.Currency))
         {
             errors["currency"] = ["A three-letter ISO 4217 code such as EUR."];
+        }
+        else if (!escrow.Value.IsEnabled(body.Currency!))
+        {
+            errors["currency"] = [$"{body.Currency} is not enabled here; Escrow:Currencies enables {string.Join(", ", escrow.Value.EnabledCurrencies)}."];
         }
         else if (body.BasePriceMinor is > 0 and <= BasePriceMaxMinor && StripeMinimumCharge.MinimumMinor(body.Currency!) is { } minimum
             && StripeMinimumCharge.CheapestWindowAmount(body.BasePriceMinor.Value, escrow.Value.EffectiveWindows) is var cheapest && cheapest < minimum)

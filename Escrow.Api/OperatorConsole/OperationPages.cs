@@ -68,7 +68,9 @@ public static class BreakerPage
         <dl class="breaker">
           <dt>State</dt><dd><strong class="breaker-state {b.State}" data-testid="breaker-state">{b.State}</strong> ({b.Trips} trips so far)</dd>
           <dt>Refunds in the window</dt><dd><meter min="0" max="{b.RefundsPerWindowMax}" value="{b.RefundsInWindow}"></meter> {b.RefundsInWindow} of {b.RefundsPerWindowMax}</dd>
-          <dt>Amount refunded in the window</dt><dd><meter min="0" max="{b.RefundAmountPerWindowMaxMinor}" value="{b.RefundAmountInWindowMinor}"></meter> {b.RefundAmountInWindowMinor} of {b.RefundAmountPerWindowMaxMinor} (minor units)</dd>
+          {b.Currencies.Select(c => Html.Of($"""
+          <dt>{c.Currency} refunded in the window</dt><dd data-currency="{c.Currency}"><meter min="0" max="{c.RefundAmountPerWindowMaxMinor}" value="{c.RefundAmountInWindowMinor}"></meter> {c.RefundAmountInWindowMinor} of {c.RefundAmountPerWindowMaxMinor} (minor units){(c.State == "open" ? Html.Of($" <strong class=\"breaker-state open\">open</strong>") : Markup.Empty)}</dd>
+          """))}
           <dt>Window</dt><dd>{(int)b.Window.TotalMinutes} minutes{(b.WindowStartedAt is { } s ? $", started {Html.Time(s)}" : "")}</dd>
         </dl>
         """);

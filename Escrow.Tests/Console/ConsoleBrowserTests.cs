@@ -115,8 +115,8 @@ public sealed class ConsoleBrowserTests(ConsoleBrowserFixture fx)
         var breaker = fx.App.Grains.GetGrain<ICircuitBreakerGrain>(0);
         await breaker.ResetAsync("test-setup");
         var max = (await breaker.GetAsync()).RefundAmountPerWindowMaxMinor;
-        Assert.Equal(RefundPermit.Granted, await breaker.RequestPermitAsync(Guid.NewGuid(), max / 2 + 1));
-        Assert.Equal(RefundPermit.Denied, await breaker.RequestPermitAsync(Guid.NewGuid(), max / 2 + 1));
+        Assert.Equal(RefundPermit.Granted, await breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(max / 2 + 1)));
+        Assert.Equal(RefundPermit.Denied, await breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(max / 2 + 1)));
         var page = await fx.SignedInPageAsync();
         await Assertions.Expect(page.GetByTestId("breaker-state")).ToHaveTextAsync("open");
         await page.GetByRole(AriaRole.Link, new() { Name = "Circuit breaker" }).ClickAsync();

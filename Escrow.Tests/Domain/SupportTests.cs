@@ -2,6 +2,7 @@ using System.Globalization;
 using Escrow.Grains;
 using Escrow.Grains.Domain;
 using Escrow.Grains.Email;
+using Microsoft.Extensions.Options;
 
 namespace Escrow.Tests.Domain;
 
@@ -134,7 +135,7 @@ public sealed class OptionsTests
     [Fact]
     public void Default_circuit_breaker_options_pass_and_broken_ones_name_every_setting()
     {
-        var validator = new CircuitBreakerOptionsValidator();
+        var validator = new CircuitBreakerOptionsValidator(Options.Create(new EscrowOptions()));
         Assert.True(validator.Validate(null, new CircuitBreakerOptions()).Succeeded);
         var result = validator.Validate(null, new CircuitBreakerOptions { RefundsPerWindowMax = 0, RefundAmountPerWindowMaxMinor = 0, Window = TimeSpan.Zero });
         Assert.True(result.Failed);
@@ -142,6 +143,72 @@ public sealed class OptionsTests
         Assert.Contains(result.Failures!, f => f.Contains("CircuitBreaker:RefundsPerWindowMax", StringComparison.Ordinal));
         Assert.Contains(result.Failures!, f => f.Contains("CircuitBreaker:RefundAmountPerWindowMaxMinor", StringComparison.Ordinal));
         Assert.Contains(result.Failures!, f => f.Contains("CircuitBreaker:Window", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void With_no_setting_euros_are_the_one_currency_and_their_cap_is_10000()
+    {
+        var (caps, errors) = new CircuitBreakerOptions().AmountCaps(new EscrowOptions().EnabledCurrencies);
+        Assert.Empty(errors);
+        Assert.Equal(new Dictionary<string, long> { ["EUR"] = 10_000 }, caps);
+    }
+
+    [Fact]
+    public void Every_enabled_currency_needs_its_own_cap_and_the_message_names_the_missing_key()
+    {
+        var escrow = new EscrowOptions { Currencies = ["EUR", "jpy", "KWD"] };
+        var breaker = new CircuitBreakerOptions();
+        breaker.AmountPerWindowMax["jpy"] = 1_000_000;
+
+        var result = new CircuitBreakerOptionsValidator(Options.Create(escrow)).Validate(null, breaker);
+
+        Assert.True(result.Failed);
+        Assert.Equal(["CircuitBreaker:AmountPerWindowMax:KWD is required: the most refunded in KWD per window, in minor units (Escrow:Currencies enables KWD)."], result.Failures);
+        breaker.AmountPerWindowMax["KWD"] = 30_000;
+        Assert.Equal(new Dictionary<string, long> { ["EUR"] = 10_000, ["JPY"] = 1_000_000, ["KWD"] = 30_000 }, breaker.AmountCaps(escrow.EnabledCurrencies).Caps);
+    }
+
+    [Fact]
+    public void The_single_number_setting_still_caps_the_one_enabled_currency_and_is_refused_beside_several()
+    {
+        var legacy = new CircuitBreakerOptions { RefundAmountPerWindowMaxMinor = 2_500 };
+        Assert.Equal(new Dictionary<string, long> { ["EUR"] = 2_500 }, legacy.AmountCaps(new EscrowOptions().EnabledCurrencies).Caps);
+        Assert.Equal(new Dictionary<string, long> { ["USD"] = 2_500 }, legacy.AmountCaps(new EscrowOptions { Currencies = ["USD"] }.EnabledCurrencies).Caps);
+
+        var several = new CircuitBreakerOptionsValidator(Options.Create(new EscrowOptions { Currencies = ["EUR", "USD"] })).Validate(null, legacy);
+
+        Assert.True(several.Failed);
+        Assert.Contains(several.Failures!, f => f.StartsWith("CircuitBreaker:RefundAmountPerWindowMaxMinor is one cap for one currency", StringComparison.Ordinal)
+            && f.Contains("CircuitBreaker:AmountPerWindowMax:EUR and CircuitBreaker:AmountPerWindowMax:USD", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("both", "CircuitBreaker:AmountPerWindowMax:EUR and CircuitBreaker:RefundAmountPerWindowMaxMinor are both set")]
+    [InlineData("not_enabled", "CircuitBreaker:AmountPerWindowMax:GBP names a currency that Escrow:Currencies does not enable")]
+    [InlineData("zero", "CircuitBreaker:AmountPerWindowMax:EUR must be at least 1")]
+    public void A_currency_cap_that_cannot_be_meant_is_refused_by_its_key(string broken, string expected)
+    {
+        var o = new CircuitBreakerOptions();
+        switch (broken)
+        {
+            case "both": o.AmountPerWindowMax["EUR"] = 10_000; o.RefundAmountPerWindowMaxMinor = 10_000; break;
+            case "not_enabled": o.AmountPerWindowMax["GBP"] = 10_000; break;
+            case "zero": o.AmountPerWindowMax["EUR"] = 0; break;
+            default: throw new ArgumentOutOfRangeException(nameof(broken), broken, null);
+        }
+        var result = new CircuitBreakerOptionsValidator(Options.Create(new EscrowOptions())).Validate(null, o);
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("EURO", "Escrow:Currencies:1 ('EURO') must be a three-letter ISO 4217 code")]
+    [InlineData("eur", "Escrow:Currencies lists the same currency twice")]
+    public void A_broken_currency_list_is_refused_by_its_key(string second, string expected)
+    {
+        var result = Validator.Validate(null, new EscrowOptions { Currencies = ["EUR", second] });
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.StartsWith(expected, StringComparison.Ordinal));
     }
 
     [Theory]
@@ -273,6 +340,17 @@ public sealed class EmailComposerTests
         var mail = Composer.Compose(AnEscrow.PendingUserSetup(), EmailKind.PendingPayoutSetup, Recipient, null, "https://connect.example.test/onboard");
         Assert.Equal(RecipientEmail, mail.To);
         Assert.Contains("https://connect.example.test/onboard", mail.TextBody, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_yen_escrow_is_e_mailed_without_decimals_and_a_dinar_one_with_three()
+    {
+        var yen = Composer.Compose(AnEscrow.Held(new Money(1_500, Currency.Parse("JPY"))), EmailKind.NewMessage, Recipient, null);
+        var dinar = Composer.Compose(AnEscrow.Held(new Money(12_345, Currency.Parse("KWD"))), EmailKind.NewMessage, Recipient, null);
+
+        Assert.Contains("1125 JPY", yen.TextBody, StringComparison.Ordinal); // the 75 % share of 1500 yen
+        Assert.DoesNotContain("11.25 JPY", yen.TextBody, StringComparison.Ordinal);
+        Assert.Contains("9.259 KWD", dinar.TextBody, StringComparison.Ordinal);
     }
 
     [Theory]

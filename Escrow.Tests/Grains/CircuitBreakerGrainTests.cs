@@ -4,7 +4,7 @@ using Orleans.Core.Internal;
 
 namespace Escrow.Tests.Grains;
 
-/// <summary>A cluster whose breaker allows 3 refunds or 5 000 minor units per 10-minute window.</summary>
+/// <summary>A cluster whose breaker allows 3 refunds, 5 000 euro cents and 500 yen per 10-minute window.</summary>
 public sealed class SmallBreakerFixture() : GrainClusterFixture(refundsPerWindowMax: 3, refundAmountPerWindowMaxMinor: 5_000);
 
 public sealed class CircuitBreakerGrainTests(SmallBreakerFixture f) : IClassFixture<SmallBreakerFixture>
@@ -17,8 +17,8 @@ public sealed class CircuitBreakerGrainTests(SmallBreakerFixture f) : IClassFixt
         await Breaker.ResetAsync("test");
         var escrow = Guid.NewGuid();
 
-        var first = await Breaker.RequestPermitAsync(escrow, 1_000);
-        var again = await Breaker.RequestPermitAsync(escrow, 1_000);
+        var first = await Breaker.RequestPermitAsync(escrow, Money.Eur(1_000));
+        var again = await Breaker.RequestPermitAsync(escrow, Money.Eur(1_000));
 
         Assert.Equal(RefundPermit.Granted, first);
         Assert.Equal(RefundPermit.Granted, again);
@@ -30,7 +30,7 @@ public sealed class CircuitBreakerGrainTests(SmallBreakerFixture f) : IClassFixt
     {
         await Breaker.ResetAsync("test");
         var first = Guid.NewGuid();
-        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(first, 100));
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(first, Money.Eur(100)));
 
         await Breaker.AsReference<IGrainManagementExtension>().DeactivateOnIdle();
         // Gone from the directory: the next call creates a new activation (a count of 1 alone could still be the old one's).
@@ -39,10 +39,10 @@ public sealed class CircuitBreakerGrainTests(SmallBreakerFixture f) : IClassFixt
         Assert.Equal(1, (await Breaker.GetAsync()).RefundsInWindow); // the window's count, read back by the new activation
 
         // The new activation does not know which escrows were permitted: the same escrow is counted again.
-        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(first, 100));
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(first, Money.Eur(100)));
         Assert.Equal(2, (await Breaker.GetAsync()).RefundsInWindow);
-        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), 100));
-        Assert.Equal(RefundPermit.Denied, await Breaker.RequestPermitAsync(Guid.NewGuid(), 100));
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(100)));
+        Assert.Equal(RefundPermit.Denied, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(100)));
     }
 
     [Fact]
@@ -69,7 +69,7 @@ public sealed class CircuitBreakerGrainTests(SmallBreakerFixture f) : IClassFixt
         var answers = new List<RefundPermit>();
         for (var i = 0; i < 5; i++)
         {
-            answers.Add(await Breaker.RequestPermitAsync(Guid.NewGuid(), 100));
+            answers.Add(await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(100)));
         }
 
         Assert.Equal([RefundPermit.Granted, RefundPermit.Granted, RefundPermit.Granted, RefundPermit.Denied, RefundPermit.Denied], answers);
@@ -81,7 +81,7 @@ public sealed class CircuitBreakerGrainTests(SmallBreakerFixture f) : IClassFixt
 
         var closed = await Breaker.ResetAsync("operator");
         Assert.Equal("closed", closed.State);
-        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), 100));
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(100)));
     }
 
     [Fact]
@@ -89,10 +89,47 @@ public sealed class CircuitBreakerGrainTests(SmallBreakerFixture f) : IClassFixt
     {
         await Breaker.ResetAsync("test");
 
-        Assert.Equal(RefundPermit.NeedsApproval, await Breaker.RequestPermitAsync(Guid.NewGuid(), 5_001));
-        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), 4_000));
-        Assert.Equal(RefundPermit.Denied, await Breaker.RequestPermitAsync(Guid.NewGuid(), 1_001));
+        Assert.Equal(RefundPermit.NeedsApproval, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(5_001)));
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(4_000)));
+        Assert.Equal(RefundPermit.Denied, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(1_001)));
         Assert.Equal("open", (await Breaker.GetAsync()).State);
+    }
+
+    [Fact]
+    public async Task Each_currency_has_its_own_amount_cap_and_reaching_one_stops_only_that_currencys_refunds()
+    {
+        await Breaker.ResetAsync("test");
+        var yen = Currency.Parse("JPY");
+        var tripsBefore = (await Breaker.GetAsync()).Trips;
+
+        Assert.Equal(RefundPermit.NeedsApproval, await Breaker.RequestPermitAsync(Guid.NewGuid(), new Money(501, yen)));
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(4_000)));
+        Assert.Equal(RefundPermit.Denied, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(1_001)));
+        // The euro cap is reached; yen refunds are counted against their own cap (500), not against the euro one.
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), new Money(400, yen)));
+        var view = await Breaker.GetAsync();
+        Assert.Equal("open", view.State);
+        Assert.Equal([new("EUR", "open", 4_000, 5_000), new CircuitBreakerCurrencyView("JPY", "closed", 400, 500)], view.Currencies.ToArray());
+        Assert.Equal((4_000L, 5_000L), (view.RefundAmountInWindowMinor, view.RefundAmountPerWindowMaxMinor)); // the first currency
+
+        Assert.Equal(RefundPermit.Denied, await Breaker.RequestPermitAsync(Guid.NewGuid(), new Money(101, yen)));
+        Assert.Equal(RefundPermit.Denied, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(1)));
+        var both = await Breaker.GetAsync();
+        Assert.Equal(["open", "open"], both.Currencies.Select(c => c.State));
+        Assert.Equal(tripsBefore + 2, both.Trips);
+        var alerts = (await f.Store.ListAlertsAsync(false, 1000)).Where(a => a.Kind == "circuit_breaker_tripped").ToList();
+        Assert.Single(alerts, a => a.DedupeKey.StartsWith($"circuit_breaker_tripped/{tripsBefore + 2}/", StringComparison.Ordinal) && a.Details.Contains("JPY", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void An_amount_stored_by_a_single_cap_version_counts_against_every_currency_until_the_window_ends()
+    {
+        var stored = new CircuitBreakerState { WindowStartedAt = DateTimeOffset.UnixEpoch, Granted = 2, GrantedMinor = 300 };
+
+        var next = stored with { GrantedMinorByCurrency = stored.GrantedMinorByCurrency.SetItem("JPY", 50) };
+
+        Assert.Equal((300L, 350L), (next.GrantedIn("EUR"), next.GrantedIn("JPY")));
+        Assert.Equal(0L, next.NewWindow(DateTimeOffset.UnixEpoch.AddHours(1)).GrantedIn("JPY"));
     }
 
     [Fact]
@@ -101,13 +138,13 @@ public sealed class CircuitBreakerGrainTests(SmallBreakerFixture f) : IClassFixt
         await Breaker.ResetAsync("test");
         for (var i = 0; i < 4; i++)
         {
-            await Breaker.RequestPermitAsync(Guid.NewGuid(), 10);
+            await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(10));
         }
         Assert.Equal("open", (await Breaker.GetAsync()).State);
 
         f.Clock.Advance(TimeSpan.FromMinutes(10));
 
-        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), 10));
+        Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(10)));
         Assert.Equal("closed", (await Breaker.GetAsync()).State);
     }
 

@@ -24,7 +24,7 @@ public sealed class CircuitBreakerGroupCommitTests(GatedBreakerFixture f) : ICla
         var writesBefore = f.Storage.Writes;
         f.Storage.Hold();
 
-        var requests = Enumerable.Range(0, 10).Select(_ => Breaker.RequestPermitAsync(Guid.NewGuid(), 100)).ToArray();
+        var requests = Enumerable.Range(0, 10).Select(_ => Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(100))).ToArray();
 
         // Three permits and the trip wait for their writes; the six requests decided after the trip are denied at
         // once, with the writes still held: the decisions did not wait for one another.
@@ -56,7 +56,7 @@ public sealed class CircuitBreakerGroupCommitTests(GatedBreakerFixture f) : ICla
         var tripsBefore = (await Breaker.GetAsync()).Trips;
         f.Storage.Hold();
 
-        var requests = Enumerable.Range(0, 5).Select(_ => Breaker.RequestPermitAsync(Guid.NewGuid(), 100)).ToArray();
+        var requests = Enumerable.Range(0, 5).Select(_ => Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(100))).ToArray();
         // The fifth is denied once three permits and a trip are decided: all four now wait for the held write or the next.
         await Eventually.UntilAsync(() => Task.FromResult(requests.Count(r => r.IsCompleted)), n => n == 1, "the request after the trip denied");
         await Eventually.UntilAsync(() => Task.FromResult(f.Storage.Waiting), n => n == 1, "the first write at the gate");
@@ -77,8 +77,8 @@ public sealed class CircuitBreakerGroupCommitTests(GatedBreakerFixture f) : ICla
         Assert.DoesNotContain(await f.Store.ListAlertsAsync(false, 1000), a => a.DedupeKey.StartsWith($"circuit_breaker_tripped/{tripsBefore + 1}/", StringComparison.Ordinal));
         for (var i = 0; i < 3; i++)
         {
-            Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), 100));
+            Assert.Equal(RefundPermit.Granted, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(100)));
         }
-        Assert.Equal(RefundPermit.Denied, await Breaker.RequestPermitAsync(Guid.NewGuid(), 100));
+        Assert.Equal(RefundPermit.Denied, await Breaker.RequestPermitAsync(Guid.NewGuid(), Money.Eur(100)));
     }
 }

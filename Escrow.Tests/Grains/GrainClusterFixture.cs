@@ -36,6 +36,9 @@ public class GrainClusterFixture : IAsyncLifetime
 
     public long RefundAmountPerWindowMaxMinor { get; }
 
+    /// <summary>The yen cap: a tenth of the euro one, so a test can reach one without the other.</summary>
+    public long JpyAmountPerWindowMax => RefundAmountPerWindowMaxMinor / 10;
+
     public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
 
     public FakePaymentGateway Payments { get; } = new();
@@ -78,12 +81,14 @@ public class GrainClusterFixture : IAsyncLifetime
                 o.ReminderPeriod = TimeSpan.FromSeconds(1);
                 o.MaxReminderDueTime = TimeSpan.FromSeconds(1);
                 o.PayoutSetupPollPeriod = TimeSpan.FromSeconds(2);
+                o.Currencies = ["EUR", "JPY"];
                 o.TransferRetry = new TransferRetryOptions { FirstDelay = TimeSpan.FromMinutes(1), MaxDelay = TimeSpan.FromMinutes(8), MaxAttempts = 3 };
             });
             services.AddOptions<CircuitBreakerOptions>().Configure(o =>
             {
                 o.RefundsPerWindowMax = RefundsPerWindowMax;
-                o.RefundAmountPerWindowMaxMinor = RefundAmountPerWindowMaxMinor;
+                o.AmountPerWindowMax["EUR"] = RefundAmountPerWindowMaxMinor;
+                o.AmountPerWindowMax["JPY"] = JpyAmountPerWindowMax;
                 o.Window = TimeSpan.FromMinutes(10);
             });
             services.AddOptions<PostmarkOptions>().Configure(o => o.InboundDomain = "reply.test");

@@ -55,6 +55,21 @@ public sealed class RecipientGrainTests(GrainClusterFixture f) : IClassFixture<G
     }
 
     [Fact]
+    public async Task A_recipient_priced_in_a_currency_no_longer_enabled_reserves_nothing()
+    {
+        // The API refuses such a profile; one stored before Escrow:Currencies changed is refused when a sender pays.
+        var id = "usd-" + Guid.NewGuid().ToString("N")[..8];
+        var recipient = f.Grains.GetGrain<IRecipientGrain>(id);
+        await recipient.UpsertAsync(new RecipientProfile($"{id}@example.com", "Recipient", 1_000, "USD", null, 10));
+
+        var refused = await recipient.ReserveAsync(Guid.NewGuid(), TimeSpan.FromHours(24));
+        var yen = await f.Grains.GetGrain<IRecipientGrain>(id + "-jpy").UpsertAsync(new RecipientProfile($"{id}@example.com", "Recipient", 1_000, "JPY", null, 10));
+
+        Assert.Equal((false, "currency_not_enabled"), (refused.Reserved, refused.RejectionCode));
+        Assert.True((await f.Grains.GetGrain<IRecipientGrain>(yen.Id).ReserveAsync(Guid.NewGuid(), TimeSpan.FromHours(24))).Reserved);
+    }
+
+    [Fact]
     public async Task An_unknown_recipient_reserves_nothing()
     {
         var result = await f.Grains.GetGrain<IRecipientGrain>("nobody-" + Guid.NewGuid().ToString("N")[..8]).ReserveAsync(Guid.NewGuid(), TimeSpan.FromHours(24));

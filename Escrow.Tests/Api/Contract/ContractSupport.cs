@@ -226,3 +226,14 @@ public static class Contract
                                                 && a.TryGetProperty("escrowId", out var e) && e.ValueKind == JsonValueKind.String && e.GetGuid() == escrowId)];
 
 }
+
+/// <summary>An API that enables euros, dollars, pounds and yen (Escrow:Currencies), each with its own refund cap.</summary>
+public sealed class MultiCurrencyApiFixture : InMemoryApiFixture
+{
+    protected override IDictionary<string, string?>? Settings => new Dictionary<string, string?>
+    {
+        ["Escrow:Currencies:0"] = "EUR", ["Escrow:Currencies:1"] = "USD", ["Escrow:Currencies:2"] = "GBP", ["Escrow:Currencies:3"] = "JPY",
+        ["CircuitBreaker:AmountPerWindowMax:EUR"] = "10000", ["CircuitBreaker:AmountPerWindowMax:USD"] = "10000",
+        ["CircuitBreaker:AmountPerWindowMax:GBP"] = "10000", ["CircuitBreaker:AmountPerWindowMax:JPY"] = "15000",
+    };
+}

@@ -8,7 +8,7 @@ using Escrow.Tests.Infrastructure;
 namespace Escrow.Tests.Api.Stripe;
 
 /// <summary>Stripe's limits as the service meets them through the sandbox: minimum charges and expiring authorisations.</summary>
-public sealed class StripeLimitsTests(InMemoryApiFixture fixture) : IClassFixture<InMemoryApiFixture>
+public sealed class StripeLimitsTests(MultiCurrencyApiFixture fixture) : IClassFixture<MultiCurrencyApiFixture>
 {
     private EscrowApiFactory App => fixture.Factory;
 
