@@ -1,5 +1,6 @@
 using System.Globalization;
-using Escrow.Tests.Simulation;
+using Escrow.Simulation;
+using Escrow.Simulation.Fuzz;
 
 // escrow reliability commands (issue #5):
 //   sim  --seeds N [--from S] [--escrows E] [--minutes M]   the seeded fault-injecting simulation
@@ -37,7 +38,7 @@ switch (command)
     }
     case "fuzz":
     {
-        return await Escrow.Simulation.FuzzCommand.RunAsync(Int("--inputs", 100_000), Int("--seed", 1));
+        return await FuzzCommand.RunAsync(Int("--inputs", 100_000), Int("--seed", 1));
     }
     default:
         Console.WriteLine("usage: sim --seeds N [--from S] [--escrows E] [--minutes M] | fuzz --inputs N [--seed S]");

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Escrow.Sandbox;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Escrow.Tests.Api;

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Escrow.Tests.Api;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 

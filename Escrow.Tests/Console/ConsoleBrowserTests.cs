@@ -3,7 +3,6 @@ using System.Text.Json;
 using Escrow.Api.OperatorConsole;
 using Escrow.Grains.Storage;
 using Escrow.Tests.Api;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Playwright;
 
 namespace Escrow.Tests.Console;

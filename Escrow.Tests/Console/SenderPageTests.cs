@@ -1,7 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Escrow.Tests.Api;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Playwright;
 
 namespace Escrow.Tests.Console;

@@ -1,4 +1,4 @@
-using Escrow.Tests.Api;
+using Escrow.Simulation.Fuzz;
 using Xunit.Abstractions;
 
 namespace Escrow.Tests.Fuzz;

@@ -1,5 +1,4 @@
 using Escrow.Grains;
-using Escrow.Tests.Infrastructure;
 using Orleans.Core.Internal;
 
 namespace Escrow.Tests.Grains;

@@ -1,5 +1,4 @@
 using Escrow.Grains;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Escrow.Tests.Grains;

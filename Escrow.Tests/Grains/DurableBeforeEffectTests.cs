@@ -1,7 +1,6 @@
 using Escrow.Grains;
 using Escrow.Grains.Domain;
 using Escrow.Grains.Storage;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Grains;
 

@@ -1,6 +1,5 @@
 using Escrow.Grains.Domain;
 using Orleans.Core.Internal;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Grains;
 

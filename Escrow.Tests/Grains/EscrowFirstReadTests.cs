@@ -1,7 +1,6 @@
 using Escrow.Grains.Domain;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Core.Internal;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Grains;
 

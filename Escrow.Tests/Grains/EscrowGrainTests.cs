@@ -1,6 +1,5 @@
 using Escrow.Grains.Payments;
 using Escrow.Silo;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Reminders;
 

@@ -99,7 +99,7 @@ public sealed class RecipientGrainTests(GrainClusterFixture f) : IClassFixture<G
         Assert.True(refreshed!.PayoutsEnabled);
         foreach (var grain in waiting)
         {
-            await Escrow.Tests.Infrastructure.Eventually.UntilAsync(async () => (await grain.GetAsync())!.Status == "released", "released");
+            await Escrow.Testing.Eventually.UntilAsync(async () => (await grain.GetAsync())!.Status == "released", "released");
         }
         Assert.Equal(0, refreshed.EscrowsAwaitingPayoutSetup);
     }
@@ -114,11 +114,11 @@ public sealed class RecipientGrainTests(GrainClusterFixture f) : IClassFixture<G
         await grain.AcceptReplyAsync(new ReplyReceived(f.Clock.GetUtcNow(), "platform", null));
         int SetupEmails() => f.Emails.Sent.Count(m => m.Tag == "pending-payout-setup" && m.Metadata!["escrow_id"] == escrowId.ToString("D"));
 
-        await Escrow.Tests.Infrastructure.Eventually.UntilAsync(() => Task.FromResult(SetupEmails() >= 2), "a second payout-setup email from the poll");
+        await Escrow.Testing.Eventually.UntilAsync(() => Task.FromResult(SetupEmails() >= 2), "a second payout-setup email from the poll");
         Assert.Equal("pending_user_setup", (await grain.GetAsync())!.Status);
 
         // Payouts become possible at Stripe, and nobody tells us (no AccountUpdatedAsync): the poll finds out.
         f.Payments.AccountsEnabled[link.AccountId] = true;
-        await Escrow.Tests.Infrastructure.Eventually.UntilAsync(async () => (await grain.GetAsync())!.Status == "released", "released by the poll");
+        await Escrow.Testing.Eventually.UntilAsync(async () => (await grain.GetAsync())!.Status == "released", "released by the poll");
     }
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text.RegularExpressions;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Hosting;
 

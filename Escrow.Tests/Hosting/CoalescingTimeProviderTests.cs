@@ -1,5 +1,4 @@
 using Escrow.Silo;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Escrow.Tests.Hosting;

@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Escrow.Silo;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Hosting;
 

@@ -181,5 +181,5 @@ internal static class Wait
 {
     /// <summary>Waits until <paramref name="condition"/> holds (default 10 s), through the shared polling helper.</summary>
     public static Task UntilAsync(Func<bool> condition, string because, TimeSpan? timeout = null) =>
-        Escrow.Tests.Infrastructure.Eventually.UntilAsync(() => Task.FromResult(condition()), because, timeout ?? TimeSpan.FromSeconds(10));
+        Escrow.Testing.Eventually.UntilAsync(() => Task.FromResult(condition()), because, timeout ?? TimeSpan.FromSeconds(10));
 }

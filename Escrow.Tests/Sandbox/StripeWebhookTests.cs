@@ -145,7 +145,7 @@ public sealed class StripeWebhookTests
     {
         try
         {
-            await Escrow.Tests.Infrastructure.Eventually.UntilAsync(() => Task.FromResult(condition()), "a condition that should not come", TimeSpan.FromMilliseconds(300));
+            await Escrow.Testing.Eventually.UntilAsync(() => Task.FromResult(condition()), "a condition that should not come", TimeSpan.FromMilliseconds(300));
             return true;
         }
         catch (TimeoutException)

@@ -6,7 +6,6 @@ using Escrow.Tests.Api;
 using Escrow.Tests.Api.Contract;
 using Escrow.Tests.Domain;
 using Escrow.Tests.Grains;
-using Escrow.Tests.Infrastructure;
 using ContractHelpers = Escrow.Tests.Api.Contract.Contract;
 
 namespace Escrow.Tests.Security;

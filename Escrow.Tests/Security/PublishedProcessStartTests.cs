@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text;
 using Escrow.Silo;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Security;
 

@@ -6,7 +6,6 @@ using Escrow.Api.Endpoints;
 using Escrow.Grains.Storage;
 using Escrow.Tests.Api;
 using Escrow.Tests.Api.Contract;
-using Escrow.Tests.Infrastructure;
 using Npgsql;
 
 namespace Escrow.Tests.Security;

@@ -1,3 +1,4 @@
+using Escrow.Simulation;
 using Xunit.Abstractions;
 
 namespace Escrow.Tests.Simulation;

@@ -1,6 +1,5 @@
 using System.Data;
 using System.Net;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.Hosting;
 using Npgsql;
 using Orleans.Configuration;

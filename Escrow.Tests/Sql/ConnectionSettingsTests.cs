@@ -1,6 +1,5 @@
 using Escrow.Grains.Storage;
 using Escrow.Silo;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 

@@ -1,5 +1,4 @@
 using Escrow.Grains.Storage;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 

@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Escrow.Api.Hosting;
 using Escrow.Grains.Storage;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Api.Contract;
 

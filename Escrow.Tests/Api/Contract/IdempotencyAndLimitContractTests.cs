@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Net.Http.Json;
 using System.Net;
 using Escrow.Api.Endpoints;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Api.Contract;
 

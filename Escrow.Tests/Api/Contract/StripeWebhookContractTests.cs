@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Api.Contract;
 

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Api.Lifecycle;
 

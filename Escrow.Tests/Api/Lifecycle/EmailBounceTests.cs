@@ -4,7 +4,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Escrow.Grains.Storage;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Escrow.Tests.Api.Lifecycle;

@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Escrow.Sandbox;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Api.Lifecycle;
 

@@ -1,5 +1,4 @@
 using Escrow.Sandbox;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Api.Lifecycle;
 

@@ -1,7 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using Escrow.Sandbox;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Escrow.Tests.Api.Lifecycle;

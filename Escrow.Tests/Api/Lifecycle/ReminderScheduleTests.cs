@@ -1,6 +1,5 @@
 using System.Net;
 using Escrow.Api.Endpoints;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Escrow.Tests.Api.Lifecycle;

@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Escrow.Sandbox;
 using Escrow.Silo;
-using Escrow.Tests.Infrastructure;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http;

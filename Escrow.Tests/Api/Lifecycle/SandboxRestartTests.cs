@@ -1,5 +1,4 @@
 using System.Net;
-using Escrow.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Escrow.Tests.Api.Lifecycle;

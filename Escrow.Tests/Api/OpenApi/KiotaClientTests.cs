@@ -1,6 +1,5 @@
 using Escrow.Tests.Api.Lifecycle;
 using Escrow.Tests.Hosting;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Api.OpenApi;
 

@@ -7,7 +7,6 @@ using System.Text.Json;
 using Escrow.Grains.Storage;
 using Escrow.Silo;
 using Escrow.Tests.Api.Lifecycle;
-using Escrow.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;

@@ -2,7 +2,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Escrow.Grains;
 using Escrow.Tests.Api.Lifecycle;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Api.Operations;
 

@@ -8,7 +8,6 @@ using Escrow.Sandbox;
 using Escrow.Tests.Api.Contract;
 using ContractHelpers = Escrow.Tests.Api.Contract.Contract;
 using Escrow.Tests.Api.Lifecycle;
-using Escrow.Tests.Infrastructure;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;

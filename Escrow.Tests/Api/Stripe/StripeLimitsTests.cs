@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Escrow.Tests.Api.Contract;
 using Escrow.Tests.Api.Lifecycle;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Api.Stripe;
 

@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using Escrow.Grains.Storage;
 using Escrow.Tests.Api.Contract;
 using ContractHelpers = Escrow.Tests.Api.Contract.Contract;
-using Escrow.Tests.Infrastructure;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 

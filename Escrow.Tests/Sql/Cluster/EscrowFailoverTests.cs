@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Escrow.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Escrow.Tests.Sql.Cluster;

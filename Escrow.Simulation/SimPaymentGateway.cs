@@ -1,7 +1,7 @@
 using Escrow.Grains.Payments;
 using Orleans.Runtime;
 
-namespace Escrow.Tests.Simulation;
+namespace Escrow.Simulation;
 
 /// <summary>What the fake Stripe holds for one PaymentIntent, and every money movement performed on it.</summary>
 public sealed class SimPaymentIntent(string id, Guid escrowId, long amountMinor, string currency, string status)

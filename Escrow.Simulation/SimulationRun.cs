@@ -5,7 +5,7 @@ using Escrow.Grains.Payments;
 using Escrow.Grains.Storage;
 using Orleans.Core.Internal;
 
-namespace Escrow.Tests.Simulation;
+namespace Escrow.Simulation;
 
 public sealed record SimulationSettings
 {

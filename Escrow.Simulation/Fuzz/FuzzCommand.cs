@@ -1,7 +1,6 @@
-using Escrow.Tests.Api;
-using Escrow.Tests.Fuzz;
+using Escrow.Testing;
 
-namespace Escrow.Simulation;
+namespace Escrow.Simulation.Fuzz;
 
 internal static class FuzzCommand
 {

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Escrow.Tests.Simulation;
+namespace Escrow.Simulation;
 
 /// <summary>Every kind of fault the simulation injects. Each has its own rate in <see cref="FaultRates"/>.</summary>
 public enum FaultKind

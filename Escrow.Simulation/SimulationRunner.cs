@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 
-namespace Escrow.Tests.Simulation;
+namespace Escrow.Simulation;
 
 /// <summary>Runs seeds one after the other on a reused cluster and sums up what happened.</summary>
 public sealed class SimulationRunner

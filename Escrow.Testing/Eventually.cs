@@ -1,4 +1,4 @@
-namespace Escrow.Tests.Infrastructure;
+namespace Escrow.Testing;
 
 /// <summary>Waits for a condition by polling, within a bound: tests never sleep for a fixed time.</summary>
 public static class Eventually

@@ -7,11 +7,10 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Escrow.Grains.Storage;
-using Escrow.Tests.Api;
-using Escrow.Tests.Api.Contract;
+using Escrow.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Escrow.Tests.Fuzz;
+namespace Escrow.Simulation.Fuzz;
 
 /// <summary>The outcome of a fuzzing pass.</summary>
 public sealed class FuzzReport
@@ -397,11 +396,11 @@ public sealed class ApiFuzzer(EscrowApiFactory app, int seed)
         var signature = _rng.Next(6) switch
         {
             0 => null,
-            1 => Contract.StripeSignature(payload, now, "whsec_wrong"),
-            2 => Contract.StripeSignature(payload, now - 3600),
+            1 => EscrowApiFactoryExtensions.StripeSignature(payload, now, "whsec_wrong"),
+            2 => EscrowApiFactoryExtensions.StripeSignature(payload, now - 3600),
             3 => RandomString(),
-            4 => Contract.StripeSignature(payload + " ", now),
-            _ => Contract.StripeSignature(payload, now),
+            4 => EscrowApiFactoryExtensions.StripeSignature(payload + " ", now),
+            _ => EscrowApiFactoryExtensions.StripeSignature(payload, now),
         };
         if (signature is not null)
         {

@@ -4,7 +4,7 @@ using Escrow.Silo;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
-namespace Escrow.Tests.Infrastructure;
+namespace Escrow.Testing;
 
 /// <summary>
 /// One PostgreSQL server for the whole test run. <c>ESCROW_TEST_PG</c> (a connection string) points at an existing

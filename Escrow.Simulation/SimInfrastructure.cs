@@ -4,7 +4,7 @@ using Escrow.Grains.Storage;
 using Npgsql;
 using Orleans.Storage;
 
-namespace Escrow.Tests.Simulation;
+namespace Escrow.Simulation;
 
 /// <summary>
 /// Postmark stand-in: records what was sent; a transient failure now and then; a crash right after a send. At each

@@ -2,7 +2,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Escrow.Tests.Api;
+namespace Escrow.Testing;
 
 /// <summary>
 /// Sends through the host's own TestServer, looked up at the first request rather than when the handler is built.
@@ -10,7 +10,7 @@ namespace Escrow.Tests.Api;
 /// TestServer has started; <see cref="TestServer.CreateHandler()"/> throws then, and IHttpClientFactory keeps that
 /// failure for the handler's lifetime (its Lazy caches the exception), failing every later Stripe call.
 /// </summary>
-internal sealed class DeferredTestServerHandler(IServiceProvider services) : HttpMessageHandler
+public sealed class DeferredTestServerHandler(IServiceProvider services) : HttpMessageHandler
 {
     private HttpMessageInvoker? _inner;
 

@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using Escrow.Sandbox;
 using Escrow.Silo;
-using Escrow.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -15,7 +14,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.TestingHost;
 
-namespace Escrow.Tests.Api;
+namespace Escrow.Testing;
 
 /// <summary>
 /// The whole service in-process: the API with its co-hosted silo and the Stripe and Postmark sandboxes, all HTTP

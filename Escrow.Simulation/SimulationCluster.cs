@@ -9,7 +9,7 @@ using Orleans.Runtime.Hosting;
 using Orleans.Configuration;
 using Orleans.TestingHost;
 
-namespace Escrow.Tests.Simulation;
+namespace Escrow.Simulation;
 
 /// <summary>
 /// One in-process silo with the real grains and the simulation's fakes (Stripe, Postmark, the escrow store and the
