@@ -274,17 +274,32 @@ public sealed partial class EscrowEffects(
         {
             return new(new PaymentRefunded(e.Id, refunded), null);
         }
-        return new(new PaymentRefunded(e.Id, await payments.RefundAsync(s.Id, s.PaymentIntentId!, e.KeyAttempt)), null);
+        try
+        {
+            return new(new PaymentRefunded(e.Id, await payments.RefundAsync(s.Id, s.PaymentIntentId!, e.KeyAttempt)), null);
+        }
+        catch (PaymentGatewayException ex) when (ex.Kind != PaymentErrorKind.Transient)
+        {
+            return new(new MoneyEffectRejected(e.Id, ex.Code), null);
+        }
     }
 
     private async Task<EffectOutcome> CancelAsync(EscrowState s, PendingEffect e)
     {
-        if (s.PaymentIntentId is not null
-            && !(e.KeyAttempt > 0 && (await payments.GetPaymentIntentAsync(s.PaymentIntentId)).Status == "canceled"))
+        try
         {
-            await payments.CancelAsync(s.Id, s.PaymentIntentId, e.KeyAttempt);
+            if (s.PaymentIntentId is not null
+                && !(e.KeyAttempt > 0 && (await payments.GetPaymentIntentAsync(s.PaymentIntentId)).Status == "canceled"))
+            {
+                await payments.CancelAsync(s.Id, s.PaymentIntentId, e.KeyAttempt);
+            }
+            return new(new PaymentIntentCancelled(e.Id), null);
         }
-        return new(new PaymentIntentCancelled(e.Id), null);
+        catch (PaymentGatewayException ex) when (ex.Kind != PaymentErrorKind.Transient)
+        {
+            // Whether this ends the cancel is the machine's rule (a refusal for good is not tried again).
+            return new(new MoneyEffectRejected(e.Id, ex.Code), null);
+        }
     }
 
     private async Task<EffectOutcome> AwaitPayoutSetupAsync(EscrowState s, PendingEffect e)
@@ -371,7 +386,7 @@ public sealed partial class EscrowEffects(
         var split = detail.IndexOf('|', StringComparison.Ordinal);
         var kind = split < 0 ? detail : detail[..split];
         var text = split < 0 ? "" : detail[(split + 1)..];
-        var severity = kind is "transfer_retries_exhausted" or "capture_failed" or "dispute_opened" or "transfer_reversed" or "authorisation_voided"
+        var severity = kind is "transfer_retries_exhausted" or EscrowMachine.MoneyEffectRejectedAlert or "dispute_opened" or "transfer_reversed" or "authorisation_voided"
             or "refund_not_made" or "transfer_after_refund" ? "critical" : "warning";
         await store.RaiseAlertAsync(new NewAlert(kind, severity, s.Id, $"{kind}/{s.Id}/{e.Id}", text, now));
         return new(new EffectCompleted(e.Id), null);

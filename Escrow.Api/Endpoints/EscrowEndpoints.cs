@@ -28,7 +28,7 @@ public sealed record EscrowResponse(
     string ResponseWindow, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset ReplyDeadline,
     string? PaymentIntentId, string? ClientSecret, string? AccessToken, string? TransferId,
     IReadOnlyList<HistoryResponse>? History, string? LastPaymentError = null,
-    string? RecipientDisplayName = null);
+    string? RecipientDisplayName = null, bool NeedsOperator = false);
 
 public sealed record HistoryResponse(string Status, DateTimeOffset At, string Event, long? AmountMinor, string? Detail);
 
@@ -242,7 +242,8 @@ public static partial class EscrowEndpoints
         v.Id, v.Status, v.RecipientId, v.AmountMinor, v.Currency, v.RecipientShareMinor, v.PlatformFeeMinor,
         Iso8601.Format(v.ResponseWindow), v.CreatedAt, v.ExpiresAt, v.ReplyDeadline, v.PaymentIntentId, v.ClientSecret,
         includeSecrets ? v.AccessToken : null, v.TransferId,
-        includeHistory ? v.History.Select(h => new HistoryResponse(h.Status, h.At, h.Event, h.AmountMinor, h.Detail)).ToList() : null, v.LastPaymentError);
+        includeHistory ? v.History.Select(h => new HistoryResponse(h.Status, h.At, h.Event, h.AmountMinor, h.Detail)).ToList() : null, v.LastPaymentError,
+        NeedsOperator: v.NeedsOperator);
 
     /// <summary>An access token as the escrow makes them: 32 random bytes in unpadded base64url (43 characters).</summary>
     public static bool IsWellFormedAccessToken(string? token) => token is { Length: 43 } && AccessTokenPattern().IsMatch(token);

@@ -63,6 +63,15 @@ public sealed record Transferred(int EffectId, string TransferId, string Destina
     public override string Name => "transferred";
 }
 
+/// <summary>
+/// Stripe refused a cancel or a refund for good (<see cref="StripeRefusals.IsPermanent"/>): the effect ends, and an
+/// operator decides what comes next.
+/// </summary>
+public sealed record MoneyEffectRejected(int EffectId, string Code) : EscrowCommand
+{
+    public override string Name => "money_effect_rejected";
+}
+
 public sealed record TransferRejected(int EffectId, string Code, bool Permanent) : EscrowCommand
 {
     public override string Name => "transfer_rejected";

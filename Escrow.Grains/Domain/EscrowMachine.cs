@@ -153,6 +153,8 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.Processing, CaptureRejected r) => OnCaptureRejected(s, r, now),
             (_, CaptureRejected) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
+            (_, MoneyEffectRejected r) => OnMoneyEffectRejected(s, r, now),
+
             (EscrowStatus.Processing, Transferred t) => OnTransferred(s, t, now),
             (EscrowStatus.Released, Transferred t) when t.TransferId == s.TransferId => CompleteEffect(s, t.EffectId, EffectKind.TransferShare),
             (_, Transferred) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
@@ -179,7 +181,10 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (_, TransferRetryDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.Held, OperatorRelease o) => Release(s, now, "operator", null, now, o.Reason),
-            (EscrowStatus.RefundPending, OperatorRelease o) when !RefundStarted(s) => Release(s, now, "operator", null, now, o.Reason),
+            // Captured already, its refund refused for good: the release pays the recipient from that charge.
+            (EscrowStatus.RefundPending, OperatorRelease o) when !RefundStarted(s) && s.ChargeId is not null
+                => StartTransfer(Transition(s with { NeedsOperator = false }, EscrowStatus.Processing, now, "operator_release", detail: o.Reason), now),
+            (EscrowStatus.RefundPending, OperatorRelease o) when !RefundStarted(s) => Release(s with { NeedsOperator = false }, now, "operator", null, now, o.Reason),
             (EscrowStatus.RefundPending, OperatorRelease) => Decision.Reject(s, Rejection.RefundUnderway),
             (_, OperatorRelease) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
@@ -189,7 +194,9 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
             (EscrowStatus.AwaitingPayment, OperatorRefund o) => ExpireUnpaid(s, now, o.Reason),
             (EscrowStatus.Held, OperatorRefund o) => CancelAuthorisation(Transition(s, EscrowStatus.RefundPending, now, "operator_refund", detail: o.Reason)),
-            (EscrowStatus.RefundPending, OperatorRefund o) when !RefundStarted(s) => CancelAuthorisation(Record(s, now, "operator_refund", detail: o.Reason)),
+            (EscrowStatus.RefundPending, OperatorRefund o) when !RefundStarted(s) && s.ChargeId is not null
+                => Decision.Accept(AddEffect(Record(s with { NeedsOperator = false }, now, "operator_refund", detail: o.Reason), EffectKind.RefundPayment, keyAttempt: s.MoneyKeyAttemptFloor)),
+            (EscrowStatus.RefundPending, OperatorRefund o) when !RefundStarted(s) => CancelAuthorisation(Record(s with { NeedsOperator = false }, now, "operator_refund", detail: o.Reason)),
             (EscrowStatus.RefundPending, OperatorRefund) => Decision.Reject(s, Rejection.RefundUnderway),
             (EscrowStatus.PendingUserSetup or EscrowStatus.TransferFailed, OperatorRefund o) => RefundCaptured(s, o.Reason, now),
             (EscrowStatus.Processing, OperatorRefund o) when s.NeedsOperator && s.ChargeId is null => CancelAuthorisation(Transition(s with { NeedsOperator = false }, EscrowStatus.RefundPending, now, "operator_refund", detail: o.Reason)),
@@ -520,12 +527,13 @@ public sealed class EscrowMachine(EscrowPolicy policy)
     }
 
     private static Decision CancelAuthorisation(EscrowState s) =>
-        Decision.Accept(AddEffect(RemoveEffects(s with { NextPermitRequestAt = null, RefundAwaitingApproval = false }, EffectKind.RequestRefundPermit), EffectKind.CancelPaymentIntent));
+        Decision.Accept(AddEffect(RemoveEffects(s with { NextPermitRequestAt = null, RefundAwaitingApproval = false }, EffectKind.RequestRefundPermit), EffectKind.CancelPaymentIntent,
+            keyAttempt: s.MoneyKeyAttemptFloor));
 
     private static Decision RefundCaptured(EscrowState s, string reason, DateTimeOffset now)
     {
         var pending = Transition(RemoveEffects(s with { NextTransferAttemptAt = null }, EffectKind.TransferShare, EffectKind.AwaitPayoutSetup), EscrowStatus.RefundPending, now, "operator_refund", detail: reason);
-        return Decision.Accept(AddEffect(pending, EffectKind.RefundPayment));
+        return Decision.Accept(AddEffect(pending, EffectKind.RefundPayment, keyAttempt: s.MoneyKeyAttemptFloor));
     }
 
     private static Decision Refunded(EscrowState s, DateTimeOffset now, string evt, string? detail)
@@ -563,7 +571,37 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
         var stuck = Record(RemoveEffect(s, r.EffectId) with { NeedsOperator = true, LastError = r.Code }, now, "capture_rejected", detail: r.Code);
-        return Decision.Accept(Alert(stuck, "capture_failed", $"Stripe refused the capture ({r.Code}); release or refund the escrow by hand."));
+        return Decision.Accept(Alert(stuck, MoneyEffectRejectedAlert,
+            $"Stripe refused the capture of escrow {s.Id} for good ({r.Code}); refund it with POST /v1/admin/escrows/{s.Id}/refund."));
+    }
+
+    /// <summary>The alert kind of a money movement Stripe refused for good.</summary>
+    public const string MoneyEffectRejectedAlert = "money_effect_rejected";
+
+    /// <summary>
+    /// Stripe refused a cancel or a refund for good: asking again would get the same answer (and its key replays it), so
+    /// the effect ends here. The history keeps Stripe's code, an operator is alerted and must act; an operator's refund
+    /// or release starts the money movement again under a key Stripe has not seen.
+    /// </summary>
+    private static Decision OnMoneyEffectRejected(EscrowState s, MoneyEffectRejected r, DateTimeOffset now)
+    {
+        var effect = s.Outbox.FirstOrDefault(e => e.Id == r.EffectId && e.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment);
+        if (effect is null)
+        {
+            return Decision.Reject(s, Rejection.UnknownEffect);
+        }
+        var operation = effect.Kind == EffectKind.CancelPaymentIntent ? "cancel" : "refund";
+        var stopped = RemoveEffect(s, r.EffectId) with
+        {
+            NeedsOperator = true,
+            LastError = r.Code,
+            MoneyKeyAttemptFloor = Math.Max(s.MoneyKeyAttemptFloor, effect.KeyAttempt + 1),
+        };
+        stopped = Record(stopped, now, $"{operation}_rejected", detail: r.Code);
+        var next = s.Status == EscrowStatus.RefundPending
+            ? $"retry it with POST /v1/admin/escrows/{s.Id}/refund, or pay the recipient with POST /v1/admin/escrows/{s.Id}/release"
+            : $"it is not retried; settle the payment {s.PaymentIntentId} in Stripe's dashboard";
+        return Decision.Accept(Alert(stopped, MoneyEffectRejectedAlert, $"Stripe refused the {operation} of escrow {s.Id} for good ({r.Code}): {next}."));
     }
 
     private static Decision StartTransfer(EscrowState s, DateTimeOffset now)
@@ -666,13 +704,13 @@ public sealed class EscrowMachine(EscrowPolicy policy)
     private static bool HasEffect(EscrowState s, int effectId, EffectKind? kind = null) =>
         s.Outbox.Any(e => e.Id == effectId && (kind is null || e.Kind == kind));
 
-    internal static EscrowState AddEffect(EscrowState s, EffectKind kind, EmailKind? email = null, string? detail = null, string? payload = null)
+    internal static EscrowState AddEffect(EscrowState s, EffectKind kind, EmailKind? email = null, string? detail = null, string? payload = null, int keyAttempt = 0)
     {
         if (s.Outbox.Length >= EscrowState.OutboxEffectsMax)
         {
             throw new EscrowInvariantException(s.Id, $"the outbox is full ({EscrowState.OutboxEffectsMax} effects)");
         }
-        var effect = new PendingEffect(s.NextEffectId, kind, email, detail, Payload: payload);
+        var effect = new PendingEffect(s.NextEffectId, kind, email, detail, Payload: payload, KeyAttempt: keyAttempt);
         return s with { Outbox = s.Outbox.Add(effect), NextEffectId = s.NextEffectId + 1 };
     }
 

@@ -81,6 +81,12 @@ public sealed record EscrowState
 
     public const int PaymentDeclinesMax = 10;
 
+    /// <summary>
+    /// The first idempotency-key attempt of a money effect an operator starts again after Stripe refused one for good:
+    /// Stripe replays a refused request's saved answer to its key, so the new try must not reuse it.
+    /// </summary>
+    [Id(47)] public int MoneyKeyAttemptFloor { get; init; }
+
     public bool HasApplied(string eventId) => !AppliedEvents.IsDefault && AppliedEvents.Contains(eventId);
 
     public EscrowState WithApplied(string eventId)

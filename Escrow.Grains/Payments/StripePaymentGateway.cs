@@ -1,4 +1,3 @@
-using System.Net;
 using Microsoft.Extensions.Options;
 using Stripe;
 
@@ -232,9 +231,8 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
         var kind = e.StripeError?.Type switch
         {
             "card_error" => PaymentErrorKind.Declined,
-            "api_error" or "rate_limit_error" => PaymentErrorKind.Transient,
-            _ when status >= 500 || e.HttpStatusCode == HttpStatusCode.TooManyRequests || status == 409 || status == 0 => PaymentErrorKind.Transient,
-            _ => PaymentErrorKind.Rejected,
+            _ when Domain.StripeRefusals.IsPermanent(status, e.StripeError?.Type, e.StripeError?.Code) => PaymentErrorKind.Rejected,
+            _ => PaymentErrorKind.Transient,
         };
         return new PaymentGatewayException(kind, code, e.Message, e)
         {

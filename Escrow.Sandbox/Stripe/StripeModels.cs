@@ -169,6 +169,12 @@ public enum SandboxFaultKind
     RateLimited,
     /// <summary>500 api_error before the request started executing: nothing performed, nothing saved for the key.</summary>
     ServerErrorBeforeExecution,
+    /// <summary>
+    /// 400 invalid_request_error with the operation's usual refusal for good (a cancel: payment_intent_unexpected_state;
+    /// a refund: charge_already_refunded; a capture: charge_expired_for_capture; otherwise resource_missing); nothing
+    /// performed, and the answer saved under the idempotency key and replayed, as Stripe does.
+    /// </summary>
+    Refused,
 }
 
 /// <summary>Operation names accepted by fault injection.</summary>

@@ -304,6 +304,14 @@ public sealed partial class StripeSandbox
                 return (failed, false);
             case SandboxFaultKind.ServerErrorBeforeExecution:
                 return (ServerError(), false);
+            case SandboxFaultKind.Refused:
+                var refused = Refusal(operation!);
+                if (key is not null)
+                {
+                    _idempotency[key] = new StoredResponse(fingerprint, refused.Status, refused.Body.ToJsonString());
+                }
+
+                return (refused, false);
             case SandboxFaultKind.RateLimited:
                 return (new StripeResponse(429, StripeJson.Error("rate_limit_error", "rate_limit",
                     "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.",
@@ -326,6 +334,18 @@ public sealed partial class StripeSandbox
         }
 
         return fault == SandboxFaultKind.LostResponse ? (ServerError(), false) : (response, false);
+    }
+
+    private static StripeResponse Refusal(string operation)
+    {
+        var (code, message) = operation switch
+        {
+            SandboxOperations.PaymentIntentsCancel => ("payment_intent_unexpected_state", "This PaymentIntent could not be canceled (sandbox fault injection)."),
+            SandboxOperations.RefundsCreate => ("charge_already_refunded", "This charge has already been refunded (sandbox fault injection)."),
+            SandboxOperations.PaymentIntentsCapture => ("charge_expired_for_capture", "This charge has expired for capture (sandbox fault injection)."),
+            _ => ("resource_missing", "No such object (sandbox fault injection)."),
+        };
+        return new StripeResponse(400, StripeJson.Error("invalid_request_error", code, message, null));
     }
 
     private static StripeResponse ServerError() =>

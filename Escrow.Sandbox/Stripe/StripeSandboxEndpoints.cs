@@ -157,11 +157,12 @@ public static class StripeSandboxEndpoints
             "server_error_before_execution" => SandboxFaultKind.ServerErrorBeforeExecution,
             "lost_response" => SandboxFaultKind.LostResponse,
             "rate_limited" => SandboxFaultKind.RateLimited,
+            "refused" => SandboxFaultKind.Refused,
             _ => null,
         };
         if (kind is null)
         {
-            return Results.BadRequest(new { error = "kind must be one of server_error, server_error_before_execution, lost_response, rate_limited" });
+            return Results.BadRequest(new { error = "kind must be one of server_error, server_error_before_execution, lost_response, rate_limited, refused" });
         }
 
         var times = request.Times ?? 1;

@@ -690,7 +690,7 @@ public sealed class LifecycleTests
         var s = AnEscrow.Processing();
         s = s.Then(new CaptureRejected(s.EffectId(EffectKind.CapturePayment), "charge_expired_for_capture"), s.StatusChangedAt.AddSeconds(1));
         Assert.True(s.NeedsOperator);
-        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("capture_failed|", StringComparison.Ordinal));
+        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("money_effect_rejected|", StringComparison.Ordinal) && e.Detail.Contains("capture", StringComparison.Ordinal));
         s = s.Then(new OperatorRefund("expired"), s.StatusChangedAt.AddHours(1));
         Assert.Equal(EscrowStatus.RefundPending, s.Status);
         Assert.True(s.Has(EffectKind.CancelPaymentIntent));

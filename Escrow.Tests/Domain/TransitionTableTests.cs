@@ -18,6 +18,7 @@ public sealed partial class TransitionTableTests
         "refund_permit_retry_due", "operator_release", "operator_refund", "operator_retry_transfer",
         "operator_approve_refund", "dispute_opened", "operator_resolve_dispute", "transfer_reversed",
         "payout_setup_reminder_due", "transfer_reported", "payout_check_due", "reply_awaited", "retry_payment",
+        "money_effect_rejected",
     ];
 
     /// <summary>One representative of every command record, completing the state's own effects where it can.</summary>
@@ -60,6 +61,7 @@ public sealed partial class TransitionTableTests
             "reply_awaited" => new ReplyAwaited(Effect(EffectKind.RequestRefundPermit), s.ReplyDeadline),
             "transfer_reported" => new TransferReported(s.TransferId ?? AnEscrow.TransferId, s.Split.RecipientShare.Minor, "eur", AnEscrow.AccountId, AnEscrow.AccountId),
             "retry_payment" => new RetryPayment("pm_card_mastercard"),
+            "money_effect_rejected" => new MoneyEffectRejected(s.Outbox.FirstOrDefault(e => e.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment)?.Id ?? NoSuchEffect, "resource_missing"),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
         };
         Assert.Equal(name, command.Name);
@@ -165,6 +167,8 @@ public sealed partial class TransitionTableTests
         { EscrowStatus.Held, "deadline_reminder_due", "!not_due_yet" },
         { EscrowStatus.Processing, "captured", "processing" },
         { EscrowStatus.Processing, "capture_rejected", "processing" },
+        { EscrowStatus.Held, "money_effect_rejected", "!unknown_effect" },
+        { EscrowStatus.Released, "money_effect_rejected", "!unknown_effect" },
         { EscrowStatus.Held, "captured", "!not_allowed_in_status" },
         { EscrowStatus.Released, "transferred", "!unknown_effect" },
         { EscrowStatus.Released, "transfer_reversed", "released" },
