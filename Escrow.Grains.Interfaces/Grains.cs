@@ -22,9 +22,6 @@ public interface IEscrowGrain : IGrainWithGuidKey
     /// </summary>
     [Alias("payouts-enabled"), Orleans.Concurrency.OneWay] Task RecipientPayoutsEnabledAsync();
 
-    /// <summary>The recipient's daily poll found payouts still not set up: send the onboarding email again. One-way, so the recipient never waits on us.</summary>
-    [Alias("remind-payout-setup"), Orleans.Concurrency.OneWay] Task RemindPayoutSetupAsync();
-
     [Alias("operator")] Task<EscrowResult> OperateAsync(OperatorAction action);
 
     /// <summary>The operator actions the escrow's status allows now, as the machine decides them (nothing is run).</summary>

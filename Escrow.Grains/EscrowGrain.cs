@@ -198,8 +198,6 @@ public sealed partial class EscrowGrain(
     /// <summary>One-way from the recipient, which does not wait for us: the transfer's call back to it cannot deadlock.</summary>
     public async Task RecipientPayoutsEnabledAsync() => await DecideAndRunAsync(new RecipientPayoutsEnabled());
 
-    public async Task RemindPayoutSetupAsync() => await DecideAndRunAsync(new PayoutSetupReminderDue());
-
     public Task<EscrowResult> OperateAsync(OperatorAction action) => DecideAndRunAsync(ToCommand(action));
 
     /// <summary>Asks the machine, without running anything, which operator commands it would accept now.</summary>

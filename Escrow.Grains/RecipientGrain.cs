@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Escrow.Grains.Domain;
+using Escrow.Grains.Email;
 using Escrow.Grains.Payments;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -25,7 +26,17 @@ public sealed record RecipientState
 
     /// <summary>ISO 3166 alpha-2 country of the Express account; null means Stripe:ConnectCountry.</summary>
     [Id(11)] public string? Country { get; init; }
+
+    /// <summary>The last UTC day a payout-setup reminder was sent (or given up) for.</summary>
+    [Id(12)] public DateOnly? PayoutReminderDoneOn { get; init; }
+
+    /// <summary>The reminder decided and stored before it is sent; cleared once it is known to be sent.</summary>
+    [Id(13)] public PayoutReminderIntent? PayoutReminderPending { get; init; }
 }
+
+/// <summary>A payout-setup reminder about to be sent: its day names it (one per recipient and UTC day).</summary>
+[GenerateSerializer, Immutable, Alias("escrow.payout-reminder-intent.v1")]
+public sealed record PayoutReminderIntent([property: Id(0)] DateOnly Day, [property: Id(1)] ImmutableArray<Guid> Escrows);
 
 /// <summary>One of the recipient's daily message slots, held by an escrow; the price is fixed with it.</summary>
 [GenerateSerializer, Immutable, Alias("escrow.slot.v1")]
@@ -38,6 +49,7 @@ public sealed partial class RecipientGrain(
     TimeProvider clock,
     IPaymentGateway payments,
     IOptions<EscrowOptions> options,
+    PayoutReminderMail reminderMail,
     ILogger<RecipientGrain> logger) : Grain, IRecipientGrain, IRemindable
 {
     private const string PayoutPollReminder = "payout-setup-poll";
@@ -69,13 +81,10 @@ public sealed partial class RecipientGrain(
         {
             LogPollFailed(e, Id);
         }
-        // Still not set up: each waiting escrow emails the onboarding link again (one-way calls: no waiting on them).
-        if (!state.State.PayoutsEnabled)
+        // Still not set up: one e-mail a day lists every waiting escrow with the onboarding link.
+        if (!state.State.PayoutsEnabled && !state.State.AwaitingPayoutSetup.IsEmpty)
         {
-            foreach (var escrowId in state.State.AwaitingPayoutSetup)
-            {
-                await GrainFactory.GetGrain<IEscrowGrain>(escrowId).RemindPayoutSetupAsync();
-            }
+            await RemindPayoutSetupAsync();
         }
     }
 

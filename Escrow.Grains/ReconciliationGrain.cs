@@ -172,7 +172,7 @@ public sealed partial class ReconciliationGrain(
     private async Task CheckEmailsAsync(EscrowView view, List<ReconciliationFinding> findings)
     {
         var sent = (await store.GetEmailLogAsync(view.Id)).Where(l => l.Outcome == "sent").ToList();
-        foreach (var kind in sent.GroupBy(l => l.Kind, StringComparer.Ordinal).Where(g => g.Key != "pending-payout-setup" && g.Count() > 1))
+        foreach (var kind in sent.GroupBy(l => l.Kind, StringComparer.Ordinal).Where(g => g.Key is not ("pending-payout-setup" or Email.PayoutReminderMail.Tag) && g.Count() > 1))
         {
             findings.Add(new("email_sent_twice", view.Id, $"The '{kind.Key}' e-mail was sent {kind.Count()} times for this escrow."));
         }

@@ -119,6 +119,7 @@ public static class EscrowHosting
         services.AddSingleton<IPaymentGateway, StripePaymentGateway>();
         services.AddHttpClient<IEmailSender, PostmarkEmailSender>(PostmarkHttpClient, http => http.Timeout = TimeSpan.FromSeconds(30));
         services.AddSingleton<EscrowEffects>();
+        services.AddSingleton<Escrow.Grains.Email.PayoutReminderMail>();
         services.AddEscrowTelemetry(configuration);
         services.AddHostedService<ReminderScheduler>();
         services.AddOptions<MonitorOptions>().Bind(configuration.GetSection(MonitorOptions.Section)).ValidateOnStart();

@@ -73,6 +73,7 @@ public sealed class SimulationCluster : IAsyncDisposable
             services.AddSingleton<IEscrowStore>(sim.Store);
             services.AddSingleton<OnboardingLinks>();
             services.AddSingleton<EscrowEffects>();
+            services.AddSingleton<Escrow.Grains.Email.PayoutReminderMail>();
             silo.AddOutgoingGrainCallFilter(new SimCrashAfterGrainCall(sim));
         });
         builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10)));

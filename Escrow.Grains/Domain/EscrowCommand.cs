@@ -82,12 +82,6 @@ public sealed record RecipientNotReady(int EffectId) : EscrowCommand
     public override string Name => "recipient_not_ready";
 }
 
-/// <summary>The recipient's daily poll found payouts still not set up: remind them by email.</summary>
-public sealed record PayoutSetupReminderDue : EscrowCommand
-{
-    public override string Name => "payout_setup_reminder_due";
-}
-
 /// <summary>An escrow waiting for payout setup asks the recipient again on its own schedule.</summary>
 public sealed record PayoutCheckDue : EscrowCommand
 {

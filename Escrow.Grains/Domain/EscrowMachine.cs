@@ -168,9 +168,6 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.PendingUserSetup, RecipientPayoutsEnabled) => StartTransfer(Transition(s, EscrowStatus.Processing, now, "payouts_enabled"), now),
             (_, RecipientPayoutsEnabled) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
-            (EscrowStatus.PendingUserSetup, PayoutSetupReminderDue) => Decision.Accept(Email(Record(s, now, "payout_setup_reminder"), EmailKind.PendingPayoutSetup)),
-            (_, PayoutSetupReminderDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
-
             (EscrowStatus.PendingUserSetup, PayoutCheckDue) when s.PayoutCheckAt is { } check && now >= check => CheckPayoutSetup(s, now),
             (EscrowStatus.PendingUserSetup, PayoutCheckDue) => Decision.Reject(s, Rejection.NotDueYet),
             (_, PayoutCheckDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),

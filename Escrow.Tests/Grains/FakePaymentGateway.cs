@@ -136,8 +136,12 @@ public sealed class FakePaymentGateway : IPaymentGateway
     public Task<string> CreateOnboardingLinkAsync(string accountId, string refreshUrl, string returnUrl, CancellationToken cancellationToken = default) =>
         Task.FromResult($"https://connect.invalid/{accountId}");
 
+    /// <summary>Reads of each connected account (the recipient's poll reads it once a tick).</summary>
+    public ConcurrentDictionary<string, int> AccountReads { get; } = new(StringComparer.Ordinal);
+
     public Task<ConnectedAccountInfo> GetConnectedAccountAsync(string accountId, CancellationToken cancellationToken = default)
     {
+        AccountReads.AddOrUpdate(accountId, 1, (_, n) => n + 1);
         var enabled = AccountsEnabled.TryGetValue(accountId, out var e) && e;
         return Task.FromResult(new ConnectedAccountInfo(accountId, enabled, enabled));
     }

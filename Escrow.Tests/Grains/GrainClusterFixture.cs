@@ -97,6 +97,7 @@ public class GrainClusterFixture : IAsyncLifetime
             services.AddSingleton<IEscrowStore>(Store);
             services.AddSingleton<OnboardingLinks>();
             services.AddSingleton<EscrowEffects>();
+            services.AddSingleton<Escrow.Grains.Email.PayoutReminderMail>();
         });
         Cluster = builder.Build();
         await Cluster.DeployAsync();

@@ -112,9 +112,10 @@ public sealed class RecipientGrainTests(GrainClusterFixture f) : IClassFixture<G
         var link = await recipient.CreateOnboardingLinkAsync("https://r.invalid", "https://b.invalid");
         var (escrowId, grain, _) = await f.NewHeldEscrowAsync(id);
         await grain.AcceptReplyAsync(new ReplyReceived(f.Clock.GetUtcNow(), "platform", null));
-        int SetupEmails() => f.Emails.Sent.Count(m => m.Tag == "pending-payout-setup" && m.Metadata!["escrow_id"] == escrowId.ToString("D"));
+        int Reminders() => f.Emails.Sent.Count(m => m.Tag == "payout-setup-reminder" && m.To == $"{id}@example.com");
 
-        await Escrow.Testing.Eventually.UntilAsync(() => Task.FromResult(SetupEmails() >= 2), "a second payout-setup email from the poll");
+        await Escrow.Testing.Eventually.UntilAsync(() => Task.FromResult(Reminders() == 1), "the poll's payout-setup reminder");
+        Assert.Equal(1, f.Emails.Count(escrowId, "pending-payout-setup")); // the escrow's own e-mail, once
         Assert.Equal("pending_user_setup", (await grain.GetAsync())!.Status);
 
         // Payouts become possible at Stripe, and nobody tells us (no AccountUpdatedAsync): the poll finds out.

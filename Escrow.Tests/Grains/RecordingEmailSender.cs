@@ -13,12 +13,15 @@ public sealed class RecordingEmailSender : IEmailSender
 
     public void FailNext(int times) => Interlocked.Exchange(ref _failuresLeft, times);
 
-    /// <summary>From now on, sends wait (Postmark slow to answer) until <see cref="Open"/>.</summary>
-    public void Hold()
+    private Func<EmailMessage, bool> _held = _ => true;
+
+    /// <summary>From now on, sends (those <paramref name="which"/> picks, all by default) wait (Postmark slow to answer) until <see cref="Open"/>.</summary>
+    public void Hold(Func<EmailMessage, bool>? which = null)
     {
         lock (_lock)
         {
             _gate ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _held = which ?? (_ => true);
         }
     }
 
@@ -39,7 +42,7 @@ public sealed class RecordingEmailSender : IEmailSender
         Task? gate;
         lock (_lock)
         {
-            gate = _gate?.Task;
+            gate = _held(message) ? _gate?.Task : null;
         }
         if (gate is not null)
         {
