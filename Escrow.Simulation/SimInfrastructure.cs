@@ -220,6 +220,9 @@ public sealed class SimGrainStorage : IGrainStorage
 
     public SimFaults Faults { get; set; } = null!;
 
+    /// <summary>Told every window start the breaker stores (a row written counts, even if its answer is then lost).</summary>
+    public BreakerLedger? Breaker { get; set; }
+
     public void Clear() => _rows.Clear();
 
     public T? Get<T>(string stateName, GrainId grainId) where T : class =>
@@ -255,6 +258,10 @@ public sealed class SimGrainStorage : IGrainStorage
                 throw new InconsistentStateException($"ETag mismatch on {key}", stored, grainState.ETag);
             }
             _rows[key] = (grainState.State!, etag);
+        }
+        if (grainState.State is Escrow.Grains.CircuitBreakerState { WindowStartedAt: { } start })
+        {
+            Breaker?.WindowStored(start);
         }
         if (Faults.Roll(FaultKind.StorageWriteLost, site))
         {

@@ -27,6 +27,7 @@ public sealed class SimulationCluster : IAsyncDisposable
     public SimEmailSender Emails { get; } = new();
     public SimEscrowStore Store { get; } = new();
     public SimGrainStorage Storage { get; } = new();
+    public BreakerLedger Breaker { get; } = new();
     public InProcessTestCluster Cluster { get; private set; } = null!;
     public IGrainFactory Grains => Cluster.Client;
     public IReminderTable Reminders { get; private set; } = null!;
@@ -51,7 +52,7 @@ public sealed class SimulationCluster : IAsyncDisposable
             var services = silo.Services;
             services.AddLogging(l => l.SetMinimumLevel(LogLevel.Critical));
             services.AddGrainStorage(EscrowStorage.ProviderName, (_, _) => sim.Storage);
-            services.AddSingleton<TimeProvider>(sim.Clock);
+            services.AddSingleton<TimeProvider>(new DecisionClock(sim.Clock));
             services.UseTimeProviderForBackgroundAreas(TimeProvider.System);
             services.AddOptions<EscrowOptions>().Configure(o =>
             {
@@ -75,6 +76,7 @@ public sealed class SimulationCluster : IAsyncDisposable
             services.AddSingleton<EscrowEffects>();
             services.AddSingleton<Escrow.Grains.Email.PayoutReminderMail>();
             silo.AddOutgoingGrainCallFilter(new SimCrashAfterGrainCall(sim));
+            silo.AddIncomingGrainCallFilter(new SimBreakerObserver(sim.Breaker));
         });
         builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10)));
         sim.Cluster = builder.Build();
@@ -83,6 +85,7 @@ public sealed class SimulationCluster : IAsyncDisposable
         sim.Payments.Contexts = sim.Cluster.Silos[0].ServiceProvider.GetRequiredService<IGrainContextAccessor>();
         sim.Emails.Contexts = sim.Payments.Contexts;
         sim.Emails.Storage = sim.Storage;
+        sim.Storage.Breaker = sim.Breaker;
         sim.Store.Contexts = sim.Payments.Contexts;
         return sim;
     }

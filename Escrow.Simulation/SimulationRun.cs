@@ -51,7 +51,6 @@ public sealed class SimulationRun
     private readonly PriorityQueue<Func<Task>, (long, int)> _queue = new();
     private readonly List<Sender> _escrows = [];
     private readonly List<Payee> _recipients = [];
-    private readonly SortedSet<DateTimeOffset> _breakerWindows = [];
     private readonly SimulationResult _result;
     private int _authorisedSeen;
     private readonly HashSet<string> _transfersSeen = new(StringComparer.Ordinal);
@@ -151,6 +150,7 @@ public sealed class SimulationRun
     {
         await DeactivateAllAsync();
         _sim.Storage.Clear();
+        _sim.Breaker.Clear();
         _sim.Storage.Faults = _faults;
         _sim.Payments.World = _stripe;
         _sim.Emails.Reset(_faults);
@@ -577,10 +577,6 @@ public sealed class SimulationRun
     private async Task ObserveBreakerAsync()
     {
         var view = await _sim.Grains.GetGrain<ICircuitBreakerGrain>(0).GetAsync();
-        if (view.WindowStartedAt is { } start)
-        {
-            _breakerWindows.Add(start);
-        }
         if (view.RefundsInWindow > SimulationCluster.RefundsPerWindowMax || view.RefundAmountInWindowMinor > SimulationCluster.RefundAmountPerWindowMaxMinor)
         {
             Violation($"the breaker counts {view.RefundsInWindow} refunds ({view.RefundAmountInWindowMinor}) in its window, over the caps");
@@ -718,7 +714,6 @@ public sealed class SimulationRun
     private async Task CheckAsync()
     {
         var alerts = await _sim.Store.Inner.ListAlertsAsync(openOnly: true, limit: 10_000);
-        var grants = new List<(DateTimeOffset At, Guid Id, long Amount)>();
         foreach (var e in _escrows.Where(e => e.Created))
         {
             var s = _sim.Storage.Get<EscrowState>("escrow", e.Grain.GetGrainId());
@@ -832,20 +827,17 @@ public sealed class SimulationRun
             {
                 Violation($"{tag}: a reply received at {e.TimelyReplyReceivedAt:O} (delivered {delivered:O}, reply deadline {s.ReplyDeadline:O}) did not end released; history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))}");
             }
-            foreach (var h in s.History.Where(h => h.Event == "refund_permit_granted"))
+            // Every permit an escrow records was granted by the breaker (the ledger counts them per window below).
+            if (s.History.Any(h => h.Event == "refund_permit_granted") && !s.RefundApproved && !_sim.Breaker.HasGranted(e.Id))
             {
-                grants.Add((h.At, e.Id, s.Amount.Minor));
+                Violation($"{tag}: recorded a refund permit the breaker never granted");
             }
         }
 
-        // Refund permits per breaker window never exceed the caps.
-        foreach (var window in grants.GroupBy(g => _breakerWindows.LastOrDefault(w => w <= g.At && g.At < w + SimulationCluster.BreakerWindow, g.At)))
+        // Refund permits per breaker window never exceed the caps, each counted in the window the breaker granted it in.
+        foreach (var v in _sim.Breaker.Violations(SimulationCluster.BreakerWindow, SimulationCluster.RefundsPerWindowMax, SimulationCluster.RefundAmountPerWindowMaxMinor))
         {
-            var distinct = window.DistinctBy(g => g.Id).ToList();
-            if (distinct.Count > SimulationCluster.RefundsPerWindowMax || distinct.Sum(g => g.Amount) > SimulationCluster.RefundAmountPerWindowMaxMinor)
-            {
-                Violation($"the breaker window started {window.Key:O} granted {distinct.Count} refunds of {distinct.Sum(g => g.Amount)} minor units, over the caps ({SimulationCluster.RefundsPerWindowMax}, {SimulationCluster.RefundAmountPerWindowMaxMinor})");
-            }
+            Violation(v);
         }
         foreach (var v in _sim.Emails.Violations)
         {
