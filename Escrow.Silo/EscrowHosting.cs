@@ -200,25 +200,7 @@ public static class EscrowHosting
                 o.ClusterId = orleans["ClusterId"] ?? "escrow";
                 o.ServiceId = orleans["ServiceId"] ?? "escrow";
             });
-            var siloPort = orleans.GetValue("SiloPort", 11111);
-            var gatewayPort = orleans.GetValue("GatewayPort", 30000);
-            var anyHost = orleans.GetValue("ListenOnAnyHostAddress", false);
-            var advertised = orleans["AdvertisedIPAddress"];
-            if (string.IsNullOrWhiteSpace(advertised))
-            {
-                // Orleans picks this host's first non-loopback address.
-                silo.ConfigureEndpoints(siloPort: siloPort, gatewayPort: gatewayPort, listenOnAnyHostAddress: anyHost);
-            }
-            else if (System.Net.IPAddress.TryParse(advertised, out var ip))
-            {
-                // E.g. 127.0.0.1 for several silos on one machine that must not listen on its network interfaces.
-                silo.ConfigureEndpoints(ip, siloPort, gatewayPort, listenOnAnyHostAddress: anyHost);
-            }
-            else
-            {
-                throw new OptionsValidationException(SiloSection, typeof(EndpointOptions),
-                    [$"Silo:AdvertisedIPAddress must be an IP address (e.g. 127.0.0.1), not '{advertised}'."]);
-            }
+            silo.UseClusterEndpoints(orleans);
         }
         else
         {
@@ -228,6 +210,7 @@ public static class EscrowHosting
                 serviceId: orleans["ServiceId"] ?? "escrow",
                 clusterId: orleans["ClusterId"] ?? "escrow");
         }
+        silo.UseClusterTls(orleans);
 
         silo.Configure<ReminderOptions>(o =>
         {

@@ -1,0 +1,105 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Connections.Security;
+
+namespace Escrow.Silo;
+
+/// <summary>
+/// Where a clustered silo listens and how silos authenticate each other. Silo and gateway ports carry grain calls
+/// without any key check of ours, so they belong on a private network: they listen on the advertised address only
+/// (never on every interface unless <c>Silo:ListenOnAnyHostAddress</c>), and with <c>Silo:Tls:CertificatePath</c>
+/// every connection is mutual TLS, accepted only from a peer whose certificate is pinned.
+/// </summary>
+public static class SiloNetwork
+{
+    /// <summary>Binds the silo and gateway ports of an <c>AdoNet</c> cluster member.</summary>
+    public static ISiloBuilder UseClusterEndpoints(this ISiloBuilder silo, IConfigurationSection orleans)
+    {
+        var siloPort = orleans.GetValue("SiloPort", 11111);
+        var gatewayPort = orleans.GetValue("GatewayPort", 30000);
+        var anyHost = orleans.GetValue("ListenOnAnyHostAddress", false);
+        // AdvertisedIPAddress is the setting's earlier name, still read.
+        var advertised = orleans["AdvertisedAddress"] ?? orleans["AdvertisedIPAddress"];
+        if (string.IsNullOrWhiteSpace(advertised))
+        {
+            // Orleans picks this host's first non-loopback address and listens on it alone.
+            return silo.ConfigureEndpoints(siloPort: siloPort, gatewayPort: gatewayPort, listenOnAnyHostAddress: anyHost);
+        }
+        if (!IPAddress.TryParse(advertised, out var ip))
+        {
+            throw new OptionsValidationException(EscrowHosting.SiloSection, typeof(EndpointOptions),
+                [$"Silo:AdvertisedAddress must be an IP address (e.g. 10.0.0.5, or 127.0.0.1 for a cluster on one machine), not '{advertised}'."]);
+        }
+        return silo.ConfigureEndpoints(ip, siloPort, gatewayPort, listenOnAnyHostAddress: anyHost);
+    }
+
+    /// <summary>
+    /// Mutual TLS on silo and gateway connections when <c>Silo:Tls:CertificatePath</c> names a PKCS#12 file. A peer
+    /// must present a certificate whose SHA-256 thumbprint is this silo's own or one of
+    /// <c>Silo:Tls:TrustedThumbprints</c>: pinning, not a public CA, decides who may join, and the list lets a new
+    /// certificate be trusted everywhere before any silo uses it.
+    /// </summary>
+    public static ISiloBuilder UseClusterTls(this ISiloBuilder silo, IConfigurationSection orleans)
+    {
+        var tls = orleans.GetSection("Tls");
+        var path = tls["CertificatePath"];
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            return silo;
+        }
+        var certificate = LoadCertificate(path, tls["CertificatePassword"]);
+        var trusted = TrustedThumbprints(tls, certificate);
+        return silo.UseTls(certificate, o =>
+        {
+            o.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
+            o.ClientCertificateMode = RemoteCertificateMode.RequireCertificate;
+            o.RemoteCertificateValidation = (peer, _, _) => peer is not null && trusted.Contains(Thumbprint(peer));
+        });
+    }
+
+    public static string Thumbprint(X509Certificate2 certificate) => certificate.GetCertHashString(HashAlgorithmName.SHA256);
+
+    private static X509Certificate2 LoadCertificate(string path, string? password)
+    {
+        X509Certificate2 certificate;
+        try
+        {
+            certificate = X509CertificateLoader.LoadPkcs12FromFile(path, password);
+        }
+        catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            throw new OptionsValidationException(EscrowHosting.SiloSection, typeof(TlsOptions),
+                [$"Silo:Tls:CertificatePath '{path}' could not be read as a PKCS#12 file with its private key ({e.Message}); check Silo:Tls:CertificatePassword."]);
+        }
+        if (!certificate.HasPrivateKey)
+        {
+            throw new OptionsValidationException(EscrowHosting.SiloSection, typeof(TlsOptions),
+                [$"Silo:Tls:CertificatePath '{path}' holds no private key: a silo proves who it is with it."]);
+        }
+        return certificate;
+    }
+
+    private static HashSet<string> TrustedThumbprints(IConfigurationSection tls, X509Certificate2 own)
+    {
+        var trusted = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { Thumbprint(own) };
+        var listed = tls.GetSection("TrustedThumbprints");
+        var values = listed.Value is { } single
+            ? single.Split([',', ' ', ';'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : listed.GetChildren().Select(c => c.Value ?? "").ToArray();
+        foreach (var value in values)
+        {
+            var hex = value.Replace(":", "", StringComparison.Ordinal).Trim();
+            if (hex.Length != 64 || !hex.All(Uri.IsHexDigit))
+            {
+                throw new OptionsValidationException(EscrowHosting.SiloSection, typeof(TlsOptions),
+                    [$"Silo:Tls:TrustedThumbprints holds '{value}', not a SHA-256 thumbprint (64 hexadecimal digits)."]);
+            }
+            trusted.Add(hex);
+        }
+        return trusted;
+    }
+}
