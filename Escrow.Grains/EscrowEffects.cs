@@ -40,7 +40,7 @@ public sealed partial class EscrowEffects(
 
     /// <summary>While a dispute is open no money moves automatically.</summary>
     public bool MayRun(EscrowState s, PendingEffect e) =>
-        !s.DisputeOpen || e.Kind is EffectKind.SendEmail or EffectKind.RaiseAlert or EffectKind.ReleaseDailySlot or EffectKind.AwaitPayoutSetup;
+        !s.DisputeOpen || e.Kind is EffectKind.SendEmail or EffectKind.RaiseAlert or EffectKind.ReleaseDailySlot or EffectKind.AwaitPayoutSetup or EffectKind.ReverseTransfer;
 
     /// <param name="mayHaveRunBefore">
     /// False only for an effect this activation created and has not tried yet: no other activation can have performed
@@ -61,6 +61,7 @@ public sealed partial class EscrowEffects(
                 EffectKind.TransferShare => await TransferAsync(s, e, now),
                 EffectKind.CancelPaymentIntent => await CancelAsync(s, e),
                 EffectKind.RefundPayment => await RefundAsync(s, e, now),
+                EffectKind.ReverseTransfer => await ReverseTransferAsync(s, e),
                 EffectKind.RequestRefundPermit => await RequestRefundPermitAsync(s, e, now),
                 EffectKind.SendEmail => await SendEmailAsync(s, e, now, mayHaveRunBefore),
                 EffectKind.ReleaseDailySlot => await Done(e, grains.GetGrain<IRecipientGrain>(s.RecipientId).ReleaseSlotAsync(s.Id)),
@@ -137,7 +138,8 @@ public sealed partial class EscrowEffects(
     }
 
     private static bool UsesKeyAttempts(EffectKind kind) =>
-        kind is EffectKind.CreatePaymentIntent or EffectKind.ConfirmPayment or EffectKind.CapturePayment or EffectKind.CancelPaymentIntent or EffectKind.RefundPayment;
+        kind is EffectKind.CreatePaymentIntent or EffectKind.ConfirmPayment or EffectKind.CapturePayment or EffectKind.CancelPaymentIntent or EffectKind.RefundPayment
+            or EffectKind.ReverseTransfer;
 
     private async Task<EffectOutcome> CreatePaymentIntentAsync(EscrowState s, PendingEffect e)
     {
@@ -242,6 +244,10 @@ public sealed partial class EscrowEffects(
         TransferInfo? adoptable = null;
         foreach (var transfer in found)
         {
+            if (transfer.Reversed)
+            {
+                continue;
+            }
             if (EventClaims.TransferMismatch(s, transfer.AmountMinor, transfer.Currency, transfer.DestinationAccountId, recipientAccountId) is { } why)
             {
                 await store.RaiseAlertAsync(new NewAlert("transfer_mismatch", "critical", s.Id, $"transfer_mismatch/{s.Id}/{transfer.Id}",
@@ -284,6 +290,26 @@ public sealed partial class EscrowEffects(
         }
     }
 
+    /// <summary>
+    /// Takes the recipient's share back. After a failed try the reversal may have been made (its answer lost): the
+    /// transfer's reversals say so first.
+    /// </summary>
+    private async Task<EffectOutcome> ReverseTransferAsync(EscrowState s, PendingEffect e)
+    {
+        try
+        {
+            if (e.KeyAttempt > 0 && (await payments.FindTransferReversalsAsync(s.TransferId!)).FirstOrDefault() is { } made)
+            {
+                return new(new TransferReversalMade(e.Id, made), null);
+            }
+            return new(new TransferReversalMade(e.Id, await payments.ReverseTransferAsync(s.Id, s.TransferId!, s.Split.RecipientShare.Minor, e.KeyAttempt)), null);
+        }
+        catch (PaymentGatewayException ex) when (ex.Kind != PaymentErrorKind.Transient)
+        {
+            return new(new MoneyEffectRejected(e.Id, ex.Code), null);
+        }
+    }
+
     private async Task<EffectOutcome> CancelAsync(EscrowState s, PendingEffect e)
     {
         try
@@ -315,7 +341,8 @@ public sealed partial class EscrowEffects(
         // The service's own long-lived link, never a Stripe account link: those are single-use and expire in minutes.
         var onboardingUrl = e.Email == EmailKind.PendingPayoutSetup ? onboardingLinks.Start(s.RecipientId) : null;
         var statusPageUrl = e.Email == EmailKind.PaymentReceipt && s.AccessToken.Length > 0 ? onboardingLinks.StatusPage(s.Id, s.AccessToken) : null;
-        var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl, statusPageUrl);
+        var cause = Enum.TryParse<RefundCause>(e.Detail, out var parsed) ? parsed : RefundCause.NoReply;
+        var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl, statusPageUrl, cause);
         // The send intent is the effect in the stored outbox (the grain writes it first); the message carries its id,
         // so that Postmark can say later whether it was sent.
         var effectKey = EffectKey(s.Id, e.Id);

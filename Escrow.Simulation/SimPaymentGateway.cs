@@ -189,6 +189,32 @@ public sealed class SimPaymentGateway : IPaymentGateway
             return transfer;
         }, FaultKind.CrashAfterTransfer);
 
+    public Task<string> ReverseTransferAsync(Guid escrowId, string transferId, long amountMinor, int attempt, CancellationToken cancellationToken = default) =>
+        CallAsync("reversal", escrowId.ToString(), StripePaymentGateway.Key(escrowId, $"reversal/{transferId}", attempt), w =>
+        {
+            var list = w.Transfers.GetValueOrDefault(escrowId) ?? [];
+            var index = list.FindIndex(t => t.Id == transferId);
+            if (index < 0)
+            {
+                throw new PaymentGatewayException(PaymentErrorKind.Rejected, "resource_missing", transferId);
+            }
+            if (list[index].Reversed)
+            {
+                throw new PaymentGatewayException(PaymentErrorKind.Rejected, "transfer_already_reversed", transferId);
+            }
+            list[index] = list[index] with { AmountReversedMinor = list[index].AmountMinor };
+            return "trr_" + transferId;
+        });
+
+    public async Task<IReadOnlyList<string>> FindTransferReversalsAsync(string transferId, CancellationToken cancellationToken = default)
+    {
+        await BeforeAsync("find-reversals", transferId);
+        lock (World.Gate)
+        {
+            return World.Transfers.Values.SelectMany(l => l).Any(t => t.Id == transferId && t.Reversed) ? ["trr_" + transferId] : [];
+        }
+    }
+
     public async Task<IReadOnlyList<TransferInfo>> FindTransfersAsync(Guid escrowId, CancellationToken cancellationToken = default)
     {
         await BeforeAsync("find-transfers", escrowId.ToString());

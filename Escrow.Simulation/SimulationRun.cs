@@ -756,6 +756,16 @@ public sealed class SimulationRun
                     Violation($"{tag}: captured and refunded in the ledger, but no refund in Stripe");
                 }
             }
+            // A transfer the escrow took back (a refund after release) pays nothing: the money went back to the sender.
+            foreach (var r in transfers.Where(t => t.Reversed))
+            {
+                // Or still waiting: a refund does not run while a dispute is open (Stripe refuses to refund a disputed charge).
+                if (s.ReversedTransferId != r.Id || !((s.Status == EscrowStatus.Refunded && pi?.Refunds > 0) || s.NeedsOperator || s.DisputeOpen))
+                {
+                    Violation($"{tag}: transfer {r.Id} was reversed, but the escrow is {status} (reversed {s.ReversedTransferId}, {pi?.Refunds} refunds); history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))}; outbox [{string.Join(", ", s.Outbox.Select(x => $"{x.Kind}@{x.NotBefore:O}"))}], dispute open {s.DisputeOpen}, last error {s.LastError}");
+                }
+            }
+            transfers = [.. transfers.Where(t => !t.Reversed)];
             if (transfers.Count > 1)
             {
                 Violation($"{tag}: {transfers.Count} transfers ({string.Join(", ", transfers.Select(t => t.Id))})");

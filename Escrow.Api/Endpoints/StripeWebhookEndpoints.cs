@@ -330,9 +330,15 @@ public static partial class StripeWebhookEndpoints
         }
         return new(async () =>
         {
-            var reversed = await s.Grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountReversed, transfer.Currency, "transfer.reversed"));
-            await s.Store.RaiseAlertAsync(new NewAlert("transfer_reversed", "critical", escrowId, $"transfer_reversed/{transfer.Id}",
-                $"Transfer {transfer.Id} was reversed ({transfer.AmountReversed} {transfer.Currency}).", s.Clock.GetUtcNow()));
+            // The escrow alerts on a reversal made outside this service and says nothing of its own; one it cannot take
+            // (another status, no such escrow) is alerted here. Either way one alert per reversal.
+            var reversed = await s.Grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
+                new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountReversed, transfer.Currency, "transfer.reversed", EventId: e.Id));
+            if (!reversed.Accepted && reversed.RejectionCode is not ("already_done" or "duplicate_event"))
+            {
+                await s.Store.RaiseAlertAsync(new NewAlert("transfer_reversed", "critical", escrowId, $"transfer_reversed/{transfer.Id}",
+                    $"Transfer {transfer.Id} was reversed ({transfer.AmountReversed} {transfer.Currency}) outside this service, on an escrow that is not released ({reversed.RejectionCode}).", s.Clock.GetUtcNow()));
+            }
             return reversed.Accepted ? "applied" : $"ignored:{reversed.RejectionCode}";
         });
     }

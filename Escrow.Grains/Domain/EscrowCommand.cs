@@ -64,7 +64,7 @@ public sealed record Transferred(int EffectId, string TransferId, string Destina
 }
 
 /// <summary>
-/// Stripe refused a cancel or a refund for good (<see cref="StripeRefusals.IsPermanent"/>): the effect ends, and an
+/// Stripe refused a cancel, a refund or a transfer reversal for good (<see cref="StripeRefusals.IsPermanent"/>): the effect ends, and an
 /// operator decides what comes next.
 /// </summary>
 public sealed record MoneyEffectRejected(int EffectId, string Code) : EscrowCommand
@@ -189,6 +189,13 @@ public sealed record TransferReported(string TransferId, long AmountMinor, strin
     public override string Name => "transfer_reported";
 }
 
+/// <summary>This service's reversal of the escrow's transfer was made (the answer of a ReverseTransfer effect).</summary>
+public sealed record TransferReversalMade(int EffectId, string ReversalId) : EscrowCommand
+{
+    public override string Name => "transfer_reversal_made";
+}
+
+/// <summary>Stripe says a transfer of this escrow was reversed (transfer.reversed): by this service, or by someone else.</summary>
 public sealed record TransferReversed(string TransferId, long AmountMinor) : EscrowCommand
 {
     public override string Name => "transfer_reversed";

@@ -31,7 +31,7 @@ public static class EscrowInvariants
         Require(s.Status != EscrowStatus.Released || s.TransferId is not null, "a released escrow has a transfer");
         Require(s.Status is not (EscrowStatus.PendingUserSetup or EscrowStatus.TransferFailed) || s.ChargeId is not null,
             "pending_user_setup and transfer_failed escrows are captured");
-        Require(!(s.Status == EscrowStatus.Refunded && s.TransferId is not null), "a refunded escrow has no transfer");
+        Require(!(s.Status == EscrowStatus.Refunded && s.TransferId is not null && !s.ShareReversed), "a refunded escrow has no transfer it did not reverse");
         Require(s.History.Length <= EscrowState.HistoryEntriesMax, "the history is bounded");
         Require(s.Outbox.Length <= EscrowState.OutboxEffectsMax, "the outbox is bounded");
         Require(s.Outbox.Select(e => e.Id).Distinct().Count() == s.Outbox.Length, "effect ids are unique");

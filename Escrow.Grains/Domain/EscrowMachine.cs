@@ -197,6 +197,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.RefundPending, OperatorRefund) => Decision.Reject(s, Rejection.RefundUnderway),
             (EscrowStatus.PendingUserSetup or EscrowStatus.TransferFailed, OperatorRefund o) => RefundCaptured(s, o.Reason, now),
             (EscrowStatus.Processing, OperatorRefund o) when s.NeedsOperator && s.ChargeId is null => CancelAuthorisation(Transition(s with { NeedsOperator = false }, EscrowStatus.RefundPending, now, "operator_refund", detail: o.Reason)),
+            (EscrowStatus.Released, OperatorRefund o) => RefundAfterRelease(s, o.Reason, now),
             (_, OperatorRefund) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.RefundPending, OperatorApproveRefund) when s.RefundAwaitingApproval
@@ -225,8 +226,15 @@ public sealed class EscrowMachine(EscrowPolicy policy)
                 $"Stripe reports transfer {t.TransferId} ({t.AmountMinor}) for an escrow already paid by {s.TransferId}.")),
             (_, TransferReported) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
+            (_, TransferReversalMade r) when HasEffect(s, r.EffectId, EffectKind.ReverseTransfer) => OnTransferReversalMade(s, r, now),
+            (_, TransferReversalMade) => Decision.Reject(s, Rejection.UnknownEffect),
+
+            // This service's own reversal (made, or under way with its answer not yet recorded): its event changes nothing.
+            (_, TransferReversed t) when t.TransferId == s.ReversedTransferId
+                || (t.TransferId == s.TransferId && s.Outbox.Any(e => e.Kind == EffectKind.ReverseTransfer)) => Decision.Reject(s, Rejection.AlreadyDone),
             (EscrowStatus.Released, TransferReversed t) when t.TransferId == s.TransferId
-                => Decision.Accept(Alert(Record(s, now, "transfer_reversed", t.AmountMinor, t.TransferId), "transfer_reversed", t.TransferId)),
+                => Decision.Accept(Alert(Record(s, now, "transfer_reversed", t.AmountMinor, t.TransferId), "transfer_reversed",
+                    $"Transfer {t.TransferId} of escrow {s.Id} was reversed ({t.AmountMinor}) outside this service: the recipient no longer has the share.")),
             (_, TransferReversed) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.AwaitingPayment, AuthorisationVoided v)
@@ -333,7 +341,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
 
     /// <summary>Whether a refund's money movement (cancel or refund) is already in the outbox or done.</summary>
     public static bool RefundStarted(EscrowState s) =>
-        s.Outbox.Any(e => e.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment) || s.Status == EscrowStatus.Refunded;
+        s.Outbox.Any(e => e.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment or EffectKind.ReverseTransfer) || s.Status == EscrowStatus.Refunded;
 
     private static bool IsAutomatic(EscrowCommand c) =>
         c is AcceptReply or DeadlinePassed or DeadlineReminderDue or TransferRetryDue or RefundPermitRetryDue or RecipientPayoutsEnabled or UnpaidExpired
@@ -536,7 +544,46 @@ public sealed class EscrowMachine(EscrowPolicy policy)
     private static Decision Refunded(EscrowState s, DateTimeOffset now, string evt, string? detail)
     {
         var refunded = Transition(s with { NextPermitRequestAt = null, RefundAwaitingApproval = false }, EscrowStatus.Refunded, now, evt, s.Amount.Minor, detail);
-        return Decision.Accept(Email(Email(refunded, EmailKind.RefundIssued), EmailKind.MissedOpportunity));
+        return Decision.Accept(RefundEmails(refunded, CauseOf(s)));
+    }
+
+    /// <summary>The sender's refund e-mail and the recipient's missed-opportunity e-mail, both written for the cause.</summary>
+    private static EscrowState RefundEmails(EscrowState s, RefundCause cause) =>
+        AddEffect(AddEffect(s, EffectKind.SendEmail, EmailKind.RefundIssued, detail: cause.ToString()), EffectKind.SendEmail, EmailKind.MissedOpportunity, detail: cause.ToString());
+
+    /// <summary>Why a refund that is being completed was made, read from what the escrow went through.</summary>
+    public static RefundCause CauseOf(EscrowState s)
+    {
+        var byOperator = s.History.Any(h => h.Event == "operator_refund");
+        if (s.ShareReversed)
+        {
+            return RefundCause.PlatformAfterRelease;
+        }
+        if (s.Reply is not null)
+        {
+            return RefundCause.PlatformAfterReply;
+        }
+        return byOperator && !s.History.Any(h => h.Event == "deadline_passed") ? RefundCause.PlatformBeforeReply : RefundCause.NoReply;
+    }
+
+    /// <summary>
+    /// A refund of a paid-out escrow: the recipient's share is taken back first (a transfer reversal), and only once
+    /// that is recorded is the charge refunded, so the platform never pays the share twice. A share already taken back
+    /// (a dispute's reversal) is not reversed again.
+    /// </summary>
+    private static Decision RefundAfterRelease(EscrowState s, string reason, DateTimeOffset now)
+    {
+        var pending = Transition(s with { NeedsOperator = false }, EscrowStatus.RefundPending, now, "operator_refund", detail: reason);
+        return Decision.Accept(AddEffect(pending, s.ShareReversed ? EffectKind.RefundPayment : EffectKind.ReverseTransfer, keyAttempt: s.MoneyKeyAttemptFloor));
+    }
+
+    private static Decision OnTransferReversalMade(EscrowState s, TransferReversalMade r, DateTimeOffset now)
+    {
+        var reversed = RemoveEffect(s, r.EffectId) with { ReversedTransferId = s.TransferId, TransferReversalId = r.ReversalId };
+        reversed = Record(reversed, now, "share_reversed", s.Split.RecipientShare.Minor, $"{r.ReversalId} of {s.TransferId}");
+        return Decision.Accept(s.Status == EscrowStatus.RefundPending
+            ? AddEffect(reversed, EffectKind.RefundPayment, keyAttempt: s.MoneyKeyAttemptFloor)
+            : reversed);
     }
 
     private static Decision VoidedWhileHeld(EscrowState s, AuthorisationVoided v, DateTimeOffset now)
@@ -546,7 +593,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         // Both parties are told. After the deadline with no reply (a refund waiting for its permit) the refund's own
         // e-mails say what happened; before it, or after a reply whose capture had not run, the message is withdrawn.
         voided = s.Status == EscrowStatus.RefundPending
-            ? Email(Email(voided, EmailKind.RefundIssued), EmailKind.MissedOpportunity)
+            ? RefundEmails(voided, RefundCause.AuthorisationExpired)
             : Email(Email(voided, EmailKind.PaymentVoided), EmailKind.PaymentWithdrawn);
         return Decision.Accept(Alert(voided, "authorisation_voided", v.Reason));
     }
@@ -572,6 +619,29 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             $"Stripe refused the capture of escrow {s.Id} for good ({r.Code}); refund it with POST /v1/admin/escrows/{s.Id}/refund."));
     }
 
+    /// <summary>
+    /// Stripe would not take the share back (typically the connected account's balance does not cover it): the refund
+    /// that was to follow is not made, so the platform does not pay twice. A refund after release goes back to released.
+    /// </summary>
+    private static Decision ReversalRejected(EscrowState s, PendingEffect effect, MoneyEffectRejected r, DateTimeOffset now)
+    {
+        var stopped = RemoveEffect(s, effect.Id) with
+        {
+            NeedsOperator = true,
+            LastError = r.Code,
+            MoneyKeyAttemptFloor = Math.Max(s.MoneyKeyAttemptFloor, effect.KeyAttempt + 1),
+        };
+        stopped = s.Status == EscrowStatus.RefundPending
+            ? Transition(stopped, EscrowStatus.Released, now, "reversal_rejected", detail: r.Code)
+            : Record(stopped, now, "reversal_rejected", detail: r.Code);
+        var why = r.Code == "balance_insufficient" ? "the recipient's connected account has too small a balance to cover it" : "Stripe's code says why";
+        var refund = s.Status == EscrowStatus.RefundPending
+            ? $" The refund was not made: the sender is not refunded. Try again with POST /v1/admin/escrows/{s.Id}/refund once the balance covers it, or refund the sender from the platform's own balance in Stripe."
+            : "";
+        return Decision.Accept(Alert(stopped, MoneyEffectRejectedAlert,
+            $"Stripe refused the reversal of transfer {s.TransferId} of escrow {s.Id} for good ({r.Code}: {why}).{refund}"));
+    }
+
     /// <summary>The alert kind of a money movement Stripe refused for good.</summary>
     public const string MoneyEffectRejectedAlert = "money_effect_rejected";
 
@@ -582,10 +652,14 @@ public sealed class EscrowMachine(EscrowPolicy policy)
     /// </summary>
     private static Decision OnMoneyEffectRejected(EscrowState s, MoneyEffectRejected r, DateTimeOffset now)
     {
-        var effect = s.Outbox.FirstOrDefault(e => e.Id == r.EffectId && e.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment);
+        var effect = s.Outbox.FirstOrDefault(e => e.Id == r.EffectId && e.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment or EffectKind.ReverseTransfer);
         if (effect is null)
         {
             return Decision.Reject(s, Rejection.UnknownEffect);
+        }
+        if (effect.Kind == EffectKind.ReverseTransfer)
+        {
+            return ReversalRejected(s, effect, r, now);
         }
         var operation = effect.Kind == EffectKind.CancelPaymentIntent ? "cancel" : "refund";
         var stopped = RemoveEffect(s, r.EffectId) with

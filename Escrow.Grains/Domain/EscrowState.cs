@@ -87,6 +87,14 @@ public sealed record EscrowState
     /// </summary>
     [Id(47)] public int MoneyKeyAttemptFloor { get; init; }
 
+    /// <summary>The transfer this service reversed (its share taken back from the recipient), and the reversal's id.</summary>
+    [Id(48)] public string? ReversedTransferId { get; init; }
+
+    [Id(49)] public string? TransferReversalId { get; init; }
+
+    /// <summary>Whether the transfer of record was taken back from the recipient by this service.</summary>
+    public bool ShareReversed => TransferId is not null && ReversedTransferId == TransferId;
+
     public bool HasApplied(string eventId) => !AppliedEvents.IsDefault && AppliedEvents.Contains(eventId);
 
     public EscrowState WithApplied(string eventId)
@@ -132,6 +140,28 @@ public enum EffectKind
     RefundPayment = 9,
     /// <summary>Confirms the declined PaymentIntent again with the payment method in the payload.</summary>
     ConfirmPayment = 10,
+    /// <summary>Takes the recipient's share back from their connected account (a transfer reversal).</summary>
+    ReverseTransfer = 11,
+}
+
+/// <summary>
+/// Why the sender got their money back (or never paid): the refund and missed-opportunity e-mails are written for it.
+/// Carried in the e-mail effect's detail.
+/// </summary>
+public enum RefundCause
+{
+    /// <summary>The deadline and its grace passed with no reply.</summary>
+    NoReply = 0,
+    /// <summary>The platform refunded before the recipient replied.</summary>
+    PlatformBeforeReply = 1,
+    /// <summary>The platform refunded after a reply, before the recipient was paid.</summary>
+    PlatformAfterReply = 2,
+    /// <summary>The platform refunded after the recipient was paid: their share was taken back.</summary>
+    PlatformAfterRelease = 3,
+    /// <summary>The card's authorisation expired (or was voided) while the refund waited.</summary>
+    AuthorisationExpired = 4,
+    /// <summary>The sender's bank decided a dispute (chargeback) for the sender.</summary>
+    Dispute = 5,
 }
 
 public enum EmailKind

@@ -14,7 +14,9 @@ public sealed class EmailComposer(PostmarkOptions options)
 {
     public string ReplyAddress(string replyToken) => $"reply+{replyToken}@{options.InboundDomain}";
 
-    public EmailMessage Compose(EscrowState s, EmailKind kind, RecipientContact recipient, string? payload, string? onboardingUrl = null, string? statusPageUrl = null)
+    /// <param name="cause">For the refund and missed-opportunity e-mails: why the sender got their money back (the effect's detail).</param>
+    public EmailMessage Compose(EscrowState s, EmailKind kind, RecipientContact recipient, string? payload, string? onboardingUrl = null, string? statusPageUrl = null,
+        RefundCause cause = RefundCause.NoReply)
     {
         var amount = Format(s.Amount);
         var share = Format(s.Split.RecipientShare);
@@ -38,12 +40,8 @@ public sealed class EmailComposer(PostmarkOptions options)
                 $"Payment held: {amount} for your message \"{s.Subject}\"",
                 $"Your payment of {amount} is held, not charged. {recipient.DisplayName} has until {deadline} to reply; if there is no reply, the hold is cancelled and you pay nothing.\n"
                 + (statusPageUrl is null ? "" : $"\nFollow your message here (the link is yours alone: do not share it): {statusPageUrl}\n")),
-            EmailKind.RefundIssued => (s.SenderEmail, null,
-                $"No reply in time: your payment of {amount} is given back",
-                $"{recipient.DisplayName} did not reply to \"{s.Subject}\" before the deadline. The hold on your payment of {amount} is cancelled; you are not charged.\n"),
-            EmailKind.MissedOpportunity => (recipient.Email, null,
-                $"Deadline passed: {s.Subject}",
-                $"Hello {recipient.DisplayName},\n\nThe deadline for a paid message of {amount} passed without a reply, so the sender gets the payment back.\n"),
+            EmailKind.RefundIssued => (s.SenderEmail, null, RefundSubject(s, cause, amount), RefundText(s, cause, recipient.DisplayName, amount)),
+            EmailKind.MissedOpportunity => (recipient.Email, null, MissedSubject(s, cause), MissedText(s, cause, recipient.DisplayName, amount, share)),
             EmailKind.PayoutSent => (recipient.Email, null,
                 $"Payout sent: {share}",
                 $"Hello {recipient.DisplayName},\n\nThank you for replying to \"{s.Subject}\". {share} is on its way to your connected account.\n"),
@@ -67,6 +65,63 @@ public sealed class EmailComposer(PostmarkOptions options)
         var html = "<html><body>" + string.Join("", text.Split("\n\n").Select(p => $"<p>{WebUtility.HtmlEncode(p).Replace("\n", "<br>", StringComparison.Ordinal)}</p>")) + "</body></html>";
         return new EmailMessage(to, subject, text, html, Tag(kind), replyTo, metadata);
     }
+
+    private static string RefundSubject(EscrowState s, RefundCause cause, string amount) => cause switch
+    {
+        RefundCause.PlatformBeforeReply => $"Your payment of {amount} is given back: \"{s.Subject}\"",
+        RefundCause.PlatformAfterReply or RefundCause.PlatformAfterRelease => $"Your payment of {amount} is refunded: \"{s.Subject}\"",
+        RefundCause.AuthorisationExpired => $"No reply in time: the hold on your payment of {amount} has ended",
+        RefundCause.Dispute => $"Your dispute was decided in your favour: \"{s.Subject}\"",
+        _ => $"No reply in time: your payment of {amount} is given back",
+    };
+
+    private static string RefundText(EscrowState s, RefundCause cause, string name, string amount)
+    {
+        // A captured payment comes back as a refund, which the card shows days later; a hold simply ends.
+        var money = s.ChargeId is null
+            ? $"The hold on your payment of {amount} is cancelled; you are not charged."
+            : $"Your payment of {amount} is refunded to your card; it can take 5 to 10 days to appear.";
+        return cause switch
+        {
+            RefundCause.PlatformBeforeReply =>
+                $"The platform closed your message \"{s.Subject}\" to {name} before a reply came, and gave your payment back. {money}\n",
+            RefundCause.PlatformAfterReply =>
+                $"{name} replied to \"{s.Subject}\", but the platform refunded your payment before it was paid out. {money}\n",
+            RefundCause.PlatformAfterRelease =>
+                $"{name} replied to \"{s.Subject}\" and was paid; the platform has since refunded your payment in full. {money}\n",
+            RefundCause.AuthorisationExpired =>
+                $"{name} did not reply to \"{s.Subject}\" before the deadline, and the hold on your payment of {amount} expired before it was cancelled (a card authorisation lasts about 7 days). You are not charged.\n",
+            RefundCause.Dispute =>
+                $"Your bank decided your dispute of the payment of {amount} for \"{s.Subject}\" in your favour: the money comes back to you through your bank, not from us.\n",
+            _ => $"{name} did not reply to \"{s.Subject}\" before the deadline. {money}\n",
+        };
+    }
+
+    private static string MissedSubject(EscrowState s, RefundCause cause) => cause switch
+    {
+        RefundCause.PlatformBeforeReply => $"Message withdrawn by the platform: {s.Subject}",
+        RefundCause.PlatformAfterReply => $"Your reply will not be paid: {s.Subject}",
+        RefundCause.PlatformAfterRelease => $"Payout taken back: {s.Subject}",
+        RefundCause.Dispute => $"Dispute lost: {s.Subject}",
+        _ => $"Deadline passed: {s.Subject}",
+    };
+
+    private static string MissedText(EscrowState s, RefundCause cause, string name, string amount, string share) => cause switch
+    {
+        RefundCause.PlatformBeforeReply =>
+            $"Hello {name},\n\nThe platform withdrew the paid message \"{s.Subject}\" ({amount}) before you replied and gave the sender their payment back. There is nothing to do: a reply would no longer earn {share}.\n",
+        RefundCause.PlatformAfterReply =>
+            $"Hello {name},\n\nThank you for replying to \"{s.Subject}\". The platform refunded the sender before {share} was paid to you, so this reply is not paid. Our team can tell you why.\n",
+        RefundCause.PlatformAfterRelease =>
+            $"Hello {name},\n\nThe platform refunded the sender of \"{s.Subject}\" after you were paid, and took back the {share} transferred to your connected account (a transfer reversal). Our team can tell you why.\n",
+        RefundCause.AuthorisationExpired =>
+            $"Hello {name},\n\nThe deadline for a paid message of {amount} passed without a reply, and the sender's card authorisation has since expired: the sender is not charged.\n",
+        RefundCause.Dispute when s.ShareReversed =>
+            $"Hello {name},\n\nThe sender's bank decided their dispute (chargeback) of the payment for \"{s.Subject}\" in the sender's favour, so the {share} you were paid has been taken back from your connected account.\n",
+        RefundCause.Dispute =>
+            $"Hello {name},\n\nThe sender's bank decided their dispute (chargeback) of the payment for \"{s.Subject}\" in the sender's favour. The platform carries the loss: you keep the {share} you were paid.\n",
+        _ => $"Hello {name},\n\nThe deadline for a paid message of {amount} passed without a reply, so the sender gets the payment back.\n",
+    };
 
     public static string Tag(EmailKind kind) => kind switch
     {

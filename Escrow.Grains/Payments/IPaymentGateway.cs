@@ -37,6 +37,15 @@ public interface IPaymentGateway
     /// <summary>Transfers the recipient's share from the captured charge. <paramref name="attempt"/> is part of the idempotency key.</summary>
     Task<TransferInfo> TransferAsync(Guid escrowId, int attempt, Money share, string destinationAccountId, string chargeId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Takes <paramref name="amountMinor"/> of a transfer back from the connected account (POST /v1/transfers/{id}/reversals),
+    /// under the key <c>escrow/{id}/reversal/{transferId}</c> (numbered by <paramref name="attempt"/>); returns the reversal's id.
+    /// </summary>
+    Task<string> ReverseTransferAsync(Guid escrowId, string transferId, long amountMinor, int attempt, CancellationToken cancellationToken = default);
+
+    /// <summary>The reversals of a transfer, newest first.</summary>
+    Task<IReadOnlyList<string>> FindTransferReversalsAsync(string transferId, CancellationToken cancellationToken = default);
+
     /// <summary>The transfers already made for this escrow (transfer_group = escrow id).</summary>
     Task<IReadOnlyList<TransferInfo>> FindTransfersAsync(Guid escrowId, CancellationToken cancellationToken = default);
 
@@ -53,7 +62,11 @@ public interface IPaymentGateway
 
 public sealed record PaymentIntentInfo(string Id, string Status, string? ClientSecret, long AmountMinor, string Currency, string? LatestChargeId, Guid? EscrowId = null);
 
-public sealed record TransferInfo(string Id, long AmountMinor, string Currency, string DestinationAccountId, string? SourceTransaction);
+public sealed record TransferInfo(string Id, long AmountMinor, string Currency, string DestinationAccountId, string? SourceTransaction, long AmountReversedMinor = 0)
+{
+    /// <summary>Taken back from the recipient in full: it pays nothing, so it is never adopted as the escrow's payout.</summary>
+    public bool Reversed => AmountReversedMinor >= AmountMinor;
+}
 
 public sealed record ConnectedAccountInfo(string Id, bool PayoutsEnabled, bool TransfersActive)
 {

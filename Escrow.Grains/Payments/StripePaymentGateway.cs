@@ -9,6 +9,7 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
     private readonly PaymentIntentService _paymentIntents = new(client);
     private readonly TransferService _transfers = new(client);
     private readonly RefundService _refunds = new(client);
+    private readonly TransferReversalService _reversals = new(client);
     private readonly AccountService _accounts = new(client);
     private readonly AccountLinkService _accountLinks = new(client);
     private readonly EventService _events = new(client);
@@ -123,6 +124,24 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
             return ToInfo(transfer);
         });
 
+    public Task<string> ReverseTransferAsync(Guid escrowId, string transferId, long amountMinor, int attempt, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            var reversal = await _reversals.CreateAsync(transferId, new TransferReversalCreateOptions
+            {
+                Amount = amountMinor,
+                Metadata = new Dictionary<string, string> { ["escrow_id"] = escrowId.ToString("D") },
+            }, Options(Key(escrowId, $"reversal/{transferId}", attempt)), cancellationToken);
+            return reversal.Id;
+        });
+
+    public Task<IReadOnlyList<string>> FindTransferReversalsAsync(string transferId, CancellationToken cancellationToken = default) =>
+        Call<IReadOnlyList<string>>(async () =>
+        {
+            var list = await _reversals.ListAsync(transferId, new TransferReversalListOptions { Limit = 100 }, null, cancellationToken);
+            return [.. list.Data.Select(r => r.Id)];
+        });
+
     public Task<IReadOnlyList<TransferInfo>> FindTransfersAsync(Guid escrowId, CancellationToken cancellationToken = default) =>
         Call<IReadOnlyList<TransferInfo>>(async () =>
         {
@@ -202,7 +221,7 @@ public sealed class StripePaymentGateway(IStripeClient client, IOptions<StripeOp
             p.Metadata?.TryGetValue("escrow_id", out var id) == true && Guid.TryParse(id, out var escrowId) ? escrowId : null);
 
     private static TransferInfo ToInfo(Transfer t) =>
-        new(t.Id, t.Amount, t.Currency.ToUpperInvariant(), t.DestinationId, t.SourceTransactionId);
+        new(t.Id, t.Amount, t.Currency.ToUpperInvariant(), t.DestinationId, t.SourceTransactionId, t.AmountReversed);
 
     private static async Task<T> Call<T>(Func<Task<T>> call)
     {

@@ -111,10 +111,21 @@ internal static class StripeJson
         ["transfer_group"] = transfer.TransferGroup,
         ["description"] = transfer.Description,
         ["metadata"] = Map(transfer.Metadata),
-        ["reversed"] = false,
-        ["amount_reversed"] = 0,
+        ["reversed"] = transfer.Reversed,
+        ["amount_reversed"] = transfer.AmountReversed,
         ["created"] = transfer.Created,
         ["livemode"] = false,
+    };
+
+    public static JsonObject TransferReversal(SandboxTransferReversal reversal) => new()
+    {
+        ["id"] = reversal.Id,
+        ["object"] = "transfer_reversal",
+        ["amount"] = reversal.Amount,
+        ["currency"] = reversal.Currency,
+        ["transfer"] = reversal.Transfer,
+        ["metadata"] = Map(reversal.Metadata),
+        ["created"] = reversal.Created,
     };
 
     public static JsonObject Refund(SandboxRefund refund) => new()

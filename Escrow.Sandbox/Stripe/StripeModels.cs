@@ -53,6 +53,19 @@ public sealed record SandboxTransfer
     public string? Description { get; init; }
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = SandboxDefaults.EmptyMetadata;
     public long Created { get; init; }
+    public long AmountReversed { get; init; }
+    public bool Reversed => AmountReversed >= Amount;
+}
+
+/// <summary>A snapshot of an emulated transfer reversal: money taken back from the connected account to the platform.</summary>
+public sealed record SandboxTransferReversal
+{
+    public required string Id { get; init; }
+    public required long Amount { get; init; }
+    public required string Currency { get; init; }
+    public required string Transfer { get; init; }
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = SandboxDefaults.EmptyMetadata;
+    public long Created { get; init; }
 }
 
 /// <summary>A snapshot of an emulated Refund.</summary>
@@ -86,6 +99,9 @@ public sealed record SandboxAccount
 
     /// <summary><c>tos_acceptance[service_agreement]</c>: <c>full</c> (the default) or <c>recipient</c>.</summary>
     public string ServiceAgreement { get; init; } = "full";
+
+    /// <summary>What the account paid out to its bank: it is no longer in its Stripe balance to cover a reversal.</summary>
+    public long PaidOut { get; init; }
 }
 
 /// <summary>An emulated account link: single-use, short-lived.</summary>
@@ -171,7 +187,8 @@ public enum SandboxFaultKind
     ServerErrorBeforeExecution,
     /// <summary>
     /// 400 invalid_request_error with the operation's usual refusal for good (a cancel: payment_intent_unexpected_state;
-    /// a refund: charge_already_refunded; a capture: charge_expired_for_capture; otherwise resource_missing); nothing
+    /// a refund: charge_already_refunded; a capture: charge_expired_for_capture; a transfer reversal: balance_insufficient;
+    /// otherwise resource_missing); nothing
     /// performed, and the answer saved under the idempotency key and replayed, as Stripe does.
     /// </summary>
     Refused,
@@ -186,13 +203,14 @@ public static class SandboxOperations
     public const string PaymentIntentsCancel = "payment_intents.cancel";
     public const string TransfersCreate = "transfers.create";
     public const string RefundsCreate = "refunds.create";
+    public const string TransferReversalsCreate = "transfer_reversals.create";
     public const string AccountsCreate = "accounts.create";
     public const string AccountLinksCreate = "account_links.create";
 
     public static IReadOnlyList<string> All { get; } =
     [
         PaymentIntentsCreate, PaymentIntentsConfirm, PaymentIntentsCapture, PaymentIntentsCancel,
-        TransfersCreate, RefundsCreate, AccountsCreate, AccountLinksCreate,
+        TransfersCreate, RefundsCreate, AccountsCreate, AccountLinksCreate, TransferReversalsCreate,
     ];
 }
 

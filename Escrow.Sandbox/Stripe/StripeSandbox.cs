@@ -26,6 +26,7 @@ public sealed partial class StripeSandbox
     // Amount transferred so far from each source charge: a transfer's check without a scan of every transfer.
     private readonly Dictionary<string, long> _transferredFromCharge = new(StringComparer.Ordinal);
     private readonly PersistentMap<SandboxRefund> _refunds;
+    private readonly PersistentMap<SandboxTransferReversal> _transferReversals;
     private readonly PersistentMap<SandboxAccount> _accounts;
     private readonly PersistentMap<SandboxEvent> _events;
     private readonly PersistentMap<SandboxAccountLink> _accountLinks;
@@ -48,6 +49,7 @@ public sealed partial class StripeSandbox
         _charges = new("stripe.charge", journal);
         _transfers = new("stripe.transfer", journal);
         _refunds = new("stripe.refund", journal);
+        _transferReversals = new("stripe.transfer_reversal", journal);
         _accounts = new("stripe.account", journal);
         _events = new("stripe.event", journal);
         _accountLinks = new("stripe.account_link", journal);
@@ -68,7 +70,7 @@ public sealed partial class StripeSandbox
         foreach (var map in new Action[]
         {
             _paymentIntents.Load, _charges.Load, _transfers.Load, _refunds.Load, _accounts.Load, _events.Load,
-            _accountLinks.Load, _idempotency.Load, _undelivered.Load, _webhookEndpoints.Load,
+            _accountLinks.Load, _idempotency.Load, _undelivered.Load, _webhookEndpoints.Load, _transferReversals.Load,
         })
         {
             map();
@@ -82,7 +84,7 @@ public sealed partial class StripeSandbox
 
         foreach (var transfer in _transfers.Values.Where(t => t.SourceTransaction is not null))
         {
-            _transferredFromCharge[transfer.SourceTransaction!] = _transferredFromCharge.GetValueOrDefault(transfer.SourceTransaction!) + transfer.Amount;
+            _transferredFromCharge[transfer.SourceTransaction!] = _transferredFromCharge.GetValueOrDefault(transfer.SourceTransaction!) + transfer.Amount - transfer.AmountReversed;
         }
 
         foreach (var eventId in _undelivered.Keys)
@@ -98,6 +100,7 @@ public sealed partial class StripeSandbox
     public IReadOnlyList<SandboxCharge> Charges => Snapshot(_charges);
     public IReadOnlyList<SandboxTransfer> Transfers => Snapshot(_transfers);
     public IReadOnlyList<SandboxRefund> Refunds => Snapshot(_refunds);
+    public IReadOnlyList<SandboxTransferReversal> TransferReversals => Snapshot(_transferReversals);
     public IReadOnlyList<SandboxAccount> Accounts => Snapshot(_accounts);
 
     /// <summary>All events, oldest first.</summary>
@@ -219,6 +222,7 @@ public sealed partial class StripeSandbox
             _transfers.Clear();
             _transferredFromCharge.Clear();
             _refunds.Clear();
+            _transferReversals.Clear();
             _accounts.Clear();
             _events.Clear();
             _accountLinks.Clear();
@@ -343,6 +347,7 @@ public sealed partial class StripeSandbox
             SandboxOperations.PaymentIntentsCancel => ("payment_intent_unexpected_state", "This PaymentIntent could not be canceled (sandbox fault injection)."),
             SandboxOperations.RefundsCreate => ("charge_already_refunded", "This charge has already been refunded (sandbox fault injection)."),
             SandboxOperations.PaymentIntentsCapture => ("charge_expired_for_capture", "This charge has expired for capture (sandbox fault injection)."),
+            SandboxOperations.TransferReversalsCreate => ("balance_insufficient", "The connected account's balance does not cover this reversal (sandbox fault injection)."),
             _ => ("resource_missing", "No such object (sandbox fault injection)."),
         };
         return new StripeResponse(400, StripeJson.Error("invalid_request_error", code, message, null));

@@ -42,6 +42,10 @@ public static class StripeSandboxEndpoints
             Run(ctx, s, null, (f, _) => s.ListTransfers(f)));
         group.MapGet("/v1/transfers/{id}", (string id, HttpContext ctx, StripeSandbox s) =>
             Run(ctx, s, null, (_, _) => s.RetrieveTransfer(id)));
+        group.MapPost("/v1/transfers/{id}/reversals", (string id, HttpContext ctx, StripeSandbox s) =>
+            Run(ctx, s, SandboxOperations.TransferReversalsCreate, (f, k) => s.CreateTransferReversal(id, f, k)));
+        group.MapGet("/v1/transfers/{id}/reversals", (string id, HttpContext ctx, StripeSandbox s) =>
+            Run(ctx, s, null, (f, _) => s.ListTransferReversals(id, f)));
 
         group.MapPost("/v1/refunds", (HttpContext ctx, StripeSandbox s) =>
             Run(ctx, s, SandboxOperations.RefundsCreate, s.CreateRefund));
@@ -81,6 +85,12 @@ public static class StripeSandboxEndpoints
             return account is not null
                 ? Results.Text(StripeJson.Account(account).ToJsonString(), "application/json")
                 : Results.NotFound();
+        });
+        group.MapPost("/accounts/{id}/payout", async (string id, StripeSandbox s) =>
+        {
+            var account = s.PayOutBalance(id);
+            await s.WhenDurableAsync().ConfigureAwait(false);
+            return account is not null ? Results.Ok(new { account = account.Id, balance = s.AccountBalance(id) }) : Results.NotFound();
         });
         group.MapPost("/events/{id}/resend", (string id, StripeSandbox s) =>
             s.ResendEvent(id) ? Results.Accepted() : Results.NotFound());

@@ -113,6 +113,14 @@ public sealed class FakePaymentGateway : IPaymentGateway
 
     private readonly ConcurrentDictionary<Guid, ConcurrentBag<TransferInfo>> _groups = new();
 
+    public ConcurrentDictionary<string, string> Reversals { get; } = new();
+
+    public Task<string> ReverseTransferAsync(Guid escrowId, string transferId, long amountMinor, int attempt, CancellationToken cancellationToken = default) =>
+        Once("reversal", StripePaymentGateway.Key(escrowId, $"reversal/{transferId}", attempt), () => Reversals.GetOrAdd(transferId, id => "trr_" + id));
+
+    public Task<IReadOnlyList<string>> FindTransferReversalsAsync(string transferId, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<string>>(Reversals.TryGetValue(transferId, out var id) ? [id] : []);
+
     /// <summary>A transfer someone else made in the escrow's transfer group (not by this service).</summary>
     public void PlantTransfer(Guid escrowId, TransferInfo transfer) => _groups.GetOrAdd(escrowId, _ => []).Add(transfer);
 

@@ -98,7 +98,7 @@ public sealed class StripeEventTypeTests(InMemoryApiFixture fixture) : IClassFix
     }
 
     [Fact]
-    public async Task A_reversed_transfer_raises_an_alert_and_a_ledger_row_and_keeps_the_escrow_released()
+    public async Task A_reversed_transfer_raises_exactly_one_alert_and_a_ledger_row_and_keeps_the_escrow_released()
     {
         var (_, id, _) = await HeldAsync(payouts: true);
         await App.Platform().PostAsync($"/v1/escrows/{id}/response", null);
@@ -117,6 +117,7 @@ public sealed class StripeEventTypeTests(InMemoryApiFixture fixture) : IClassFix
         await Eventually.UntilAsync(async () => (await App.AlertsOfAsync(id, "transfer_reversed")).Count >= 1, "transfer_reversed alert");
         var store = App.Services.GetRequiredService<IEscrowStore>();
         await Eventually.UntilAsync(async () => (await store.GetLedgerAsync(id)).Any(l => l.Kind == "transfer_reversed"), "a ledger row");
+        Assert.Single(await App.AlertsOfAsync(id, "transfer_reversed"));
     }
 
     [Fact]
