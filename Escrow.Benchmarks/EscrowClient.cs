@@ -108,12 +108,15 @@ public sealed class EscrowClient(HttpClient http, string baseUrl, string? emulat
         throw new InvalidOperationException($"Recipient {id}: payoutsEnabled still false 60 s after enable-payouts (account.updated webhook not processed?).");
     }
 
-    /// <summary>POST /v1/escrows, anonymous sender, pm_card_visa (the sandbox authorises at once).</summary>
+    /// <summary>
+    /// POST /v1/escrows, anonymous sender, pm_card_visa (the sandbox authorises at once). Each create has its own sender
+    /// address, as real traffic does: one address may have only Escrow:UnpaidPerSenderMax escrows in flight.
+    /// </summary>
     public Task<CallResult> CreateAsync(string idempotencyKey, string recipientId, string window)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, baseUrl + "/v1/escrows")
         {
-            Content = Json($$"""{"recipientId":"{{recipientId}}","senderEmail":"sender@example.com","responseWindow":"{{window}}","subject":"Benchmark","message":"{{Message}}","paymentMethodId":"pm_card_visa"}"""),
+            Content = Json($$"""{"recipientId":"{{recipientId}}","senderEmail":"sender-{{idempotencyKey}}@example.com","responseWindow":"{{window}}","subject":"Benchmark","message":"{{Message}}","paymentMethodId":"pm_card_visa"}"""),
         };
         request.Headers.Add("Idempotency-Key", idempotencyKey);
         return SendAsync(request);

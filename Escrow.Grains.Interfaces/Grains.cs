@@ -44,8 +44,14 @@ public interface IRecipientGrain : IGrainWithStringKey
 
     [Alias("get")] Task<RecipientView?> GetAsync();
 
-    /// <summary>Prices the window and reserves one of today's message slots for this escrow, before any payment exists. Idempotent per escrow.</summary>
+    /// <summary>
+    /// Prices the window and, if today's paid slots are below the daily limit and the recipient's unpaid escrows below
+    /// their cap, counts this escrow as unpaid. Idempotent per escrow.
+    /// </summary>
     [Alias("reserve")] Task<Reservation> ReserveAsync(Guid escrowId, TimeSpan responseWindow);
+
+    /// <summary>The escrow's payment is authorised: it takes one of today's slots and no longer counts as unpaid. Idempotent.</summary>
+    [Alias("take-slot")] Task TakeSlotAsync(Guid escrowId, long amountMinor, int revenueShareBps, string currency);
 
     [Alias("release-slot")] Task ReleaseSlotAsync(Guid escrowId);
 

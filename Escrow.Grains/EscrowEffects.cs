@@ -40,7 +40,8 @@ public sealed partial class EscrowEffects(
 
     /// <summary>While a dispute is open no money moves automatically.</summary>
     public bool MayRun(EscrowState s, PendingEffect e) =>
-        !s.DisputeOpen || e.Kind is EffectKind.SendEmail or EffectKind.RaiseAlert or EffectKind.ReleaseDailySlot or EffectKind.AwaitPayoutSetup or EffectKind.ReverseTransfer;
+        !s.DisputeOpen || e.Kind is EffectKind.SendEmail or EffectKind.RaiseAlert or EffectKind.ReleaseDailySlot or EffectKind.TakeDailySlot or EffectKind.AwaitPayoutSetup
+            or EffectKind.ReverseTransfer;
 
     /// <param name="mayHaveRunBefore">
     /// False only for an effect this activation created and has not tried yet: no other activation can have performed
@@ -64,7 +65,12 @@ public sealed partial class EscrowEffects(
                 EffectKind.ReverseTransfer => await ReverseTransferAsync(s, e),
                 EffectKind.RequestRefundPermit => await RequestRefundPermitAsync(s, e, now),
                 EffectKind.SendEmail => await SendEmailAsync(s, e, now, mayHaveRunBefore),
-                EffectKind.ReleaseDailySlot => await Done(e, grains.GetGrain<IRecipientGrain>(s.RecipientId).ReleaseSlotAsync(s.Id)),
+                EffectKind.ReleaseDailySlot => await Done(e, Task.WhenAll(
+                    grains.GetGrain<IRecipientGrain>(s.RecipientId).ReleaseSlotAsync(s.Id),
+                    grains.GetGrain<IClientGuardGrain>(ClientGuardKeys.Sender(s.SenderEmail)).ReleaseUnpaidAsync(s.Id))),
+                EffectKind.TakeDailySlot => await Done(e, Task.WhenAll(
+                    grains.GetGrain<IRecipientGrain>(s.RecipientId).TakeSlotAsync(s.Id, s.Amount.Minor, s.RevenueShareBps, s.Amount.Currency.Code),
+                    grains.GetGrain<IClientGuardGrain>(ClientGuardKeys.Sender(s.SenderEmail)).ReleaseUnpaidAsync(s.Id))),
                 EffectKind.AwaitPayoutSetup => await AwaitPayoutSetupAsync(s, e),
                 EffectKind.RaiseAlert => await RaiseAlertAsync(s, e, now),
                 _ => throw new ArgumentOutOfRangeException(nameof(e), e.Kind, null),

@@ -76,11 +76,25 @@ public sealed partial class EscrowGrain(
         // The reminder a new escrow's first write needs (EnsureReminderAsync: its payment is due now, so the backstop one
         // period from now) does not depend on the slot: both commits run at once instead of one after the other.
         var earlyReminder = unread ? RegisterReminderAsync(options.Value.ReminderPeriod) : Task.CompletedTask;
-        var reserving = GrainFactory.GetGrain<IRecipientGrain>(request.RecipientId).ReserveAsync(Id, request.ResponseWindow);
-        await Task.WhenAll(earlyReminder, reserving);
+        // Admitted by both caps at once: the recipient's (daily limit, unpaid escrows) and the sender's (unpaid escrows).
+        var recipient = GrainFactory.GetGrain<IRecipientGrain>(request.RecipientId);
+        var sender = GrainFactory.GetGrain<IClientGuardGrain>(ClientGuardKeys.Sender(request.SenderEmail));
+        var reserving = recipient.ReserveAsync(Id, request.ResponseWindow);
+        var holding = sender.HoldUnpaidAsync(Id, Now + options.Value.UnpaidExpiry);
+        await Task.WhenAll(earlyReminder, reserving, holding);
         var reservation = await reserving;
-        if (!reservation.Reserved)
+        var hold = await holding;
+        if (!reservation.Reserved || !hold.Allowed)
         {
+            // Whichever cap admitted this create gives its place back.
+            if (reservation.New)
+            {
+                await recipient.ReleaseSlotAsync(Id);
+            }
+            if (hold.New)
+            {
+                await sender.ReleaseUnpaidAsync(Id);
+            }
             // A refused slot (today's limit) must not hide an escrow this id already has: the retry gets that escrow.
             await LoadAsync();
             if (state.State.Exists)
@@ -92,7 +106,9 @@ public sealed partial class EscrowGrain(
                 // Nothing was created: the reminder registered for it goes (a tick would find nothing and remove it anyway).
                 await ScheduleAsync();
             }
-            return new EscrowResult(null, reservation.RejectionCode, reservation.RejectionMessage);
+            return reservation.Reserved
+                ? new EscrowResult(null, hold.RejectionCode, hold.RejectionMessage)
+                : new EscrowResult(null, reservation.RejectionCode, reservation.RejectionMessage);
         }
         var o = options.Value;
         var created = EscrowMachine.Create(new NewEscrow(
@@ -108,10 +124,14 @@ public sealed partial class EscrowGrain(
         catch (InconsistentStateException) when (!_loaded)
         {
             // The insert found a stored escrow under this id (a retry after the first activation went, or a duplicate
-            // activation): nothing of this attempt was written. A slot reserved just now for it is given back.
+            // activation): nothing of this attempt was written. A place taken just now for it is given back.
             if (reservation.New)
             {
-                await GrainFactory.GetGrain<IRecipientGrain>(request.RecipientId).ReleaseSlotAsync(Id);
+                await recipient.ReleaseSlotAsync(Id);
+            }
+            if (hold.New)
+            {
+                await sender.ReleaseUnpaidAsync(Id);
             }
             await LoadAsync();
             return await CreatedAlreadyAsync(request);

@@ -15,7 +15,14 @@ public sealed class EscrowOptions
 
     public TimeSpan ReplyGrace { get; set; } = TimeSpan.FromMinutes(15);
 
-    public TimeSpan UnpaidExpiry { get; set; } = TimeSpan.FromHours(1);
+    /// <summary>How long an escrow waits for its payment before it is cancelled (and stops counting against the unpaid caps).</summary>
+    public TimeSpan UnpaidExpiry { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Escrows waiting for payment that one recipient may have at once; past it a create gets 429 too_many_unpaid.</summary>
+    public int UnpaidPerRecipientMax { get; set; } = 10;
+
+    /// <summary>Escrows waiting for payment that one sender e-mail address may have at once; past it a create gets 429 too_many_unpaid.</summary>
+    public int UnpaidPerSenderMax { get; set; } = 3;
 
     public TransferRetryOptions TransferRetry { get; set; } = new();
 
@@ -257,7 +264,7 @@ public sealed class EscrowOptionsValidator : IValidateOptions<EscrowOptions>
         }
         if (o.UnpaidExpiry <= TimeSpan.Zero)
         {
-            errors.Add("Escrow:UnpaidExpiry must be positive (default PT1H).");
+            errors.Add("Escrow:UnpaidExpiry must be positive (default PT30M).");
         }
         if (o.TransferRetry.MaxAttempts < 1 || o.TransferRetry.FirstDelay <= TimeSpan.Zero || o.TransferRetry.MaxDelay < o.TransferRetry.FirstDelay)
         {
@@ -289,6 +296,14 @@ public sealed class EscrowOptionsValidator : IValidateOptions<EscrowOptions>
         if (o.EnabledCurrencies.GroupBy(c => c, StringComparer.Ordinal).Any(g => g.Count() > 1))
         {
             errors.Add("Escrow:Currencies lists the same currency twice; give each once.");
+        }
+        if (o.UnpaidPerRecipientMax is < 1 or > RecipientState.UnpaidMax)
+        {
+            errors.Add($"Escrow:UnpaidPerRecipientMax must be 1..{RecipientState.UnpaidMax} (default 10).");
+        }
+        if (o.UnpaidPerSenderMax is < 1 or > RecipientState.UnpaidMax)
+        {
+            errors.Add($"Escrow:UnpaidPerSenderMax must be 1..{RecipientState.UnpaidMax} (default 3).");
         }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -11,6 +11,8 @@ namespace Escrow.Grains;
 public sealed record RecipientState
 {
     public const int WaitingEscrowsMax = 10_000;
+    /// <summary>The bound of the unpaid list (the configured cap is at most this).</summary>
+    public const int UnpaidMax = 1_000;
 
     [Id(0)] public bool Exists { get; init; }
     [Id(1)] public string Email { get; init; } = "";
@@ -32,11 +34,18 @@ public sealed record RecipientState
 
     /// <summary>The reminder decided and stored before it is sent; cleared once it is known to be sent.</summary>
     [Id(13)] public PayoutReminderIntent? PayoutReminderPending { get; init; }
+
+    /// <summary>Escrows created and not paid yet, with the price fixed for them; a slot is taken only when one is paid.</summary>
+    [Id(14)] public ImmutableArray<UnpaidSlotHold> Unpaid { get; init; } = [];
 }
 
 /// <summary>A payout-setup reminder about to be sent: its day names it (one per recipient and UTC day).</summary>
 [GenerateSerializer, Immutable, Alias("escrow.payout-reminder-intent.v1")]
 public sealed record PayoutReminderIntent([property: Id(0)] DateOnly Day, [property: Id(1)] ImmutableArray<Guid> Escrows);
+
+/// <summary>An unpaid escrow of this recipient: counted against the unpaid cap until it is paid, ends, or expires.</summary>
+[GenerateSerializer, Immutable, Alias("escrow.unpaid-slot-hold.v1")]
+public sealed record UnpaidSlotHold([property: Id(0)] Guid EscrowId, [property: Id(1)] DateTimeOffset ExpiresAt, [property: Id(2)] long AmountMinor, [property: Id(3)] int RevenueShareBps, [property: Id(4)] string Currency);
 
 /// <summary>One of the recipient's daily message slots, held by an escrow; the price is fixed with it.</summary>
 [GenerateSerializer, Immutable, Alias("escrow.slot.v1")]
@@ -119,6 +128,10 @@ public sealed partial class RecipientGrain(
         {
             return new Reservation(true, null, null, held.AmountMinor, held.Currency, held.RevenueShareBps);
         }
+        if (s.Unpaid.FirstOrDefault(h => h.EscrowId == escrowId) is { } waiting)
+        {
+            return new Reservation(true, null, null, waiting.AmountMinor, waiting.Currency, waiting.RevenueShareBps);
+        }
         if (!options.Value.IsEnabled(s.Currency))
         {
             // Priced before Escrow:Currencies stopped listing its currency: the breaker has no cap for it.
@@ -134,22 +147,46 @@ public sealed partial class RecipientGrain(
         {
             return Refuse(Rejection.RecipientHasNoPrice);
         }
-        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
-        if (s.Reservations.Count(r => r.Day == today) >= s.DailyLimit)
+        var now = clock.GetUtcNow();
+        var today = DateOnly.FromDateTime(now.UtcDateTime);
+        var unpaid = s.Unpaid.RemoveAll(h => !Admission.StillUnpaid(h.ExpiresAt, now));
+        if (Admission.Recipient(s.Reservations.Count(r => r.Day == today), s.DailyLimit, unpaid.Length, options.Value.UnpaidPerRecipientMax) is { } refused)
         {
-            return Refuse(Rejection.DailyLimitReached);
+            return Refuse(refused);
         }
-        // Only today's slots count; older ones are dropped so the list stays bounded by the daily limit.
-        var slot = new SlotReservation(escrowId, today, amount, s.RevenueShareBps, s.Currency);
-        await WriteAsync(s with { Reservations = s.Reservations.RemoveAll(r => r.Day < today).Add(slot) });
+        // No slot yet: the escrow counts as unpaid until its payment is authorised (TakeSlotAsync) or it ends.
+        var hold = new UnpaidSlotHold(escrowId, now + options.Value.UnpaidExpiry, amount, s.RevenueShareBps, s.Currency);
+        await WriteAsync(s with { Unpaid = unpaid.Add(hold) });
         return new Reservation(true, null, null, amount, s.Currency, s.RevenueShareBps, New: true);
+    }
+
+    public async Task TakeSlotAsync(Guid escrowId, long amountMinor, int revenueShareBps, string currency)
+    {
+        var s = state.State;
+        if (s.Reservations.Any(r => r.EscrowId == escrowId))
+        {
+            return;
+        }
+        // Paid: the slot is taken even when the day filled up meanwhile (the limit was checked at the create, and
+        // the unpaid cap bounds how many can pass that check together). Only today's slots count; older ones go.
+        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+        var slot = new SlotReservation(escrowId, today, amountMinor, revenueShareBps, currency);
+        await WriteAsync(s with
+        {
+            Reservations = s.Reservations.RemoveAll(r => r.Day < today).Add(slot),
+            Unpaid = s.Unpaid.RemoveAll(h => h.EscrowId == escrowId),
+        });
     }
 
     public async Task ReleaseSlotAsync(Guid escrowId)
     {
-        if (state.State.Reservations.Any(r => r.EscrowId == escrowId))
+        if (state.State.Reservations.Any(r => r.EscrowId == escrowId) || state.State.Unpaid.Any(h => h.EscrowId == escrowId))
         {
-            await WriteAsync(state.State with { Reservations = state.State.Reservations.RemoveAll(r => r.EscrowId == escrowId) });
+            await WriteAsync(state.State with
+            {
+                Reservations = state.State.Reservations.RemoveAll(r => r.EscrowId == escrowId),
+                Unpaid = state.State.Unpaid.RemoveAll(h => h.EscrowId == escrowId),
+            });
         }
     }
 

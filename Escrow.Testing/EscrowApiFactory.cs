@@ -68,6 +68,9 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
             ["Postmark:InboundDomain"] = "reply.test",
             ["RateLimits:SenderPermitsPerMinute"] = "100000",
             ["RateLimits:ReaderPermitsPerMinute"] = "100000",
+            // Most tests send every escrow from one sender address; the unpaid caps have their own tests (SlotExhaustionSecurityTests).
+            ["Escrow:UnpaidPerSenderMax"] = "1000",
+            ["Escrow:UnpaidPerRecipientMax"] = "1000",
             ["urls"] = kestrelPort is { } p ? $"http://127.0.0.1:{p}" : null,
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())

@@ -12,7 +12,7 @@ public readonly record struct Decision(EscrowState State, Rejection? Rejection)
     public static Decision Reject(EscrowState state, Rejection rejection) => new(state, rejection);
 }
 
-/// <summary>What the grain knows when it creates an escrow (pricing already resolved and the daily slot reserved).</summary>
+/// <summary>What the grain knows when it creates an escrow (pricing resolved, admitted by the recipient's and the sender's caps).</summary>
 public sealed record NewEscrow(
     Guid Id,
     string RecipientId,
@@ -382,6 +382,8 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         }
         // Only a captured charge is recorded (ChargeId); the authorisation's charge is read again at capture.
         var held = Transition(s with { PaymentIntentId = paymentIntentId, HeldAt = now }, EscrowStatus.Held, now, "authorised", amountMinor);
+        // The day's slot is taken only now that the money is held: unpaid creates cannot use up a recipient's day.
+        held = AddEffect(held, EffectKind.TakeDailySlot);
         held = Email(held, EmailKind.NewMessage);
         return Decision.Accept(Email(held, EmailKind.PaymentReceipt));
     }
@@ -389,7 +391,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
     /// <summary>
     /// A declined card does not end the escrow: Stripe returns the PaymentIntent to requires_payment_method, and the
     /// sender may confirm it again with another card until the unpaid expiry. Nothing is sent to the recipient and the
-    /// day's slot stays reserved; the escrow becomes payment_failed only when the expiry passes.
+    /// escrow keeps counting as unpaid; it becomes payment_failed only when the expiry passes.
     /// </summary>
     private static Decision Decline(EscrowState s, PaymentFailed f, DateTimeOffset now)
     {
@@ -436,7 +438,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
     }
 
     /// <summary>
-    /// The unpaid expiry: a PaymentIntent that exists is cancelled and the day's slot is given back. After a decline the
+    /// The unpaid expiry: a PaymentIntent that exists is cancelled and the escrow stops counting as unpaid. After a decline the
     /// escrow ends as payment_failed; never paid for any other reason (no attempt, or an operator), as cancelled.
     /// </summary>
     private static Decision ExpireUnpaid(EscrowState s, DateTimeOffset now, string? reason = null)

@@ -142,6 +142,8 @@ public enum EffectKind
     ConfirmPayment = 10,
     /// <summary>Takes the recipient's share back from their connected account (a transfer reversal).</summary>
     ReverseTransfer = 11,
+    /// <summary>The payment is authorised: the recipient's daily slot is taken and the escrow stops counting as unpaid.</summary>
+    TakeDailySlot = 12,
 }
 
 /// <summary>

@@ -83,6 +83,9 @@ public class GrainClusterFixture : IAsyncLifetime
                 o.PayoutSetupPollPeriod = TimeSpan.FromSeconds(2);
                 o.Currencies = ["EUR", "JPY"];
                 o.TransferRetry = new TransferRetryOptions { FirstDelay = TimeSpan.FromMinutes(1), MaxDelay = TimeSpan.FromMinutes(8), MaxAttempts = 3 };
+                // Every test's escrows come from one sender address; the unpaid caps have their own tests (SlotExhaustionSecurityTests).
+                o.UnpaidPerSenderMax = RecipientState.UnpaidMax;
+                o.UnpaidPerRecipientMax = RecipientState.UnpaidMax;
             });
             services.AddOptions<CircuitBreakerOptions>().Configure(o =>
             {

@@ -3,7 +3,7 @@ namespace Escrow.Tests.Grains;
 public sealed class RecipientGrainTests(GrainClusterFixture f) : IClassFixture<GrainClusterFixture>
 {
     [Fact]
-    public async Task The_daily_limit_is_reserved_per_escrow_and_a_reservation_is_idempotent()
+    public async Task Only_paid_escrows_take_daily_slots_and_a_reservation_is_idempotent()
     {
         var recipient = f.Grains.GetGrain<IRecipientGrain>(await f.NewRecipientAsync(dailyLimit: 2));
         var first = Guid.NewGuid();
@@ -11,14 +11,19 @@ public sealed class RecipientGrainTests(GrainClusterFixture f) : IClassFixture<G
         var a = await recipient.ReserveAsync(first, TimeSpan.FromHours(24));
         var again = await recipient.ReserveAsync(first, TimeSpan.FromHours(24));
         var b = await recipient.ReserveAsync(Guid.NewGuid(), TimeSpan.FromHours(48));
-        var refused = await recipient.ReserveAsync(Guid.NewGuid(), TimeSpan.FromHours(72));
-
+        var unpaid = await recipient.ReserveAsync(Guid.NewGuid(), TimeSpan.FromHours(72));
         Assert.True(a.Reserved);
         Assert.True(a.New);
         Assert.Equal(a with { New = false }, again);
         Assert.True(b.Reserved);
+        Assert.True(unpaid.Reserved);
+
+        await recipient.TakeSlotAsync(first, a.AmountMinor, a.RevenueShareBps, a.Currency);
+        await recipient.TakeSlotAsync(Guid.NewGuid(), 1_000, 7_500, "EUR");
+        var refused = await recipient.ReserveAsync(Guid.NewGuid(), TimeSpan.FromHours(72));
         Assert.False(refused.Reserved);
         Assert.Equal("daily_limit_reached", refused.RejectionCode);
+        Assert.Equal(a with { New = false }, await recipient.ReserveAsync(first, TimeSpan.FromHours(24)));
     }
 
     [Fact]
@@ -27,10 +32,13 @@ public sealed class RecipientGrainTests(GrainClusterFixture f) : IClassFixture<G
         var recipient = f.Grains.GetGrain<IRecipientGrain>(await f.NewRecipientAsync(dailyLimit: 1));
         var first = Guid.NewGuid();
         Assert.True((await recipient.ReserveAsync(first, TimeSpan.FromHours(24))).Reserved);
+        await recipient.TakeSlotAsync(first, 1_500, 7_500, "EUR");
         Assert.False((await recipient.ReserveAsync(Guid.NewGuid(), TimeSpan.FromHours(24))).Reserved);
 
         await recipient.ReleaseSlotAsync(first);
-        Assert.True((await recipient.ReserveAsync(Guid.NewGuid(), TimeSpan.FromHours(24))).Reserved);
+        var second = Guid.NewGuid();
+        Assert.True((await recipient.ReserveAsync(second, TimeSpan.FromHours(24))).Reserved);
+        await recipient.TakeSlotAsync(second, 1_500, 7_500, "EUR");
 
         f.Clock.Advance(TimeSpan.FromDays(1));
         Assert.True((await recipient.ReserveAsync(Guid.NewGuid(), TimeSpan.FromHours(24))).Reserved);

@@ -89,7 +89,7 @@ public sealed class IdempotencyAndLimitContractTests(InMemoryApiFixture fixture)
     }
 
     [Fact]
-    public async Task A_declined_card_answers_402_with_what_the_sender_needs_to_retry_keeps_the_slot_and_sends_nothing()
+    public async Task A_declined_card_answers_402_with_what_the_sender_needs_to_retry_takes_no_slot_and_sends_nothing()
     {
         var recipient = await App.NewRecipientAsync(dailyLimit: 2);
         var key = Guid.NewGuid().ToString();
@@ -113,7 +113,8 @@ public sealed class IdempotencyAndLimitContractTests(InMemoryApiFixture fixture)
             (view.GetProperty("status").GetString(), view.GetProperty("lastPaymentError").GetString(), view.GetProperty("paymentIntentId").GetString()));
         Assert.Empty(App.MailTo(recipient));
 
-        // The declined escrow keeps its slot until its unpaid expiry: one of today's two is left.
+        // A declined escrow takes no slot (only an authorised payment does): both of today's two are left.
+        await App.CreateHeldEscrowAsync(recipient);
         await App.CreateHeldEscrowAsync(recipient);
         var third = await App.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), Guid.NewGuid().ToString());
         Assert.Equal("daily_limit_reached", await Contract.RejectionOf(third, HttpStatusCode.TooManyRequests));

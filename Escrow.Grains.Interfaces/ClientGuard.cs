@@ -1,0 +1,26 @@
+namespace Escrow;
+
+/// <summary>
+/// What one client (a sender's e-mail address or a client address) has open or has done lately: its unpaid escrows
+/// and its declined cards. Keyed by <see cref="ClientGuardKeys"/>.
+/// </summary>
+[Alias("escrow.IClientGuardGrain")]
+public interface IClientGuardGrain : IGrainWithStringKey
+{
+    /// <summary>Counts this escrow as unpaid until <paramref name="expiresAt"/>, unless the client's cap is reached. Idempotent per escrow.</summary>
+    [Alias("hold-unpaid")] Task<GuardAnswer> HoldUnpaidAsync(Guid escrowId, DateTimeOffset expiresAt);
+
+    /// <summary>The escrow was paid or ended unpaid: it no longer counts.</summary>
+    [Alias("release-unpaid")] Task ReleaseUnpaidAsync(Guid escrowId);
+}
+
+/// <param name="Allowed">The client may go on.</param>
+/// <param name="New">This call added the hold (a refused create gives it back).</param>
+[GenerateSerializer, Immutable, Alias("escrow.guard-answer.v1")]
+public sealed record GuardAnswer([property: Id(0)] bool Allowed, [property: Id(1)] bool New, [property: Id(2)] string? RejectionCode = null, [property: Id(3)] string? RejectionMessage = null);
+
+public static class ClientGuardKeys
+{
+    /// <summary>A sender's e-mail address, compared without case.</summary>
+    public static string Sender(string email) => "sender/" + email.Trim().ToLowerInvariant();
+}
