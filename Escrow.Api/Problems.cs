@@ -27,7 +27,7 @@ public static class Problems
         {
             "unknown_recipient" or "unknown_escrow" => StatusCodes.Status404NotFound,
             "idempotency_key_reused" => StatusCodes.Status422UnprocessableEntity,
-            "daily_limit_reached" or "too_many_unpaid" => StatusCodes.Status429TooManyRequests,
+            "daily_limit_reached" or "too_many_unpaid" or "too_many_declines" => StatusCodes.Status429TooManyRequests,
             "unsupported_response_window" => StatusCodes.Status400BadRequest,
             _ => StatusCodes.Status409Conflict,
         };

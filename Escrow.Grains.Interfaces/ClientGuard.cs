@@ -12,15 +12,31 @@ public interface IClientGuardGrain : IGrainWithStringKey
 
     /// <summary>The escrow was paid or ended unpaid: it no longer counts.</summary>
     [Alias("release-unpaid")] Task ReleaseUnpaidAsync(Guid escrowId);
+
+    /// <summary>Whether the client may create an escrow now, or is blocked after too many declined cards (and until when).</summary>
+    [Alias("check-declines")] Task<GuardAnswer> CheckDeclinesAsync();
+
+    /// <summary>
+    /// A card of this client was declined; answers how many declines the client has had in the alert window. The id
+    /// names the decline (escrow and decline number): the same decline reported again counts once.
+    /// </summary>
+    [Alias("record-decline")] Task<int> RecordDeclineAsync(string declineId);
 }
 
 /// <param name="Allowed">The client may go on.</param>
 /// <param name="New">This call added the hold (a refused create gives it back).</param>
 [GenerateSerializer, Immutable, Alias("escrow.guard-answer.v1")]
-public sealed record GuardAnswer([property: Id(0)] bool Allowed, [property: Id(1)] bool New, [property: Id(2)] string? RejectionCode = null, [property: Id(3)] string? RejectionMessage = null);
+public sealed record GuardAnswer([property: Id(0)] bool Allowed, [property: Id(1)] bool New, [property: Id(2)] string? RejectionCode = null, [property: Id(3)] string? RejectionMessage = null,
+    [property: Id(4)] DateTimeOffset? Until = null);
 
 public static class ClientGuardKeys
 {
     /// <summary>A sender's e-mail address, compared without case.</summary>
     public static string Sender(string email) => "sender/" + email.Trim().ToLowerInvariant();
+
+    /// <summary>A client address (its rate-limit partition: an IPv4 address or an IPv6 /64).</summary>
+    public static string Address(string partition) => "address/" + partition;
+
+    /// <summary>Every client at once: the service-wide decline count behind the card-testing alert.</summary>
+    public const string Everyone = "everyone";
 }

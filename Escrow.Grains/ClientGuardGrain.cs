@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
 using Escrow.Grains.Domain;
+using Escrow.Grains.Storage;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Escrow.Grains;
@@ -8,18 +10,24 @@ namespace Escrow.Grains;
 public sealed record ClientGuardState
 {
     [Id(0)] public ImmutableArray<UnpaidHold> Unpaid { get; init; } = [];
+
+    /// <summary>When the client's cards were declined (the last hour's, bounded by <see cref="CardTesting.DeclinesKeptMax"/>).</summary>
+    [Id(1)] public ImmutableArray<Decline> Declines { get; init; } = [];
 }
 
 /// <summary>An unpaid escrow counted against a cap until it is paid, ends, or its unpaid expiry passes.</summary>
 [GenerateSerializer, Immutable, Alias("escrow.unpaid-hold.v1")]
 public sealed record UnpaidHold([property: Id(0)] Guid EscrowId, [property: Id(1)] DateTimeOffset ExpiresAt);
 
-/// <summary>One client's open unpaid escrows (the rules are <see cref="Admission"/>'s).</summary>
+/// <summary>One client's open unpaid escrows and declined cards (the rules are <see cref="Admission"/>'s and <see cref="CardTesting"/>'s).</summary>
 [GrainType("client-guard")]
-public sealed class ClientGuardGrain(
+public sealed partial class ClientGuardGrain(
     [PersistentState("client-guard", EscrowStorage.ProviderName)] IPersistentState<ClientGuardState> state,
     TimeProvider clock,
-    IOptions<EscrowOptions> options) : Grain, IClientGuardGrain
+    IOptions<EscrowOptions> options,
+    IOptions<CardTestingOptions> cardTesting,
+    IEscrowStore store,
+    ILogger<ClientGuardGrain> logger) : Grain, IClientGuardGrain
 {
     public async Task<GuardAnswer> HoldUnpaidAsync(Guid escrowId, DateTimeOffset expiresAt)
     {
@@ -44,4 +52,36 @@ public sealed class ClientGuardGrain(
             await state.WriteOrForgetAsync(state.State with { Unpaid = state.State.Unpaid.RemoveAll(h => h.EscrowId == escrowId) }, this);
         }
     }
+
+    public Task<GuardAnswer> CheckDeclinesAsync()
+    {
+        var recent = CardTesting.Recent(state.State.Declines, clock.GetUtcNow());
+        return Task.FromResult(CardTesting.BlockedUntil(recent, cardTesting.Value.DeclinesPerClientMax) is { } until
+            ? new GuardAnswer(false, false, CardTesting.TooManyDeclines.Code, CardTesting.TooManyDeclines.Message, until)
+            : new GuardAnswer(true, false));
+    }
+
+    public async Task<int> RecordDeclineAsync(string declineId)
+    {
+        var now = clock.GetUtcNow();
+        if (state.State.Declines.Any(d => d.Id == declineId))
+        {
+            return CardTesting.InAlertWindow(CardTesting.Recent(state.State.Declines, now), now);
+        }
+        var recent = CardTesting.Recent(state.State.Declines.Add(new Decline(now, declineId)), now);
+        await state.WriteOrForgetAsync(state.State with { Declines = recent }, this);
+        var inWindow = CardTesting.InAlertWindow(recent, now);
+        if (this.GetPrimaryKeyString() == ClientGuardKeys.Everyone && CardTesting.Suspected(inWindow, cardTesting.Value.DeclinesPerWindowAlert))
+        {
+            // One alert per window: the dedupe key names the window the decline fell in.
+            var window = now.ToUnixTimeSeconds() / (long)CardTesting.AlertWindow.TotalSeconds;
+            LogSuspected(inWindow);
+            await store.RaiseAlertAsync(new NewAlert("card_testing_suspected", "critical", null, $"card_testing_suspected/{window}",
+                $"{inWindow} cards were declined at the create in the last {CardTesting.AlertWindow.TotalMinutes:0} minutes (alert above {cardTesting.Value.DeclinesPerWindowAlert}): someone may be testing stolen cards. Clients with {cardTesting.Value.DeclinesPerClientMax} declines in an hour are refused for an hour.", now));
+        }
+        return inWindow;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Card testing suspected: {Declines} declines in the alert window")]
+    private partial void LogSuspected(int declines);
 }

@@ -75,6 +75,18 @@ public sealed class EscrowOptions
         PayoutCheckPeriod: PayoutSetupPollPeriod);
 }
 
+/// <summary>The card-testing guard (section "RateLimits", beside the per-address request limits).</summary>
+public sealed class CardTestingOptions
+{
+    public const string Section = "RateLimits";
+
+    /// <summary>Declined cards in an hour after which a client address or sender e-mail is refused for an hour.</summary>
+    public int DeclinesPerClientMax { get; set; } = 3;
+
+    /// <summary>More declines than this across the service in ten minutes raise card_testing_suspected.</summary>
+    public int DeclinesPerWindowAlert { get; set; } = 20;
+}
+
 public sealed class ResponseWindowOption
 {
     public TimeSpan Duration { get; set; }

@@ -83,6 +83,10 @@ public static class EscrowHosting
             .Validate(o => o.RunAtUtc >= TimeSpan.Zero && o.RunAtUtc < TimeSpan.FromDays(1), "Reconciliation:RunAtUtc must be a time of day in UTC, 00:00:00 to 23:59:59.")
             .Validate(o => o.EscrowsPerRunMax is >= 1 and <= 1_000_000, "Reconciliation:EscrowsPerRunMax must be 1..1000000.")
             .ValidateOnStart();
+        services.AddOptions<CardTestingOptions>().Bind(configuration.GetSection(CardTestingOptions.Section))
+            .Validate(o => o.DeclinesPerClientMax is >= 1 and <= Escrow.Grains.Domain.CardTesting.DeclinesKeptMax, $"RateLimits:DeclinesPerClientMax must be 1..{Escrow.Grains.Domain.CardTesting.DeclinesKeptMax} (default 3).")
+            .Validate(o => o.DeclinesPerWindowAlert is >= 1 and < Escrow.Grains.Domain.CardTesting.DeclinesKeptMax, $"RateLimits:DeclinesPerWindowAlert must be 1..{Escrow.Grains.Domain.CardTesting.DeclinesKeptMax - 1} (default 20).")
+            .ValidateOnStart();
         services.AddSingleton<IValidateOptions<EscrowOptions>, EscrowOptionsValidator>();
         services.AddSingleton<IValidateOptions<CircuitBreakerOptions>, CircuitBreakerOptionsValidator>();
         services.AddSingleton<IValidateOptions<StripeOptions>, StripeOptionsValidator>();

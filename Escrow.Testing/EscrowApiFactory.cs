@@ -71,6 +71,9 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
             // Most tests send every escrow from one sender address; the unpaid caps have their own tests (SlotExhaustionSecurityTests).
             ["Escrow:UnpaidPerSenderMax"] = "1000",
             ["Escrow:UnpaidPerRecipientMax"] = "1000",
+            // The test server has no client address (every request is "unknown"); the card-testing guard has its own tests.
+            ["RateLimits:DeclinesPerClientMax"] = "1000",
+            ["RateLimits:DeclinesPerWindowAlert"] = "999",
             ["urls"] = kestrelPort is { } p ? $"http://127.0.0.1:{p}" : null,
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())

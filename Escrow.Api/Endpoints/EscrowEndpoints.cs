@@ -82,7 +82,7 @@ public static partial class EscrowEndpoints
         return new Guid(hash.AsSpan(0, 16));
     }
 
-    private static async Task<IResult> CreateAsync(HttpRequest request, IGrainFactory grains, IOptions<EscrowOptions> options)
+    private static async Task<IResult> CreateAsync(HttpRequest request, IGrainFactory grains, IOptions<EscrowOptions> options, ClientAddresses addresses, TimeProvider clock)
     {
         var key = request.Headers["Idempotency-Key"].ToString();
         if (string.IsNullOrWhiteSpace(key) || key.Length > IdempotencyKeyLengthMax || key.Any(char.IsControl))
@@ -101,6 +101,15 @@ public static partial class EscrowEndpoints
         {
             return Problems.Validation(errors);
         }
+        // Card testing: a client address or sender e-mail with too many declined cards lately confirms nothing more.
+        var guards = new[] { ClientGuardKeys.Address(addresses.PartitionOf(request.HttpContext)), ClientGuardKeys.Sender(body.SenderEmail!) }
+            .Select(k => grains.GetGrain<IClientGuardGrain>(k)).ToArray();
+        if ((await Task.WhenAll(guards.Select(g => g.CheckDeclinesAsync()))).FirstOrDefault(a => !a.Allowed) is { } blocked)
+        {
+            var wait = blocked.Until is { } until ? Math.Max(1, (long)Math.Ceiling((until - clock.GetUtcNow()).TotalSeconds)) : 3600;
+            request.HttpContext.Response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Problems.Rejection(blocked.RejectionCode!, blocked.RejectionMessage);
+        }
         var id = EscrowIdFor(key);
         var create = new CreateEscrow(body.RecipientId!, body.SenderEmail!, window, body.Subject!.Trim(), body.Message!, body.PaymentMethodId, RequestHash(body));
         var result = await grains.GetGrain<IEscrowGrain>(id).CreateAsync(create);
@@ -109,6 +118,13 @@ public static partial class EscrowEndpoints
             return Problems.Rejection(result.RejectionCode!, result.RejectionMessage, result.View?.Id);
         }
         var view = result.View!;
+        if (view.LastPaymentError is not null && view.Status is "payment_failed" or "awaiting_payment")
+        {
+            // Each decline counts against the client address, the sender e-mail and the whole service; the same request
+            // retried reports the same decline (named by its place in the history), which counts once.
+            var declineId = $"{view.Id:N}/{view.History.Count(h => h.Event == "payment_declined")}";
+            await Task.WhenAll(guards.Append(grains.GetGrain<IClientGuardGrain>(ClientGuardKeys.Everyone)).Select(g => g.RecordDeclineAsync(declineId)));
+        }
         if (view.Status == "payment_failed")
         {
             return Problems.Make(StatusCodes.Status402PaymentRequired, "payment_failed", "The card was declined and the escrow expired unpaid; no message was sent. Create a new escrow with a new Idempotency-Key.",
