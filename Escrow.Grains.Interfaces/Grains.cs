@@ -40,6 +40,7 @@ public interface IEscrowGrain : IGrainWithGuidKey
 [Alias("escrow.IRecipientGrain")]
 public interface IRecipientGrain : IGrainWithStringKey
 {
+    /// <summary>Creates or updates the recipient; with the profile's KeyId the change carries its audit row in the same write.</summary>
     [Alias("upsert")] Task<RecipientView> UpsertAsync(RecipientProfile profile);
 
     [Alias("get")] Task<RecipientView?> GetAsync();
@@ -56,6 +57,9 @@ public interface IRecipientGrain : IGrainWithStringKey
     [Alias("release-slot")] Task ReleaseSlotAsync(Guid escrowId);
 
     [Alias("onboarding-link")] Task<OnboardingLink> CreateOnboardingLinkAsync(string refreshUrl, string returnUrl);
+
+    /// <summary>The same, asked for by <paramref name="keyId"/> (an API key's id, or who else asked): the call is audited.</summary>
+    [Alias("onboarding-link-audited")] Task<OnboardingLink> CreateOnboardingLinkAsync(string refreshUrl, string returnUrl, string keyId);
 
     /// <summary>The connected account to pay, or null when the recipient cannot receive transfers yet.</summary>
     [Alias("payout-destination")] Task<string?> GetPayoutDestinationAsync();
@@ -104,10 +108,12 @@ public sealed record CreateEscrow(
     [property: Id(6)] string RequestHash);
 
 [GenerateSerializer, Immutable, Alias("escrow.reply-received.v1")]
+/// <param name="KeyId">The id of the API key that posted the reply (the platform's), for the audit trail; null for an e-mail.</param>
 public sealed record ReplyReceived(
     [property: Id(0)] DateTimeOffset ReceivedAt,
     [property: Id(1)] string Source,
-    [property: Id(2)] string? ReplyText);
+    [property: Id(2)] string? ReplyText,
+    [property: Id(3)] string? KeyId = null);
 
 [GenerateSerializer, Immutable, Alias("escrow.reply-context.v1")]
 public sealed record ReplyContext(
@@ -207,7 +213,8 @@ public sealed record RecipientProfile(
     [property: Id(3)] string Currency,
     [property: Id(4)] int? RevenueShareBps,
     [property: Id(5)] int? DailyLimit,
-    [property: Id(6)] string? Country = null);
+    [property: Id(6)] string? Country = null,
+    [property: Id(7)] string? KeyId = null);
 
 [GenerateSerializer, Immutable, Alias("escrow.recipient-view.v1")]
 public sealed record RecipientView(

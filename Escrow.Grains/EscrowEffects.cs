@@ -41,7 +41,7 @@ public sealed partial class EscrowEffects(
     /// <summary>While a dispute is open no money moves automatically.</summary>
     public bool MayRun(EscrowState s, PendingEffect e) =>
         !s.DisputeOpen || e.Kind is EffectKind.SendEmail or EffectKind.RaiseAlert or EffectKind.ReleaseDailySlot or EffectKind.TakeDailySlot or EffectKind.AwaitPayoutSetup
-            or EffectKind.ReverseTransfer;
+            or EffectKind.ReverseTransfer or EffectKind.WriteAudit;
 
     /// <param name="mayHaveRunBefore">
     /// False only for an effect this activation created and has not tried yet: no other activation can have performed
@@ -68,10 +68,9 @@ public sealed partial class EscrowEffects(
                 EffectKind.ReleaseDailySlot => await Done(e, Task.WhenAll(
                     grains.GetGrain<IRecipientGrain>(s.RecipientId).ReleaseSlotAsync(s.Id),
                     grains.GetGrain<IClientGuardGrain>(ClientGuardKeys.Sender(s.SenderEmail)).ReleaseUnpaidAsync(s.Id))),
-                EffectKind.TakeDailySlot => await Done(e, Task.WhenAll(
-                    grains.GetGrain<IRecipientGrain>(s.RecipientId).TakeSlotAsync(s.Id, s.Amount.Minor, s.RevenueShareBps, s.Amount.Currency.Code),
-                    grains.GetGrain<IClientGuardGrain>(ClientGuardKeys.Sender(s.SenderEmail)).ReleaseUnpaidAsync(s.Id))),
+                EffectKind.TakeDailySlot => await TakeDailySlotAsync(s, e),
                 EffectKind.AwaitPayoutSetup => await AwaitPayoutSetupAsync(s, e),
+                EffectKind.WriteAudit => await WriteAuditAsync(s, e),
                 EffectKind.RaiseAlert => await RaiseAlertAsync(s, e, now),
                 _ => throw new ArgumentOutOfRangeException(nameof(e), e.Kind, null),
             };
@@ -423,6 +422,26 @@ public sealed partial class EscrowEffects(
             or "refund_not_made" or "transfer_after_refund" ? "critical" : "warning";
         await store.RaiseAlertAsync(new NewAlert(kind, severity, s.Id, $"{kind}/{s.Id}/{e.Id}", text, now));
         return new(new EffectCompleted(e.Id), null);
+    }
+
+    /// <summary>The row is named by the effect, so writing it again adds nothing: its completion, too, rides on the next write.</summary>
+    private async Task<EffectOutcome> WriteAuditAsync(EscrowState s, PendingEffect e)
+    {
+        var (keyId, action, reason, at) = EscrowAudit.Read(e);
+        await store.WriteAuditAsync(new AuditEntry(0, keyId, action, s.Id, reason, at, "accepted", s.RecipientId, EscrowAudit.DedupeKey(s.Id, e.Id)));
+        return new(new EffectCompleted(e.Id), null, InEmailLog: true);
+    }
+
+    /// <summary>
+    /// Both calls are idempotent and their grains keep what they did: like a logged e-mail, the completion rides on the
+    /// escrow's next write (a re-drive before it only repeats them), so the hold costs no write of its own for it.
+    /// </summary>
+    private async Task<EffectOutcome> TakeDailySlotAsync(EscrowState s, PendingEffect e)
+    {
+        await Task.WhenAll(
+            grains.GetGrain<IRecipientGrain>(s.RecipientId).TakeSlotAsync(s.Id, s.Amount.Minor, s.RevenueShareBps, s.Amount.Currency.Code),
+            grains.GetGrain<IClientGuardGrain>(ClientGuardKeys.Sender(s.SenderEmail)).ReleaseUnpaidAsync(s.Id));
+        return new(new EffectCompleted(e.Id), null, InEmailLog: true);
     }
 
     private static async Task<EffectOutcome> Done(PendingEffect e, Task work)

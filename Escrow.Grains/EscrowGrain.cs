@@ -173,7 +173,8 @@ public sealed partial class EscrowGrain(
     }
 
     public Task<EscrowResult> AcceptReplyAsync(ReplyReceived reply) =>
-        DecideAndRunAsync(new AcceptReply(reply.ReceivedAt, reply.Source, reply.ReplyText));
+        DecideAndRunAsync(new AcceptReply(reply.ReceivedAt, reply.Source, reply.ReplyText),
+            audit: reply.KeyId is { } keyId ? new AuditRequest(keyId, AuditActions.Reply, null) : null);
 
     /// <summary>
     /// A Stripe event. With its id, an event already applied is recognised (the state keeps the last ones applied;
@@ -218,7 +219,8 @@ public sealed partial class EscrowGrain(
     /// <summary>One-way from the recipient, which does not wait for us: the transfer's call back to it cannot deadlock.</summary>
     public async Task RecipientPayoutsEnabledAsync() => await DecideAndRunAsync(new RecipientPayoutsEnabled());
 
-    public Task<EscrowResult> OperateAsync(OperatorAction action) => DecideAndRunAsync(ToCommand(action));
+    public Task<EscrowResult> OperateAsync(OperatorAction action) =>
+        DecideAndRunAsync(ToCommand(action), audit: new AuditRequest(action.KeyId, AuditActions.Operator(action.Kind), string.IsNullOrEmpty(action.Reason) ? null : action.Reason));
 
     /// <summary>Asks the machine, without running anything, which operator commands it would accept now.</summary>
     public async Task<ImmutableArray<OperatorActionKind>> GetOperatorActionsAsync()
@@ -268,7 +270,8 @@ public sealed partial class EscrowGrain(
     }
 
     /// <param name="stripeEventId">The Stripe event that asks for this change, if one does: kept with the change.</param>
-    private async Task<EscrowResult> DecideAndRunAsync(EscrowCommand command, string? stripeEventId = null)
+    /// <param name="audit">Who asked with a key: an accepted change carries its audit row in the same write.</param>
+    private async Task<EscrowResult> DecideAndRunAsync(EscrowCommand command, string? stripeEventId = null, AuditRequest? audit = null)
     {
         await LoadAsync();
         var decision = _machine.Decide(state.State, command, Now);
@@ -281,7 +284,8 @@ public sealed partial class EscrowGrain(
         {
             return Rejected(Rejection.DuplicateEvent);
         }
-        Stage(stripeEventId is null ? decision.State : decision.State.WithApplied(stripeEventId));
+        var next = stripeEventId is null ? decision.State : decision.State.WithApplied(stripeEventId);
+        Stage(audit is null ? next : EscrowAudit.Add(next, audit, Now));
         var writesBefore = _writes;
         try
         {

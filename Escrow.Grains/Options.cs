@@ -243,6 +243,12 @@ public sealed class PostmarkOptions
     public string ApiBase { get; set; } = "https://api.postmarkapp.com";
 
     public int InboundMaxBytes { get; set; } = 1_048_576;
+
+    /// <summary>
+    /// Refuse a reply whose DMARC failed, or whose SPF failed without a DKIM pass for its From domain (the receiving
+    /// server's verdicts in the inbound headers). Null means: true in live mode, false with the Stripe sandbox.
+    /// </summary>
+    public bool? RequireAuthenticatedReplies { get; set; }
 }
 
 public sealed class EscrowOptionsValidator : IValidateOptions<EscrowOptions>

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Escrow.Grains.Domain;
 using Escrow.Grains.Email;
 using Escrow.Grains.Payments;
+using Escrow.Grains.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -37,11 +38,21 @@ public sealed record RecipientState
 
     /// <summary>Escrows created and not paid yet, with the price fixed for them; a slot is taken only when one is paid.</summary>
     [Id(14)] public ImmutableArray<UnpaidSlotHold> Unpaid { get; init; } = [];
+
+    /// <summary>Audit rows of changes written with them, waiting to reach the audit log (removed once they are there).</summary>
+    [Id(15)] public ImmutableArray<PendingAuditRow> PendingAudits { get; init; } = [];
+
+    [Id(16)] public long NextAuditSeq { get; init; }
 }
 
 /// <summary>A payout-setup reminder about to be sent: its day names it (one per recipient and UTC day).</summary>
 [GenerateSerializer, Immutable, Alias("escrow.payout-reminder-intent.v1")]
 public sealed record PayoutReminderIntent([property: Id(0)] DateOnly Day, [property: Id(1)] ImmutableArray<Guid> Escrows);
+
+/// <summary>An audit row kept in the state of the change it records until the audit log has it.</summary>
+[GenerateSerializer, Immutable, Alias("escrow.pending-audit-row.v1")]
+public sealed record PendingAuditRow(
+    [property: Id(0)] long Seq, [property: Id(1)] string KeyId, [property: Id(2)] string Action, [property: Id(3)] DateTimeOffset At, [property: Id(4)] string? Details);
 
 /// <summary>An unpaid escrow of this recipient: counted against the unpaid cap until it is paid, ends, or expires.</summary>
 [GenerateSerializer, Immutable, Alias("escrow.unpaid-slot-hold.v1")]
@@ -59,9 +70,12 @@ public sealed partial class RecipientGrain(
     IPaymentGateway payments,
     IOptions<EscrowOptions> options,
     PayoutReminderMail reminderMail,
+    IEscrowStore store,
     ILogger<RecipientGrain> logger) : Grain, IRecipientGrain, IRemindable
 {
     private const string PayoutPollReminder = "payout-setup-poll";
+    private const string AuditReminder = "audit-flush";
+    private const int PendingAuditsMax = 1_000;
 
     private bool _pollReminderKnown;
 
@@ -73,6 +87,11 @@ public sealed partial class RecipientGrain(
     /// </summary>
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
+        if (reminderName == AuditReminder)
+        {
+            await FlushAuditsAsync();
+            return;
+        }
         if (state.State.AwaitingPayoutSetup.IsEmpty)
         {
             if (await this.GetReminder(PayoutPollReminder) is { } reminder)
@@ -100,7 +119,7 @@ public sealed partial class RecipientGrain(
     public async Task<RecipientView> UpsertAsync(RecipientProfile p)
     {
         var o = options.Value;
-        await WriteAsync(state.State with
+        await WriteAuditedAsync(p.KeyId, AuditActions.RecipientUpsert, state.State with
         {
             Exists = true,
             Email = p.Email,
@@ -111,7 +130,7 @@ public sealed partial class RecipientGrain(
             DailyLimit = p.DailyLimit ?? (state.State.Exists ? state.State.DailyLimit : o.DefaultDailyLimit),
             // Stripe cannot move an account to another country: once the account exists, its country stays.
             Country = state.State.StripeAccountId is null ? p.Country ?? state.State.Country : state.State.Country,
-        });
+        }, s => $"{(state.State.Exists ? "updated" : "created")}: price {s.BasePriceMinor} {s.Currency}, share {s.RevenueShareBps} bps, daily limit {s.DailyLimit}");
         return View()!;
     }
 
@@ -190,7 +209,11 @@ public sealed partial class RecipientGrain(
         }
     }
 
-    public async Task<OnboardingLink> CreateOnboardingLinkAsync(string refreshUrl, string returnUrl)
+    public Task<OnboardingLink> CreateOnboardingLinkAsync(string refreshUrl, string returnUrl) => CreateOnboardingLinkCoreAsync(refreshUrl, returnUrl, null);
+
+    public Task<OnboardingLink> CreateOnboardingLinkAsync(string refreshUrl, string returnUrl, string keyId) => CreateOnboardingLinkCoreAsync(refreshUrl, returnUrl, keyId);
+
+    private async Task<OnboardingLink> CreateOnboardingLinkCoreAsync(string refreshUrl, string returnUrl, string? keyId)
     {
         if (!state.State.Exists)
         {
@@ -199,7 +222,11 @@ public sealed partial class RecipientGrain(
         if (state.State.StripeAccountId is null)
         {
             var accountId = await payments.CreateConnectedAccountAsync(Id, state.State.Email, state.State.Country);
-            await WriteAsync(state.State with { StripeAccountId = accountId });
+            await WriteAuditedAsync(keyId, AuditActions.OnboardingLink, state.State with { StripeAccountId = accountId }, s => $"Stripe account {s.StripeAccountId} created");
+        }
+        else
+        {
+            await WriteAuditedAsync(keyId, AuditActions.OnboardingLink, state.State, s => $"link for Stripe account {s.StripeAccountId}");
         }
         var url = await payments.CreateOnboardingLinkAsync(state.State.StripeAccountId!, refreshUrl, returnUrl);
         return new OnboardingLink(state.State.StripeAccountId!, url);
@@ -274,6 +301,53 @@ public sealed partial class RecipientGrain(
 
     private Task WriteAsync(RecipientState next) => state.WriteOrForgetAsync(next, this);
 
+    /// <summary>
+    /// Writes the change with its audit row in the same state write, then copies the row to the audit log. The reminder
+    /// that retries the copy is registered first, so a crash or a database outage after the write still gets the row
+    /// there (named by its sequence number: a second copy adds nothing).
+    /// </summary>
+    private async Task WriteAuditedAsync(string? keyId, string action, RecipientState next, Func<RecipientState, string> details)
+    {
+        if (keyId is null)
+        {
+            await WriteAsync(next);
+            return;
+        }
+        if (next.PendingAudits.Length >= PendingAuditsMax)
+        {
+            throw new InvalidOperationException($"Recipient {Id} has {PendingAuditsMax} audit rows the audit log has not taken; is the database reachable?");
+        }
+        await this.RegisterOrUpdateReminder(AuditReminder, options.Value.ReminderPeriod, options.Value.ReminderPeriod);
+        var row = new PendingAuditRow(next.NextAuditSeq, keyId, action, clock.GetUtcNow(), details(next));
+        await WriteAsync(next with { PendingAudits = next.PendingAudits.Add(row), NextAuditSeq = next.NextAuditSeq + 1 });
+        await FlushAuditsAsync();
+    }
+
+    private async Task FlushAuditsAsync()
+    {
+        try
+        {
+            var rows = state.State.PendingAudits;
+            foreach (var row in rows)
+            {
+                await store.WriteAuditAsync(new AuditEntry(0, row.KeyId, row.Action, null, null, row.At, row.Details, Id, $"recipient/{Id}/{row.Seq}"));
+            }
+            if (!rows.IsEmpty)
+            {
+                await WriteAsync(state.State with { PendingAudits = state.State.PendingAudits.RemoveRange(rows) });
+            }
+            if (await this.GetReminder(AuditReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The change is durable and so is its row, in the state; the reminder copies it later.
+            LogAuditDeferred(e, Id);
+        }
+    }
+
     private async Task EnsurePollReminderAsync()
     {
         if (_pollReminderKnown)
@@ -294,6 +368,9 @@ public sealed partial class RecipientGrain(
     }
 
     private static Reservation Refuse(Rejection r) => new(false, r.Code, r.Message, 0, "", 0);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recipient {RecipientId}: an audit row could not reach the audit log yet; the reminder retries")]
+    private partial void LogAuditDeferred(Exception e, string recipientId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recipient {RecipientId}: the daily payout-setup poll could not read the account; next period")]
     private partial void LogPollFailed(Exception e, string recipientId);

@@ -31,6 +31,11 @@ public sealed class SandboxOptions
     /// <summary>Where events are POSTed. Null: the running server's first address + "/webhooks/stripe".</summary>
     public Uri? WebhookUrl { get; set; }
 
+    /// <summary>The HTTP Basic credentials the simulated inbound e-mails are delivered with (Postmark's inbound webhook URL carries them).</summary>
+    public string PostmarkInboundUsername { get; set; } = string.Empty;
+
+    public string PostmarkInboundPassword { get; set; } = string.Empty;
+
     /// <summary>The token expected in <c>X-Postmark-Server-Token</c>. Empty: any non-empty token is accepted.</summary>
     public string PostmarkServerToken { get; set; } = string.Empty;
 

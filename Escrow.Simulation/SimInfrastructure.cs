@@ -157,6 +157,9 @@ public sealed class SimEscrowStore : IEscrowStore
     public Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, CancellationToken cancellationToken = default) =>
         Inner.AcknowledgeAlertAsync(alertId, acknowledgedBy, at, cancellationToken);
 
+    public Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, AuditEntry audit, CancellationToken cancellationToken = default) =>
+        Inner.AcknowledgeAlertAsync(alertId, acknowledgedBy, at, audit, cancellationToken);
+
     public Task<WebhookReceipt> RecordWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt, CancellationToken cancellationToken = default) =>
         Inner.RecordWebhookAsync(provider, eventId, eventType, receivedAt, cancellationToken);
 
@@ -189,6 +192,8 @@ public sealed class SimEscrowStore : IEscrowStore
     public Task WriteAuditAsync(AuditEntry entry, CancellationToken cancellationToken = default) => Inner.WriteAuditAsync(entry, cancellationToken);
 
     public Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default) => Inner.GetAuditAsync(escrowId, limit, cancellationToken);
+
+    public Task<IReadOnlyList<AuditEntry>> QueryAuditAsync(AuditQuery query, CancellationToken cancellationToken = default) => Inner.QueryAuditAsync(query, cancellationToken);
 
     public Task<IReadOnlyList<StatusCount>> CountByStatusAsync(CancellationToken cancellationToken = default) => Inner.CountByStatusAsync(cancellationToken);
 

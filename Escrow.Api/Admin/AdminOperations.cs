@@ -12,22 +12,17 @@ public sealed record AdminActionMetadata(string Action);
 /// What an operator can do, carried out once for every caller: the admin API and the console both call these
 /// methods, so an action goes through the same grain call and leaves the same audit row whichever way it came.
 /// </summary>
-public sealed class AdminOperations(IGrainFactory grains, IEscrowStore store, TimeProvider clock)
+public sealed partial class AdminOperations(IGrainFactory grains, IEscrowStore store, TimeProvider clock, ILogger<AdminOperations> logger)
 {
     public const int ReasonLengthMax = 1000;
-    public const string ResetBreaker = "circuit_breaker.reset";
-    public const string RunReconciliation = "reconciliation.run";
-    public const string AcknowledgeAlert = "alert.ack";
+    public const string ResetBreaker = AuditActions.ResetBreaker;
+    public const string RunReconciliation = AuditActions.RunReconciliation;
+    public const string AcknowledgeAlert = AuditActions.AcknowledgeAlert;
 
-    public static string AuditAction(OperatorActionKind kind) => "escrow." + kind switch
-    {
-        OperatorActionKind.Release => "release",
-        OperatorActionKind.Refund => "refund",
-        OperatorActionKind.RetryTransfer => "retry_transfer",
-        OperatorActionKind.ApproveRefund => "approve_refund",
-        OperatorActionKind.ResolveDispute => "resolve_dispute",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
-    };
+    /// <summary>How often an audit row written after its change is tried before the call fails (the change stands).</summary>
+    private const int AuditWriteAttemptsMax = 5;
+
+    public static string AuditAction(OperatorActionKind kind) => AuditActions.Operator(kind);
 
     /// <summary>Null when the reason is acceptable for this action; otherwise what is wrong with it.</summary>
     public static string? ReasonError(OperatorActionKind kind, string? reason) =>
@@ -35,13 +30,16 @@ public sealed class AdminOperations(IGrainFactory grains, IEscrowStore store, Ti
             ? $"A reason (1 to {ReasonLengthMax} characters) is required for a release or a refund; it goes to the audit trail."
             : null;
 
-    /// <summary>Runs the action on the escrow's grain and audits it, accepted or rejected. The reason must have passed <see cref="ReasonError"/>.</summary>
+    /// <summary>
+    /// Runs the action on the escrow's grain. An accepted action's audit row is written by the escrow from the same state
+    /// write as the change; a refused one changed nothing, and its row is written here.
+    /// </summary>
     public async Task<EscrowResult> OperateAsync(Guid escrowId, OperatorActionKind kind, string? reason, string keyId)
     {
         var result = await grains.GetGrain<IEscrowGrain>(escrowId).OperateAsync(new OperatorAction(kind, reason ?? "", keyId));
-        if (result.RejectionCode != "unknown_escrow")
+        if (!result.Accepted && result.RejectionCode != "unknown_escrow")
         {
-            await store.WriteAuditAsync(new AuditEntry(0, keyId, AuditAction(kind), escrowId, reason, clock.GetUtcNow(), result.Accepted ? "accepted" : $"rejected:{result.RejectionCode}"));
+            await store.WriteAuditAsync(new AuditEntry(0, keyId, AuditAction(kind), escrowId, reason, clock.GetUtcNow(), $"rejected:{result.RejectionCode}", result.View?.RecipientId));
         }
         return result;
     }
@@ -49,7 +47,7 @@ public sealed class AdminOperations(IGrainFactory grains, IEscrowStore store, Ti
     public async Task<CircuitBreakerView> ResetBreakerAsync(string keyId, string? reason)
     {
         var view = await grains.GetGrain<ICircuitBreakerGrain>(0).ResetAsync(keyId);
-        await store.WriteAuditAsync(new AuditEntry(0, keyId, ResetBreaker, null, reason, clock.GetUtcNow(), null));
+        await WriteAfterChangeAsync(new AuditEntry(0, keyId, ResetBreaker, null, reason, clock.GetUtcNow(), null));
         return view;
     }
 
@@ -62,18 +60,38 @@ public sealed class AdminOperations(IGrainFactory grains, IEscrowStore store, Ti
     public async Task<ReconciliationReport> ReconcileAsync(DateOnly day, string keyId)
     {
         var report = await grains.GetGrain<IReconciliationGrain>(0).RunAsync(day, keyId);
-        await store.WriteAuditAsync(new AuditEntry(0, keyId, RunReconciliation, null, null, clock.GetUtcNow(), $"{day:yyyy-MM-dd}: {report.Findings.Length} findings"));
+        await WriteAfterChangeAsync(new AuditEntry(0, keyId, RunReconciliation, null, null, clock.GetUtcNow(), $"{day:yyyy-MM-dd}: {report.Findings.Length} findings"));
         return report;
     }
 
-    /// <summary>False when no alert has this id.</summary>
-    public async Task<bool> AcknowledgeAlertAsync(long alertId, string keyId)
+    /// <summary>False when no alert has this id. The acknowledgement and its audit row are one transaction.</summary>
+    public Task<bool> AcknowledgeAlertAsync(long alertId, string keyId)
     {
-        if (!await store.AcknowledgeAlertAsync(alertId, keyId, clock.GetUtcNow()))
-        {
-            return false;
-        }
-        await store.WriteAuditAsync(new AuditEntry(0, keyId, AcknowledgeAlert, null, null, clock.GetUtcNow(), $"alert {alertId}"));
-        return true;
+        var now = clock.GetUtcNow();
+        return store.AcknowledgeAlertAsync(alertId, keyId, now, new AuditEntry(0, keyId, AcknowledgeAlert, null, null, now, $"alert {alertId}"));
     }
+
+    /// <summary>
+    /// The row of a change made in a grain that keeps no audit outbox (breaker reset, reconciliation run: neither moves
+    /// money): tried again with backoff, and a call whose row could not be written fails so the operator repeats it.
+    /// </summary>
+    private async Task WriteAfterChangeAsync(AuditEntry entry)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await store.WriteAuditAsync(entry);
+                return;
+            }
+            catch (Exception e) when (attempt < AuditWriteAttemptsMax && e is not OperationCanceledException)
+            {
+                LogAuditRetry(e, entry.Action, attempt);
+                await Task.Delay(TimeSpan.FromMilliseconds(100 * (1 << attempt)));
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The audit row of {Action} could not be written (attempt {Attempt}); retrying")]
+    private partial void LogAuditRetry(Exception e, string action, int attempt);
 }

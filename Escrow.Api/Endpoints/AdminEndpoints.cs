@@ -61,6 +61,12 @@ public static class AdminEndpoints
                 + "pending (with its next attempt), delivered or failed (given up), with the last error; `limit` 1 to 200, default 100.")
             .Produces<AlertDeliveryList>()
             .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status503ServiceUnavailable);
+        admin.MapGet("/audit", ListAuditAsync)
+            .Describe("listAudit", "Read the audit trail",
+                "Who (an API key's id, never the key) changed what, newest first: platform replies, recipient changes, onboarding links and every admin action. "
+                + "Filters: `escrowId` (a uuid), `recipientId`, `since` (an ISO 8601 time: rows at or after it); `limit` 1 to 200, default 100.")
+            .Produces<AuditList>()
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status503ServiceUnavailable);
         admin.MapPost("/alerts/{id:long}/ack", AcknowledgeAsync).WithMetadata(new AdminActionMetadata(AdminOperations.AcknowledgeAlert))
             .Describe("acknowledgeAlert", "Acknowledge an alert", "Marks the alert as seen by the calling key. Audited.")
             .Produces(StatusCodes.Status204NoContent)
@@ -197,6 +203,62 @@ public static class AdminEndpoints
         }
         return TypedResults.Ok(new AlertDeliveryList(await deliveries.ListAsync(state, limit ?? 100)));
     }
+
+    private static async Task<IResult> ListAuditAsync(HttpRequest request, IEscrowStore store)
+    {
+        // Read as text, so that a malformed value is a 400 problem naming it rather than a binding failure.
+        var errors = new Dictionary<string, string[]>();
+        string? Param(string name) => request.Query[name] is { Count: > 0 } v ? v.ToString() : null;
+        Guid? escrowId = null;
+        if (Param("escrowId") is { } e)
+        {
+            if (Guid.TryParse(e, out var parsed))
+            {
+                escrowId = parsed;
+            }
+            else
+            {
+                errors["escrowId"] = ["An escrow id (a uuid)."];
+            }
+        }
+        var recipientId = Param("recipientId");
+        if (recipientId is not null && !RecipientEndpoints.IsValidId(recipientId))
+        {
+            errors["recipientId"] = ["A recipient id: 1 to 64 letters, digits, '-' or '_'."];
+        }
+        DateTimeOffset? since = null;
+        if (Param("since") is { } t)
+        {
+            if (DateTimeOffset.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var at))
+            {
+                since = at;
+            }
+            else
+            {
+                errors["since"] = ["An ISO 8601 time, e.g. 2026-12-04T17:00:00Z."];
+            }
+        }
+        var limit = 100;
+        if (Param("limit") is { } l && (!int.TryParse(l, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out limit) || limit is < 1 or > ListLimitMax))
+        {
+            errors["limit"] = [$"A whole number, 1 to {ListLimitMax}."];
+        }
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+        var rows = await store.QueryAuditAsync(new AuditQuery(escrowId, recipientId, since, limit));
+        return TypedResults.Ok(new AuditList([.. rows.Select(r => new AuditItem(r.Id, r.At, r.KeyId, r.Action, r.EscrowId, r.RecipientId, Detail(r)))]));
+    }
+
+    /// <summary>What the row says beyond who and what: the outcome and details, and the operator's reason.</summary>
+    private static string? Detail(AuditEntry r) => (r.Details, r.Reason) switch
+    {
+        (null, null) => null,
+        ({ } d, null) => d,
+        (null, { } why) => $"reason: {why}",
+        var (d, why) => $"{d}; reason: {why}",
+    };
 
     private static async Task<IResult> AcknowledgeAsync(long id, HttpContext http, AdminOperations ops) =>
         await ops.AcknowledgeAlertAsync(id, http.Caller().KeyId) ? TypedResults.NoContent() : Problems.NotFound("No alert has this id.");

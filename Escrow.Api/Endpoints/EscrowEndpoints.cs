@@ -203,7 +203,7 @@ public static partial class EscrowEndpoints
         {
             return Problems.Validation(new Dictionary<string, string[]> { ["text"] = [$"At most {ReplyTextLengthMax} characters."] });
         }
-        var result = await grains.GetGrain<IEscrowGrain>(escrowId).AcceptReplyAsync(new ReplyReceived(receivedAt, "platform", body?.Text));
+        var result = await grains.GetGrain<IEscrowGrain>(escrowId).AcceptReplyAsync(new ReplyReceived(receivedAt, "platform", body?.Text, request.HttpContext.Caller().KeyId));
         if (result.RejectionCode == "unknown_escrow")
         {
             return Problems.NotFound("No escrow has this id.");

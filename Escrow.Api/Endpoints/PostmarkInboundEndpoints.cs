@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Escrow.Api.Hosting;
 using Escrow.Api.OpenApi;
 using Escrow.Grains;
+using Escrow.Grains.Domain;
 using Escrow.Grains.Storage;
 using Microsoft.Extensions.Options;
 
@@ -39,7 +40,7 @@ public static partial class PostmarkInboundEndpoints
             .Produces<WebhookAck>()
             .Problems(StatusCodes.Status401Unauthorized, StatusCodes.Status503ServiceUnavailable);
 
-    private static async Task<IResult> HandleAsync(HttpRequest request, IOptions<PostmarkOptions> options, IEscrowStore store, IGrainFactory grains, TimeProvider clock)
+    private static async Task<IResult> HandleAsync(HttpRequest request, IOptions<PostmarkOptions> options, IEscrowStore store, IGrainFactory grains, TimeProvider clock, IConfiguration configuration)
     {
         var receivedAt = clock.GetUtcNow();
         if (!Authorized(request, options.Value))
@@ -74,14 +75,15 @@ public static partial class PostmarkInboundEndpoints
         {
             return TypedResults.Ok(new { received = true, duplicate = true });
         }
-        var outcome = await ProcessAsync(mail, messageId, receivedAt, store, grains);
+        var requireAuthenticated = options.Value.RequireAuthenticatedReplies ?? Escrow.Silo.LiveMode.IsLive(configuration);
+        var outcome = await ProcessAsync(mail, messageId, receivedAt, store, grains, requireAuthenticated);
         // Recorded as processed only now that the work succeeded; a failure answers 5xx and Postmark retries.
         await store.RecordProcessedWebhookAsync(Provider, messageId, "inbound", receivedAt, outcome, clock.GetUtcNow());
         EscrowTelemetry.WebhookEvents.Add(1, new("provider", Provider), new("type", "inbound"), new("outcome", outcome));
         return TypedResults.Ok(new { received = true, outcome });
     }
 
-    private static async Task<string> ProcessAsync(PostmarkInbound mail, string messageId, DateTimeOffset receivedAt, IEscrowStore store, IGrainFactory grains)
+    private static async Task<string> ProcessAsync(PostmarkInbound mail, string messageId, DateTimeOffset receivedAt, IEscrowStore store, IGrainFactory grains, bool requireAuthenticated)
     {
         var from = mail.FromFull?.Email ?? mail.From ?? "";
         var subject = Truncate(mail.Subject ?? "", 200);
@@ -115,6 +117,14 @@ public static partial class PostmarkInboundEndpoints
                 await store.RaiseAlertAsync(new NewAlert("reply_from_unknown_sender", "warning", escrowId, $"reply_from_unknown_sender/{messageId}",
                     $"A reply to escrow {escrowId} came from an address that is not the recipient's; nothing was released. Verify it and release with POST /v1/admin/escrows/{escrowId}/release if it is genuine.", receivedAt));
             }
+        }
+        if (ignored is null && requireAuthenticated
+            && ReplyAuthentication.Refusal([.. (mail.Headers ?? []).Select(h => (h.Name ?? "", h.Value ?? ""))], from) is { } why)
+        {
+            // The From address is the recipient's, but the receiving server says the message did not come from its domain.
+            ignored = ReplyAuthentication.NotAuthenticated;
+            await store.RaiseAlertAsync(new NewAlert("reply_not_authenticated", "warning", escrowId, $"reply_not_authenticated/{messageId}",
+                $"A reply to escrow {escrowId} from the recipient's address failed the receiving server's checks ({why}); nothing was released. Verify it and release with POST /v1/admin/escrows/{escrowId}/release if it is genuine.", receivedAt));
         }
         if (ignored is null)
         {

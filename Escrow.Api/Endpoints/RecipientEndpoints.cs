@@ -147,7 +147,8 @@ public static partial class RecipientEndpoints
             return Problems.Validation(errors);
         }
         var view = await grains.GetGrain<IRecipientGrain>(recipientId).UpsertAsync(
-            new RecipientProfile(body.Email!, body.DisplayName!.Trim(), body.BasePriceMinor!.Value, body.Currency!, body.RevenueShareBps, body.DailyLimit, body.Country));
+            new RecipientProfile(body.Email!, body.DisplayName!.Trim(), body.BasePriceMinor!.Value, body.Currency!, body.RevenueShareBps, body.DailyLimit, body.Country,
+                request.HttpContext.Caller().KeyId));
         return TypedResults.Ok(ToResponse(view, stripe.Value));
     }
 
@@ -161,7 +162,7 @@ public static partial class RecipientEndpoints
         return view is null ? Problems.NotFound("No recipient has this id.") : TypedResults.Ok(ToResponse(view, stripe.Value));
     }
 
-    private static async Task<IResult> OnboardingLinkAsync(string recipientId, OnboardingLinkBody? body, IGrainFactory grains, OnboardingLinks links)
+    private static async Task<IResult> OnboardingLinkAsync(string recipientId, OnboardingLinkBody? body, IGrainFactory grains, OnboardingLinks links, HttpContext http)
     {
         if (!IsValidId(recipientId) || await grains.GetGrain<IRecipientGrain>(recipientId).GetAsync() is null)
         {
@@ -174,7 +175,7 @@ public static partial class RecipientEndpoints
         {
             return Problems.BadRequest("refreshUrl and returnUrl must be absolute URLs.");
         }
-        var link = await grains.GetGrain<IRecipientGrain>(recipientId).CreateOnboardingLinkAsync(refresh, back);
+        var link = await grains.GetGrain<IRecipientGrain>(recipientId).CreateOnboardingLinkAsync(refresh, back, http.Caller().KeyId);
         return TypedResults.Ok(new OnboardingLinkResponse(link.AccountId, link.Url, links.Start(recipientId)));
     }
 

@@ -122,6 +122,8 @@ public static class SandboxHosting
             o.RateLimitPerSecond = configuration.GetValue("Sandbox:Stripe:RateLimitPerSecond", 0);
             o.DeliverWebhooks = stripe;
             o.PostmarkServerToken = postmark ? configuration["Postmark:ServerToken"] ?? "" : "";
+            o.PostmarkInboundUsername = configuration["Postmark:InboundUsername"] ?? "";
+            o.PostmarkInboundPassword = postmark ? configuration["Postmark:InboundPassword"] ?? "" : "";
             // With the service's database, the emulators keep their objects beside its state: a restart finds both.
             o.ConnectionString = configuration.GetConnectionString(Escrow.Silo.EscrowHosting.ConnectionStringName);
         });

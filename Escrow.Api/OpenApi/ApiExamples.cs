@@ -17,4 +17,9 @@ public static class ApiExamples
 /// <summary>The open or all alerts, newest first.</summary>
 public sealed record AlertList(IReadOnlyList<AlertRecord> Items);
 
+/// <summary>One audit row: who (the key's id) did what, to which escrow or recipient.</summary>
+public sealed record AuditItem(long Id, DateTimeOffset At, string KeyId, string Action, Guid? EscrowId, string? RecipientId, string? Detail);
+
+public sealed record AuditList(IReadOnlyList<AuditItem> Items);
+
 public sealed record AlertDeliveryList(IReadOnlyList<Escrow.Grains.Alerts.AlertDeliveryRecord> Items);

@@ -144,6 +144,8 @@ public enum EffectKind
     ReverseTransfer = 11,
     /// <summary>The payment is authorised: the recipient's daily slot is taken and the escrow stops counting as unpaid.</summary>
     TakeDailySlot = 12,
+    /// <summary>Writes the audit row of the change that added it (payload: who and why, see EscrowAudit).</summary>
+    WriteAudit = 13,
 }
 
 /// <summary>

@@ -39,6 +39,9 @@ public interface IEscrowStore
     /// <summary>Returns false when the alert does not exist. Acknowledging twice keeps the first acknowledgement.</summary>
     Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, CancellationToken cancellationToken = default);
 
+    /// <summary>Acknowledges the alert and writes its audit row in one transaction: neither is kept without the other.</summary>
+    Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, AuditEntry audit, CancellationToken cancellationToken = default);
+
     /// <summary>
     /// Records a webhook delivery durably (first delivery inserts; later deliveries bump the attempt count) and
     /// says whether the event was already processed. Processing is marked separately, after the work succeeded.
@@ -81,9 +84,13 @@ public interface IEscrowStore
 
     Task<IReadOnlyList<InboundMessageRecord>> GetInboundMessagesAsync(Guid escrowId, CancellationToken cancellationToken = default);
 
+    /// <summary>Inserts the row; a row whose <see cref="AuditEntry.DedupeKey"/> is already there is not added again.</summary>
     Task WriteAuditAsync(AuditEntry entry, CancellationToken cancellationToken = default);
 
     Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>The rows that match every filter given, newest first.</summary>
+    Task<IReadOnlyList<AuditEntry>> QueryAuditAsync(AuditQuery query, CancellationToken cancellationToken = default);
 
     /// <summary>Escrows created, or whose status changed, in [from, to): the day a reconciliation looks at. At most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<EscrowProjection>> GetEscrowsTouchedAsync(DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken = default);
@@ -194,6 +201,8 @@ public sealed record InboundMessageRecord(
     public const string Pending = "pending";
 }
 
+/// <param name="KeyId">The API key's id (never the key itself).</param>
+/// <param name="DedupeKey">Names the change the row records, so that writing it again after a crash adds nothing.</param>
 public sealed record AuditEntry(
     long Id,
     string KeyId,
@@ -201,4 +210,9 @@ public sealed record AuditEntry(
     Guid? EscrowId,
     string? Reason,
     DateTimeOffset At,
-    string? Details);
+    string? Details,
+    string? RecipientId = null,
+    string? DedupeKey = null);
+
+/// <summary>Filters of an audit read; null means any.</summary>
+public sealed record AuditQuery(Guid? EscrowId, string? RecipientId, DateTimeOffset? Since, int Limit);

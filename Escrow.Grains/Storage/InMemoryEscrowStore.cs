@@ -172,21 +172,41 @@ public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStor
         }
     }
 
+    public Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, AuditEntry audit, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(acknowledgedBy);
+        ArgumentNullException.ThrowIfNull(audit);
+        lock (_lock)
+        {
+            if (!Acknowledge(alertId, acknowledgedBy, at))
+            {
+                return Task.FromResult(false);
+            }
+            AddAudit(audit);
+            return Task.FromResult(true);
+        }
+    }
+
     public Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(acknowledgedBy);
         lock (_lock)
         {
-            if (!_alerts.TryGetValue(alertId, out var alert))
-            {
-                return Task.FromResult(false);
-            }
-            if (alert.AcknowledgedAt is null)
-            {
-                _alerts[alertId] = alert with { AcknowledgedAt = Micros(at), AcknowledgedBy = acknowledgedBy };
-            }
-            return Task.FromResult(true);
+            return Task.FromResult(Acknowledge(alertId, acknowledgedBy, at));
         }
+    }
+
+    private bool Acknowledge(long alertId, string acknowledgedBy, DateTimeOffset at)
+    {
+        if (!_alerts.TryGetValue(alertId, out var alert))
+        {
+            return false;
+        }
+        if (alert.AcknowledgedAt is null)
+        {
+            _alerts[alertId] = alert with { AcknowledgedAt = Micros(at), AcknowledgedBy = acknowledgedBy };
+        }
+        return true;
     }
 
     public Task<WebhookReceipt> RecordWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt,
@@ -331,19 +351,33 @@ public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStor
         ArgumentNullException.ThrowIfNull(entry);
         lock (_lock)
         {
-            _audit.Add(entry with { Id = _nextAuditId++, At = Micros(entry.At) });
+            AddAudit(entry);
         }
         return Task.CompletedTask;
     }
 
-    public Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default)
+    private void AddAudit(AuditEntry entry)
     {
+        if (entry.DedupeKey is null || !_audit.Any(a => a.DedupeKey == entry.DedupeKey))
+        {
+            _audit.Add(entry with { Id = _nextAuditId++, At = Micros(entry.At) });
+        }
+    }
+
+    public Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default) =>
+        QueryAuditAsync(new AuditQuery(escrowId, null, null, limit), cancellationToken);
+
+    public Task<IReadOnlyList<AuditEntry>> QueryAuditAsync(AuditQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
         lock (_lock)
         {
             IReadOnlyList<AuditEntry> rows = [.. _audit
-                .Where(a => escrowId is null || a.EscrowId == escrowId)
+                .Where(a => (query.EscrowId is null || a.EscrowId == query.EscrowId)
+                            && (query.RecipientId is null || a.RecipientId == query.RecipientId)
+                            && (query.Since is null || a.At >= query.Since))
                 .OrderByDescending(a => a.Id)
-                .Take(ListLimit(limit))];
+                .Take(ListLimit(query.Limit))];
             return Task.FromResult(rows);
         }
     }

@@ -105,7 +105,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
     private const string InsertEmailSql = $"INSERT INTO email_log ({EmailColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     private const string InboundColumns =
         "provider_message_id, escrow_id, from_address, subject, received_at, within_deadline, grace_used, ignored_reason, preview";
-    private const string AuditColumns = "id, key_id, action, escrow_id, reason, at, details";
+    private const string AuditColumns = "id, key_id, action, escrow_id, reason, at, details, recipient_id, dedupe_key";
 
     public Task SyncEscrowAsync(EscrowProjection projection, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default)
     {
@@ -259,6 +259,30 @@ public sealed class PostgresEscrowStore : IEscrowStore
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
+    public async Task<bool> AcknowledgeAlertAsync(long alertId, string acknowledgedBy, DateTimeOffset at, AuditEntry audit, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(acknowledgedBy);
+        ArgumentNullException.ThrowIfNull(audit);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var acknowledge = new NpgsqlCommand("""
+            UPDATE alerts
+            SET acknowledged_at = CASE WHEN acknowledged_at IS NULL THEN $1 ELSE acknowledged_at END,
+                acknowledged_by = CASE WHEN acknowledged_at IS NULL THEN $2 ELSE acknowledged_by END
+            WHERE id = $3
+            """, connection, transaction);
+        AddParameters(acknowledge.Parameters, P(at.ToUniversalTime()), P(acknowledgedBy), P(alertId));
+        if (await acknowledge.ExecuteNonQueryAsync(cancellationToken) != 1)
+        {
+            return false;
+        }
+        await using var insert = new NpgsqlCommand(InsertAuditSql, connection, transaction);
+        AddAuditParameters(insert.Parameters, audit);
+        await insert.ExecuteNonQueryAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return true;
+    }
+
     public async Task<WebhookReceipt> RecordWebhookAsync(string provider, string eventId, string eventType, DateTimeOffset receivedAt,
         CancellationToken cancellationToken = default)
     {
@@ -410,29 +434,42 @@ public sealed class PostgresEscrowStore : IEscrowStore
             r.GetBoolean(5), r.GetBoolean(6), NullableString(r, 7), r.GetString(8)), cancellationToken);
     }
 
+    private const string InsertAuditSql = """
+        INSERT INTO audit_log (key_id, action, escrow_id, reason, at, details, recipient_id, dedupe_key)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (dedupe_key) DO NOTHING
+        """;
+
+    private static void AddAuditParameters(NpgsqlParameterCollection parameters, AuditEntry entry) =>
+        AddParameters(parameters, P(entry.KeyId), P(entry.Action), P(entry.EscrowId), Text(entry.Reason),
+            P(entry.At.ToUniversalTime()), Text(entry.Details), Text(entry.RecipientId), Text(entry.DedupeKey));
+
     public async Task WriteAuditAsync(AuditEntry entry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        await using var command = _dataSource.CreateCommand("""
-            INSERT INTO audit_log (key_id, action, escrow_id, reason, at, details)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            """);
-        AddParameters(command.Parameters, P(entry.KeyId), P(entry.Action), P(entry.EscrowId), Text(entry.Reason),
-            P(entry.At.ToUniversalTime()), Text(entry.Details));
+        await using var command = _dataSource.CreateCommand(InsertAuditSql);
+        AddAuditParameters(command.Parameters, entry);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    public async Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<AuditEntry>> GetAuditAsync(Guid? escrowId, int limit, CancellationToken cancellationToken = default) =>
+        QueryAuditAsync(new AuditQuery(escrowId, null, null, limit), cancellationToken);
+
+    public async Task<IReadOnlyList<AuditEntry>> QueryAuditAsync(AuditQuery query, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(query);
         await using var command = _dataSource.CreateCommand($"""
             SELECT {AuditColumns} FROM audit_log
             WHERE ($1::uuid IS NULL OR escrow_id = $1)
+              AND ($2::text IS NULL OR recipient_id = $2)
+              AND ($3::timestamptz IS NULL OR at >= $3)
             ORDER BY id DESC
-            LIMIT $2
+            LIMIT $4
             """);
-        AddParameters(command.Parameters, P(escrowId), P(ListLimit(limit)));
+        AddParameters(command.Parameters, P(query.EscrowId), Text(query.RecipientId), P(query.Since?.ToUniversalTime()), P(ListLimit(query.Limit)));
         return await ReadAllAsync(command, r => new AuditEntry(
-            r.GetInt64(0), r.GetString(1), r.GetString(2), NullableGuid(r, 3), NullableString(r, 4), Time(r, 5), NullableString(r, 6)),
+            r.GetInt64(0), r.GetString(1), r.GetString(2), NullableGuid(r, 3), NullableString(r, 4), Time(r, 5), NullableString(r, 6),
+            NullableString(r, 7), NullableString(r, 8)),
             cancellationToken);
     }
 

@@ -27,6 +27,7 @@ public static class PostmarkSandboxEndpoints
         group.MapPost("/email", SendAsync);
         group.MapGet("/messages/outbound", SearchOutbound);
         group.MapGet("/outbox", (PostmarkSandbox s) => Results.Json(s.Outbox, OutboxJson));
+        group.MapPost("/inbound", PostmarkInboundSimulation.DeliverAsync);
         group.MapDelete("/outbox", (PostmarkSandbox s) =>
         {
             s.ClearOutbox();

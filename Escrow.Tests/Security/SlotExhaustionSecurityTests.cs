@@ -4,7 +4,6 @@ using System.Text.Json;
 using Escrow.Api.Endpoints;
 using Escrow.Tests.Api;
 using Escrow.Tests.Api.Contract;
-using Escrow.Tests.Infrastructure;
 
 namespace Escrow.Tests.Security;
 

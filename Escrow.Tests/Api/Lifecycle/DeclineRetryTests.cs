@@ -72,7 +72,7 @@ public sealed class DeclineRetryTests
     }
 
     [Fact]
-    public async Task A_declined_escrow_fails_at_its_unpaid_expiry_its_payment_intent_cancelled_and_its_slot_freed()
+    public async Task A_declined_escrow_fails_at_its_unpaid_expiry_its_payment_intent_cancelled_and_takes_no_slot()
     {
         await using var app = await LifecycleApp.StartAsync("decline_expiry");
         var recipient = await app.PayableRecipientAsync(dailyLimit: 1);
@@ -81,7 +81,8 @@ public sealed class DeclineRetryTests
         var problem = await declined.Content.ReadFromJsonAsync<JsonElement>();
         var id = problem.GetProperty("escrowId").GetGuid();
         var paymentIntentId = problem.GetProperty("paymentIntentId").GetString()!;
-        Assert.Equal(HttpStatusCode.TooManyRequests, (await app.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), Guid.NewGuid().ToString())).StatusCode);
+        // Declined, it takes none of the day's slots: another unpaid create is accepted beside it.
+        Assert.Equal(HttpStatusCode.Created, (await app.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient, paymentMethodId: null), Guid.NewGuid().ToString())).StatusCode);
 
         app.Clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromSeconds(1));
         await app.WakeAllAsync([id]);
