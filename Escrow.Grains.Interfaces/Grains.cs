@@ -132,6 +132,8 @@ public enum PaymentEventKind
     DisputeOpened = 3,
     TransferReversed = 4,
     TransferCreated = 5,
+    /// <summary>charge.dispute.closed; the reason is Stripe's final status, won or lost.</summary>
+    DisputeClosed = 6,
 }
 
 [GenerateSerializer, Immutable, Alias("escrow.payment-event.v1")]
@@ -195,7 +197,10 @@ public sealed record EscrowView(
     [property: Id(21)] bool RefundAwaitingApproval,
     [property: Id(22)] string SenderEmail,
     [property: Id(23)] int PendingEffects,
-    [property: Id(24)] string? LastPaymentError = null);
+    [property: Id(24)] string? LastPaymentError = null,
+    [property: Id(25)] string? DisputeId = null,
+    [property: Id(26)] string? DisputeStatus = null,
+    [property: Id(27)] bool ShareReversed = false);
 
 [GenerateSerializer, Immutable, Alias("escrow.history-item.v1")]
 public sealed record EscrowHistoryItem(

@@ -418,7 +418,7 @@ public sealed partial class EscrowEffects(
         var split = detail.IndexOf('|', StringComparison.Ordinal);
         var kind = split < 0 ? detail : detail[..split];
         var text = split < 0 ? "" : detail[(split + 1)..];
-        var severity = kind is "transfer_retries_exhausted" or EscrowMachine.MoneyEffectRejectedAlert or "dispute_opened" or "transfer_reversed" or "authorisation_voided"
+        var severity = kind is "transfer_retries_exhausted" or EscrowMachine.MoneyEffectRejectedAlert or "dispute_lost" or "dispute_opened" or "transfer_reversed" or "authorisation_voided"
             or "refund_not_made" or "transfer_after_refund" ? "critical" : "warning";
         await store.RaiseAlertAsync(new NewAlert(kind, severity, s.Id, $"{kind}/{s.Id}/{e.Id}", text, now));
         return new(new EffectCompleted(e.Id), null);

@@ -195,6 +195,7 @@ public sealed partial class EscrowGrain(
             PaymentEventKind.Voided => new AuthorisationVoided(e.Reason ?? "canceled", e.ObjectId),
             PaymentEventKind.DisputeOpened => new DisputeOpened(e.ObjectId),
             PaymentEventKind.TransferReversed => new TransferReversed(e.ObjectId, e.AmountMinor),
+            PaymentEventKind.DisputeClosed => new DisputeClosed(e.ObjectId, Won: e.Reason == "won"),
             PaymentEventKind.TransferCreated => new TransferReported(e.ObjectId, e.AmountMinor, e.Currency ?? "", e.DestinationAccountId ?? "", await RecipientAccountAsync()),
             _ => throw new ArgumentOutOfRangeException(nameof(e), e.Kind, null),
         };

@@ -14,7 +14,7 @@ public static class EscrowViews
         s.PaymentIntentId, s.ClientSecret, s.AccessToken, s.TransferId,
         [.. s.History.Select(h => new EscrowHistoryItem(h.Status.ToWire(), h.At, h.Event, h.AmountMinor, h.Detail))],
         s.ChargeId, s.DisputeOpen, s.NeedsOperator, s.TransferFailures, s.NextTransferAttemptAt, s.RefundAwaitingApproval,
-        s.SenderEmail, s.Outbox.Length, s.LastPaymentError);
+        s.SenderEmail, s.Outbox.Length, s.LastPaymentError, s.DisputeId, s.DisputeStatus?.ToString().ToLowerInvariant(), s.ShareReversed);
 
     public static EscrowProjection Projection(EscrowState s) => new(
         s.Id, s.RecipientId, s.Status.ToWire(), s.Amount.Minor, s.Amount.Currency.Code,

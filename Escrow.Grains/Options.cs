@@ -41,6 +41,12 @@ public sealed class EscrowOptions
     /// <summary>How often the Stripe account of a recipient with escrows waiting for payout setup is read.</summary>
     public TimeSpan PayoutSetupPollPeriod { get; set; } = TimeSpan.FromDays(1);
 
+    /// <summary>
+    /// Disputes:ReverseTransfer (its own section, set by the host): whether a dispute opened after release takes the
+    /// recipient's share back.
+    /// </summary>
+    public bool ReverseTransferOnDispute { get; set; } = true;
+
     public int DefaultRevenueShareBps { get; set; } = 7_500;
 
     public int DefaultDailyLimit { get; set; } = 5;
@@ -72,7 +78,7 @@ public sealed class EscrowOptions
         EffectRetry: new Domain.RetryPolicy(MaxAttempts: 10, First: TimeSpan.FromSeconds(5), Max: TimeSpan.FromMinutes(30)),
         PermitRetryDelay: PermitRetryDelay,
         AdoptTransfersAfter: TimeSpan.FromHours(24),
-        PayoutCheckPeriod: PayoutSetupPollPeriod);
+        PayoutCheckPeriod: PayoutSetupPollPeriod) { ReverseTransferOnDispute = ReverseTransferOnDispute };
 }
 
 /// <summary>The card-testing guard (section "RateLimits", beside the per-address request limits).</summary>

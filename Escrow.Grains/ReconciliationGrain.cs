@@ -131,11 +131,13 @@ public sealed partial class ReconciliationGrain(
         }
         if (view.Status == "released")
         {
-            var transfers = await payments.FindTransfersAsync(escrow.EscrowId);
+            // A transfer taken back in full (a dispute's reversal) pays nothing; after a dispute lost, none is left.
+            var transfers = (await payments.FindTransfersAsync(escrow.EscrowId)).Where(t => !t.Reversed).ToList();
             var recipient = await GrainFactory.GetGrain<IRecipientGrain>(view.RecipientId).GetAsync();
-            if (transfers.Count != 1)
+            var expected = view.DisputeStatus == "lost" && view.ShareReversed ? 0 : 1;
+            if (transfers.Count != expected)
             {
-                findings.Add(new("transfer_count", escrow.EscrowId, $"{transfers.Count} transfers in transfer group {escrow.EscrowId}: {string.Join(", ", transfers.Select(t => t.Id))}; exactly one was expected."));
+                findings.Add(new("transfer_count", escrow.EscrowId, $"{transfers.Count} transfers in transfer group {escrow.EscrowId}: {string.Join(", ", transfers.Select(t => t.Id))}; {(expected == 1 ? "exactly one was" : "none was")} expected."));
             }
             foreach (var transfer in transfers)
             {

@@ -69,7 +69,8 @@ public static class EscrowHosting
     public static IServiceCollection AddEscrowServices(this IServiceCollection services, IConfiguration configuration)
     {
         Iso8601TimeSpanConverter.Register();
-        services.AddOptions<EscrowOptions>().Bind(configuration.GetSection(EscrowOptions.Section)).ValidateOnStart();
+        services.AddOptions<EscrowOptions>().Bind(configuration.GetSection(EscrowOptions.Section))
+            .Configure(o => o.ReverseTransferOnDispute = configuration.GetValue("Disputes:ReverseTransfer", o.ReverseTransferOnDispute)).ValidateOnStart();
         services.AddOptions<CircuitBreakerOptions>().Bind(configuration.GetSection(CircuitBreakerOptions.Section)).ValidateOnStart();
         services.AddOptions<StripeOptions>().Bind(configuration.GetSection(StripeOptions.Section)).ValidateOnStart();
         services.AddOptions<PostmarkOptions>().Bind(configuration.GetSection(PostmarkOptions.Section)).ValidateOnStart();

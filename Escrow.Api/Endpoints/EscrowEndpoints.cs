@@ -28,7 +28,10 @@ public sealed record EscrowResponse(
     string ResponseWindow, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset ReplyDeadline,
     string? PaymentIntentId, string? ClientSecret, string? AccessToken, string? TransferId,
     IReadOnlyList<HistoryResponse>? History, string? LastPaymentError = null,
-    string? RecipientDisplayName = null, bool NeedsOperator = false);
+    string? RecipientDisplayName = null, bool NeedsOperator = false, DisputeResponse? Dispute = null);
+
+/// <summary>The last dispute (chargeback) of the escrow's charge: status open, won or lost.</summary>
+public sealed record DisputeResponse(string Id, string Status);
 
 public sealed record HistoryResponse(string Status, DateTimeOffset At, string Event, long? AmountMinor, string? Detail);
 
@@ -259,7 +262,7 @@ public static partial class EscrowEndpoints
         Iso8601.Format(v.ResponseWindow), v.CreatedAt, v.ExpiresAt, v.ReplyDeadline, v.PaymentIntentId, v.ClientSecret,
         includeSecrets ? v.AccessToken : null, v.TransferId,
         includeHistory ? v.History.Select(h => new HistoryResponse(h.Status, h.At, h.Event, h.AmountMinor, h.Detail)).ToList() : null, v.LastPaymentError,
-        NeedsOperator: v.NeedsOperator);
+        NeedsOperator: v.NeedsOperator, Dispute: v.DisputeId is { } dispute ? new DisputeResponse(dispute, v.DisputeStatus ?? "open") : null);
 
     /// <summary>An access token as the escrow makes them: 32 random bytes in unpadded base64url (43 characters).</summary>
     public static bool IsWellFormedAccessToken(string? token) => token is { Length: 43 } && AccessTokenPattern().IsMatch(token);

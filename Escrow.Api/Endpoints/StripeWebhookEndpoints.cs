@@ -296,6 +296,7 @@ public static partial class StripeWebhookEndpoints
         // The platform's own account.updated (no account field) says nothing about a recipient.
         "account.updated" when connectedAccount is not null => AccountUpdatedRoute,
         "charge.dispute.created" => DisputeCreatedRoute,
+        "charge.dispute.closed" => DisputeClosedRoute,
         _ => null,
     };
 
@@ -370,12 +371,33 @@ public static partial class StripeWebhookEndpoints
             var disputed = dispute.PaymentIntentId is { } piId ? (await s.Payments.GetPaymentIntentAsync(piId)).EscrowId : null;
             if (disputed is { } disputedEscrow)
             {
-                var opened = await s.Grains.GetGrain<IEscrowGrain>(disputedEscrow).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.DisputeOpened, dispute.Id, dispute.Amount, dispute.Currency, dispute.Reason));
+                var opened = await s.Grains.GetGrain<IEscrowGrain>(disputedEscrow).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.DisputeOpened, dispute.Id, dispute.Amount, dispute.Currency, dispute.Reason, EventId: e.Id));
                 return opened.Accepted ? "applied" : $"ignored:{opened.RejectionCode}";
             }
             await s.Store.RaiseAlertAsync(new NewAlert("dispute_opened", "critical", null, $"dispute_opened/{dispute.Id}",
                 $"Dispute {dispute.Id} on charge {dispute.ChargeId} ({dispute.Amount} {dispute.Currency}) matches no escrow.", s.Clock.GetUtcNow()));
             return "alerted";
+        });
+    }
+
+    /// <summary>The bank's decision: won or lost (an inquiry closed without a chargeback, warning_closed, moves no money).</summary>
+    private static EventRoute? DisputeClosedRoute(Event e, RouteServices s)
+    {
+        if (e.Data?.Object is not Dispute dispute || dispute.Status is not ("won" or "lost") || dispute.PaymentIntentId is not { } piId)
+        {
+            return null;
+        }
+        return new(async () =>
+        {
+            if ((await s.Payments.GetPaymentIntentAsync(piId)).EscrowId is not { } escrowId)
+            {
+                await s.Store.RaiseAlertAsync(new NewAlert("dispute_closed", "warning", null, $"dispute_closed/{dispute.Id}",
+                    $"Dispute {dispute.Id} on charge {dispute.ChargeId} was {dispute.Status}; it matches no escrow.", s.Clock.GetUtcNow()));
+                return "alerted";
+            }
+            var closed = await s.Grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
+                new PaymentEvent(PaymentEventKind.DisputeClosed, dispute.Id, dispute.Amount, dispute.Currency, dispute.Status, EventId: e.Id));
+            return closed.Accepted ? "applied" : $"ignored:{closed.RejectionCode}";
         });
     }
 

@@ -20,7 +20,7 @@ public sealed partial class WebhookEndpointCheck(IStripeClient stripe, IOptions<
     public static readonly IReadOnlyList<string> RequiredEvents =
     [
         "payment_intent.amount_capturable_updated", "payment_intent.payment_failed", "payment_intent.canceled",
-        "transfer.created", "transfer.reversed", "charge.dispute.created", "account.updated",
+        "transfer.created", "transfer.reversed", "charge.dispute.created", "charge.dispute.closed", "account.updated",
     ];
 
     /// <summary>What is wrong with the endpoints (empty when nothing is); each problem is logged and the list alerted once.</summary>

@@ -177,6 +177,12 @@ public sealed record DisputeOpened(string DisputeId) : EscrowCommand
     public override string Name => "dispute_opened";
 }
 
+/// <summary>Stripe closed the dispute (charge.dispute.closed): won keeps the money with the platform, lost returns it to the sender.</summary>
+public sealed record DisputeClosed(string DisputeId, bool Won) : EscrowCommand
+{
+    public override string Name => "dispute_closed";
+}
+
 public sealed record OperatorResolveDispute(string Reason) : EscrowCommand
 {
     public override string Name => "operator_resolve_dispute";

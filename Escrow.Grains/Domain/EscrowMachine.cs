@@ -205,8 +205,12 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.RefundPending, OperatorApproveRefund) => Decision.Reject(s, Rejection.NotAwaitingApproval),
             (_, OperatorApproveRefund) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
-            (_, DisputeOpened) when s.DisputeOpen => Decision.Reject(s, Rejection.AlreadyDone),
-            (_, DisputeOpened d) => Decision.Accept(Alert(Record(s with { DisputeOpen = true }, now, "dispute_opened", detail: d.DisputeId), "dispute_opened", d.DisputeId)),
+            (_, DisputeOpened d) when s.DisputeOpen || s.DisputeId == d.DisputeId => Decision.Reject(s, Rejection.AlreadyDone),
+            (_, DisputeOpened d) => OnDisputeOpened(s, d, now),
+
+            (_, DisputeClosed d) when s.DisputeId != d.DisputeId => Decision.Reject(s, Rejection.NoDispute),
+            (_, DisputeClosed) when s.DisputeStatus is not DisputeStatus.Open => Decision.Reject(s, Rejection.AlreadyDone),
+            (_, DisputeClosed d) => OnDisputeClosed(s, d, now),
 
             (_, OperatorResolveDispute r) when s.DisputeOpen => Decision.Accept(Record(s with { DisputeOpen = false }, now, "dispute_resolved", detail: r.Reason)),
             (_, OperatorResolveDispute) => Decision.Reject(s, Rejection.NoDispute),
@@ -579,6 +583,49 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         return Decision.Accept(AddEffect(pending, s.ShareReversed ? EffectKind.RefundPayment : EffectKind.ReverseTransfer, keyAttempt: s.MoneyKeyAttemptFloor));
     }
 
+    /// <summary>
+    /// A dispute stops automatic actions. Opened after the recipient was paid, with Disputes:ReverseTransfer, it takes
+    /// their share back: the recipient, not the platform, carries the chargeback until the dispute is decided.
+    /// </summary>
+    private Decision OnDisputeOpened(EscrowState s, DisputeOpened d, DateTimeOffset now)
+    {
+        var opened = Record(s with { DisputeOpen = true, DisputeId = d.DisputeId, DisputeStatus = DisputeStatus.Open }, now, "dispute_opened", detail: d.DisputeId);
+        var reverse = s.Status == EscrowStatus.Released && Policy.ReverseTransferOnDispute && !s.ShareReversed && !s.Outbox.Any(e => e.Kind == EffectKind.ReverseTransfer);
+        opened = Alert(opened, "dispute_opened", reverse
+            ? $"Dispute {d.DisputeId} was opened on the charge of escrow {s.Id} after the recipient was paid: their share is taken back (Disputes:ReverseTransfer) and transferred again if the dispute is won. Automatic actions are stopped until it closes."
+            : $"Dispute {d.DisputeId} was opened on the charge of escrow {s.Id}: automatic actions are stopped until it closes or an operator resolves it.");
+        return Decision.Accept(reverse ? AddEffect(opened, EffectKind.ReverseTransfer, keyAttempt: s.MoneyKeyAttemptFloor) : opened);
+    }
+
+    /// <summary>
+    /// Won: the money stays with the platform, so a share taken back for the dispute is transferred again, under the
+    /// next transfer key (unless an operator refunded the sender meanwhile). Lost: the sender's bank returned the money;
+    /// it is recorded, nothing is transferred, and both parties are told.
+    /// </summary>
+    private static Decision OnDisputeClosed(EscrowState s, DisputeClosed d, DateTimeOffset now)
+    {
+        var closed = s with { DisputeOpen = false, DisputeStatus = d.Won ? DisputeStatus.Won : DisputeStatus.Lost };
+        if (!d.Won)
+        {
+            closed = Record(closed, now, "dispute_lost", detail: d.DisputeId);
+            closed = Alert(closed, "dispute_lost", $"Dispute {d.DisputeId} of escrow {s.Id} was lost: the sender's bank returned {s.Amount.Minor} {s.Amount.Currency} to the sender. "
+                + (s.ShareReversed || s.Outbox.Any(e => e.Kind == EffectKind.ReverseTransfer) ? "The recipient's share was taken back." : "The platform carries the loss."));
+            return Decision.Accept(s.Status == EscrowStatus.Released ? RefundEmails(closed, RefundCause.Dispute) : closed);
+        }
+        if (s.Status == EscrowStatus.Released && s.ShareReversed)
+        {
+            var again = Transition(closed with { TransferKeyAttempt = s.TransferKeyAttempt + 1, NeedsOperator = false }, EscrowStatus.Processing, now, "dispute_won", detail: d.DisputeId);
+            again = Alert(again, "dispute_won", $"Dispute {d.DisputeId} of escrow {s.Id} was won: the recipient's share is transferred again.");
+            return StartTransfer(again, now);
+        }
+        // Not taken back yet: the reversal is no longer needed. Refunded by an operator meanwhile: nothing to pay.
+        var kept = s.Status == EscrowStatus.Released ? RemoveEffects(closed, EffectKind.ReverseTransfer) : closed;
+        kept = Record(kept, now, "dispute_won", detail: d.DisputeId);
+        return Decision.Accept(Alert(kept, "dispute_won", s.Status == EscrowStatus.Released
+            ? $"Dispute {d.DisputeId} of escrow {s.Id} was won: the recipient keeps the share."
+            : $"Dispute {d.DisputeId} of escrow {s.Id} was won; the escrow is {s.Status.ToWire()}, so nothing is transferred."));
+    }
+
     private static Decision OnTransferReversalMade(EscrowState s, TransferReversalMade r, DateTimeOffset now)
     {
         var reversed = RemoveEffect(s, r.EffectId) with { ReversedTransferId = s.TransferId, TransferReversalId = r.ReversalId };
@@ -695,7 +742,8 @@ public sealed class EscrowMachine(EscrowPolicy policy)
         }
         var released = RemoveEffect(s, t.EffectId) with { TransferId = t.TransferId, RecipientAccountId = t.DestinationAccountId, NeedsOperator = false };
         released = Transition(released, EscrowStatus.Released, now, t.Adopted ? "transfer_adopted" : "transferred", s.Split.RecipientShare.Minor, t.TransferId);
-        return Decision.Accept(Email(released, EmailKind.PayoutSent));
+        // The share transferred again after a dispute was won: the recipient was told of the payout the first time.
+        return Decision.Accept(s.ReversedTransferId is null ? Email(released, EmailKind.PayoutSent) : released);
     }
 
     /// <summary>A transfer whose answer we lost, reported by Stripe's webhook: adopt it rather than pay again.</summary>
@@ -709,7 +757,7 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             NeedsOperator = false,
         };
         released = Transition(released, EscrowStatus.Released, now, "transfer_adopted", t.AmountMinor, t.TransferId);
-        return Decision.Accept(Email(released, EmailKind.PayoutSent));
+        return Decision.Accept(s.ReversedTransferId is null ? Email(released, EmailKind.PayoutSent) : released);
     }
 
     /// <summary>

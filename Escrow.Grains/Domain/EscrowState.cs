@@ -92,6 +92,11 @@ public sealed record EscrowState
 
     [Id(49)] public string? TransferReversalId { get; init; }
 
+    /// <summary>The last dispute (chargeback) of the escrow's charge, Stripe's id, and where it stands; null when none was opened.</summary>
+    [Id(50)] public string? DisputeId { get; init; }
+
+    [Id(51)] public DisputeStatus? DisputeStatus { get; init; }
+
     /// <summary>Whether the transfer of record was taken back from the recipient by this service.</summary>
     public bool ShareReversed => TransferId is not null && ReversedTransferId == TransferId;
 
@@ -146,6 +151,14 @@ public enum EffectKind
     TakeDailySlot = 12,
     /// <summary>Writes the audit row of the change that added it (payload: who and why, see EscrowAudit).</summary>
     WriteAudit = 13,
+}
+
+/// <summary>Where a dispute stands: open until Stripe's charge.dispute.closed says won or lost.</summary>
+public enum DisputeStatus
+{
+    Open = 0,
+    Won = 1,
+    Lost = 2,
 }
 
 /// <summary>

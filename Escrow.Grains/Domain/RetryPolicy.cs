@@ -33,6 +33,12 @@ public sealed record EscrowPolicy(
     /// </summary>
     public TimeSpan PendingReplyWaitMax { get; init; } = TimeSpan.FromHours(12);
 
+    /// <summary>
+    /// Disputes:ReverseTransfer: a dispute opened after the recipient was paid takes their share back, so the recipient,
+    /// not the platform, carries the chargeback; a dispute won transfers it again.
+    /// </summary>
+    public bool ReverseTransferOnDispute { get; init; } = true;
+
     public static EscrowPolicy Default { get; } = new(
         TransferRetry: new RetryPolicy(MaxAttempts: 8, First: TimeSpan.FromMinutes(1), Max: TimeSpan.FromHours(6)),
         EffectRetry: new RetryPolicy(MaxAttempts: 10, First: TimeSpan.FromSeconds(5), Max: TimeSpan.FromMinutes(30)),

@@ -117,6 +117,21 @@ internal static class StripeJson
         ["livemode"] = false,
     };
 
+    public static JsonObject Dispute(SandboxDispute dispute) => new()
+    {
+        ["id"] = dispute.Id,
+        ["object"] = "dispute",
+        ["amount"] = dispute.Amount,
+        ["currency"] = dispute.Currency,
+        ["charge"] = dispute.Charge,
+        ["payment_intent"] = dispute.PaymentIntent,
+        ["status"] = dispute.Status,
+        ["reason"] = dispute.Reason,
+        ["is_charge_refundable"] = false,
+        ["created"] = dispute.Created,
+        ["livemode"] = false,
+    };
+
     public static JsonObject TransferReversal(SandboxTransferReversal reversal) => new()
     {
         ["id"] = reversal.Id,

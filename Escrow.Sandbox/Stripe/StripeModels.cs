@@ -68,6 +68,20 @@ public sealed record SandboxTransferReversal
     public long Created { get; init; }
 }
 
+/// <summary>A snapshot of an emulated dispute (chargeback) of a charge.</summary>
+public sealed record SandboxDispute
+{
+    public required string Id { get; init; }
+    public required long Amount { get; init; }
+    public required string Currency { get; init; }
+    public required string Charge { get; init; }
+    public required string PaymentIntent { get; init; }
+    /// <summary><c>needs_response</c> while open; <c>won</c> or <c>lost</c> once closed.</summary>
+    public required string Status { get; init; }
+    public string Reason { get; init; } = "fraudulent";
+    public long Created { get; init; }
+}
+
 /// <summary>A snapshot of an emulated Refund.</summary>
 public sealed record SandboxRefund
 {

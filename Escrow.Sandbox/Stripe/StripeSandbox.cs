@@ -27,6 +27,7 @@ public sealed partial class StripeSandbox
     private readonly Dictionary<string, long> _transferredFromCharge = new(StringComparer.Ordinal);
     private readonly PersistentMap<SandboxRefund> _refunds;
     private readonly PersistentMap<SandboxTransferReversal> _transferReversals;
+    private readonly PersistentMap<SandboxDispute> _disputes;
     private readonly PersistentMap<SandboxAccount> _accounts;
     private readonly PersistentMap<SandboxEvent> _events;
     private readonly PersistentMap<SandboxAccountLink> _accountLinks;
@@ -50,6 +51,7 @@ public sealed partial class StripeSandbox
         _transfers = new("stripe.transfer", journal);
         _refunds = new("stripe.refund", journal);
         _transferReversals = new("stripe.transfer_reversal", journal);
+        _disputes = new("stripe.dispute", journal);
         _accounts = new("stripe.account", journal);
         _events = new("stripe.event", journal);
         _accountLinks = new("stripe.account_link", journal);
@@ -70,7 +72,7 @@ public sealed partial class StripeSandbox
         foreach (var map in new Action[]
         {
             _paymentIntents.Load, _charges.Load, _transfers.Load, _refunds.Load, _accounts.Load, _events.Load,
-            _accountLinks.Load, _idempotency.Load, _undelivered.Load, _webhookEndpoints.Load, _transferReversals.Load,
+            _accountLinks.Load, _idempotency.Load, _undelivered.Load, _webhookEndpoints.Load, _transferReversals.Load, _disputes.Load,
         })
         {
             map();
@@ -101,6 +103,7 @@ public sealed partial class StripeSandbox
     public IReadOnlyList<SandboxTransfer> Transfers => Snapshot(_transfers);
     public IReadOnlyList<SandboxRefund> Refunds => Snapshot(_refunds);
     public IReadOnlyList<SandboxTransferReversal> TransferReversals => Snapshot(_transferReversals);
+    public IReadOnlyList<SandboxDispute> Disputes => Snapshot(_disputes);
     public IReadOnlyList<SandboxAccount> Accounts => Snapshot(_accounts);
 
     /// <summary>All events, oldest first.</summary>
@@ -223,6 +226,7 @@ public sealed partial class StripeSandbox
             _transferredFromCharge.Clear();
             _refunds.Clear();
             _transferReversals.Clear();
+            _disputes.Clear();
             _accounts.Clear();
             _events.Clear();
             _accountLinks.Clear();
@@ -725,6 +729,12 @@ public sealed partial class StripeSandbox
         {
             throw new StripeApiException(400, "invalid_request_error", "charge_not_captured",
                 $"Charge {charge.Id} has not been captured; cancel its PaymentIntent instead.", "charge");
+        }
+
+        if (_disputes.Values.Any(d => d.Charge == charge.Id))
+        {
+            throw new StripeApiException(400, "invalid_request_error", "charge_disputed",
+                $"Charge {charge.Id} has been charged back; it cannot be refunded.", "charge");
         }
 
         var remaining = charge.AmountCaptured - charge.AmountRefunded;

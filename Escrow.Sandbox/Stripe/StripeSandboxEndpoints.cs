@@ -86,6 +86,22 @@ public static class StripeSandboxEndpoints
                 ? Results.Text(StripeJson.Account(account).ToJsonString(), "application/json")
                 : Results.NotFound();
         });
+        group.MapPost("/charges/{id}/dispute", async (string id, StripeSandbox s) =>
+        {
+            SandboxDispute? dispute;
+            try
+            {
+                dispute = s.OpenDispute(id);
+            }
+            catch (InvalidOperationException ex)
+            {
+                return Results.Conflict(new { error = ex.Message });
+            }
+
+            await s.WhenDurableAsync().ConfigureAwait(false);
+            return dispute is not null ? Results.Text(StripeJson.Dispute(dispute).ToJsonString(), "application/json") : Results.NotFound();
+        });
+        group.MapPost("/disputes/{id}/close", CloseDispute);
         group.MapPost("/accounts/{id}/payout", async (string id, StripeSandbox s) =>
         {
             var account = s.PayOutBalance(id);
@@ -185,6 +201,37 @@ public static class StripeSandboxEndpoints
         return Results.Ok(new { operation, kind = request.Kind, times });
     }
 
+    private static async Task<IResult> CloseDispute(string id, HttpContext ctx, StripeSandbox sandbox)
+    {
+        CloseDisputeRequest? request;
+        try
+        {
+            request = await JsonSerializer.DeserializeAsync<CloseDisputeRequest>(ctx.Request.Body, ControlJson, ctx.RequestAborted).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            return Results.BadRequest(new { error = "Invalid JSON: " + ex.Message });
+        }
+
+        if (request?.Status is not ("won" or "lost"))
+        {
+            return Results.BadRequest(new { error = "status must be won or lost" });
+        }
+
+        SandboxDispute? dispute;
+        try
+        {
+            dispute = sandbox.CloseDispute(id, request.Status == "won");
+        }
+        catch (InvalidOperationException ex)
+        {
+            return Results.Conflict(new { error = ex.Message });
+        }
+
+        await sandbox.WhenDurableAsync().ConfigureAwait(false);
+        return dispute is not null ? Results.Text(StripeJson.Dispute(dispute).ToJsonString(), "application/json") : Results.NotFound();
+    }
+
     private static string SandboxBase(HttpContext ctx) =>
         $"{ctx.Request.Scheme}://{ctx.Request.Host}{ctx.Request.PathBase}{BasePath}";
 
@@ -260,6 +307,11 @@ public static class StripeSandboxEndpoints
         ctx.Response.StatusCode = response.Status;
         ctx.Response.ContentType = "application/json";
         return ctx.Response.WriteAsync(response.Body.ToJsonString(), ctx.RequestAborted);
+    }
+
+    private sealed class CloseDisputeRequest
+    {
+        public string? Status { get; set; }
     }
 
     private sealed class FaultRequest

@@ -550,7 +550,7 @@ public sealed class LifecycleTests
         var s = AnEscrow.Held();
         s = s.Then(new DisputeOpened("dp_1"), T0.AddHours(1));
         Assert.True(s.DisputeOpen);
-        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail == "dispute_opened|dp_1");
+        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("dispute_opened|Dispute dp_1 ", StringComparison.Ordinal));
         Assert.Equal("already_done", s.Decide(new DisputeOpened("dp_1"), T0.AddHours(1)).Rejection?.Code);
 
         var late = s.ReplyDeadline.AddMinutes(1);

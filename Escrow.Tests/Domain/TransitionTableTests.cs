@@ -18,7 +18,7 @@ public sealed partial class TransitionTableTests
         "refund_permit_retry_due", "operator_release", "operator_refund", "operator_retry_transfer",
         "operator_approve_refund", "dispute_opened", "operator_resolve_dispute", "transfer_reversed",
         "transfer_reported", "payout_check_due", "reply_awaited", "retry_payment",
-        "money_effect_rejected", "transfer_reversal_made",
+        "money_effect_rejected", "transfer_reversal_made", "dispute_closed",
     ];
 
     /// <summary>One representative of every command record, completing the state's own effects where it can.</summary>
@@ -62,6 +62,7 @@ public sealed partial class TransitionTableTests
             "retry_payment" => new RetryPayment("pm_card_mastercard"),
             "money_effect_rejected" => new MoneyEffectRejected(s.Outbox.FirstOrDefault(e => e.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment or EffectKind.ReverseTransfer)?.Id ?? NoSuchEffect, "resource_missing"),
             "transfer_reversal_made" => new TransferReversalMade(Effect(EffectKind.ReverseTransfer), "trr_test_1"),
+            "dispute_closed" => new DisputeClosed(s.DisputeId ?? "dp_test_1", Won: true),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
         };
         Assert.Equal(name, command.Name);
@@ -197,6 +198,7 @@ public sealed partial class TransitionTableTests
         { EscrowStatus.TransferFailed, "operator_refund", "refund_pending" },
         { EscrowStatus.Released, "operator_refund", "refund_pending" },
         { EscrowStatus.Released, "transfer_reversal_made", "!unknown_effect" },
+        { EscrowStatus.Released, "dispute_closed", "!no_dispute" },
         { EscrowStatus.Refunded, "operator_refund", "!not_allowed_in_status" },
         { EscrowStatus.Held, "authorisation_voided", "refunded" },
         { EscrowStatus.AwaitingPayment, "authorisation_voided", "cancelled" },

@@ -13,7 +13,7 @@ public sealed class WebhookEndpointCheckTests
     private static readonly List<string> PlatformEvents =
     [
         "payment_intent.amount_capturable_updated", "payment_intent.payment_failed", "payment_intent.canceled",
-        "transfer.created", "transfer.reversed", "charge.dispute.created",
+        "transfer.created", "transfer.reversed", "charge.dispute.created", "charge.dispute.closed",
     ];
 
     [Fact]
