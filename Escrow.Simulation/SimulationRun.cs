@@ -760,7 +760,7 @@ public sealed class SimulationRun
             foreach (var r in transfers.Where(t => t.Reversed))
             {
                 // Or still waiting: a refund does not run while a dispute is open (Stripe refuses to refund a disputed charge).
-                if (s.ReversedTransferId != r.Id || !((s.Status == EscrowStatus.Refunded && pi?.Refunds > 0) || s.NeedsOperator || s.DisputeOpen))
+                if (s.ReversedTransferId != r.Id || !((s.Status == EscrowStatus.Refunded && pi?.Refunds > 0) || s.NeedsOperator || s.DisputeStatus is not null))
                 {
                     Violation($"{tag}: transfer {r.Id} was reversed, but the escrow is {status} (reversed {s.ReversedTransferId}, {pi?.Refunds} refunds); history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))}; outbox [{string.Join(", ", s.Outbox.Select(x => $"{x.Kind}@{x.NotBefore:O}"))}], dispute open {s.DisputeOpen}, last error {s.LastError}");
                 }
@@ -782,7 +782,8 @@ public sealed class SimulationRun
                     Violation($"{tag}: Stripe has transfer {t.Id} but the escrow records {s.TransferId}; history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))}; last error {s.LastError}; next transfer attempt {s.NextTransferAttemptAt:O}, failures {s.TransferFailures}, outbox [{string.Join(", ", s.Outbox.Select(x => $"{x.Kind}@{x.NotBefore:O}"))}], now {Now:O}, reminder {await HasReminderAsync(e.Grain)}");
                 }
             }
-            if (s.Status == EscrowStatus.Released && (transfers.Count != 1 || pi?.Status != "succeeded" || pi.Refunds > 0))
+            // A dispute may have taken the share back (Disputes:ReverseTransfer): then no transfer is left to the recipient.
+            if (s.Status == EscrowStatus.Released && (transfers.Count != (s.ShareReversed && s.DisputeStatus is not null ? 0 : 1) || pi?.Status != "succeeded" || pi.Refunds > 0))
             {
                 Violation($"{tag}: released without exactly one transfer from a captured, unrefunded payment");
             }
