@@ -37,7 +37,7 @@ public sealed class ApiProcess : IAsyncDisposable
     public static async Task BuildAsync(string repo)
     {
         Console.WriteLine("Building Escrow.Api (Release)...");
-        await Processes.RunAsync("dotnet", ["build", "-c", "Release", "-nologo", "-v", "q", Path.Combine(repo, "Escrow.Api", "Escrow.Api.csproj")],
+        await Silo.ProcessRunner.RunAsync("dotnet", ["build", "-c", "Release", "-nologo", "-v", "q", Path.Combine(repo, "Escrow.Api", "Escrow.Api.csproj")],
             asPostgres: false, "dotnet build -c Release Escrow.Api", timeout: TimeSpan.FromMinutes(10));
     }
 
@@ -122,7 +122,7 @@ public sealed class ApiProcess : IAsyncDisposable
         if (!_process.HasExited)
         {
             // SIGTERM: a graceful shutdown of the silo and the host.
-            _ = Processes.RunAsync("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)], asPostgres: false, "kill -TERM", throwOnFailure: false);
+            _ = Silo.ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)], asPostgres: false, "kill -TERM", throwOnFailure: false);
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             try
             {

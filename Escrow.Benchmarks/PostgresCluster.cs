@@ -68,15 +68,15 @@ public sealed class PostgresCluster : IAsyncDisposable
         Directory.CreateDirectory(root);
         if (AsRoot)
         {
-            await Processes.RunAsync("chown", ["postgres:postgres", root], asPostgres: false, "chown of the benchmark cluster directory");
+            await Silo.ProcessRunner.RunAsync("chown", ["postgres:postgres", root], asPostgres: false, "chown of the benchmark cluster directory");
         }
-        await Processes.RunAsync(Path.Combine(bin, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"], AsRoot, "initdb");
+        await Silo.ProcessRunner.RunAsync(Path.Combine(bin, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"], AsRoot, "initdb");
         var port = FreePort();
         var statements = File.Exists($"/usr/share/postgresql/{Path.GetFileName(Path.GetDirectoryName(bin))}/extension/pg_stat_statements.control");
         var options = string.Create(CultureInfo.InvariantCulture,
             $"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=on -c synchronous_commit=on -c max_connections=300 -c shared_buffers=512MB")
             + (statements ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top -c pg_stat_statements.max=5000" : "");
-        var started = await Processes.RunAsync(Path.Combine(bin, "pg_ctl"), ["start", "-w", "-s", "-t", "60", "-D", data, "-l", log, "-o", options],
+        var started = await Silo.ProcessRunner.RunAsync(Path.Combine(bin, "pg_ctl"), ["start", "-w", "-s", "-t", "60", "-D", data, "-l", log, "-o", options],
             AsRoot, "pg_ctl start", throwOnFailure: false, captureOutput: false);
         if (started != 0)
         {
@@ -156,7 +156,7 @@ public sealed class PostgresCluster : IAsyncDisposable
             return;
         }
         NpgsqlConnection.ClearAllPools();
-        await Processes.RunAsync(Path.Combine(_bin, "pg_ctl"), ["stop", "-m", "fast", "-s", "-D", _data], AsRoot, "pg_ctl stop", throwOnFailure: false);
+        await Silo.ProcessRunner.RunAsync(Path.Combine(_bin, "pg_ctl"), ["stop", "-m", "fast", "-s", "-D", _data], AsRoot, "pg_ctl stop", throwOnFailure: false);
         try
         {
             Directory.Delete(_root, recursive: true);
@@ -215,57 +215,5 @@ public sealed class PostgresCluster : IAsyncDisposable
         {
             return e.Message;
         }
-    }
-}
-
-public static class Processes
-{
-    public static async Task<int> RunAsync(string file, IReadOnlyList<string> args, bool asPostgres, string what, bool throwOnFailure = true,
-        bool captureOutput = true, IDictionary<string, string>? environment = null, StringWriter? output = null, TimeSpan? timeout = null)
-    {
-        var info = new ProcessStartInfo(asPostgres ? "runuser" : file)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = captureOutput,
-            RedirectStandardError = captureOutput,
-        };
-        if (asPostgres)
-        {
-            foreach (var a in (string[])["-u", "postgres", "--", file])
-            {
-                info.ArgumentList.Add(a);
-            }
-        }
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
-        {
-            info.Environment[k] = v;
-        }
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"{what}: could not start {info.FileName}.");
-        process.StandardInput.Close();
-        // pg_ctl's server keeps inherited pipes open: output is read only for short-lived tools.
-        var stdout = captureOutput ? process.StandardOutput.ReadToEndAsync() : Task.FromResult("");
-        var stderr = captureOutput ? process.StandardError.ReadToEndAsync() : Task.FromResult("");
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(10));
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"{what} did not finish in time.");
-        }
-        var text = await stdout + await stderr;
-        output?.Write(text);
-        if (throwOnFailure && process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{what} failed (exit {process.ExitCode}): {info.FileName} {string.Join(' ', info.ArgumentList)}\n{text}");
-        }
-        return process.ExitCode;
     }
 }

@@ -90,9 +90,9 @@ public static class RateBudgetScenario
 
         // Paused across every deadline (window + grace 5 s + a reminder period), then all refunds are due at once.
         var pausedFor = TimeSpan.FromSeconds(window + 7) - created.Elapsed;
-        await Processes.RunAsync("kill", ["-STOP", api.Pid.ToString(CultureInfo.InvariantCulture)], asPostgres: false, "kill -STOP");
+        await Silo.ProcessRunner.RunAsync("kill", ["-STOP", api.Pid.ToString(CultureInfo.InvariantCulture)], asPostgres: false, "kill -STOP");
         await Task.Delay(pausedFor > TimeSpan.Zero ? pausedFor : TimeSpan.Zero);
-        await Processes.RunAsync("kill", ["-CONT", api.Pid.ToString(CultureInfo.InvariantCulture)], asPostgres: false, "kill -CONT");
+        await Silo.ProcessRunner.RunAsync("kill", ["-CONT", api.Pid.ToString(CultureInfo.InvariantCulture)], asPostgres: false, "kill -CONT");
         var burst = Stopwatch.StartNew();
         var refunded = 0;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60 + 3 * escrows / (double)budget);

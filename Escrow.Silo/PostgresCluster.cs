@@ -122,49 +122,9 @@ public sealed class PostgresCluster
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static async Task<int> RunAsync(string file, IReadOnlyList<string> args, bool asUser, string what, bool throwOnFailure = true)
-    {
-        var info = new ProcessStartInfo(asUser ? "runuser" : file)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = throwOnFailure,
-            RedirectStandardError = throwOnFailure,
-        };
-        if (asUser)
-        {
-            foreach (var a in (string[])["-u", "postgres", "--", file])
-            {
-                info.ArgumentList.Add(a);
-            }
-        }
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"{what}: could not start {info.FileName}.");
-        process.StandardInput.Close();
-        // Output is read only for short-lived tools: pg_ctl's server would keep the pipes open.
-        var stdout = throwOnFailure ? process.StandardOutput.ReadToEndAsync() : Task.FromResult("");
-        var stderr = throwOnFailure ? process.StandardError.ReadToEndAsync() : Task.FromResult("");
-        using var timeout = new CancellationTokenSource(ProcessTimeout);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"{what} did not finish within {ProcessTimeout.TotalSeconds} s.");
-        }
-        if (throwOnFailure && process.ExitCode != 0)
-        {
-            throw new InvalidOperationException(
-                $"{what} failed (exit {process.ExitCode}): {info.FileName} {string.Join(' ', info.ArgumentList)}\n{await stdout}{await stderr}");
-        }
-        return process.ExitCode;
-    }
+    // Output is captured only where a failure is reported: pg_ctl's server keeps the inherited pipes open.
+    private static Task<int> RunAsync(string file, IReadOnlyList<string> args, bool asUser, string what, bool throwOnFailure = true) =>
+        ProcessRunner.RunAsync(file, args, asUser, what, throwOnFailure, captureOutput: throwOnFailure, timeout: ProcessTimeout);
 
     private static string TryReadTail(string path)
     {
