@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Escrow.Benchmarks;
 
 /// <summary>Command line of the benchmark. Every figure has a quick default (a few minutes) and a full one.</summary>

@@ -1,9 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using Npgsql;
-
 namespace Escrow.Benchmarks;
 
 public sealed record ReleaseRun(int Count, double Seconds, List<double> CreateMs, List<double> ReplyMs, List<double> ReplyToReleasedMs, int ReleasedByReply, int Errors)

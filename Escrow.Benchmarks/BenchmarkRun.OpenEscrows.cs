@@ -1,9 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
-using Npgsql;
-
 namespace Escrow.Benchmarks;
 
 public sealed partial class BenchmarkRun

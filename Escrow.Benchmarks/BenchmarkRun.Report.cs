@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Escrow.Benchmarks;
 
 public sealed partial class BenchmarkRun

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Escrow.Benchmarks;
 
 /// <summary>What the service processes of the benchmark share: started as <c>dotnet X.dll</c>, output to a log, waited for by a health URL.</summary>

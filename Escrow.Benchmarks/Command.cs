@@ -1,5 +1,3 @@
-using Npgsql;
-
 namespace Escrow.Benchmarks;
 
 /// <summary>How every command of the benchmark tool starts and ends.</summary>

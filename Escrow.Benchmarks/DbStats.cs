@@ -1,6 +1,3 @@
-using System.Globalization;
-using Npgsql;
-
 namespace Escrow.Benchmarks;
 
 public sealed record StatementCount(string Query, long Calls, long Rows, double Milliseconds);

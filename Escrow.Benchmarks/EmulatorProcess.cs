@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
 using Escrow.Sandbox;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

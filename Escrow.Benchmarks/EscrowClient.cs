@@ -1,8 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Text;
-using System.Text.Json;
-
 namespace Escrow.Benchmarks;
 
 public readonly record struct CallResult(HttpStatusCode Code, string? Id, string? Status, double Milliseconds, string? Body);

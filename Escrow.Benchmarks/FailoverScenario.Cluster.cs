@@ -1,20 +1,11 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Npgsql;
 using Orleans;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime;
 
 namespace Escrow.Benchmarks;
-
 
 /// <summary>The cluster seen from PostgreSQL: membership and where the grains live.</summary>
 public sealed partial class FailoverScenario

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Escrow.Benchmarks;
 
 /// <summary>CPU (utime+stime, in clock ticks of 1/100 s) and RSS from /proc.</summary>

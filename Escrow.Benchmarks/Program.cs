@@ -1,4 +1,3 @@
-using System.Globalization;
 using Escrow.Benchmarks;
 
 // Dispatches to a command; each lives in its own file (see BenchOptions.Usage and README's Benchmark section).

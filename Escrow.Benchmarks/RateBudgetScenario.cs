@@ -1,8 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Text.Json;
-
 namespace Escrow.Benchmarks;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Escrow.Benchmarks;
 
 /// <summary>What a run prints, kept to be saved beside its logs (transcript.txt). Safe to use from concurrent tasks.</summary>
