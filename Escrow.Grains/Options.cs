@@ -154,6 +154,10 @@ public sealed class CircuitBreakerOptions
             }
             else if (RefundAmountPerWindowMaxMinor is { } single)
             {
+                if (single < 1)
+                {
+                    continue; // the validator names CircuitBreaker:RefundAmountPerWindowMaxMinor itself
+                }
                 cap = single;
             }
             else if (currency == "EUR")
