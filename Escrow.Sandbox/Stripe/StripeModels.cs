@@ -193,7 +193,10 @@ public enum SandboxFaultKind
     /// with that key, as Stripe does once a request has started executing.
     /// </summary>
     ServerError,
-    /// <summary>The operation is performed (and its result stored for the key), then 500 is answered.</summary>
+    /// <summary>
+    /// The operation is performed (and its result stored for the key), then the answer is lost (500 is answered). A
+    /// retry with the same key that would be answered from the stored result loses that answer too.
+    /// </summary>
     LostResponse,
     /// <summary>429 rate_limit_error with Retry-After: 1; nothing performed.</summary>
     RateLimited,

@@ -295,7 +295,10 @@ public sealed partial class StripeSandbox
                     $"Try using a key other than '{key}' if you meant to execute a different request.", null)), false);
             }
 
-            return (new StripeResponse(stored.Status, (JsonObject)JsonNode.Parse(stored.Body)!), true);
+            // A lost answer is the network's doing, not Stripe's: a replayed answer is lost on its way back as well.
+            return operation is not null && TakeFault(operation, SandboxFaultKind.LostResponse) is not null
+                ? (ServerError(), true)
+                : (new StripeResponse(stored.Status, (JsonObject)JsonNode.Parse(stored.Body)!), true);
         }
 
         var fault = operation is null ? null : TakeFault(operation);
@@ -361,9 +364,10 @@ public sealed partial class StripeSandbox
         new(500, StripeJson.Error("api_error", null,
             "An unknown error occurred while processing your request (sandbox fault injection).", null));
 
-    private SandboxFaultKind? TakeFault(string operation)
+    /// <summary>Takes the operation's next fault; with <paramref name="only"/>, only if it is of that kind.</summary>
+    private SandboxFaultKind? TakeFault(string operation, SandboxFaultKind? only = null)
     {
-        if (!_faults.TryGetValue(operation, out var list) || list.Count == 0)
+        if (!_faults.TryGetValue(operation, out var list) || list.Count == 0 || (only is not null && list[0].Kind != only))
         {
             return null;
         }

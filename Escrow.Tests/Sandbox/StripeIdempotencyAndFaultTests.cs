@@ -81,6 +81,20 @@ public sealed class StripeIdempotencyAndFaultTests
     }
 
     [Fact]
+    public async Task Lost_answers_are_lost_for_replays_too_and_the_object_is_made_once()
+    {
+        await using var host = await SandboxTestHost.StartAsync();
+        host.Sandbox.InjectFault(SandboxOperations.PaymentIntentsCreate, SandboxFaultKind.LostResponse, 2);
+
+        await Assert.ThrowsAsync<StripeException>(() => host.AuthoriseAsync(5000, "auth-1"));
+        await Assert.ThrowsAsync<StripeException>(() => host.AuthoriseAsync(5000, "auth-1"));
+        var third = await host.AuthoriseAsync(5000, "auth-1");
+
+        Assert.Equal(third.Id, Assert.Single(host.Sandbox.PaymentIntents).Id);
+        Assert.Equal([false, true, true], host.Sandbox.Requests.Where(r => r.Operation == SandboxOperations.PaymentIntentsCreate).Select(r => r.Replayed));
+    }
+
+    [Fact]
     public async Task A_server_error_performs_nothing_and_is_replayed_to_a_retry_with_the_same_key_as_Stripe_saves_it()
     {
         await using var host = await SandboxTestHost.StartAsync();
