@@ -36,6 +36,21 @@ internal static class LifecycleApp
         return (await link.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("accountId").GetString()!;
     }
 
+    /// <summary>
+    /// An escrow that was replied to and captured, whose recipient has an account but no payouts yet: it waits in
+    /// <c>pending_user_setup</c> with the money captured, so a refund of it is a Stripe refund, not a cancel.
+    /// </summary>
+    public static async Task<Guid> CapturedAwaitingPayoutSetupAsync(this EscrowApiFactory app)
+    {
+        var recipient = NewRecipientId();
+        await app.PutRecipientAsync(recipient);
+        await app.CreateAccountAsync(recipient);
+        var id = (await app.CreateHeldEscrowAsync(recipient)).Id();
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
+        await app.WaitForStatusAsync(id, "pending_user_setup");
+        return id;
+    }
+
     public static Task<HttpResponseMessage> ReplyAsync(this EscrowApiFactory app, Guid id, string text = "My answer.") =>
         app.Platform().PostAsJsonAsync($"/v1/escrows/{id}/response", new { text });
 

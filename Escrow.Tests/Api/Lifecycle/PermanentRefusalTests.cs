@@ -52,13 +52,7 @@ public sealed class PermanentRefusalTests
     public async Task A_refund_Stripe_refuses_for_good_is_asked_once_and_alerted_once()
     {
         await using var app = await LifecycleApp.StartAsync("refusal_refund");
-        var recipient = LifecycleApp.NewRecipientId();
-        await app.PutRecipientAsync(recipient);
-        await app.CreateAccountAsync(recipient);
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
-        Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
-        await app.WaitForStatusAsync(id, "pending_user_setup");
+        var id = await app.CapturedAwaitingPayoutSetupAsync();
         app.Stripe.InjectFault(SandboxOperations.RefundsCreate, SandboxFaultKind.Refused, 1);
 
         var refund = await app.Admin().PostAsJsonAsync($"/v1/admin/escrows/{id}/refund", new { reason = "the recipient never set up payouts" });

@@ -47,13 +47,7 @@ public sealed class StripeAdoptionTests
     public async Task A_refund_whose_every_answer_was_lost_is_found_on_the_payment_intent_and_not_made_twice()
     {
         await using var app = await LifecycleApp.StartAsync("adopt_refund");
-        var recipient = LifecycleApp.NewRecipientId();
-        await app.PutRecipientAsync(recipient);
-        await app.CreateAccountAsync(recipient);
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
-        Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
-        await app.WaitForStatusAsync(id, "pending_user_setup");
+        var id = await app.CapturedAwaitingPayoutSetupAsync();
         app.Stripe.InjectFault(SandboxOperations.RefundsCreate, SandboxFaultKind.LostResponse, TriesOfOneCall);
 
         var refund = await app.Admin().PostAsJsonAsync($"/v1/admin/escrows/{id}/refund", new { reason = "the recipient never set up payouts" });
