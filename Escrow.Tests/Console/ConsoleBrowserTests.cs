@@ -57,7 +57,9 @@ public sealed class ConsoleBrowserTests(ConsoleBrowserFixture fx)
         await Assertions.Expect(page.GetByTestId("status")).ToHaveTextAsync("released");
         await Assertions.Expect(page.GetByTestId("timeline")).ToContainTextAsync("The recipient answered by phone");
         await Assertions.Expect(page.GetByTestId("timeline")).ToContainTextAsync("transferred");
-        await Assertions.Expect(page.Locator("button[data-action]")).ToHaveCountAsync(0);
+        // Released, the machine still accepts one action: a refund, which takes the recipient's share back first.
+        await Assertions.Expect(page.Locator("button[data-action]")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("button[data-action=refund]")).ToHaveCountAsync(1);
         await ConsoleBrowserFixture.ScreenshotAsync(page, "console-escrow");
 
         // The same audit row as the admin API writes, with the console's key id.
