@@ -35,6 +35,12 @@ public interface IEscrowGrain : IGrainWithGuidKey
 
     /// <summary>The reply token that the recipient's Reply-To carries; used to route inbound mail.</summary>
     [Alias("reply-context")] Task<ReplyContext?> GetReplyContextAsync();
+
+    /// <summary>
+    /// Replaces the subject and message (and, unless <paramref name="bodiesOnly"/>, the sender's address) with "erased";
+    /// refused (escrow_open) while the escrow is not terminal or still has e-mails to send.
+    /// </summary>
+    [Alias("erase-personal-data")] Task<EscrowResult> ErasePersonalDataAsync(bool bodiesOnly);
 }
 
 [Alias("escrow.IRecipientGrain")]
@@ -75,6 +81,23 @@ public interface IRecipientGrain : IGrainWithStringKey
 
     /// <summary>Reads the account from Stripe (the webhook can be missed) and applies it.</summary>
     [Alias("refresh-account")] Task<RecipientView?> RefreshAccountAsync();
+
+    /// <summary>
+    /// Deletes the recipient: no new escrows, and the address and name become "erased". False when there is none. The
+    /// caller checks first that none of its escrows is open.
+    /// </summary>
+    [Alias("delete")] Task<bool> DeleteAsync();
+}
+
+/// <summary>Erases the message bodies of escrows finished longer ago than Retention:MessageBodies, daily (key 0).</summary>
+[Alias("escrow.IRetentionGrain")]
+public interface IRetentionGrain : IGrainWithIntegerKey
+{
+    /// <summary>Registers the daily reminder (idempotent); every host calls it at start.</summary>
+    [Alias("ensure-scheduled")] Task EnsureScheduledAsync();
+
+    /// <summary>Erases now; returns how many escrows' bodies it erased.</summary>
+    [Alias("run")] Task<int> RunAsync();
 }
 
 /// <summary>The singleton that hands out refund permits (key 0).</summary>

@@ -223,6 +223,8 @@ public sealed partial class EscrowGrain(
     public Task<EscrowResult> OperateAsync(OperatorAction action) =>
         DecideAndRunAsync(ToCommand(action), audit: new AuditRequest(action.KeyId, AuditActions.Operator(action.Kind), string.IsNullOrEmpty(action.Reason) ? null : action.Reason));
 
+    public Task<EscrowResult> ErasePersonalDataAsync(bool bodiesOnly) => DecideAndRunAsync(new ErasePersonalData(bodiesOnly));
+
     /// <summary>Asks the machine, without running anything, which operator commands it would accept now.</summary>
     public async Task<ImmutableArray<OperatorActionKind>> GetOperatorActionsAsync()
     {

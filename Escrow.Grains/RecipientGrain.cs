@@ -43,6 +43,9 @@ public sealed record RecipientState
     [Id(15)] public ImmutableArray<PendingAuditRow> PendingAudits { get; init; } = [];
 
     [Id(16)] public long NextAuditSeq { get; init; }
+
+    /// <summary>When the recipient was deleted (DELETE /v1/recipients/{id}); its address and name are erased.</summary>
+    [Id(17)] public DateTimeOffset? DeletedAt { get; init; }
 }
 
 /// <summary>A payout-setup reminder about to be sent: its day names it (one per recipient and UTC day).</summary>
@@ -135,6 +138,25 @@ public sealed partial class RecipientGrain(
     }
 
     public Task<RecipientView?> GetAsync() => Task.FromResult(View());
+
+    public async Task<bool> DeleteAsync()
+    {
+        if (!state.State.Exists)
+        {
+            return false;
+        }
+        await WriteAsync(state.State with
+        {
+            Exists = false,
+            Email = Storage.PersonalData.Erased,
+            DisplayName = Storage.PersonalData.Erased,
+            Reservations = [],
+            AwaitingPayoutSetup = [],
+            PayoutReminderPending = null,
+            DeletedAt = clock.GetUtcNow(),
+        });
+        return true;
+    }
 
     public async Task<Reservation> ReserveAsync(Guid escrowId, TimeSpan responseWindow)
     {

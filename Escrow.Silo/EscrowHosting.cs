@@ -99,13 +99,17 @@ public static class EscrowHosting
         {
             var connectionString = ConnectionString(configuration)!;
             services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
-            services.AddSingleton<IEscrowStore, PostgresEscrowStore>();
+            services.AddSingleton<PostgresEscrowStore>();
+            services.AddSingleton<IEscrowStore>(sp => sp.GetRequiredService<PostgresEscrowStore>());
+            services.AddSingleton<IPersonalDataStore>(sp => sp.GetRequiredService<PostgresEscrowStore>());
             services.AddSingleton<IAlertDeliveryStore, PostgresAlertDeliveryStore>();
             services.AddHostedService<SchemaMigrationService>();
         }
         else
         {
-            services.AddSingleton<IEscrowStore, InMemoryEscrowStore>();
+            services.AddSingleton<InMemoryEscrowStore>();
+            services.AddSingleton<IEscrowStore>(sp => sp.GetRequiredService<InMemoryEscrowStore>());
+            services.AddSingleton<IPersonalDataStore>(sp => sp.GetRequiredService<InMemoryEscrowStore>());
             services.AddSingleton<IAlertDeliveryStore, InMemoryAlertDeliveryStore>();
         }
 
@@ -125,6 +129,9 @@ public static class EscrowHosting
         services.AddHttpClient<IEmailSender, PostmarkEmailSender>(PostmarkHttpClient, http => http.Timeout = TimeSpan.FromSeconds(30));
         services.AddSingleton<EscrowEffects>();
         services.AddSingleton<Escrow.Grains.Email.PayoutReminderMail>();
+        services.AddSingleton<PersonalDataEraser>();
+        services.AddOptions<RetentionOptions>().Bind(configuration.GetSection(RetentionOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RetentionOptions>, RetentionOptionsValidator>();
         services.AddEscrowTelemetry(configuration);
         services.AddHostedService<ReminderScheduler>();
         services.AddOptions<MonitorOptions>().Bind(configuration.GetSection(MonitorOptions.Section)).ValidateOnStart();

@@ -17,6 +17,7 @@ public sealed partial class ReminderScheduler(IGrainFactory grains, IHostApplica
     {
         await ScheduleAsync("the daily reconciliation", () => grains.GetGrain<IReconciliationGrain>(0).EnsureScheduledAsync());
         await ScheduleAsync("the stuck-escrow monitor", () => grains.GetGrain<IMonitorGrain>(0).EnsureScheduledAsync());
+        await ScheduleAsync("the retention of message bodies", () => grains.GetGrain<IRetentionGrain>(0).EnsureScheduledAsync());
     }
 
     private async Task ScheduleAsync(string what, Func<Task> ensure)

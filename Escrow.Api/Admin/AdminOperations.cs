@@ -12,8 +12,38 @@ public sealed record AdminActionMetadata(string Action);
 /// What an operator can do, carried out once for every caller: the admin API and the console both call these
 /// methods, so an action goes through the same grain call and leaves the same audit row whichever way it came.
 /// </summary>
-public sealed partial class AdminOperations(IGrainFactory grains, IEscrowStore store, TimeProvider clock, ILogger<AdminOperations> logger)
+public sealed partial class AdminOperations(IGrainFactory grains, IEscrowStore store, TimeProvider clock, ILogger<AdminOperations> logger,
+    Escrow.Grains.PersonalDataEraser eraser)
 {
+    public const string ErasePersonalData = "privacy.erase";
+    public const string DeleteRecipient = "recipient.delete";
+
+    /// <summary>
+    /// Erases a sender's data everywhere, or refuses (nothing erased) while one of their escrows is open. Audited
+    /// either way, without the address: the audit row names the escrows and the rows changed.
+    /// </summary>
+    public async Task<Escrow.Grains.ErasureOutcome> EraseAsync(string email, string keyId)
+    {
+        var outcome = await eraser.EraseSenderAsync(email);
+        await store.WriteAuditAsync(new AuditEntry(0, keyId, ErasePersonalData, null, null, clock.GetUtcNow(), Describe(outcome)));
+        return outcome;
+    }
+
+    /// <summary>Deletes a recipient and erases their data, or refuses while one of their escrows is open. Null: no such recipient.</summary>
+    public async Task<Escrow.Grains.ErasureOutcome?> DeleteRecipientAsync(string recipientId, string keyId)
+    {
+        var outcome = await eraser.DeleteRecipientAsync(recipientId);
+        if (outcome is not null)
+        {
+            await store.WriteAuditAsync(new AuditEntry(0, keyId, DeleteRecipient, null, null, clock.GetUtcNow(), $"recipient {recipientId}: {Describe(outcome)}"));
+        }
+        return outcome;
+    }
+
+    private static string Describe(Escrow.Grains.ErasureOutcome o) => o.Refused
+        ? $"refused: {o.Open.Count} escrows open ({string.Join(", ", o.Open.Take(20))})"
+        : $"erased: {o.Erased.Count} escrows ({string.Join(", ", o.Erased.Take(20))}); {o.Rows}";
+
     public const int ReasonLengthMax = 1000;
     public const string ResetBreaker = AuditActions.ResetBreaker;
     public const string RunReconciliation = AuditActions.RunReconciliation;

@@ -8,6 +8,11 @@ using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.Endpoints;
 
+public sealed record EraseBody([property: System.ComponentModel.DataAnnotations.Required, System.ComponentModel.Description("The person's e-mail address.")] string? Email);
+
+/// <param name="Escrows">The escrows whose texts and sender address were erased.</param>
+public sealed record ErasureResponse(IReadOnlyList<Guid> Escrows, int EmailLogRows, int InboundMessageRows, int AlertRows, int AuditRows);
+
 public sealed record ReasonBody([property: System.ComponentModel.DataAnnotations.StringLength(1000), System.ComponentModel.Description("Why; kept in the audit trail.")] string? Reason = null);
 
 /// <summary>Operators never need SQL: every action is an audited call with an admin key.</summary>
@@ -67,6 +72,14 @@ public static class AdminEndpoints
                 + "Filters: `escrowId` (a uuid), `recipientId`, `since` (an ISO 8601 time: rows at or after it); `limit` 1 to 200, default 100.")
             .Produces<AuditList>()
             .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status503ServiceUnavailable);
+        admin.MapPost("/privacy/erase", EraseAsync).WithMetadata(new AdminActionMetadata(AdminOperations.ErasePersonalData))
+            .Describe("erasePersonalData", "Erase a person's data",
+                "Replaces the person's e-mail address, and the subjects and messages of their escrows, with `erased` wherever they are stored "
+                + "(escrow state, e-mail log, inbound messages, alert and audit texts), keeping ids and amounts. 409 `escrow_open` (nothing erased) "
+                + "while one of their escrows is not finished. Audited without the address.")
+            .JsonBody(new EraseBody("someone@example.com"))
+            .Produces<ErasureResponse>()
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable);
         admin.MapPost("/alerts/{id:long}/ack", AcknowledgeAsync).WithMetadata(new AdminActionMetadata(AdminOperations.AcknowledgeAlert))
             .Describe("acknowledgeAlert", "Acknowledge an alert", "Marks the alert as seen by the calling key. Audited.")
             .Produces(StatusCodes.Status204NoContent)
@@ -262,4 +275,27 @@ public static class AdminEndpoints
 
     private static async Task<IResult> AcknowledgeAsync(long id, HttpContext http, AdminOperations ops) =>
         await ops.AcknowledgeAlertAsync(id, http.Caller().KeyId) ? TypedResults.NoContent() : Problems.NotFound("No alert has this id.");
+
+    private static async Task<IResult> EraseAsync(HttpRequest request, AdminOperations ops)
+    {
+        var (body, error) = await JsonBody.ReadAsync<EraseBody>(request);
+        if (body is null)
+        {
+            return error!;
+        }
+        var email = body.Email?.Trim();
+        if (!RecipientEndpoints.IsValidEmail(email))
+        {
+            return Problems.Validation(new Dictionary<string, string[]> { ["email"] = ["A valid e-mail address is required."] });
+        }
+        return ToResult(await ops.EraseAsync(email!, request.HttpContext.Caller().KeyId));
+    }
+
+    /// <summary>200 with what was erased, or 409 escrow_open naming the open escrows (nothing erased).</summary>
+    public static IResult ToResult(ErasureOutcome outcome) => outcome.Refused
+        ? Problems.Make(StatusCodes.Status409Conflict, "escrow_open",
+            $"{outcome.Open.Count} of this person's escrows are not finished (or still have e-mails to send); nothing was erased. Ask again once they are.",
+            type: "https://escrow.invalid/problems/escrow_open",
+            extensions: new Dictionary<string, object?> { ["rejection"] = "escrow_open", ["escrows"] = outcome.Open })
+        : TypedResults.Ok(new ErasureResponse(outcome.Erased, outcome.Rows!.EmailLog, outcome.Rows.InboundMessages, outcome.Rows.Alerts, outcome.Rows.Audit));
 }

@@ -44,6 +44,13 @@ public static partial class RecipientEndpoints
             .JsonBody(new RecipientBody("dr.lee@example.com", "Dr. Lee", 2500, "EUR", 7500, 20))
             .Produces<RecipientResponse>()
             .Problems(StatusCodes.Status503ServiceUnavailable);
+        group.MapDelete("/{recipientId}", DeleteAsync)
+            .Describe("deleteRecipient", "Delete a recipient and erase their data",
+                "No new escrows; the recipient's address and name, and the subjects, messages and sender addresses of their escrows, become `erased` "
+                + "everywhere they are stored (ids and amounts are kept). 409 `escrow_open` (nothing changed) while one of their escrows is not finished. "
+                + "Audited. A later PUT with the same id makes a new recipient.")
+            .Produces<ErasureResponse>()
+            .Problems(StatusCodes.Status404NotFound, StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable);
         group.MapGet("/{recipientId}", GetAsync)
             .Describe("getRecipient", "Read a recipient", "Its profile and Stripe Connect status (account id, whether payouts are enabled).")
             .Produces<RecipientResponse>()
@@ -150,6 +157,16 @@ public static partial class RecipientEndpoints
             new RecipientProfile(body.Email!, body.DisplayName!.Trim(), body.BasePriceMinor!.Value, body.Currency!, body.RevenueShareBps, body.DailyLimit, body.Country,
                 request.HttpContext.Caller().KeyId));
         return TypedResults.Ok(ToResponse(view, stripe.Value));
+    }
+
+    private static async Task<IResult> DeleteAsync(string recipientId, HttpContext http, Admin.AdminOperations ops)
+    {
+        if (!IsValidId(recipientId))
+        {
+            return Problems.NotFound("No recipient has this id.");
+        }
+        var outcome = await ops.DeleteRecipientAsync(recipientId, http.Caller().KeyId);
+        return outcome is null ? Problems.NotFound("No recipient has this id.") : AdminEndpoints.ToResult(outcome);
     }
 
     private static async Task<IResult> GetAsync(string recipientId, IGrainFactory grains, IOptions<StripeOptions> stripe)

@@ -30,7 +30,7 @@ public static class ConsolePages
     private static readonly (string Path, string Label)[] Navigation =
     [
         ("/console", "Overview"), ("/console/escrows", "Escrows"), ("/console/alerts", "Alerts"), ("/console/breaker", "Circuit breaker"),
-        ("/console/reconciliation", "Reconciliation"), ("/console/audit", "Audit log"),
+        ("/console/reconciliation", "Reconciliation"), ("/console/audit", "Audit log"), ("/console/privacy", "Personal data"),
     ];
 
     public static IResult Page(HttpContext http, string title, Markup body, int status = StatusCodes.Status200OK, bool signedIn = true)

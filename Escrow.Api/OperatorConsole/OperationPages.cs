@@ -12,7 +12,47 @@ public static class OperationPages
         AlertsPage.Map(pages);
         BreakerPage.Map(pages);
         ReconciliationPage.Map(pages);
+        PrivacyPage.Map(pages);
     }
+}
+
+/// <summary>Erasing a person's data on request: the same operation as POST /v1/admin/privacy/erase.</summary>
+public static class PrivacyPage
+{
+    public static void Map(RouteGroupBuilder pages)
+    {
+        pages.MapGet("/privacy", (HttpContext http) => Render(http, null, StatusCodes.Status200OK));
+        pages.MapPost("/privacy/erase", async (HttpContext http, AdminOperations ops) =>
+        {
+            var form = await http.Request.ReadFormAsync();
+            var email = form["email"].ToString().Trim();
+            if (!Escrow.Api.Endpoints.RecipientEndpoints.IsValidEmail(email))
+            {
+                return Render(http, Html.Of($"<p class=\"error\" role=\"alert\">A valid e-mail address is required.</p>"), StatusCodes.Status400BadRequest);
+            }
+            if (form["confirm"] != "yes")
+            {
+                return ConsolePages.Confirm(http, "Erase a person's data",
+                    Html.Of($"<p>Everything stored about <strong>{email}</strong> becomes <q>erased</q>. This cannot be undone.</p>"), "/console/privacy/erase", [("email", email)], "/console/privacy");
+            }
+            var outcome = await ops.EraseAsync(email, http.KeyId());
+            return outcome.Refused
+                ? Render(http, Html.Of($"<p class=\"error\" role=\"alert\">{outcome.Open.Count} of this person's escrows are not finished; nothing was erased.</p>"), StatusCodes.Status409Conflict)
+                : Render(http, Html.Of($"<p class=\"notice\" role=\"status\">Erased: {outcome.Erased.Count} escrows; {outcome.Rows}.</p>"), StatusCodes.Status200OK);
+        }).WithMetadata(new AdminActionMetadata(AdminOperations.ErasePersonalData));
+    }
+
+    private static IResult Render(HttpContext http, Markup? message, int status) => ConsolePages.Page(http, "Personal data", Html.Of($"""
+        <h1>Personal data</h1>
+        {message ?? Markup.Empty}
+        <p>Erasing replaces a person's e-mail address, and the subjects and messages of their escrows, with <q>erased</q> everywhere; ids and amounts stay. It is refused while one of their escrows is not finished.</p>
+        <form method="post" action="/console/privacy/erase" class="action">
+          {ConsolePages.Token(http)}
+          <label for="erase-email">E-mail address</label>
+          <input id="erase-email" name="email" type="email" required maxlength="254">
+          <button type="submit">Erase…</button>
+        </form>
+        """), status);
 }
 
 /// <summary>Alerts: filter by open or all and by severity or kind; acknowledge one.</summary>

@@ -82,6 +82,16 @@ public sealed record RecipientNotReady(int EffectId) : EscrowCommand
     public override string Name => "recipient_not_ready";
 }
 
+/// <summary>
+/// Replace the escrow's personal data with "erased", keeping ids and amounts: the subject and message (and reply texts
+/// waiting to be sent) always, the sender's e-mail address too unless <paramref name="BodiesOnly"/> (the retention of
+/// message bodies).
+/// </summary>
+public sealed record ErasePersonalData(bool BodiesOnly) : EscrowCommand
+{
+    public override string Name => "erase_personal_data";
+}
+
 /// <summary>An escrow waiting for payout setup asks the recipient again on its own schedule.</summary>
 public sealed record PayoutCheckDue : EscrowCommand
 {

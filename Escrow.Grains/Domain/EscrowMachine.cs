@@ -34,7 +34,7 @@ public sealed record NewEscrow(
 /// pair has a decided outcome; a refused one is a named <see cref="Rejection"/> that changes nothing.
 /// Effects are appended to the outbox of the new state; the grain performs them after the state is written.
 /// </summary>
-public sealed class EscrowMachine(EscrowPolicy policy)
+public sealed partial class EscrowMachine(EscrowPolicy policy)
 {
     public EscrowPolicy Policy { get; } = policy;
 
@@ -249,6 +249,8 @@ public sealed class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.Processing, AuthorisationVoided v) when s.ChargeId is null => VoidedWhileHeld(s, v, now),
             (EscrowStatus.Cancelled or EscrowStatus.PaymentFailed or EscrowStatus.Refunded, AuthorisationVoided) => Decision.Reject(s, Rejection.AlreadyDone),
             (_, AuthorisationVoided) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
+
+            (_, ErasePersonalData e) => Erase(s, e, now),
 
             _ => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
         };

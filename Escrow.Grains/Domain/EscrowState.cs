@@ -81,6 +81,17 @@ public sealed record EscrowState
 
     public const int PaymentDeclinesMax = 10;
 
+    /// <summary>What erased personal data is replaced with.</summary>
+    public const string Erased = "erased";
+
+    // Ids 90 and up: kept apart from the lifecycle's own additions.
+
+    /// <summary>When the subject and message were erased (retention or an erasure request); null while kept.</summary>
+    [Id(90)] public DateTimeOffset? BodiesErasedAt { get; init; }
+
+    /// <summary>When the sender's e-mail address was erased too (an erasure request); null while kept.</summary>
+    [Id(91)] public DateTimeOffset? PersonalDataErasedAt { get; init; }
+
     /// <summary>
     /// The first idempotency-key attempt of a money effect an operator starts again after Stripe refused one for good:
     /// Stripe replays a refused request's saved answer to its key, so the new try must not reuse it.

@@ -131,7 +131,9 @@ public sealed record EscrowProjection(
     DateTimeOffset StatusChangedAt,
     int TransferAttempts,
     bool DisputeOpen,
-    int Version);
+    int Version,
+    string? SenderKey = null,
+    bool BodiesErased = false);
 
 /// <summary>One insert-only ledger row. A correction is a new row. <see cref="Data"/> is a small JSON object (no secrets, no bodies).</summary>
 public sealed record LedgerEntry(

@@ -7,7 +7,7 @@ namespace Escrow.Grains.Storage;
 /// The no-configuration <see cref="IEscrowStore"/>: the same semantics as <see cref="PostgresEscrowStore"/>, held in
 /// memory behind one lock. Timestamps are kept in UTC at microsecond precision, as PostgreSQL keeps them.
 /// </summary>
-public sealed class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStore
+public sealed partial class InMemoryEscrowStore(TimeProvider timeProvider) : IEscrowStore
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<Guid, EscrowProjection> _projections = [];

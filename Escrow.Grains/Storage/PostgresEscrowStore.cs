@@ -13,7 +13,7 @@ namespace Escrow.Grains.Storage;
 /// Npgsql then sends the SQL as is; with @names it parses and rewrites the SQL on every execution, which allocates.
 /// Only the admin search keeps named parameters: its optional filters read better by name, and it runs rarely.
 /// </remarks>
-public sealed class PostgresEscrowStore : IEscrowStore
+public sealed partial class PostgresEscrowStore : IEscrowStore
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly TimeProvider _timeProvider = TimeProvider.System;
@@ -32,7 +32,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
     private const string ProjectionColumns = """
         escrow_id, recipient_id, status, amount_minor, currency, recipient_share_minor, platform_fee_minor,
         payment_intent_id, charge_id, transfer_id, created_at, deadline, reply_deadline, status_changed_at,
-        transfer_attempts, dispute_open, version
+        transfer_attempts, dispute_open, version, sender_key, bodies_erased
         """;
 
     private const string InsertLedgerSql = """
@@ -41,10 +41,10 @@ public sealed class PostgresEscrowStore : IEscrowStore
         ON CONFLICT (escrow_id, seq) DO NOTHING
         """;
 
-    // $1 to $17 are the ProjectionColumns in order.
+    // $1 to $19 are the ProjectionColumns in order.
     private const string UpsertProjectionSql = $"""
         INSERT INTO escrow_projection ({ProjectionColumns}, synced_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, now())
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, now())
         ON CONFLICT (escrow_id) DO UPDATE SET
             recipient_id = excluded.recipient_id,
             status = excluded.status,
@@ -62,6 +62,8 @@ public sealed class PostgresEscrowStore : IEscrowStore
             transfer_attempts = excluded.transfer_attempts,
             dispute_open = excluded.dispute_open,
             version = excluded.version,
+            sender_key = excluded.sender_key,
+            bodies_erased = excluded.bodies_erased,
             synced_at = excluded.synced_at
         WHERE escrow_projection.version < excluded.version
         """;
@@ -165,7 +167,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
             P(p.RecipientShareMinor), P(p.PlatformFeeMinor), Text(p.PaymentIntentId), Text(p.ChargeId),
             Text(p.TransferId), P(p.CreatedAt.ToUniversalTime()), P(p.Deadline?.ToUniversalTime()),
             P(p.ReplyDeadline?.ToUniversalTime()), P(p.StatusChangedAt.ToUniversalTime()), P(p.TransferAttempts),
-            P(p.DisputeOpen), P(p.Version));
+            P(p.DisputeOpen), P(p.Version), Text(p.SenderKey), P(p.BodiesErased));
         batch.BatchCommands.Add(upsert);
     }
 
@@ -542,7 +544,7 @@ public sealed class PostgresEscrowStore : IEscrowStore
     private static EscrowProjection ReadProjection(NpgsqlDataReader r) => new(
         r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetString(4), r.GetInt64(5), r.GetInt64(6),
         NullableString(r, 7), NullableString(r, 8), NullableString(r, 9), Time(r, 10), NullableTime(r, 11), NullableTime(r, 12),
-        Time(r, 13), r.GetInt32(14), r.GetBoolean(15), r.GetInt32(16));
+        Time(r, 13), r.GetInt32(14), r.GetBoolean(15), r.GetInt32(16), NullableString(r, 17), r.GetBoolean(18));
 
     private static AlertRecord ReadAlert(NpgsqlDataReader r) => new(
         r.GetInt64(0), r.GetString(1), r.GetString(2), NullableGuid(r, 3), r.GetString(4), r.GetString(5), Time(r, 6),

@@ -26,6 +26,6 @@ public sealed class ConsoleActionsTests(ConsoleBrowserFixture fx)
 
         Assert.Equal(adminActions, consoleActions);
         Assert.Contains("escrow.resolve_dispute", consoleActions);
-        Assert.Equal(Enum.GetValues<OperatorActionKind>().Length + 3, consoleActions.Count);
+        Assert.Equal(Enum.GetValues<OperatorActionKind>().Length + 4, consoleActions.Count);
     }
 }

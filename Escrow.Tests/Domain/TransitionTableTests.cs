@@ -18,7 +18,7 @@ public sealed partial class TransitionTableTests
         "refund_permit_retry_due", "operator_release", "operator_refund", "operator_retry_transfer",
         "operator_approve_refund", "dispute_opened", "operator_resolve_dispute", "transfer_reversed",
         "transfer_reported", "payout_check_due", "reply_awaited", "retry_payment",
-        "money_effect_rejected", "transfer_reversal_made", "dispute_closed",
+        "money_effect_rejected", "transfer_reversal_made", "dispute_closed", "erase_personal_data",
     ];
 
     /// <summary>One representative of every command record, completing the state's own effects where it can.</summary>
@@ -57,6 +57,7 @@ public sealed partial class TransitionTableTests
             "operator_resolve_dispute" => new OperatorResolveDispute("resolved"),
             "transfer_reversed" => new TransferReversed(s.TransferId ?? AnEscrow.TransferId, s.Split.RecipientShare.Minor),
             "payout_check_due" => new PayoutCheckDue(),
+            "erase_personal_data" => new ErasePersonalData(BodiesOnly: false),
             "reply_awaited" => new ReplyAwaited(Effect(EffectKind.RequestRefundPermit), s.ReplyDeadline),
             "transfer_reported" => new TransferReported(s.TransferId ?? AnEscrow.TransferId, s.Split.RecipientShare.Minor, "eur", AnEscrow.AccountId, AnEscrow.AccountId),
             "retry_payment" => new RetryPayment("pm_card_mastercard"),
@@ -174,6 +175,9 @@ public sealed partial class TransitionTableTests
         { EscrowStatus.Released, "transferred", "!unknown_effect" },
         { EscrowStatus.Released, "transfer_reversed", "released" },
         { EscrowStatus.PendingUserSetup, "payout_check_due", "!not_due_yet" },
+        { EscrowStatus.Held, "erase_personal_data", "!escrow_open" },
+        { EscrowStatus.Released, "erase_personal_data", "!escrow_open" }, // its payout e-mail is still to send
+        { EscrowStatus.Cancelled, "erase_personal_data", "cancelled" },
         { EscrowStatus.Held, "payout_check_due", "!not_allowed_in_status" },
         { EscrowStatus.Processing, "transfer_reported", "!not_allowed_in_status" },
         { EscrowStatus.TransferFailed, "transfer_reported", "released" },
