@@ -25,7 +25,7 @@ public sealed partial class AdminOperations(IGrainFactory grains, IEscrowStore s
     public async Task<Escrow.Grains.ErasureOutcome> EraseAsync(string email, string keyId)
     {
         var outcome = await eraser.EraseSenderAsync(email);
-        await store.WriteAuditAsync(new AuditEntry(0, keyId, ErasePersonalData, null, null, clock.GetUtcNow(), Describe(outcome)));
+        await WriteAfterChangeAsync(new AuditEntry(0, keyId, ErasePersonalData, null, null, clock.GetUtcNow(), Describe(outcome)));
         return outcome;
     }
 
@@ -35,7 +35,7 @@ public sealed partial class AdminOperations(IGrainFactory grains, IEscrowStore s
         var outcome = await eraser.DeleteRecipientAsync(recipientId);
         if (outcome is not null)
         {
-            await store.WriteAuditAsync(new AuditEntry(0, keyId, DeleteRecipient, null, null, clock.GetUtcNow(), $"recipient {recipientId}: {Describe(outcome)}"));
+            await WriteAfterChangeAsync(new AuditEntry(0, keyId, DeleteRecipient, null, null, clock.GetUtcNow(), Describe(outcome), recipientId));
         }
         return outcome;
     }
