@@ -1,3 +1,6 @@
+using System.Security.Cryptography;
+using System.Text;
+
 namespace Escrow;
 
 /// <summary>
@@ -31,8 +34,15 @@ public sealed record GuardAnswer([property: Id(0)] bool Allowed, [property: Id(1
 
 public static class ClientGuardKeys
 {
-    /// <summary>A sender's e-mail address, compared without case.</summary>
-    public static string Sender(string email) => "sender/" + email.Trim().ToLowerInvariant();
+    /// <summary>
+    /// A sender's e-mail address, compared without case. The key is its SHA-256, so grain ids and stored grain state
+    /// never hold the address itself and erasing a person's data need not touch them.
+    /// </summary>
+    public static string Sender(string email) => "sender/" + SenderHash(email);
+
+    /// <summary>Hex SHA-256 of an e-mail address, trimmed, in lower case: how a sender is found without storing the address.</summary>
+    public static string SenderHash(string email) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(email.Trim().ToLowerInvariant())));
 
     /// <summary>A client address (its rate-limit partition: an IPv4 address or an IPv6 /64).</summary>
     public static string Address(string partition) => "address/" + partition;

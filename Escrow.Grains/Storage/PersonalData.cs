@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-
 namespace Escrow.Grains.Storage;
 
 public static class PersonalData
@@ -9,8 +6,7 @@ public static class PersonalData
     public const string Erased = Domain.EscrowState.Erased;
 
     /// <summary>How an escrow's sender is found without storing the address: hex SHA-256 of it, trimmed, in lower case.</summary>
-    public static string SenderKey(string email) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(email.Trim().ToLowerInvariant())));
+    public static string SenderKey(string email) => ClientGuardKeys.SenderHash(email);
 
     /// <summary><paramref name="text"/> with every occurrence of <paramref name="email"/> (any case) replaced by "erased".</summary>
     public static string? Without(string? text, string? email) =>

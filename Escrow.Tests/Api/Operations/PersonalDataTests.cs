@@ -170,7 +170,10 @@ public sealed class PersonalDataTests
         var response = await app.PostEscrowAsync(Body(recipientId, p), Guid.NewGuid().ToString());
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.True(response.StatusCode == HttpStatusCode.Created, body.ToString());
-        return body.GetProperty("id").GetGuid();
+        var id = body.GetProperty("id").GetGuid();
+        // The eraser finds a person's escrows in the projection, which the escrow writes just after the create's answer.
+        await Eventually.UntilAsync(() => app.Store().GetEscrowAsync(id), p => p is not null, "the escrow's projection");
+        return id;
     }
 
     private static Task<HttpResponseMessage> EraseAsync(EscrowApiFactory app, string email) =>
