@@ -7,12 +7,12 @@ using Microsoft.Extensions.Options;
 
 namespace Escrow.Grains;
 
-/// <summary>What performing one effect produced: the command to decide, or the error that postpones it.</summary>
+/// <summary>What performing one effect produced: the command for the machine to decide (<see cref="EffectFailed"/> when it could not be done).</summary>
 /// <param name="InEmailLog">
 /// A sent e-mail whose "sent" row is durable in the e-mail log: a re-drive finds it there and does not send it again,
 /// so its completion need not be written to the escrow's state at once.
 /// </param>
-public readonly record struct EffectOutcome(EscrowCommand? Command, string? Error, bool InEmailLog = false);
+public readonly record struct EffectOutcome(EscrowCommand Command, bool InEmailLog = false);
 
 /// <summary>
 /// Performs the outbox effects of an escrow against Stripe, Postmark, the other grains and the store, and turns
@@ -78,47 +78,18 @@ public sealed partial class EscrowEffects(
         catch (PaymentGatewayException ex) when (ex.Kind == PaymentErrorKind.Transient)
         {
             LogTransient(s.Id, e.Kind.ToString(), ex.Code);
-            return new(null, ex.Code);
+            return new(new EffectFailed(e.Id, ex.Code, Permanent: false));
         }
         catch (EmailSendException ex)
         {
             LogEmailFailed(s.Id, e.Email?.ToString() ?? "", ex.Message);
-            return new(null, ex.Transient ? "email_transient" : "email_rejected");
+            return new(new EffectFailed(e.Id, ex.Transient ? "email_transient" : "email_rejected", Permanent: false));
         }
         catch (Exception ex) when (TransientFailure.Is(ex))
         {
             LogTransient(s.Id, e.Kind.ToString(), ex.GetType().Name);
-            return new(null, ex.GetType().Name);
+            return new(new EffectFailed(e.Id, ex.GetType().Name, Permanent: false));
         }
-    }
-
-    /// <summary>
-    /// Schedules another try with bounded backoff. An email that keeps failing is dropped with an alert (it never
-    /// blocks money); a money movement keeps trying at the longest delay and raises one alert.
-    /// </summary>
-    public EscrowState Postpone(EscrowState s, PendingEffect e, string error, DateTimeOffset now)
-    {
-        if (!s.Outbox.Contains(e))
-        {
-            return s;
-        }
-        var attempts = e.Attempts + 1;
-        var retry = _policy.EffectRetry;
-        EscrowTelemetry.EffectRetries.Add(1, new KeyValuePair<string, object?>("effect", e.Kind.ToString()));
-        // A failed call's key is not used again (Stripe may have saved the failure under it): the next try reads first.
-        var keyAttempt = UsesKeyAttempts(e.Kind) ? e.KeyAttempt + 1 : e.KeyAttempt;
-        var outbox = s.Outbox.Replace(e, e with { Attempts = attempts, NotBefore = now + retry.DelayAfter(attempts), KeyAttempt = keyAttempt });
-        var next = s with { Outbox = outbox, LastError = error };
-        if (attempts == retry.MaxAttempts)
-        {
-            var kind = e.Kind == EffectKind.SendEmail ? "email_failed" : "effect_retrying";
-            if (e.Kind == EffectKind.SendEmail)
-            {
-                next = next with { Outbox = next.Outbox.Remove(outbox.First(x => x.Id == e.Id)) };
-            }
-            next = EscrowMachine.AddEffect(next, EffectKind.RaiseAlert, detail: $"{kind}|{e.Kind} {e.Email} failed {attempts} times: {error}");
-        }
-        return next;
     }
 
     /// <summary>
@@ -134,17 +105,13 @@ public sealed partial class EscrowEffects(
                 .FirstOrDefault(m => m.IgnoredReason == InboundMessageRecord.Pending && _machine.AwaitsReply(s, m.ReceivedAt, now));
             if (pending is not null)
             {
-                return new(new ReplyAwaited(e.Id, pending.ReceivedAt), null);
+                return new(new ReplyAwaited(e.Id, pending.ReceivedAt));
             }
         }
         return new(new RefundPermitAnswered(e.Id, s.RefundApproved
             ? RefundPermit.Granted
-            : await grains.GetGrain<ICircuitBreakerGrain>(0).RequestPermitAsync(s.Id, s.Amount)), null);
+            : await grains.GetGrain<ICircuitBreakerGrain>(0).RequestPermitAsync(s.Id, s.Amount)));
     }
-
-    private static bool UsesKeyAttempts(EffectKind kind) =>
-        kind is EffectKind.CreatePaymentIntent or EffectKind.ConfirmPayment or EffectKind.CapturePayment or EffectKind.CancelPaymentIntent or EffectKind.RefundPayment
-            or EffectKind.ReverseTransfer;
 
     private async Task<EffectOutcome> CreatePaymentIntentAsync(EscrowState s, PendingEffect e)
     {
@@ -156,13 +123,13 @@ public sealed partial class EscrowEffects(
             if (intent.Status == "requires_payment_method" && s.PaymentMethodId is not null)
             {
                 // Found after a lost answer: its confirm was declined.
-                return new(new PaymentFailed("card_declined", e.Id, intent.Id, intent.ClientSecret), null);
+                return new(new PaymentFailed("card_declined", e.Id, intent.Id, intent.ClientSecret));
             }
-            return new(new PaymentIntentCreated(e.Id, intent.Id, intent.ClientSecret ?? "", intent.Status, intent.AmountMinor, intent.Currency), null);
+            return new(new PaymentIntentCreated(e.Id, intent.Id, intent.ClientSecret ?? "", intent.Status, intent.AmountMinor, intent.Currency));
         }
         catch (PaymentGatewayException ex) when (ex.Kind is PaymentErrorKind.Declined or PaymentErrorKind.Rejected)
         {
-            return new(new PaymentFailed(ex.Code, e.Id, ex.PaymentIntent?.Id, ex.PaymentIntent?.ClientSecret), null);
+            return new(new PaymentFailed(ex.Code, e.Id, ex.PaymentIntent?.Id, ex.PaymentIntent?.ClientSecret));
         }
     }
 
@@ -178,12 +145,12 @@ public sealed partial class EscrowEffects(
                 intent = await payments.ConfirmPaymentIntentAsync(s.Id, s.PaymentIntentId!, paymentMethod, s.PaymentDeclines, e.KeyAttempt);
             }
             return intent.Status == "requires_capture"
-                ? new(new PaymentAuthorised(intent.Id, intent.AmountMinor, intent.Currency, e.Id), null)
-                : new(new PaymentFailed(intent.Status, e.Id, intent.Id), null);
+                ? new(new PaymentAuthorised(intent.Id, intent.AmountMinor, intent.Currency, e.Id))
+                : new(new PaymentFailed(intent.Status, e.Id, intent.Id));
         }
         catch (PaymentGatewayException ex) when (ex.Kind is PaymentErrorKind.Declined or PaymentErrorKind.Rejected)
         {
-            return new(new PaymentFailed(ex.Code, e.Id, s.PaymentIntentId), null);
+            return new(new PaymentFailed(ex.Code, e.Id, s.PaymentIntentId));
         }
     }
 
@@ -194,13 +161,13 @@ public sealed partial class EscrowEffects(
             // After a failed try the capture may have been made (its answer lost): Stripe's PaymentIntent says.
             if (e.KeyAttempt > 0 && await payments.GetPaymentIntentAsync(s.PaymentIntentId!) is { Status: "succeeded", LatestChargeId: { } charge })
             {
-                return new(new Captured(e.Id, charge), null);
+                return new(new Captured(e.Id, charge));
             }
-            return new(new Captured(e.Id, await payments.CaptureAsync(s.Id, s.PaymentIntentId!, s.Amount, e.KeyAttempt)), null);
+            return new(new Captured(e.Id, await payments.CaptureAsync(s.Id, s.PaymentIntentId!, s.Amount, e.KeyAttempt)));
         }
         catch (PaymentGatewayException ex) when (ex.Kind is PaymentErrorKind.Declined or PaymentErrorKind.Rejected)
         {
-            return new(new CaptureRejected(e.Id, ex.Code), null);
+            return new(new CaptureRejected(e.Id, ex.Code));
         }
     }
 
@@ -209,7 +176,7 @@ public sealed partial class EscrowEffects(
         var destination = await grains.GetGrain<IRecipientGrain>(s.RecipientId).GetPayoutDestinationAsync();
         if (destination is null)
         {
-            return new(new RecipientNotReady(e.Id), null);
+            return new(new RecipientNotReady(e.Id));
         }
         // Stripe forgets idempotency keys after about a day, and a lost answer may hide a transfer that was made:
         // before any retry, look the escrow's transfer group up and adopt what is there instead of paying twice.
@@ -224,19 +191,19 @@ public sealed partial class EscrowEffects(
             }
             if (await AdoptableAsync(s, existing, destination, now) is { } found)
             {
-                return new(new Transferred(e.Id, found.Id, found.DestinationAccountId, Adopted: true), null);
+                return new(new Transferred(e.Id, found.Id, found.DestinationAccountId, Adopted: true));
             }
         }
         try
         {
             var transfer = await payments.TransferAsync(s.Id, s.TransferKeyAttempt, s.Split.RecipientShare, destination, s.ChargeId!);
-            return new(new Transferred(e.Id, transfer.Id, transfer.DestinationAccountId, Adopted: false), null);
+            return new(new Transferred(e.Id, transfer.Id, transfer.DestinationAccountId, Adopted: false));
         }
         catch (PaymentGatewayException ex)
         {
             // Every transfer failure is visible as transfer_failed and retried on its schedule; only a refusal moves the key on.
             LogTransferFailed(s.Id, ex.Code, ex.Kind.ToString());
-            return new(new TransferRejected(e.Id, ex.Code, Permanent: ex.Kind != PaymentErrorKind.Transient), null);
+            return new(new TransferRejected(e.Id, ex.Code, Permanent: ex.Kind != PaymentErrorKind.Transient));
         }
     }
 
@@ -277,21 +244,21 @@ public sealed partial class EscrowEffects(
             var account = (await grains.GetGrain<IRecipientGrain>(s.RecipientId).GetAsync())?.StripeAccountId;
             if (await AdoptableAsync(s, await payments.FindTransfersAsync(s.Id), account, now) is { } made)
             {
-                return new(new TransferReported(made.Id, made.AmountMinor, made.Currency, made.DestinationAccountId, account), null);
+                return new(new TransferReported(made.Id, made.AmountMinor, made.Currency, made.DestinationAccountId, account));
             }
         }
         // After a failed try the refund may have been made (its answer lost): the PaymentIntent's refunds say.
         if (e.KeyAttempt > 0 && (await payments.FindRefundsAsync(s.PaymentIntentId!)).FirstOrDefault() is { } refunded)
         {
-            return new(new PaymentRefunded(e.Id, refunded), null);
+            return new(new PaymentRefunded(e.Id, refunded));
         }
         try
         {
-            return new(new PaymentRefunded(e.Id, await payments.RefundAsync(s.Id, s.PaymentIntentId!, e.KeyAttempt)), null);
+            return new(new PaymentRefunded(e.Id, await payments.RefundAsync(s.Id, s.PaymentIntentId!, e.KeyAttempt)));
         }
         catch (PaymentGatewayException ex) when (ex.Kind != PaymentErrorKind.Transient)
         {
-            return new(new MoneyEffectRejected(e.Id, ex.Code), null);
+            return new(new EffectFailed(e.Id, ex.Code, Permanent: true));
         }
     }
 
@@ -305,13 +272,13 @@ public sealed partial class EscrowEffects(
         {
             if (e.KeyAttempt > 0 && (await payments.FindTransferReversalsAsync(s.TransferId!)).FirstOrDefault() is { } made)
             {
-                return new(new TransferReversalMade(e.Id, made), null);
+                return new(new TransferReversalMade(e.Id, made));
             }
-            return new(new TransferReversalMade(e.Id, await payments.ReverseTransferAsync(s.Id, s.TransferId!, s.Split.RecipientShare.Minor, e.KeyAttempt)), null);
+            return new(new TransferReversalMade(e.Id, await payments.ReverseTransferAsync(s.Id, s.TransferId!, s.Split.RecipientShare.Minor, e.KeyAttempt)));
         }
         catch (PaymentGatewayException ex) when (ex.Kind != PaymentErrorKind.Transient)
         {
-            return new(new MoneyEffectRejected(e.Id, ex.Code), null);
+            return new(new EffectFailed(e.Id, ex.Code, Permanent: true));
         }
     }
 
@@ -324,19 +291,19 @@ public sealed partial class EscrowEffects(
             {
                 await payments.CancelAsync(s.Id, s.PaymentIntentId, e.KeyAttempt);
             }
-            return new(new PaymentIntentCancelled(e.Id), null);
+            return new(new PaymentIntentCancelled(e.Id));
         }
         catch (PaymentGatewayException ex) when (ex.Kind != PaymentErrorKind.Transient)
         {
             // Whether this ends the cancel is the machine's rule (a refusal for good is not tried again).
-            return new(new MoneyEffectRejected(e.Id, ex.Code), null);
+            return new(new EffectFailed(e.Id, ex.Code, Permanent: true));
         }
     }
 
     private async Task<EffectOutcome> AwaitPayoutSetupAsync(EscrowState s, PendingEffect e)
     {
         var enabled = await grains.GetGrain<IRecipientGrain>(s.RecipientId).AwaitPayoutSetupAsync(s.Id);
-        return new(enabled ? new RecipientPayoutsEnabled() : new EffectCompleted(e.Id), null);
+        return new(enabled ? new RecipientPayoutsEnabled() : new EffectCompleted(e.Id));
     }
 
     private async Task<EffectOutcome> SendEmailAsync(EscrowState s, PendingEffect e, DateTimeOffset now, bool mayHaveRunBefore)
@@ -359,12 +326,12 @@ public sealed partial class EscrowEffects(
         {
             if ((await store.GetEmailLogAsync(s.Id)).Any(l => l.Kind == message.Tag && l.Outcome == "sent"))
             {
-                return new(new EffectCompleted(e.Id), null, InEmailLog: true);
+                return new(new EffectCompleted(e.Id), InEmailLog: true);
             }
             if (await email.FindSentAsync(EffectMetadataKey, effectKey) is { } found)
             {
                 var adopted = await LogEmailAsync(s.Id, message, "sent", found, "found by Postmark's outbound search after a re-drive", now);
-                return new(new EffectCompleted(e.Id), null, InEmailLog: adopted);
+                return new(new EffectCompleted(e.Id), InEmailLog: adopted);
             }
         }
         bool logged;
@@ -386,9 +353,9 @@ public sealed partial class EscrowEffects(
             LogEmailFailed(s.Id, e.Email?.ToString() ?? "", ex.Message);
             await store.RaiseAlertAsync(new NewAlert("email_rejected", "warning", s.Id, $"email_rejected/{s.Id}/{e.Id}",
                 $"Postmark refused the {message.Tag} e-mail to {message.To} for good (error code {ex.ErrorCode}): {ex.Message}", now));
-            return new(new EffectCompleted(e.Id), null);
+            return new(new EffectCompleted(e.Id));
         }
-        return new(new EffectCompleted(e.Id), null, InEmailLog: logged && IsLoggedEmail(e));
+        return new(new EffectCompleted(e.Id), InEmailLog: logged && IsLoggedEmail(e));
     }
 
     /// <summary>The metadata key whose value names the effect that sent an e-mail.</summary>
@@ -421,7 +388,7 @@ public sealed partial class EscrowEffects(
         var severity = kind is "transfer_retries_exhausted" or EscrowMachine.MoneyEffectRejectedAlert or "dispute_lost" or "dispute_opened" or "transfer_reversed" or "authorisation_voided"
             or "refund_not_made" or "transfer_after_refund" ? "critical" : "warning";
         await store.RaiseAlertAsync(new NewAlert(kind, severity, s.Id, $"{kind}/{s.Id}/{e.Id}", text, now));
-        return new(new EffectCompleted(e.Id), null);
+        return new(new EffectCompleted(e.Id));
     }
 
     /// <summary>The row is named by the effect, so writing it again adds nothing: its completion, too, rides on the next write.</summary>
@@ -429,7 +396,7 @@ public sealed partial class EscrowEffects(
     {
         var (keyId, action, reason, at) = EscrowAudit.Read(e);
         await store.WriteAuditAsync(new AuditEntry(0, keyId, action, s.Id, reason, at, "accepted", s.RecipientId, EscrowAudit.DedupeKey(s.Id, e.Id)));
-        return new(new EffectCompleted(e.Id), null, InEmailLog: true);
+        return new(new EffectCompleted(e.Id), InEmailLog: true);
     }
 
     /// <summary>
@@ -441,13 +408,13 @@ public sealed partial class EscrowEffects(
         await Task.WhenAll(
             grains.GetGrain<IRecipientGrain>(s.RecipientId).TakeSlotAsync(s.Id, s.Amount.Minor, s.RevenueShareBps, s.Amount.Currency.Code),
             grains.GetGrain<IClientGuardGrain>(ClientGuardKeys.Sender(s.SenderEmail)).ReleaseUnpaidAsync(s.Id));
-        return new(new EffectCompleted(e.Id), null, InEmailLog: true);
+        return new(new EffectCompleted(e.Id), InEmailLog: true);
     }
 
     private static async Task<EffectOutcome> Done(PendingEffect e, Task work)
     {
         await work;
-        return new(new EffectCompleted(e.Id), null);
+        return new(new EffectCompleted(e.Id));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Escrow {EscrowId}: {Effect} failed for now ({Code}); retried with backoff")]

@@ -343,7 +343,8 @@ public sealed partial class EscrowGrain(
                     await FlushAsync();
                 }
                 var outcome = await effects.PerformAsync(state.State, effect, now, mayHaveRunBefore: effect.Id < _firstEffectIdOfActivation || effect.Attempts > 0);
-                var next = outcome.Command is { } command ? _machine.Decide(state.State, command, Now) : default;
+                var command = outcome.Command;
+                var next = _machine.Decide(state.State, command, Now);
                 if (outcome.InEmailLog && next.Accepted && EscrowMachine.NextDueAt(next.State) is not null)
                 {
                     // Sent and durable in the e-mail log, and the escrow still has a due time (so it keeps a reminder
@@ -352,10 +353,22 @@ public sealed partial class EscrowGrain(
                     StageUnwritten(next.State);
                     continue;
                 }
-                // A transient failure, or a result the machine refused: try again later, with backoff.
-                Stage(outcome.Command is null || !next.Accepted
-                    ? effects.Postpone(state.State, effect, outcome.Error ?? next.Rejection?.Code ?? "unknown", Now)
-                    : next.State);
+                if (!next.Accepted && command is not EffectFailed)
+                {
+                    // A result the machine refused: the effect is tried again later, like a failed one.
+                    command = new EffectFailed(effect.Id, next.Rejection!.Code, Permanent: false);
+                    next = _machine.Decide(state.State, command, Now);
+                }
+                if (!next.Accepted)
+                {
+                    // The effect is in the outbox, so the machine decides its failure: this is a bug, not an outcome.
+                    throw new EscrowInvariantException(Id, $"the failure of effect {effect.Id} was refused: {next.Rejection!.Code}");
+                }
+                if (command is EffectFailed { Permanent: false })
+                {
+                    EscrowTelemetry.EffectRetries.Add(1, new KeyValuePair<string, object?>("effect", effect.Kind.ToString()));
+                }
+                Stage(next.State);
             }
         }
         finally

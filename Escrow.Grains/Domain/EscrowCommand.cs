@@ -64,12 +64,14 @@ public sealed record Transferred(int EffectId, string TransferId, string Destina
 }
 
 /// <summary>
-/// Stripe refused a cancel, a refund or a transfer reversal for good (<see cref="StripeRefusals.IsPermanent"/>): the effect ends, and an
-/// operator decides what comes next.
+/// An effect could not be done. <paramref name="Permanent"/>: asking again cannot succeed (Stripe refused a cancel, a
+/// refund or a transfer reversal for good, <see cref="StripeRefusals.IsPermanent"/>), so the effect ends and an operator
+/// decides what comes next; otherwise it is tried again with backoff (<see cref="EscrowPolicy.EffectRetry"/>).
 /// </summary>
-public sealed record MoneyEffectRejected(int EffectId, string Code) : EscrowCommand
+/// <param name="Error">Why: the provider's code, the exception's type, or the rejection of the effect's result.</param>
+public sealed record EffectFailed(int EffectId, string Error, bool Permanent) : EscrowCommand
 {
-    public override string Name => "money_effect_rejected";
+    public override string Name => "effect_failed";
 }
 
 public sealed record TransferRejected(int EffectId, string Code, bool Permanent) : EscrowCommand

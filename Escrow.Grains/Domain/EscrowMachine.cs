@@ -153,7 +153,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.Processing, CaptureRejected r) => OnCaptureRejected(s, r, now),
             (_, CaptureRejected) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
-            (_, MoneyEffectRejected r) => OnMoneyEffectRejected(s, r, now),
+            (_, EffectFailed f) => OnEffectFailed(s, f, now),
 
             (EscrowStatus.Processing, Transferred t) => OnTransferred(s, t, now),
             (EscrowStatus.Released, Transferred t) when t.TransferId == s.TransferId => CompleteEffect(s, t.EffectId, EffectKind.TransferShare),
@@ -674,56 +674,98 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
     /// Stripe would not take the share back (typically the connected account's balance does not cover it): the refund
     /// that was to follow is not made, so the platform does not pay twice. A refund after release goes back to released.
     /// </summary>
-    private static Decision ReversalRejected(EscrowState s, PendingEffect effect, MoneyEffectRejected r, DateTimeOffset now)
+    private static Decision ReversalRejected(EscrowState s, PendingEffect effect, string code, DateTimeOffset now)
     {
         var stopped = RemoveEffect(s, effect.Id) with
         {
             NeedsOperator = true,
-            LastError = r.Code,
+            LastError = code,
             MoneyKeyAttemptFloor = Math.Max(s.MoneyKeyAttemptFloor, effect.KeyAttempt + 1),
         };
         stopped = s.Status == EscrowStatus.RefundPending
-            ? Transition(stopped, EscrowStatus.Released, now, "reversal_rejected", detail: r.Code)
-            : Record(stopped, now, "reversal_rejected", detail: r.Code);
-        var why = r.Code == "balance_insufficient" ? "the recipient's connected account has too small a balance to cover it" : "Stripe's code says why";
+            ? Transition(stopped, EscrowStatus.Released, now, "reversal_rejected", detail: code)
+            : Record(stopped, now, "reversal_rejected", detail: code);
+        var why = code == "balance_insufficient" ? "the recipient's connected account has too small a balance to cover it" : "Stripe's code says why";
         var refund = s.Status == EscrowStatus.RefundPending
             ? $" The refund was not made: the sender is not refunded. Try again with POST /v1/admin/escrows/{s.Id}/refund once the balance covers it, or refund the sender from the platform's own balance in Stripe."
             : "";
         return Decision.Accept(Alert(stopped, MoneyEffectRejectedAlert,
-            $"Stripe refused the reversal of transfer {s.TransferId} of escrow {s.Id} for good ({r.Code}: {why}).{refund}"));
+            $"Stripe refused the reversal of transfer {s.TransferId} of escrow {s.Id} for good ({code}: {why}).{refund}"));
     }
 
     /// <summary>The alert kind of a money movement Stripe refused for good.</summary>
     public const string MoneyEffectRejectedAlert = "money_effect_rejected";
 
     /// <summary>
-    /// Stripe refused a cancel or a refund for good: asking again would get the same answer (and its key replays it), so
-    /// the effect ends here. The history keeps Stripe's code, an operator is alerted and must act; an operator's refund
-    /// or release starts the money movement again under a key Stripe has not seen.
+    /// An effect failed. One that moves money back to the sender (a cancel, a refund, a transfer reversal) refused for
+    /// good ends (<see cref="MoneyMovementRefused"/>); every other failure is tried again with backoff
+    /// (<see cref="RetryLater"/>): the machine never drops work it has no rule to end.
     /// </summary>
-    private static Decision OnMoneyEffectRejected(EscrowState s, MoneyEffectRejected r, DateTimeOffset now)
+    private Decision OnEffectFailed(EscrowState s, EffectFailed f, DateTimeOffset now)
     {
-        var effect = s.Outbox.FirstOrDefault(e => e.Id == r.EffectId && e.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment or EffectKind.ReverseTransfer);
+        var effect = s.Outbox.FirstOrDefault(e => e.Id == f.EffectId);
         if (effect is null)
         {
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
+        return f.Permanent && effect.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment or EffectKind.ReverseTransfer
+            ? MoneyMovementRefused(s, effect, f.Error, now)
+            : RetryLater(s, effect, f.Error, now);
+    }
+
+    /// <summary>
+    /// Schedules another try with bounded backoff. An e-mail that keeps failing is dropped with an alert (it never
+    /// blocks money); any other effect keeps trying at the longest delay and raises one alert.
+    /// </summary>
+    private Decision RetryLater(EscrowState s, PendingEffect e, string error, DateTimeOffset now)
+    {
+        var attempts = e.Attempts + 1;
+        var retry = Policy.EffectRetry;
+        // A failed call's key is not used again (Stripe may have saved the failure under it): the next try reads first.
+        var keyAttempt = UsesKeyAttempts(e.Kind) ? e.KeyAttempt + 1 : e.KeyAttempt;
+        var next = s with
+        {
+            Outbox = s.Outbox.Replace(e, e with { Attempts = attempts, NotBefore = now + retry.DelayAfter(attempts), KeyAttempt = keyAttempt }),
+            LastError = error,
+        };
+        if (attempts != retry.MaxAttempts)
+        {
+            return Decision.Accept(next);
+        }
+        var detail = $"{e.Kind} {e.Email} failed {attempts} times: {error}";
+        return Decision.Accept(e.Kind == EffectKind.SendEmail
+            ? Alert(RemoveEffect(next, e.Id), "email_failed", detail)
+            : Alert(next, "effect_retrying", detail));
+    }
+
+    /// <summary>The effects whose Stripe call carries the effect's own key attempt (a transfer's key is the escrow's).</summary>
+    private static bool UsesKeyAttempts(EffectKind kind) =>
+        kind is EffectKind.CreatePaymentIntent or EffectKind.ConfirmPayment or EffectKind.CapturePayment or EffectKind.CancelPaymentIntent
+            or EffectKind.RefundPayment or EffectKind.ReverseTransfer;
+
+    /// <summary>
+    /// Stripe refused a cancel or a refund for good: asking again would get the same answer (and its key replays it), so
+    /// the effect ends here. The history keeps Stripe's code, an operator is alerted and must act; an operator's refund
+    /// or release starts the money movement again under a key Stripe has not seen.
+    /// </summary>
+    private static Decision MoneyMovementRefused(EscrowState s, PendingEffect effect, string code, DateTimeOffset now)
+    {
         if (effect.Kind == EffectKind.ReverseTransfer)
         {
-            return ReversalRejected(s, effect, r, now);
+            return ReversalRejected(s, effect, code, now);
         }
         var operation = effect.Kind == EffectKind.CancelPaymentIntent ? "cancel" : "refund";
-        var stopped = RemoveEffect(s, r.EffectId) with
+        var stopped = RemoveEffect(s, effect.Id) with
         {
             NeedsOperator = true,
-            LastError = r.Code,
+            LastError = code,
             MoneyKeyAttemptFloor = Math.Max(s.MoneyKeyAttemptFloor, effect.KeyAttempt + 1),
         };
-        stopped = Record(stopped, now, $"{operation}_rejected", detail: r.Code);
+        stopped = Record(stopped, now, $"{operation}_rejected", detail: code);
         var next = s.Status == EscrowStatus.RefundPending
             ? $"retry it with POST /v1/admin/escrows/{s.Id}/refund, or pay the recipient with POST /v1/admin/escrows/{s.Id}/release"
             : $"it is not retried; settle the payment {s.PaymentIntentId} in Stripe's dashboard";
-        return Decision.Accept(Alert(stopped, MoneyEffectRejectedAlert, $"Stripe refused the {operation} of escrow {s.Id} for good ({r.Code}): {next}."));
+        return Decision.Accept(Alert(stopped, MoneyEffectRejectedAlert, $"Stripe refused the {operation} of escrow {s.Id} for good ({code}): {next}."));
     }
 
     private static Decision StartTransfer(EscrowState s, DateTimeOffset now)

@@ -42,7 +42,7 @@ public sealed class PermanentRefusalTests
         var s = Cancelling();
         var cancel = s.EffectId(EffectKind.CancelPaymentIntent);
 
-        s = s.Then(new MoneyEffectRejected(cancel, "payment_intent_unexpected_state"), s.StatusChangedAt.AddMinutes(1));
+        s = s.Then(new EffectFailed(cancel, "payment_intent_unexpected_state", Permanent: true), s.StatusChangedAt.AddMinutes(1));
 
         Assert.Equal(EscrowStatus.RefundPending, s.Status);
         Assert.False(s.Has(EffectKind.CancelPaymentIntent));
@@ -66,7 +66,7 @@ public sealed class PermanentRefusalTests
         var cancel = s.Outbox.Single(e => e.Kind == EffectKind.CancelPaymentIntent);
         // One transient failure first: the refused answer came under the effect's second key.
         s = s with { Outbox = s.Outbox.Replace(cancel, cancel with { KeyAttempt = 1, Attempts = 1 }) };
-        s = s.Then(new MoneyEffectRejected(cancel.Id, "payment_intent_unexpected_state"), s.StatusChangedAt.AddMinutes(1));
+        s = s.Then(new EffectFailed(cancel.Id, "payment_intent_unexpected_state", Permanent: true), s.StatusChangedAt.AddMinutes(1));
 
         s = s.Then(new OperatorRefund("checked in Stripe"), s.StatusChangedAt.AddHours(1));
 
@@ -81,7 +81,7 @@ public sealed class PermanentRefusalTests
     {
         var s = AnEscrow.PendingUserSetup();
         s = s.Then(new OperatorRefund("never set up payouts"), s.StatusChangedAt.AddDays(1));
-        s = s.Then(new MoneyEffectRejected(s.EffectId(EffectKind.RefundPayment), "charge_disputed"), s.StatusChangedAt.AddMinutes(1));
+        s = s.Then(new EffectFailed(s.EffectId(EffectKind.RefundPayment), "charge_disputed", Permanent: true), s.StatusChangedAt.AddMinutes(1));
         Assert.True(s.NeedsOperator);
         Assert.Equal("refund_rejected", s.History[^1].Event);
         Assert.Contains("refund", Alert(s).Detail!, StringComparison.Ordinal);
@@ -98,10 +98,18 @@ public sealed class PermanentRefusalTests
     }
 
     [Fact]
-    public void A_refusal_names_only_a_pending_cancel_or_refund()
+    public void A_failure_for_good_ends_only_a_money_movement_back_to_the_sender_and_any_other_effect_is_tried_again()
     {
-        var s = AnEscrow.Held();
-        var decision = s.Decide(new MoneyEffectRejected(s.EmailEffectId(EmailKind.NewMessage), "resource_missing"), s.StatusChangedAt.AddMinutes(1));
-        Assert.Equal("unknown_effect", decision.Rejection?.Code);
+        var s = AnEscrow.Processing();
+        var capture = s.EffectId(EffectKind.CapturePayment);
+
+        s = s.Then(new EffectFailed(capture, "resource_missing", Permanent: true), s.StatusChangedAt.AddMinutes(1));
+
+        var retried = s.Outbox.Single(e => e.Id == capture);
+        Assert.Equal(1, retried.Attempts);
+        Assert.NotNull(retried.NotBefore);
+        Assert.False(s.NeedsOperator);
+        Assert.Equal(EscrowStatus.Processing, s.Status);
+        Assert.Equal("unknown_effect", s.Decide(new EffectFailed(9_999, "resource_missing", Permanent: true), s.StatusChangedAt.AddMinutes(1)).Rejection?.Code);
     }
 }

@@ -40,7 +40,7 @@ public sealed class RefundAfterReleaseTests
     public void A_reversal_refused_for_lack_of_balance_makes_no_refund_and_the_alert_says_why()
     {
         var s = Refunding();
-        s = s.Then(new MoneyEffectRejected(s.EffectId(EffectKind.ReverseTransfer), "balance_insufficient"), s.StatusChangedAt.AddMinutes(1));
+        s = s.Then(new EffectFailed(s.EffectId(EffectKind.ReverseTransfer), "balance_insufficient", Permanent: true), s.StatusChangedAt.AddMinutes(1));
 
         Assert.Equal(EscrowStatus.Released, s.Status);
         Assert.False(s.Has(EffectKind.RefundPayment));
