@@ -41,6 +41,12 @@ public interface IEscrowGrain : IGrainWithGuidKey
     /// refused (escrow_open) while the escrow is not terminal or still has e-mails to send.
     /// </summary>
     [Alias("erase-personal-data")] Task<EscrowResult> ErasePersonalDataAsync(bool bodiesOnly);
+
+    /// <summary>An inbound reply that was not passed on: the escrow alerts an operator (nothing is released).</summary>
+    [Alias("refuse-reply")] Task<EscrowResult> RefuseReplyAsync(RefusedReply reply);
+
+    /// <summary>One of the escrow's e-mails bounced: the escrow decides whether an operator must know.</summary>
+    [Alias("email-bounced")] Task<EscrowResult> EmailBouncedAsync(BouncedEmail bounce);
 }
 
 [Alias("escrow.IRecipientGrain")]

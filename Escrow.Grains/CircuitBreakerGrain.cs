@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Escrow.Grains.Domain;
 using Escrow.Grains.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -150,7 +151,7 @@ public sealed partial class CircuitBreakerGrain(
             var what = countReached
                 ? $"{s.Granted} refunds (the cap is {o.RefundsPerWindowMax}) in the window started {s.WindowStartedAt:O}; further refunds wait"
                 : $"{s.GrantedIn(currency)} minor units of {currency} refunded (the cap is {cap}) in the window started {s.WindowStartedAt:O}; further {currency} refunds wait";
-            _alertsToRaise.Add(new NewAlert("circuit_breaker_tripped", "critical", null,
+            _alertsToRaise.Add(new NewAlert(AlertKind.CircuitBreakerTripped, null,
                 $"circuit_breaker_tripped/{tripped.Trips}/{s.WindowStartedAt:O}",
                 $"{what} in refund_pending until the window ends or POST /v1/admin/circuit-breaker/reset.",
                 clock.GetUtcNow()));

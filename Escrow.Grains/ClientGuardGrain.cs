@@ -76,7 +76,7 @@ public sealed partial class ClientGuardGrain(
             // One alert per window: the dedupe key names the window the decline fell in.
             var window = now.ToUnixTimeSeconds() / (long)CardTesting.AlertWindow.TotalSeconds;
             LogSuspected(inWindow);
-            await store.RaiseAlertAsync(new NewAlert("card_testing_suspected", "critical", null, $"card_testing_suspected/{window}",
+            await store.RaiseAlertAsync(new NewAlert(AlertKind.CardTestingSuspected, null, $"card_testing_suspected/{window}",
                 $"{inWindow} cards were declined at the create in the last {CardTesting.AlertWindow.TotalMinutes:0} minutes (alert above {cardTesting.Value.DeclinesPerWindowAlert}): someone may be testing stolen cards. Clients with {cardTesting.Value.DeclinesPerClientMax} declines in an hour are refused for an hour.", now));
         }
         return inWindow;

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+using System.Globalization;
 using Escrow.Grains.Domain;
 using Escrow.Grains.Email;
 using Escrow.Grains.Payments;
@@ -12,7 +14,11 @@ namespace Escrow.Grains;
 /// A sent e-mail whose "sent" row is durable in the e-mail log: a re-drive finds it there and does not send it again,
 /// so its completion need not be written to the escrow's state at once.
 /// </param>
-public readonly record struct EffectOutcome(EscrowCommand Command, bool InEmailLog = false);
+public readonly record struct EffectOutcome(EscrowCommand Command, bool InEmailLog = false)
+{
+    /// <summary>What the effect found that an operator must see (a transfer in the escrow's group it cannot adopt): decided first.</summary>
+    public ImmutableArray<AlertRaised> Findings { get; init; }
+}
 
 /// <summary>
 /// Performs the outbox effects of an escrow against Stripe, Postmark, the other grains and the store, and turns
@@ -61,7 +67,7 @@ public sealed partial class EscrowEffects(
                 EffectKind.CapturePayment => await CaptureAsync(s, e),
                 EffectKind.TransferShare => await TransferAsync(s, e, now),
                 EffectKind.CancelPaymentIntent => await CancelAsync(s, e),
-                EffectKind.RefundPayment => await RefundAsync(s, e, now),
+                EffectKind.RefundPayment => await RefundAsync(s, e),
                 EffectKind.ReverseTransfer => await ReverseTransferAsync(s, e),
                 EffectKind.RequestRefundPermit => await RequestRefundPermitAsync(s, e, now),
                 EffectKind.SendEmail => await SendEmailAsync(s, e, now, mayHaveRunBefore),
@@ -180,30 +186,31 @@ public sealed partial class EscrowEffects(
         }
         // Stripe forgets idempotency keys after about a day, and a lost answer may hide a transfer that was made:
         // before any retry, look the escrow's transfer group up and adopt what is there instead of paying twice.
+        var findings = new List<AlertRaised>();
         if (s.TransferFailures > 0 || s.TransferKeyAttempt > 0 || s.History.Any(h => h.Event == "transfer_failed")
             || (s.FirstTransferAttemptAt is { } first && now - first >= _policy.AdoptTransfersAfter))
         {
             var existing = await payments.FindTransfersAsync(s.Id);
             if (existing.Count > 1)
             {
-                await store.RaiseAlertAsync(new NewAlert("duplicate_transfer", "critical", s.Id, $"duplicate_transfer/{s.Id}",
-                    $"{existing.Count} transfers exist in transfer group {s.Id}: {string.Join(", ", existing.Select(t => t.Id))}.", now));
+                findings.Add(new AlertRaised(AlertKind.DuplicateTransfer,
+                    $"{existing.Count} transfers exist in transfer group {s.Id}: {string.Join(", ", existing.Select(t => t.Id))}.", "group"));
             }
-            if (await AdoptableAsync(s, existing, destination, now) is { } found)
+            if (Adoptable(s, existing, destination, findings) is { } found)
             {
-                return new(new Transferred(e.Id, found.Id, found.DestinationAccountId, Adopted: true));
+                return new(new Transferred(e.Id, found.Id, found.DestinationAccountId, Adopted: true)) { Findings = [.. findings] };
             }
         }
         try
         {
             var transfer = await payments.TransferAsync(s.Id, s.TransferKeyAttempt, s.Split.RecipientShare, destination, s.ChargeId!);
-            return new(new Transferred(e.Id, transfer.Id, transfer.DestinationAccountId, Adopted: false));
+            return new(new Transferred(e.Id, transfer.Id, transfer.DestinationAccountId, Adopted: false)) { Findings = [.. findings] };
         }
         catch (PaymentGatewayException ex)
         {
             // Every transfer failure is visible as transfer_failed and retried on its schedule; only a refusal moves the key on.
             LogTransferFailed(s.Id, ex.Code, ex.Kind.ToString());
-            return new(new TransferRejected(e.Id, ex.Code, Permanent: ex.Kind != PaymentErrorKind.Transient));
+            return new(new TransferRejected(e.Id, ex.Code, Permanent: ex.Kind != PaymentErrorKind.Transient)) { Findings = [.. findings] };
         }
     }
 
@@ -211,7 +218,7 @@ public sealed partial class EscrowEffects(
     /// The transfer of the escrow's group that is its payout (<see cref="EventClaims.TransferMismatch"/>), if any. Any
     /// other transfer there is not adopted: an operator is alerted, and the escrow goes on as if it were not there.
     /// </summary>
-    private async Task<TransferInfo?> AdoptableAsync(EscrowState s, IReadOnlyList<TransferInfo> found, string? recipientAccountId, DateTimeOffset now)
+    private static TransferInfo? Adoptable(EscrowState s, IReadOnlyList<TransferInfo> found, string? recipientAccountId, List<AlertRaised> findings)
     {
         TransferInfo? adoptable = null;
         foreach (var transfer in found)
@@ -222,8 +229,7 @@ public sealed partial class EscrowEffects(
             }
             if (EventClaims.TransferMismatch(s, transfer.AmountMinor, transfer.Currency, transfer.DestinationAccountId, recipientAccountId) is { } why)
             {
-                await store.RaiseAlertAsync(new NewAlert("transfer_mismatch", "critical", s.Id, $"transfer_mismatch/{s.Id}/{transfer.Id}",
-                    $"Transfer {transfer.Id} in this escrow's group is not adopted: {why}.", now));
+                findings.Add(new AlertRaised(AlertKind.TransferMismatch, $"Transfer {transfer.Id} in this escrow's group is not adopted: {why}.", transfer.Id));
             }
             else
             {
@@ -237,16 +243,22 @@ public sealed partial class EscrowEffects(
     /// Refunds a captured payment. If a transfer was ever attempted, its answer may have been lost while Stripe made
     /// it: the transfer group is read first, and an existing transfer is reported instead of paying the money twice.
     /// </summary>
-    private async Task<EffectOutcome> RefundAsync(EscrowState s, PendingEffect e, DateTimeOffset now)
+    private async Task<EffectOutcome> RefundAsync(EscrowState s, PendingEffect e)
     {
+        var findings = new List<AlertRaised>();
         if (s.FirstTransferAttemptAt is not null)
         {
             var account = (await grains.GetGrain<IRecipientGrain>(s.RecipientId).GetAsync())?.StripeAccountId;
-            if (await AdoptableAsync(s, await payments.FindTransfersAsync(s.Id), account, now) is { } made)
+            if (Adoptable(s, await payments.FindTransfersAsync(s.Id), account, findings) is { } made)
             {
-                return new(new TransferReported(made.Id, made.AmountMinor, made.Currency, made.DestinationAccountId, account));
+                return new(new TransferReported(made.Id, made.AmountMinor, made.Currency, made.DestinationAccountId, account)) { Findings = [.. findings] };
             }
         }
+        return await RefundPaymentAsync(s, e) with { Findings = [.. findings] };
+    }
+
+    private async Task<EffectOutcome> RefundPaymentAsync(EscrowState s, PendingEffect e)
+    {
         // After a failed try the refund may have been made (its answer lost): the PaymentIntent's refunds say.
         if (e.KeyAttempt > 0 && (await payments.FindRefundsAsync(s.PaymentIntentId!)).FirstOrDefault() is { } refunded)
         {
@@ -351,9 +363,7 @@ public sealed partial class EscrowEffects(
             }
             // Postmark refused the address for good (invalid, or an inactive recipient): another try cannot succeed.
             LogEmailFailed(s.Id, e.Email?.ToString() ?? "", ex.Message);
-            await store.RaiseAlertAsync(new NewAlert("email_rejected", "warning", s.Id, $"email_rejected/{s.Id}/{e.Id}",
-                $"Postmark refused the {message.Tag} e-mail to {message.To} for good (error code {ex.ErrorCode}): {ex.Message}", now));
-            return new(new EffectCompleted(e.Id));
+            return new(new EffectFailed(e.Id, $"Postmark error code {ex.ErrorCode}: {ex.Message}", Permanent: true));
         }
         return new(new EffectCompleted(e.Id), InEmailLog: logged && IsLoggedEmail(e));
     }
@@ -381,13 +391,8 @@ public sealed partial class EscrowEffects(
 
     private async Task<EffectOutcome> RaiseAlertAsync(EscrowState s, PendingEffect e, DateTimeOffset now)
     {
-        var detail = e.Detail ?? "alert|";
-        var split = detail.IndexOf('|', StringComparison.Ordinal);
-        var kind = split < 0 ? detail : detail[..split];
-        var text = split < 0 ? "" : detail[(split + 1)..];
-        var severity = kind is "transfer_retries_exhausted" or EscrowMachine.MoneyEffectRejectedAlert or "dispute_lost" or "dispute_opened" or "transfer_reversed" or "authorisation_voided"
-            or "refund_not_made" or "transfer_after_refund" ? "critical" : "warning";
-        await store.RaiseAlertAsync(new NewAlert(kind, severity, s.Id, $"{kind}/{s.Id}/{e.Id}", text, now));
+        var (kind, text) = AlertKind.Of(e);
+        await store.RaiseAlertAsync(new NewAlert(kind, s.Id, $"{kind.Name}/{s.Id}/{e.AlertKey ?? e.Id.ToString(CultureInfo.InvariantCulture)}", text, now));
         return new(new EffectCompleted(e.Id));
     }
 

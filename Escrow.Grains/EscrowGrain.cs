@@ -199,18 +199,7 @@ public sealed partial class EscrowGrain(
             PaymentEventKind.TransferCreated => new TransferReported(e.ObjectId, e.AmountMinor, e.Currency ?? "", e.DestinationAccountId ?? "", await RecipientAccountAsync()),
             _ => throw new ArgumentOutOfRangeException(nameof(e), e.Kind, null),
         };
-        var result = await DecideAndRunAsync(command, e.EventId);
-        if (result.RejectionCode is "amount_mismatch" or "payment_intent_mismatch")
-        {
-            await store.RaiseAlertAsync(new NewAlert("payment_mismatch", "critical", Id, $"payment_mismatch/{Id}/{e.ObjectId}",
-                $"Stripe reported {e.Kind} of {e.ObjectId} with {e.AmountMinor} {e.Currency}; the escrow expects {state.State.Amount.Minor} {state.State.Amount.Currency} on {state.State.PaymentIntentId}. Nothing was changed.", Now));
-        }
-        else if (result.RejectionCode == Rejection.TransferMismatch.Code && command is TransferReported t)
-        {
-            await store.RaiseAlertAsync(new NewAlert("transfer_mismatch", "critical", Id, $"transfer_mismatch/{Id}/{t.TransferId}",
-                $"Stripe reported transfer {t.TransferId} in this escrow's group, not adopted: {EventClaims.TransferMismatch(state.State, t.AmountMinor, t.Currency, t.DestinationAccountId, t.RecipientAccountId)}.", Now));
-        }
-        return result;
+        return await DecideAndRunAsync(command, e.EventId);
     }
 
     /// <summary>The recipient's Stripe account as the recipient grain knows it (it never waits on an escrow, so this cannot deadlock).</summary>
@@ -224,6 +213,11 @@ public sealed partial class EscrowGrain(
         DecideAndRunAsync(ToCommand(action), audit: new AuditRequest(action.KeyId, AuditActions.Operator(action.Kind), string.IsNullOrEmpty(action.Reason) ? null : action.Reason));
 
     public Task<EscrowResult> ErasePersonalDataAsync(bool bodiesOnly) => DecideAndRunAsync(new ErasePersonalData(bodiesOnly));
+
+    public Task<EscrowResult> RefuseReplyAsync(RefusedReply reply) => DecideAndRunAsync(new ReplyRefused(reply.Reason, reply.MessageId, reply.Why));
+
+    public Task<EscrowResult> EmailBouncedAsync(BouncedEmail bounce) =>
+        DecideAndRunAsync(new EmailBounced(Email.EmailComposer.KindOf(bounce.Tag), bounce.To, bounce.Error));
 
     /// <summary>Asks the machine, without running anything, which operator commands it would accept now.</summary>
     public async Task<ImmutableArray<OperatorActionKind>> GetOperatorActionsAsync()
@@ -281,6 +275,13 @@ public sealed partial class EscrowGrain(
         if (!decision.Accepted)
         {
             LogRejected(Id, command.Name, decision.Rejection!.Code);
+            if (EscrowMachine.AlertOnRefusal(state.State, command, decision.Rejection!) is { } alert
+                && _machine.Decide(state.State, alert, Now) is { Accepted: true } alerted)
+            {
+                // The refusal changes nothing; the alert it calls for is the escrow's own, written and raised like any other.
+                Stage(alerted.State);
+                await RunAsync();
+            }
             return Rejected(decision.Rejection!);
         }
         if (stripeEventId is not null && await store.IsWebhookProcessedAsync(WebhookProviders.Stripe, stripeEventId))
@@ -343,6 +344,13 @@ public sealed partial class EscrowGrain(
                     await FlushAsync();
                 }
                 var outcome = await effects.PerformAsync(state.State, effect, now, mayHaveRunBefore: effect.Id < _firstEffectIdOfActivation || effect.Attempts > 0);
+                foreach (var finding in outcome.Findings.IsDefault ? [] : outcome.Findings)
+                {
+                    if (_machine.Decide(state.State, finding, Now) is { Accepted: true } alerted)
+                    {
+                        Stage(alerted.State);
+                    }
+                }
                 var command = outcome.Command;
                 var next = _machine.Decide(state.State, command, Now);
                 if (outcome.InEmailLog && next.Accepted && EscrowMachine.NextDueAt(next.State) is not null)

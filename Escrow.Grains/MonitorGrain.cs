@@ -1,3 +1,4 @@
+using Escrow.Grains.Domain;
 using Escrow.Grains.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -91,7 +92,7 @@ public sealed partial class MonitorGrain(
             foreach (var p in page.Items)
             {
                 var since = StuckRules.Since(p);
-                var (_, created) = await store.RaiseAlertAsync(new NewAlert("escrow_stuck", "warning", p.EscrowId,
+                var (_, created) = await store.RaiseAlertAsync(new NewAlert(AlertKind.EscrowStuck, p.EscrowId,
                     $"escrow_stuck/{p.EscrowId}/{p.Status}/{since.UtcTicks}",
                     $"{p.Status} since {since:u}, longer than {rules.Threshold(p.Status)}: see /console/escrows/{p.EscrowId} and the README's Operations.",
                     now));

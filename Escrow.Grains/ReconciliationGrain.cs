@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using Escrow.Grains.Domain;
 using Escrow.Grains.Payments;
 using Escrow.Grains.Storage;
 using Microsoft.Extensions.Logging;
@@ -104,7 +105,7 @@ public sealed partial class ReconciliationGrain(
         await store.SaveReconciliationReportAsync(date, ToJson(report));
         foreach (var finding in findings)
         {
-            await store.RaiseAlertAsync(new NewAlert($"reconciliation_{finding.Kind}", "critical", finding.EscrowId,
+            await store.RaiseAlertAsync(new NewAlert(AlertKind.Reconciliation(finding.Kind), finding.EscrowId,
                 $"reconciliation/{date:yyyy-MM-dd}/{finding.Kind}/{finding.EscrowId}", finding.Detail, now));
         }
         LogReconciled(date, touched.Count, captured.Count, findings.Count);

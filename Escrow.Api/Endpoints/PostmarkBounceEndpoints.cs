@@ -21,7 +21,6 @@ public sealed record PostmarkBounce(
 public static class PostmarkBounceEndpoints
 {
     public const string Provider = "postmark-bounce";
-    public const string UnreachableAlert = "recipient_unreachable";
 
     private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true, MaxDepth = 16 };
 
@@ -87,15 +86,9 @@ public static class PostmarkBounceEndpoints
         {
             return "unmatched";
         }
-        if (sent.Kind == EmailComposer.Tag(EmailKind.NewMessage)
-            && await grains.GetGrain<IEscrowGrain>(escrowId).GetAsync() is { Status: "held" })
-        {
-            await store.RaiseAlertAsync(new NewAlert(UnreachableAlert, "warning", escrowId, $"{UnreachableAlert}/{escrowId}",
-                $"The new-message e-mail of held escrow {escrowId} to {sent.To} bounced ({error}); the recipient will not see the question. "
-                + $"Reach the recipient another way, or refund with POST /v1/admin/escrows/{escrowId}/refund.", now));
-            return "recipient_unreachable";
-        }
-        return "recorded";
+        // The escrow decides whether an operator must know (a held escrow whose question the recipient will not see).
+        var decided = await grains.GetGrain<IEscrowGrain>(escrowId).EmailBouncedAsync(new BouncedEmail(sent.Kind, sent.To, error));
+        return decided.Accepted ? "recipient_unreachable" : "recorded";
     }
 
     private static string Truncate(string text, int length) => text.Length <= length ? text : text[..length];

@@ -114,8 +114,7 @@ public static partial class PostmarkInboundEndpoints
             if (recipient is null || !string.Equals(recipient.Email, from, StringComparison.OrdinalIgnoreCase))
             {
                 ignored = "unknown_sender";
-                await store.RaiseAlertAsync(new NewAlert("reply_from_unknown_sender", "warning", escrowId, $"reply_from_unknown_sender/{messageId}",
-                    $"A reply to escrow {escrowId} came from an address that is not the recipient's; nothing was released. Verify it and release with POST /v1/admin/escrows/{escrowId}/release if it is genuine.", receivedAt));
+                await escrow.RefuseReplyAsync(new RefusedReply(messageId, RefusedReplyReason.UnknownSender));
             }
         }
         if (ignored is null && requireAuthenticated
@@ -123,8 +122,7 @@ public static partial class PostmarkInboundEndpoints
         {
             // The From address is the recipient's, but the receiving server says the message did not come from its domain.
             ignored = ReplyAuthentication.NotAuthenticated;
-            await store.RaiseAlertAsync(new NewAlert("reply_not_authenticated", "warning", escrowId, $"reply_not_authenticated/{messageId}",
-                $"A reply to escrow {escrowId} from the recipient's address failed the receiving server's checks ({why}); nothing was released. Verify it and release with POST /v1/admin/escrows/{escrowId}/release if it is genuine.", receivedAt));
+            await escrow.RefuseReplyAsync(new RefusedReply(messageId, RefusedReplyReason.NotAuthenticated, why));
         }
         if (ignored is null)
         {

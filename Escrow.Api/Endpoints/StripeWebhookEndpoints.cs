@@ -331,14 +331,14 @@ public static partial class StripeWebhookEndpoints
         }
         return new(async () =>
         {
-            // The escrow alerts on a reversal made outside this service and says nothing of its own; one it cannot take
-            // (another status, no such escrow) is alerted here. Either way one alert per reversal.
+            // The escrow alerts, through its outbox, on a reversal made outside this service, whether it takes it or not.
+            // Only a reversal naming no escrow this service has is alerted here: there is no outbox to go through.
             var reversed = await s.Grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
                 new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountReversed, transfer.Currency, "transfer.reversed", EventId: e.Id));
-            if (!reversed.Accepted && reversed.RejectionCode is not ("already_done" or "duplicate_event"))
+            if (reversed.RejectionCode == Rejection.UnknownEscrow.Code)
             {
-                await s.Store.RaiseAlertAsync(new NewAlert("transfer_reversed", "critical", escrowId, $"transfer_reversed/{transfer.Id}",
-                    $"Transfer {transfer.Id} was reversed ({transfer.AmountReversed} {transfer.Currency}) outside this service, on an escrow that is not released ({reversed.RejectionCode}).", s.Clock.GetUtcNow()));
+                await s.Store.RaiseAlertAsync(new NewAlert(AlertKind.TransferReversed, escrowId, $"transfer_reversed/{transfer.Id}",
+                    $"Transfer {transfer.Id} was reversed ({transfer.AmountReversed} {transfer.Currency}) outside this service, on an escrow that does not exist ({reversed.RejectionCode}).", s.Clock.GetUtcNow()));
             }
             return reversed.Accepted ? "applied" : $"ignored:{reversed.RejectionCode}";
         });
@@ -374,7 +374,7 @@ public static partial class StripeWebhookEndpoints
                 var opened = await s.Grains.GetGrain<IEscrowGrain>(disputedEscrow).HandlePaymentEventAsync(new PaymentEvent(PaymentEventKind.DisputeOpened, dispute.Id, dispute.Amount, dispute.Currency, dispute.Reason, EventId: e.Id));
                 return opened.Accepted ? "applied" : $"ignored:{opened.RejectionCode}";
             }
-            await s.Store.RaiseAlertAsync(new NewAlert("dispute_opened", "critical", null, $"dispute_opened/{dispute.Id}",
+            await s.Store.RaiseAlertAsync(new NewAlert(AlertKind.DisputeOpened, null, $"dispute_opened/{dispute.Id}",
                 $"Dispute {dispute.Id} on charge {dispute.ChargeId} ({dispute.Amount} {dispute.Currency}) matches no escrow.", s.Clock.GetUtcNow()));
             return "alerted";
         });
@@ -391,7 +391,7 @@ public static partial class StripeWebhookEndpoints
         {
             if ((await s.Payments.GetPaymentIntentAsync(piId)).EscrowId is not { } escrowId)
             {
-                await s.Store.RaiseAlertAsync(new NewAlert("dispute_closed", "warning", null, $"dispute_closed/{dispute.Id}",
+                await s.Store.RaiseAlertAsync(new NewAlert(AlertKind.DisputeClosed, null, $"dispute_closed/{dispute.Id}",
                     $"Dispute {dispute.Id} on charge {dispute.ChargeId} was {dispute.Status}; it matches no escrow.", s.Clock.GetUtcNow()));
                 return "alerted";
             }

@@ -64,7 +64,7 @@ public sealed partial class WebhookEndpointCheck(IStripeClient stripe, IOptions<
         }
         if (problems.Count > 0)
         {
-            await store.RaiseAlertAsync(new NewAlert(AlertKind, "warning", null, AlertKind, string.Join(" ", problems), clock.GetUtcNow()), cancellationToken);
+            await store.RaiseAlertAsync(new NewAlert(Grains.Domain.AlertKind.WebhookEndpointMisconfigured, null, AlertKind, string.Join(" ", problems), clock.GetUtcNow()), cancellationToken);
         }
         return problems;
     }

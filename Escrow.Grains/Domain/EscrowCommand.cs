@@ -218,3 +218,28 @@ public sealed record TransferReversed(string TransferId, long AmountMinor) : Esc
 {
     public override string Name => "transfer_reversed";
 }
+
+/// <summary>
+/// Something about this escrow that an operator must see, found outside the escrow's own flow (a webhook it refused, a
+/// transfer in its group it cannot adopt, a reply it could not trust): the alert goes through the escrow's outbox.
+/// </summary>
+/// <param name="Key">
+/// What makes two reports the same finding (a transfer's or a message's id): an alert with the same kind and key is
+/// raised once. Null: every report is its own.
+/// </param>
+public sealed record AlertRaised(AlertKind Kind, string Detail, string? Key = null) : EscrowCommand
+{
+    public override string Name => "alert_raised";
+}
+
+/// <summary>An inbound reply whose token matched was not passed on (<see cref="RefusedReplyReason"/>): an operator is alerted.</summary>
+public sealed record ReplyRefused(RefusedReplyReason Reason, string MessageId, string? Why) : EscrowCommand
+{
+    public override string Name => "reply_refused";
+}
+
+/// <summary>An e-mail of the escrow bounced (<paramref name="Email"/> null: not one the escrow knows by its tag).</summary>
+public sealed record EmailBounced(EmailKind? Email, string To, string Error) : EscrowCommand
+{
+    public override string Name => "email_bounced";
+}

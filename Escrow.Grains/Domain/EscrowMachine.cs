@@ -224,9 +224,9 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.RefundPending, TransferReported t) when s.ChargeId is not null && t.AmountMinor == s.Split.RecipientShare.Minor
                 && s.Outbox.Any(e => e.Kind == EffectKind.RefundPayment) => RefundOvertakenByTransfer(s, t, now),
             (EscrowStatus.Refunded, TransferReported t) when s.ChargeId is not null => Decision.Accept(Alert(Record(s, now, "transfer_after_refund", t.AmountMinor, t.TransferId),
-                "transfer_after_refund", $"Stripe reports transfer {t.TransferId} ({t.AmountMinor}) for an escrow whose payment was refunded: the money went out twice.")),
+                AlertKind.TransferAfterRefund, $"Stripe reports transfer {t.TransferId} ({t.AmountMinor}) for an escrow whose payment was refunded: the money went out twice.")),
             (EscrowStatus.Released, TransferReported t) when t.TransferId == s.TransferId => Decision.Reject(s, Rejection.AlreadyDone),
-            (EscrowStatus.Released, TransferReported t) => Decision.Accept(Alert(Record(s, now, "second_transfer_reported", t.AmountMinor, t.TransferId), "duplicate_transfer",
+            (EscrowStatus.Released, TransferReported t) => Decision.Accept(Alert(Record(s, now, "second_transfer_reported", t.AmountMinor, t.TransferId), AlertKind.DuplicateTransfer,
                 $"Stripe reports transfer {t.TransferId} ({t.AmountMinor}) for an escrow already paid by {s.TransferId}.")),
             (_, TransferReported) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
@@ -237,7 +237,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             (_, TransferReversed t) when t.TransferId == s.ReversedTransferId
                 || (t.TransferId == s.TransferId && s.Outbox.Any(e => e.Kind == EffectKind.ReverseTransfer)) => Decision.Reject(s, Rejection.AlreadyDone),
             (EscrowStatus.Released, TransferReversed t) when t.TransferId == s.TransferId
-                => Decision.Accept(Alert(Record(s, now, "transfer_reversed", t.AmountMinor, t.TransferId), "transfer_reversed",
+                => Decision.Accept(Alert(Record(s, now, "transfer_reversed", t.AmountMinor, t.TransferId), AlertKind.TransferReversed,
                     $"Transfer {t.TransferId} of escrow {s.Id} was reversed ({t.AmountMinor}) outside this service: the recipient no longer has the share.")),
             (_, TransferReversed) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
@@ -251,6 +251,13 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             (_, AuthorisationVoided) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (_, ErasePersonalData e) => Erase(s, e, now),
+
+            (_, AlertRaised a) => RaiseAlert(s, a),
+            (_, ReplyRefused r) => RaiseAlert(s, ReplyRefusedAlert(s, r)),
+            (EscrowStatus.Held, EmailBounced b) when b.Email == EmailKind.NewMessage => RaiseAlert(s, new AlertRaised(AlertKind.RecipientUnreachable,
+                $"The new-message e-mail of held escrow {s.Id} to {b.To} bounced ({b.Error}); the recipient will not see the question. "
+                + $"Reach the recipient another way, or refund with POST /v1/admin/escrows/{s.Id}/refund.", "new-message")),
+            (_, EmailBounced) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             _ => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
         };
@@ -520,7 +527,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         {
             RefundPermit.Granted => CancelAuthorisation(Record(answered, now, "refund_permit_granted")),
             RefundPermit.Denied => Decision.Accept(Record(answered with { NextPermitRequestAt = now + Policy.PermitRetryDelay }, now, "refund_permit_denied")),
-            RefundPermit.NeedsApproval => Decision.Accept(Alert(Record(answered with { RefundAwaitingApproval = true }, now, "refund_needs_approval"), "refund_needs_approval",
+            RefundPermit.NeedsApproval => Decision.Accept(Alert(Record(answered with { RefundAwaitingApproval = true }, now, "refund_needs_approval"), AlertKind.RefundNeedsApproval,
                 $"A refund of {s.Amount.Minor} {s.Amount.Currency} exceeds the circuit breaker's whole window cap; approve it with POST /v1/admin/escrows/{s.Id}/approve-refund.")),
             _ => throw new ArgumentOutOfRangeException(nameof(a), a.Outcome, null),
         };
@@ -593,7 +600,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
     {
         var opened = Record(s with { DisputeOpen = true, DisputeId = d.DisputeId, DisputeStatus = DisputeStatus.Open }, now, "dispute_opened", detail: d.DisputeId);
         var reverse = s.Status == EscrowStatus.Released && Policy.ReverseTransferOnDispute && !s.ShareReversed && !s.Outbox.Any(e => e.Kind == EffectKind.ReverseTransfer);
-        opened = Alert(opened, "dispute_opened", reverse
+        opened = Alert(opened, AlertKind.DisputeOpened, reverse
             ? $"Dispute {d.DisputeId} was opened on the charge of escrow {s.Id} after the recipient was paid: their share is taken back (Disputes:ReverseTransfer) and transferred again if the dispute is won. Automatic actions are stopped until it closes."
             : $"Dispute {d.DisputeId} was opened on the charge of escrow {s.Id}: automatic actions are stopped until it closes or an operator resolves it.");
         return Decision.Accept(reverse ? AddEffect(opened, EffectKind.ReverseTransfer, keyAttempt: s.MoneyKeyAttemptFloor) : opened);
@@ -610,20 +617,20 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         if (!d.Won)
         {
             closed = Record(closed, now, "dispute_lost", detail: d.DisputeId);
-            closed = Alert(closed, "dispute_lost", $"Dispute {d.DisputeId} of escrow {s.Id} was lost: the sender's bank returned {s.Amount.Minor} {s.Amount.Currency} to the sender. "
+            closed = Alert(closed, AlertKind.DisputeLost, $"Dispute {d.DisputeId} of escrow {s.Id} was lost: the sender's bank returned {s.Amount.Minor} {s.Amount.Currency} to the sender. "
                 + (s.ShareReversed || s.Outbox.Any(e => e.Kind == EffectKind.ReverseTransfer) ? "The recipient's share was taken back." : "The platform carries the loss."));
             return Decision.Accept(s.Status == EscrowStatus.Released ? RefundEmails(closed, RefundCause.Dispute) : closed);
         }
         if (s.Status == EscrowStatus.Released && s.ShareReversed)
         {
             var again = Transition(closed with { TransferKeyAttempt = s.TransferKeyAttempt + 1, NeedsOperator = false }, EscrowStatus.Processing, now, "dispute_won", detail: d.DisputeId);
-            again = Alert(again, "dispute_won", $"Dispute {d.DisputeId} of escrow {s.Id} was won: the recipient's share is transferred again.");
+            again = Alert(again, AlertKind.DisputeWon, $"Dispute {d.DisputeId} of escrow {s.Id} was won: the recipient's share is transferred again.");
             return StartTransfer(again, now);
         }
         // Not taken back yet: the reversal is no longer needed. Refunded by an operator meanwhile: nothing to pay.
         var kept = s.Status == EscrowStatus.Released ? RemoveEffects(closed, EffectKind.ReverseTransfer) : closed;
         kept = Record(kept, now, "dispute_won", detail: d.DisputeId);
-        return Decision.Accept(Alert(kept, "dispute_won", s.Status == EscrowStatus.Released
+        return Decision.Accept(Alert(kept, AlertKind.DisputeWon, s.Status == EscrowStatus.Released
             ? $"Dispute {d.DisputeId} of escrow {s.Id} was won: the recipient keeps the share."
             : $"Dispute {d.DisputeId} of escrow {s.Id} was won; the escrow is {s.Status.ToWire()}, so nothing is transferred."));
     }
@@ -646,7 +653,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         voided = s.Status == EscrowStatus.RefundPending
             ? RefundEmails(voided, RefundCause.AuthorisationExpired)
             : Email(Email(voided, EmailKind.PaymentVoided), EmailKind.PaymentWithdrawn);
-        return Decision.Accept(Alert(voided, "authorisation_voided", v.Reason));
+        return Decision.Accept(Alert(voided, AlertKind.AuthorisationVoided, v.Reason));
     }
 
     private static Decision OnCaptured(EscrowState s, Captured c, DateTimeOffset now)
@@ -666,7 +673,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
         var stuck = Record(RemoveEffect(s, r.EffectId) with { NeedsOperator = true, LastError = r.Code }, now, "capture_rejected", detail: r.Code);
-        return Decision.Accept(Alert(stuck, MoneyEffectRejectedAlert,
+        return Decision.Accept(Alert(stuck, AlertKind.MoneyEffectRejected,
             $"Stripe refused the capture of escrow {s.Id} for good ({r.Code}); refund it with POST /v1/admin/escrows/{s.Id}/refund."));
     }
 
@@ -689,17 +696,15 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         var refund = s.Status == EscrowStatus.RefundPending
             ? $" The refund was not made: the sender is not refunded. Try again with POST /v1/admin/escrows/{s.Id}/refund once the balance covers it, or refund the sender from the platform's own balance in Stripe."
             : "";
-        return Decision.Accept(Alert(stopped, MoneyEffectRejectedAlert,
+        return Decision.Accept(Alert(stopped, AlertKind.MoneyEffectRejected,
             $"Stripe refused the reversal of transfer {s.TransferId} of escrow {s.Id} for good ({code}: {why}).{refund}"));
     }
 
-    /// <summary>The alert kind of a money movement Stripe refused for good.</summary>
-    public const string MoneyEffectRejectedAlert = "money_effect_rejected";
-
     /// <summary>
-    /// An effect failed. One that moves money back to the sender (a cancel, a refund, a transfer reversal) refused for
-    /// good ends (<see cref="MoneyMovementRefused"/>); every other failure is tried again with backoff
-    /// (<see cref="RetryLater"/>): the machine never drops work it has no rule to end.
+    /// An effect failed. Refused for good, a money movement back to the sender (a cancel, a refund, a transfer reversal)
+    /// ends for an operator (<see cref="MoneyMovementRefused"/>) and an e-mail is dropped with an alert (the address is
+    /// refused: it never blocks money); every other failure is tried again with backoff (<see cref="RetryLater"/>): the
+    /// machine never drops work it has no rule to end.
     /// </summary>
     private Decision OnEffectFailed(EscrowState s, EffectFailed f, DateTimeOffset now)
     {
@@ -708,9 +713,13 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         {
             return Decision.Reject(s, Rejection.UnknownEffect);
         }
-        return f.Permanent && effect.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment or EffectKind.ReverseTransfer
-            ? MoneyMovementRefused(s, effect, f.Error, now)
-            : RetryLater(s, effect, f.Error, now);
+        return (f.Permanent, effect.Kind) switch
+        {
+            (true, EffectKind.CancelPaymentIntent or EffectKind.RefundPayment or EffectKind.ReverseTransfer) => MoneyMovementRefused(s, effect, f.Error, now),
+            (true, EffectKind.SendEmail) => Decision.Accept(Alert(RemoveEffect(s, effect.Id), AlertKind.EmailRejected,
+                $"Postmark refused the {effect.Email} e-mail of escrow {s.Id} for good ({f.Error}); it is not sent again.")),
+            _ => RetryLater(s, effect, f.Error, now),
+        };
     }
 
     /// <summary>
@@ -734,8 +743,8 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         }
         var detail = $"{e.Kind} {e.Email} failed {attempts} times: {error}";
         return Decision.Accept(e.Kind == EffectKind.SendEmail
-            ? Alert(RemoveEffect(next, e.Id), "email_failed", detail)
-            : Alert(next, "effect_retrying", detail));
+            ? Alert(RemoveEffect(next, e.Id), AlertKind.EmailFailed, detail)
+            : Alert(next, AlertKind.EffectRetrying, detail));
     }
 
     /// <summary>The effects whose Stripe call carries the effect's own key attempt (a transfer's key is the escrow's).</summary>
@@ -765,7 +774,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         var next = s.Status == EscrowStatus.RefundPending
             ? $"retry it with POST /v1/admin/escrows/{s.Id}/refund, or pay the recipient with POST /v1/admin/escrows/{s.Id}/release"
             : $"it is not retried; settle the payment {s.PaymentIntentId} in Stripe's dashboard";
-        return Decision.Accept(Alert(stopped, MoneyEffectRejectedAlert, $"Stripe refused the {operation} of escrow {s.Id} for good ({code}): {next}."));
+        return Decision.Accept(Alert(stopped, AlertKind.MoneyEffectRejected, $"Stripe refused the {operation} of escrow {s.Id} for good ({code}): {next}."));
     }
 
     private static Decision StartTransfer(EscrowState s, DateTimeOffset now)
@@ -811,7 +820,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
     private static Decision RefundOvertakenByTransfer(EscrowState s, TransferReported t, DateTimeOffset now)
     {
         var adopted = AdoptReportedTransfer(RemoveEffects(s, EffectKind.RefundPayment), t, now).State;
-        return Decision.Accept(Alert(adopted, "refund_not_made",
+        return Decision.Accept(Alert(adopted, AlertKind.RefundNotMade,
             $"The refund was not made: Stripe already has transfer {t.TransferId} ({t.AmountMinor}) to the recipient, so the escrow is released. Reverse the transfer by hand if the sender must still be refunded."));
     }
 
@@ -833,7 +842,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         if (Policy.TransferRetry.IsExhausted(failures))
         {
             failed = Transition(failed with { NextTransferAttemptAt = null, NeedsOperator = true }, EscrowStatus.TransferFailed, now, "transfer_failed", detail: r.Code);
-            return Decision.Accept(Alert(failed, "transfer_retries_exhausted",
+            return Decision.Accept(Alert(failed, AlertKind.TransferRetriesExhausted,
                 $"The transfer failed {failures} times (last: {r.Code}); retry with POST /v1/admin/escrows/{s.Id}/retry-transfer."));
         }
         var next = now + Policy.TransferRetry.DelayAfter(failures);
@@ -869,19 +878,21 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
     private static bool HasEffect(EscrowState s, int effectId, EffectKind? kind = null) =>
         s.Outbox.Any(e => e.Id == effectId && (kind is null || e.Kind == kind));
 
-    internal static EscrowState AddEffect(EscrowState s, EffectKind kind, EmailKind? email = null, string? detail = null, string? payload = null, int keyAttempt = 0)
+    internal static EscrowState AddEffect(
+        EscrowState s, EffectKind kind, EmailKind? email = null, string? detail = null, string? payload = null, int keyAttempt = 0,
+        AlertKind? alert = null, string? alertKey = null)
     {
         if (s.Outbox.Length >= EscrowState.OutboxEffectsMax)
         {
             throw new EscrowInvariantException(s.Id, $"the outbox is full ({EscrowState.OutboxEffectsMax} effects)");
         }
-        var effect = new PendingEffect(s.NextEffectId, kind, email, detail, Payload: payload, KeyAttempt: keyAttempt);
+        var effect = new PendingEffect(s.NextEffectId, kind, email, detail, Payload: payload, KeyAttempt: keyAttempt, Alert: alert, AlertKey: alertKey);
         return s with { Outbox = s.Outbox.Add(effect), NextEffectId = s.NextEffectId + 1 };
     }
 
     private static EscrowState Email(EscrowState s, EmailKind kind, string? payload = null) => AddEffect(s, EffectKind.SendEmail, kind, payload: payload);
 
-    private static EscrowState Alert(EscrowState s, string kind, string detail) => AddEffect(s, EffectKind.RaiseAlert, detail: $"{kind}|{detail}");
+    private static EscrowState Alert(EscrowState s, AlertKind kind, string detail) => AddEffect(s, EffectKind.RaiseAlert, detail: detail, alert: kind);
 
     private static EscrowState RemoveEffect(EscrowState s, int effectId) =>
         s with { Outbox = s.Outbox.RemoveAll(e => e.Id == effectId) };

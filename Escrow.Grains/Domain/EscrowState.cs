@@ -130,6 +130,8 @@ public sealed record EscrowState
 /// <remarks>
 /// <see cref="KeyAttempt"/> numbers the Stripe idempotency key of the effect's next call: it moves on after each failed
 /// try, because Stripe replays a saved failure to every retry with the same key (the next try reads the object first).
+/// A RaiseAlert effect carries its <see cref="Alert"/> kind, its text in <see cref="Detail"/>, and the key that makes a
+/// repeated finding one alert (<see cref="AlertKey"/>; null: the effect's own id).
 /// </remarks>
 [GenerateSerializer, Immutable, Alias("escrow.effect.v1")]
 public sealed record PendingEffect(
@@ -140,7 +142,9 @@ public sealed record PendingEffect(
     [property: Id(4)] int Attempts = 0,
     [property: Id(5)] DateTimeOffset? NotBefore = null,
     [property: Id(6)] string? Payload = null,
-    [property: Id(7)] int KeyAttempt = 0);
+    [property: Id(7)] int KeyAttempt = 0,
+    [property: Id(8)] AlertKind? Alert = null,
+    [property: Id(9)] string? AlertKey = null);
 
 public enum EffectKind
 {

@@ -30,5 +30,6 @@ public sealed record Rejection([property: Id(0)] string Code, [property: Id(1)] 
     public static readonly Rejection UnsupportedWindow = new("unsupported_response_window", "This response window is not offered.");
     public static readonly Rejection CurrencyNotEnabled = new("currency_not_enabled", "The recipient is priced in a currency this service no longer enables (Escrow:Currencies).");
     public static readonly Rejection EscrowOpen = new("escrow_open", "The escrow is not finished (or still has e-mails to send): its personal data is needed until it is.");
+    public static readonly Rejection AlertsWaiting = new("alerts_waiting", "Too many alerts of this escrow wait to be raised; this one is logged only.");
     public static readonly Rejection RecipientHasNoPrice = new("recipient_has_no_price", "The recipient has no price set.");
 }

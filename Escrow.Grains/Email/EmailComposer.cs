@@ -139,6 +139,10 @@ public sealed class EmailComposer(PostmarkOptions options)
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
+    /// <summary>The e-mail a tag names (<see cref="Tag"/>), or null for a tag this service does not send.</summary>
+    public static EmailKind? KindOf(string tag) =>
+        Enum.GetValues<EmailKind>().Where(k => Tag(k) == tag).Select(k => (EmailKind?)k).FirstOrDefault();
+
     /// <summary>Minor units shown in the currency's own decimals (0 for JPY-like currencies, 3 for KWD-like ones, 2 otherwise).</summary>
     public static string Format(Money money)
     {

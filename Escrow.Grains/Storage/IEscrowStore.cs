@@ -159,7 +159,13 @@ public sealed record EscrowQuery(
 
 public sealed record EscrowPage(IReadOnlyList<EscrowProjection> Items, string? Next);
 
-public sealed record NewAlert(string Kind, string Severity, Guid? EscrowId, string DedupeKey, string Details, DateTimeOffset CreatedAt);
+public sealed record NewAlert(string Kind, string Severity, Guid? EscrowId, string DedupeKey, string Details, DateTimeOffset CreatedAt)
+{
+    public NewAlert(Domain.AlertKind kind, Guid? escrowId, string dedupeKey, string details, DateTimeOffset createdAt)
+        : this(kind.Name, kind.Severity, escrowId, dedupeKey, details, createdAt)
+    {
+    }
+}
 
 public sealed record AlertRecord(
     long Id,

@@ -28,7 +28,7 @@ public sealed class DisputeTests
         Assert.Equal("dp_1", s.DisputeId);
         Assert.Equal(DisputeStatus.Open, s.DisputeStatus);
         Assert.True(s.Has(EffectKind.ReverseTransfer));
-        Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("dispute_opened|", StringComparison.Ordinal));
+        Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "dispute_opened");
 
         s = s.Then(new TransferReversalMade(s.EffectId(EffectKind.ReverseTransfer), "trr_1"), s.StatusChangedAt.AddMinutes(1));
         Assert.True(s.ShareReversed);
@@ -60,7 +60,7 @@ public sealed class DisputeTests
         Assert.Equal(EscrowStatus.Processing, s.Status);
         Assert.True(s.Has(EffectKind.TransferShare));
         Assert.Equal(keyBefore + 1, s.TransferKeyAttempt);
-        Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("dispute_won|", StringComparison.Ordinal));
+        Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "dispute_won");
 
         s = s.Then(new Transferred(s.EffectId(EffectKind.TransferShare), "tr_2", AnEscrow.AccountId, Adopted: false), s.StatusChangedAt.AddMinutes(1));
         Assert.Equal(EscrowStatus.Released, s.Status);
@@ -94,7 +94,7 @@ public sealed class DisputeTests
         Assert.Equal(DisputeStatus.Lost, s.DisputeStatus);
         Assert.False(s.Has(EffectKind.TransferShare));
         Assert.Equal("dispute_lost", s.History[^1].Event);
-        Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("dispute_lost|", StringComparison.Ordinal));
+        Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "dispute_lost");
         Assert.Equal(nameof(RefundCause.Dispute), s.Outbox.Single(e => e.Email == EmailKind.RefundIssued).Detail);
         Assert.Equal(nameof(RefundCause.Dispute), s.Outbox.Single(e => e.Email == EmailKind.MissedOpportunity).Detail);
         Assert.Equal("already_done", s.Decide(new DisputeClosed("dp_1", Won: true), s.StatusChangedAt.AddDays(11)).Rejection?.Code);

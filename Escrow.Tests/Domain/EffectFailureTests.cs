@@ -23,7 +23,7 @@ public sealed class EffectFailureTests
     }
 
     private static PendingEffect[] Alerts(EscrowState s, string kind) =>
-        [.. s.Outbox.Where(e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith(kind + "|", StringComparison.Ordinal))];
+        [.. s.Outbox.Where(e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == kind)];
 
     [Fact]
     public void A_failure_for_now_schedules_the_next_try_after_the_backoff_and_records_the_error()

@@ -218,7 +218,7 @@ public sealed class LifecycleTests
         s = s.Then(new RefundPermitAnswered(s.EffectId(EffectKind.RequestRefundPermit), RefundPermit.NeedsApproval), at);
         Assert.True(s.RefundAwaitingApproval);
         var alert = Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert);
-        Assert.StartsWith("refund_needs_approval|", alert.Detail, StringComparison.Ordinal);
+        Assert.Equal(AlertKind.RefundNeedsApproval, alert.Alert);
         Assert.False(s.Has(EffectKind.CancelPaymentIntent));
         Assert.Empty(EscrowMachine.DueCommands(s, at.AddDays(1)));
 
@@ -270,7 +270,7 @@ public sealed class LifecycleTests
         Assert.True(s.NeedsOperator);
         Assert.Equal("balance_insufficient", s.LastError);
         var alert = Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert);
-        Assert.StartsWith("transfer_retries_exhausted|", alert.Detail, StringComparison.Ordinal);
+        Assert.Equal(("transfer_retries_exhausted", "critical"), (alert.Alert!.Name, alert.Alert.Severity));
         Assert.Empty(EscrowMachine.DueCommands(s, now.AddYears(1)));
         Assert.Equal("not_due_yet", s.Decide(new TransferRetryDue(), now.AddYears(1)).Rejection?.Code);
     }
@@ -410,7 +410,7 @@ public sealed class LifecycleTests
         Assert.Equal(EscrowStatus.Released, s.Status);
         Assert.Equal("tr_lost", s.TransferId);
         Assert.False(s.Has(EffectKind.RefundPayment));
-        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("refund_not_made|", StringComparison.Ordinal));
+        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "refund_not_made");
         Assert.True(s.HasEmail(EmailKind.PayoutSent));
 
         // A transfer of another amount is not adopted.
@@ -426,7 +426,7 @@ public sealed class LifecycleTests
         Assert.Equal(EscrowStatus.Refunded, s.Status);
         s = s.Then(new TransferReported("tr_late", s.Split.RecipientShare.Minor, "eur", AnEscrow.AccountId, AnEscrow.AccountId), AnEscrow.T0.AddHours(31));
         Assert.Equal(EscrowStatus.Refunded, s.Status);
-        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("transfer_after_refund|", StringComparison.Ordinal));
+        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "transfer_after_refund");
     }
 
     [Fact]
@@ -550,7 +550,7 @@ public sealed class LifecycleTests
         var s = AnEscrow.Held();
         s = s.Then(new DisputeOpened("dp_1"), T0.AddHours(1));
         Assert.True(s.DisputeOpen);
-        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("dispute_opened|Dispute dp_1 ", StringComparison.Ordinal));
+        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "dispute_opened" && e.Detail!.StartsWith("Dispute dp_1 ", StringComparison.Ordinal));
         Assert.Equal("already_done", s.Decide(new DisputeOpened("dp_1"), T0.AddHours(1)).Rejection?.Code);
 
         var late = s.ReplyDeadline.AddMinutes(1);
@@ -690,7 +690,7 @@ public sealed class LifecycleTests
         var s = AnEscrow.Processing();
         s = s.Then(new CaptureRejected(s.EffectId(EffectKind.CapturePayment), "charge_expired_for_capture"), s.StatusChangedAt.AddSeconds(1));
         Assert.True(s.NeedsOperator);
-        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("money_effect_rejected|", StringComparison.Ordinal) && e.Detail.Contains("capture", StringComparison.Ordinal));
+        Assert.Contains(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "money_effect_rejected" && e.Detail!.Contains("capture", StringComparison.Ordinal));
         s = s.Then(new OperatorRefund("expired"), s.StatusChangedAt.AddHours(1));
         Assert.Equal(EscrowStatus.RefundPending, s.Status);
         Assert.True(s.Has(EffectKind.CancelPaymentIntent));
@@ -719,7 +719,7 @@ public sealed class LifecycleTests
         var d = s.Decide(new AuthorisationVoided("automatic"), s.StatusChangedAt.AddHours(1));
         Assert.True(d.Accepted);
         Assert.Equal(EscrowStatus.Refunded, d.State.Status);
-        Assert.Contains(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail == "authorisation_voided|automatic");
+        Assert.Contains(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "authorisation_voided" && e.Detail == "automatic");
         Assert.True(d.State.HasEmail(EmailKind.PaymentVoided));
         Assert.True(d.State.HasEmail(EmailKind.PaymentWithdrawn));
         // Not the deadline's e-mails: nobody missed a deadline.
@@ -734,7 +734,7 @@ public sealed class LifecycleTests
         var s = AnEscrow.Released();
         var d = s.Decide(new TransferReversed(AnEscrow.TransferId, 11_25), s.StatusChangedAt.AddDays(1));
         Assert.True(d.Accepted);
-        Assert.Contains(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("transfer_reversed|", StringComparison.Ordinal));
+        Assert.Contains(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "transfer_reversed");
         Assert.Equal("not_allowed_in_status", s.Decide(new TransferReversed("tr_other", 11_25), s.StatusChangedAt.AddDays(1)).Rejection?.Code);
     }
 
@@ -844,7 +844,7 @@ public sealed class LifecycleTests
         Assert.True(d.Accepted);
         Assert.Equal(EscrowStatus.Refunded, d.State.Status);
         Assert.False(d.State.Has(EffectKind.RequestRefundPermit));
-        Assert.Contains(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail == "authorisation_voided|expired");
+        Assert.Contains(d.State.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "authorisation_voided" && e.Detail == "expired");
         // The deadline passed without a reply: the refund's own e-mails say what happened.
         Assert.True(d.State.HasEmail(EmailKind.RefundIssued));
         Assert.True(d.State.HasEmail(EmailKind.MissedOpportunity));

@@ -34,7 +34,7 @@ public sealed class PermanentRefusalTests
     }
 
     private static PendingEffect Alert(EscrowState s) =>
-        Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("money_effect_rejected|", StringComparison.Ordinal));
+        Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "money_effect_rejected");
 
     [Fact]
     public void A_cancel_refused_for_good_ends_with_the_code_in_history_a_critical_alert_and_an_operator_needed()

@@ -47,8 +47,9 @@ public sealed class RefundAfterReleaseTests
         Assert.False(s.Has(EffectKind.ReverseTransfer));
         Assert.True(s.NeedsOperator);
         Assert.Equal("reversal_rejected", s.History[^1].Event);
-        var alert = Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert).Detail!;
-        Assert.StartsWith("money_effect_rejected|", alert, StringComparison.Ordinal);
+        var raised = Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert);
+        Assert.Equal("money_effect_rejected", raised.Alert?.Name);
+        var alert = raised.Detail!;
         Assert.Contains("balance", alert, StringComparison.Ordinal);
         Assert.Contains("not refunded", alert, StringComparison.Ordinal);
 
@@ -76,6 +77,6 @@ public sealed class RefundAfterReleaseTests
         var s = AnEscrow.Released();
         s = s.Then(new TransferReversed(AnEscrow.TransferId, s.Split.RecipientShare.Minor), s.StatusChangedAt.AddDays(1));
         Assert.Equal(EscrowStatus.Released, s.Status);
-        Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Detail!.StartsWith("transfer_reversed|", StringComparison.Ordinal));
+        Assert.Single(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "transfer_reversed");
     }
 }

@@ -19,6 +19,7 @@ public sealed partial class TransitionTableTests
         "operator_approve_refund", "dispute_opened", "operator_resolve_dispute", "transfer_reversed",
         "transfer_reported", "payout_check_due", "reply_awaited", "retry_payment",
         "effect_failed", "effect_failed_for_good", "transfer_reversal_made", "dispute_closed", "erase_personal_data",
+        "alert_raised", "reply_refused", "email_bounced",
     ];
 
     /// <summary>One representative of every command record, completing the state's own effects where it can.</summary>
@@ -67,6 +68,9 @@ public sealed partial class TransitionTableTests
                 "resource_missing", Permanent: true),
             "transfer_reversal_made" => new TransferReversalMade(Effect(EffectKind.ReverseTransfer), "trr_test_1"),
             "dispute_closed" => new DisputeClosed(s.DisputeId ?? "dp_test_1", Won: true),
+            "alert_raised" => new AlertRaised(AlertKind.PaymentMismatch, "Stripe reported another payment.", "pi_other"),
+            "reply_refused" => new ReplyRefused(RefusedReplyReason.UnknownSender, "message-1", null),
+            "email_bounced" => new EmailBounced(EmailKind.NewMessage, "alice@example.test", "HardBounce"),
             _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
         };
         // A name may add a variant after the command's own name ("effect_failed_for_good").
@@ -221,6 +225,10 @@ public sealed partial class TransitionTableTests
         { EscrowStatus.Held, "operator_resolve_dispute", "!no_dispute" },
         { EscrowStatus.Held, "dispute_opened", "held" },
         { EscrowStatus.Held, "effect_completed", "held" },
+        { EscrowStatus.Refunded, "alert_raised", "refunded" },
+        { EscrowStatus.Cancelled, "reply_refused", "cancelled" },
+        { EscrowStatus.Held, "email_bounced", "held" },
+        { EscrowStatus.Released, "email_bounced", "!not_allowed_in_status" },
         { EscrowStatus.AwaitingPayment, "effect_completed", "!unknown_effect" },
     };
 

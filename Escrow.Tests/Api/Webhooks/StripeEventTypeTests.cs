@@ -114,10 +114,30 @@ public sealed class StripeEventTypeTests(InMemoryApiFixture fixture) : IClassFix
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("released", await App.StatusOf(id));
-        await Eventually.UntilAsync(async () => (await App.AlertsOfAsync(id, "transfer_reversed")).Count >= 1, "transfer_reversed alert");
+        await Eventually.UntilAsync(async () => (await App.AlertsOfAsync(id, "transfer_reversed")).Count == 1, "one transfer_reversed alert");
         var store = App.Services.GetRequiredService<IEscrowStore>();
         await Eventually.UntilAsync(async () => (await store.GetLedgerAsync(id)).Any(l => l.Kind == "transfer_reversed"), "a ledger row");
         Assert.Single(await App.AlertsOfAsync(id, "transfer_reversed"));
+    }
+
+    [Fact]
+    public async Task A_transfer_reversed_on_an_escrow_that_is_not_released_raises_exactly_one_alert_from_the_escrow_itself()
+    {
+        var (_, id, _) = await HeldAsync(payouts: true);
+        var transfer = new JsonObject
+        {
+            ["id"] = "tr_not_ours", ["object"] = "transfer", ["amount"] = 1_125, ["amount_reversed"] = 1_125, ["currency"] = "eur",
+            ["reversed"] = true, ["transfer_group"] = id.ToString(), ["metadata"] = new JsonObject { ["escrow_id"] = id.ToString() }, ["created"] = App.UnixNow(),
+        };
+
+        var response = await SendAsync("transfer.reversed", transfer);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("held", await App.StatusOf(id));
+        // Raised through the escrow's outbox before the webhook is answered: one row, named by the escrow and the transfer.
+        var alert = Assert.Single(await App.Store().ListAlertsAsync(openOnly: true, limit: 1_000), a => a.EscrowId == id && a.Kind == "transfer_reversed");
+        Assert.Equal("critical", alert.Severity);
+        Assert.Equal($"transfer_reversed/{id}/tr_not_ours", alert.DedupeKey);
     }
 
     [Fact]
