@@ -4,7 +4,7 @@ namespace Escrow.Benchmarks;
 /// Escrow.Api as a separate process (<c>dotnet Escrow.Api.dll</c>, Release), with the sandboxes standing in for Stripe
 /// and Postmark: its own, or those of an <see cref="EmulatorProcess"/>.
 /// </summary>
-public sealed class ApiProcess : IAsyncDisposable
+public sealed class ApiProcess : ChildProcess
 {
     public const string PlatformKey = "bench-platform-key-0123456789";
     public const string AdminKey = "bench-admin-key-0123456789abcd";
@@ -12,24 +12,10 @@ public sealed class ApiProcess : IAsyncDisposable
     public const string InboundPassword = "bench-inbound-password";
     public const string WebhookSecret = "whsec_benchmark0123456789abcdef";
 
-    private readonly Process _process;
-    private readonly StreamWriter _log;
-
     private ApiProcess(Process process, StreamWriter log, string baseUrl, string logPath)
+        : base(process, log, baseUrl, logPath)
     {
-        _process = process;
-        _log = log;
-        BaseUrl = baseUrl;
-        LogPath = logPath;
     }
-
-    public string BaseUrl { get; }
-
-    public string LogPath { get; }
-
-    public int Pid => _process.Id;
-
-    public static string DllPath(string repo) => Path.Combine(repo, "Escrow.Api", "bin", "Release", "net10.0", "Escrow.Api.dll");
 
     public static async Task BuildAsync(string repo)
     {
@@ -42,33 +28,20 @@ public sealed class ApiProcess : IAsyncDisposable
     /// Starts the API and waits for /health/ready. <paramref name="windows"/> are the offered response windows in seconds;
     /// <paramref name="port"/> a free port chosen beforehand (when another process must know the address first).
     /// </summary>
-    public static async Task<ApiProcess> StartAsync(string repo, string connectionString, IReadOnlyList<int> windows, string logPath, HttpClient http,
+    public static Task<ApiProcess> StartAsync(string repo, string connectionString, IReadOnlyList<int> windows, string logPath, HttpClient http,
         IReadOnlyDictionary<string, string>? environment = null, int? port = null)
     {
-        var dll = DllPath(repo);
-        if (!File.Exists(dll))
-        {
-            throw new InvalidOperationException($"{dll} is missing: build Escrow.Api in Release first (or drop --skip-build).");
-        }
-        var baseUrl = $"http://127.0.0.1:{port ?? PostgresCluster.FreePort()}";
-        var info = ChildProcess.ForDll(dll);
+        var info = ForBuiltDll(repo, "Escrow.Api", "build Escrow.Api in Release first (or drop --skip-build).");
+        var baseUrl = $"http://127.0.0.1:{port ?? BenchPostgres.FreePort()}";
         var env = ServiceEnvironment(connectionString, windows);
-        env["urls"] = baseUrl;
         // Localhost clustering binds these: free ones, so that other silos on the machine do not collide.
-        env["Silo__SiloPort"] = PostgresCluster.FreePort().ToString(CultureInfo.InvariantCulture);
-        env["Silo__GatewayPort"] = PostgresCluster.FreePort().ToString(CultureInfo.InvariantCulture);
+        env["Silo__SiloPort"] = BenchPostgres.FreePort().ToString(CultureInfo.InvariantCulture);
+        env["Silo__GatewayPort"] = BenchPostgres.FreePort().ToString(CultureInfo.InvariantCulture);
         foreach (var (k, v) in environment ?? new Dictionary<string, string>())
         {
             env[k] = v;
         }
-        foreach (var (k, v) in env)
-        {
-            info.Environment[k] = v;
-        }
-        var (process, log) = ChildProcess.StartLogged(info, logPath, "dotnet Escrow.Api.dll");
-        var api = new ApiProcess(process, log, baseUrl, logPath);
-        await ChildProcess.WaitHealthyAsync(process, http, baseUrl + "/health/ready", "Escrow.Api", logPath, api.DisposeAsync);
-        return api;
+        return StartAsync(info, env, baseUrl, "/health/ready", logPath, "Escrow.Api", http, (p, log) => new ApiProcess(p, log, baseUrl, logPath));
     }
 
     /// <summary>
@@ -114,24 +87,24 @@ public sealed class ApiProcess : IAsyncDisposable
 
     public static string IsoSeconds(int seconds) => string.Create(CultureInfo.InvariantCulture, $"PT{seconds}S");
 
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        if (!Process.HasExited)
         {
             // SIGTERM: a graceful shutdown of the silo and the host.
-            _ = Silo.ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)], asPostgres: false, "kill -TERM", throwOnFailure: false);
+            _ = Silo.ProcessRunner.RunAsync("kill", ["-TERM", Process.Id.ToString(CultureInfo.InvariantCulture)], asPostgres: false, "kill -TERM", throwOnFailure: false);
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             try
             {
-                await _process.WaitForExitAsync(cts.Token);
+                await Process.WaitForExitAsync(cts.Token);
             }
             catch (OperationCanceledException)
             {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
+                Process.Kill(entireProcessTree: true);
+                await Process.WaitForExitAsync();
             }
         }
-        _process.Dispose();
-        await _log.DisposeAsync();
+        Process.Dispose();
+        await Log.DisposeAsync();
     }
 }

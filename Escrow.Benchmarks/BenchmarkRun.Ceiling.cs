@@ -4,15 +4,15 @@ namespace Escrow.Benchmarks;
 
 public sealed partial class BenchmarkRun
 {
-    private async Task<double> MeasureCeilingAsync(PostgresCluster pg, string work)
+    private async Task<double> MeasureCeilingAsync(BenchPostgres pg, string work)
     {
         var db = pg.Private ? "ceiling" : pg.Admin.Database!;
         if (pg.Private)
         {
-            await PostgresCluster.ExecuteAsync(pg.Admin.ConnectionString, "CREATE DATABASE ceiling");
+            await BenchPostgres.ExecuteAsync(pg.Admin.ConnectionString, "CREATE DATABASE ceiling");
         }
         var cs = pg.ConnectionStringFor(db);
-        await PostgresCluster.ExecuteAsync(cs, "DROP TABLE IF EXISTS bench_ceiling_kv; CREATE TABLE bench_ceiling_kv (k integer PRIMARY KEY, v bigint NOT NULL)");
+        await BenchPostgres.ExecuteAsync(cs, "DROP TABLE IF EXISTS bench_ceiling_kv; CREATE TABLE bench_ceiling_kv (k integer PRIMARY KEY, v bigint NOT NULL)");
         var script = Path.Combine(work, "upsert.sql");
         await File.WriteAllTextAsync(script, """
             \set k random(1, 1000000)
@@ -36,7 +36,7 @@ public sealed partial class BenchmarkRun
         string[] pgArgs = ["-n", "-c", clients, "-j", "2", "-T", seconds, "-f", script, "-h", pg.Admin.Host!, "-p", pg.Admin.Port.ToString(CultureInfo.InvariantCulture), "-U", pg.Admin.Username!, db];
         Say();
         Say($"== Ceiling: pgbench {string.Join(' ', pgArgs)} (single-row upsert, synchronous_commit=on)");
-        await Silo.ProcessRunner.RunAsync(Path.Combine(pg.BinDirectory, "pgbench"), pgArgs, PostgresCluster.AsRoot && pg.Private, "pgbench", environment: env, output: output);
+        await Silo.ProcessRunner.RunAsync(Path.Combine(pg.BinDirectory, "pgbench"), pgArgs, BenchPostgres.AsRoot && pg.Private, "pgbench", environment: env, output: output);
         var match = TpsPattern().Match(output.ToString());
         if (!match.Success)
         {
@@ -48,13 +48,13 @@ public sealed partial class BenchmarkRun
         // One client: the latency of one durable commit, which every sequential write in a request pays.
         var single = new StringWriter();
         string[] oneArgs = ["-n", "-c", "1", "-j", "1", "-T", "5", "-f", script, "-h", pg.Admin.Host!, "-p", pg.Admin.Port.ToString(CultureInfo.InvariantCulture), "-U", pg.Admin.Username!, db];
-        await Silo.ProcessRunner.RunAsync(Path.Combine(pg.BinDirectory, "pgbench"), oneArgs, PostgresCluster.AsRoot && pg.Private, "pgbench", environment: env, output: single);
+        await Silo.ProcessRunner.RunAsync(Path.Combine(pg.BinDirectory, "pgbench"), oneArgs, BenchPostgres.AsRoot && pg.Private, "pgbench", environment: env, output: single);
         var oneTps = TpsPattern().Match(single.ToString());
         var oneLatency = LatencyPattern().Match(single.ToString());
         _singleClientTps = oneTps.Success ? double.Parse(oneTps.Groups[1].Value, CultureInfo.InvariantCulture) : double.NaN;
         _singleClientLatency = oneLatency.Success ? oneLatency.Groups[1].Value : "n/a";
         Say($"   one client            {_singleClientTps:F0} commits/s, {_singleClientLatency} ms per durable commit");
-        await PostgresCluster.ExecuteAsync(cs, "DROP TABLE bench_ceiling_kv");
+        await BenchPostgres.ExecuteAsync(cs, "DROP TABLE bench_ceiling_kv");
         return tps;
     }
 

@@ -56,7 +56,7 @@ public sealed partial class BenchmarkRun
         public double IdleCostPercent => Math.Max(JustCreatedCostPercent, double.IsNaN(SettledCostPercent) ? double.NegativeInfinity : SettledCostPercent);
     }
 
-    private async Task<OpenFigures?> RunOpenScenarioAsync(string repo, string escrowConnection, string serviceConnection, PostgresCluster pg, HttpClient http, string work, double lifecycleRate)
+    private async Task<OpenFigures?> RunOpenScenarioAsync(string repo, string escrowConnection, string serviceConnection, BenchPostgres pg, HttpClient http, string work, double lifecycleRate)
     {
         // Windows: the first 50 % reminder email must come after creation and the idle interval, so the idle
         // CPU is measured while nothing is due; deadlines are spread over several windows.

@@ -40,7 +40,7 @@ public sealed partial class BenchmarkRun(BenchOptions o)
             await ApiProcess.BuildAsync(repo);
         }
 
-        await using var pg = await PostgresCluster.StartOrUseAsync(o.Connection);
+        await using var pg = await BenchPostgres.StartOrUseAsync(o.Connection);
         Say($"PostgreSQL: {pg.Describe}");
         var statements = await pg.TryEnableStatementsAsync();
         Say(statements ? "pg_stat_statements: available (track=top)" : "pg_stat_statements: not available (per-statement counts skipped)");
@@ -55,7 +55,7 @@ public sealed partial class BenchmarkRun(BenchOptions o)
 
         LifecycleCost released;
         var refunded = LifecycleCost.NotRun;
-        var apiPort = PostgresCluster.FreePort();
+        var apiPort = BenchPostgres.FreePort();
         await using var emulators = o.SeparateEmulators
             ? await EmulatorProcess.StartAsync($"http://127.0.0.1:{apiPort}/webhooks/stripe", ApiProcess.WebhookSecret, Path.Combine(work, "emulators.log"), http)
             : null;

@@ -1,9 +1,59 @@
 namespace Escrow.Benchmarks;
 
-/// <summary>What the service processes of the benchmark share: started as <c>dotnet X.dll</c>, output to a log, waited for by a health URL.</summary>
-internal static class ChildProcess
+/// <summary>
+/// A service process of the benchmark: started as <c>dotnet X.dll</c> on a loopback URL, its output copied to a log,
+/// waited for by a health URL.
+/// </summary>
+public abstract class ChildProcess : IAsyncDisposable
 {
-    public static ProcessStartInfo ForDll(string dll)
+    protected ChildProcess(Process process, StreamWriter log, string baseUrl, string logPath)
+    {
+        Process = process;
+        Log = log;
+        BaseUrl = baseUrl;
+        LogPath = logPath;
+    }
+
+    public string BaseUrl { get; }
+
+    public string LogPath { get; }
+
+    public int Pid => Process.Id;
+
+    public bool HasExited => Process.HasExited;
+
+    protected Process Process { get; }
+
+    protected StreamWriter Log { get; }
+
+    public abstract ValueTask DisposeAsync();
+
+    /// <summary>
+    /// Starts <paramref name="info"/> with <paramref name="environment"/> and <c>urls</c> = <paramref name="baseUrl"/>,
+    /// and waits until <paramref name="healthPath"/> answers 2xx (the process is disposed if it never does).
+    /// </summary>
+    protected static async Task<T> StartAsync<T>(ProcessStartInfo info, IEnumerable<KeyValuePair<string, string>> environment, string baseUrl,
+        string healthPath, string logPath, string name, HttpClient http, Func<Process, StreamWriter, T> create) where T : ChildProcess
+    {
+        foreach (var (k, v) in environment)
+        {
+            info.Environment[k] = v;
+        }
+        info.Environment["urls"] = baseUrl;
+        var (process, log) = StartLogged(info, logPath, name);
+        var child = create(process, log);
+        await WaitHealthyAsync(process, http, baseUrl + healthPath, name, logPath, child.DisposeAsync);
+        return child;
+    }
+
+    /// <summary>The Release build of <paramref name="project"/> in <paramref name="repo"/>, which must exist.</summary>
+    protected static ProcessStartInfo ForBuiltDll(string repo, string project, string missingHint)
+    {
+        var dll = Path.Combine(repo, project, "bin", "Release", "net10.0", project + ".dll");
+        return File.Exists(dll) ? ForDll(dll) : throw new InvalidOperationException($"{dll} is missing: {missingHint}");
+    }
+
+    protected static ProcessStartInfo ForDll(string dll)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -17,7 +67,7 @@ internal static class ChildProcess
     }
 
     /// <summary>Starts the process with its standard output and error copied line by line to <paramref name="logPath"/>.</summary>
-    public static (Process Process, StreamWriter Log) StartLogged(ProcessStartInfo info, string logPath, string name)
+    private static (Process Process, StreamWriter Log) StartLogged(ProcessStartInfo info, string logPath, string name)
     {
         var process = Process.Start(info) ?? throw new InvalidOperationException($"{name} did not start.");
         var log = new StreamWriter(logPath) { AutoFlush = true };
@@ -47,19 +97,19 @@ internal static class ChildProcess
     }
 
     /// <summary>Kills the process and its children if it still runs (SIGKILL: no shutdown code runs), then releases it and its log.</summary>
-    public static async ValueTask KillAsync(Process process, StreamWriter log)
+    protected async ValueTask KillAsync()
     {
-        if (!process.HasExited)
+        if (!Process.HasExited)
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
+            Process.Kill(entireProcessTree: true);
+            await Process.WaitForExitAsync();
         }
-        process.Dispose();
-        await log.DisposeAsync();
+        Process.Dispose();
+        await Log.DisposeAsync();
     }
 
     /// <summary>Polls <paramref name="url"/> until it answers 2xx; fails (after <paramref name="dispose"/>) when the process exits or two minutes pass.</summary>
-    public static async Task WaitHealthyAsync(Process process, HttpClient http, string url, string name, string logPath, Func<ValueTask> dispose)
+    private static async Task WaitHealthyAsync(Process process, HttpClient http, string url, string name, string logPath, Func<ValueTask> dispose)
     {
         var deadline = DateTime.UtcNow.AddMinutes(2);
         while (true)

@@ -12,26 +12,18 @@ namespace Escrow.Benchmarks;
 /// then calls them over the network as it calls Stripe and Postmark, and neither their CPU nor their heap (they keep
 /// every object, event and e-mail) is counted as the API's. Events are delivered to the API's webhook.
 /// </summary>
-public sealed class EmulatorProcess : IAsyncDisposable
+public sealed class EmulatorProcess : ChildProcess
 {
     public const string Command = "emulators";
     public const string StripeKey = "sk_test_sandbox_benchmark_emulator";
     public const string PostmarkToken = "benchmark-postmark-emulator";
 
-    private readonly Process _process;
-    private readonly StreamWriter _log;
     private bool _disposed;
 
-    private EmulatorProcess(Process process, StreamWriter log, string baseUrl)
+    private EmulatorProcess(Process process, StreamWriter log, string baseUrl, string logPath)
+        : base(process, log, baseUrl, logPath)
     {
-        _process = process;
-        _log = log;
-        BaseUrl = baseUrl;
     }
-
-    public string BaseUrl { get; }
-
-    public int Pid => _process.Id;
 
     /// <summary>What the service needs to use these emulators instead of hosting its own.</summary>
     public Dictionary<string, string> ServiceEnvironment() => new()
@@ -45,19 +37,15 @@ public sealed class EmulatorProcess : IAsyncDisposable
     };
 
     /// <summary>Starts this program's <see cref="Command"/> and waits until it answers.</summary>
-    public static async Task<EmulatorProcess> StartAsync(string webhookUrl, string webhookSecret, string logPath, HttpClient http)
+    public static Task<EmulatorProcess> StartAsync(string webhookUrl, string webhookSecret, string logPath, HttpClient http)
     {
-        var port = PostgresCluster.FreePort();
-        var baseUrl = $"http://127.0.0.1:{port}";
-        var info = ChildProcess.ForDll(typeof(EmulatorProcess).Assembly.Location);
+        var baseUrl = $"http://127.0.0.1:{BenchPostgres.FreePort()}";
+        var info = ForDll(typeof(EmulatorProcess).Assembly.Location);
         foreach (var argument in new[] { Command, "--url", baseUrl, "--webhook-url", webhookUrl, "--webhook-secret", webhookSecret })
         {
             info.ArgumentList.Add(argument);
         }
-        var (process, log) = ChildProcess.StartLogged(info, logPath, "emulators");
-        var emulators = new EmulatorProcess(process, log, baseUrl);
-        await ChildProcess.WaitHealthyAsync(process, http, baseUrl + "/health", "emulators", logPath, emulators.DisposeAsync);
-        return emulators;
+        return StartAsync(info, [], baseUrl, "/health", logPath, "emulators", http, (p, log) => new EmulatorProcess(p, log, baseUrl, logPath));
     }
 
     /// <summary>The child process: the emulators on <c>--url</c>, delivering events to <c>--webhook-url</c>.</summary>
@@ -90,14 +78,14 @@ public sealed class EmulatorProcess : IAsyncDisposable
     }
 
     /// <summary>Stops the emulators; the benchmark does so after the lifecycle phases, and again (a no-op) on the way out.</summary>
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
         if (_disposed)
         {
             return;
         }
         _disposed = true;
-        await ChildProcess.KillAsync(_process, _log);
+        await KillAsync();
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"emulators pid {Pid} at {BaseUrl}");

@@ -57,7 +57,7 @@ public static class RateBudgetScenario
         {
             await ApiProcess.BuildAsync(repo);
         }
-        await using var postgres = await PostgresCluster.StartOrUseAsync(connection);
+        await using var postgres = await BenchPostgres.StartOrUseAsync(connection);
         var connectionString = await postgres.CreateDatabaseAsync("rate_budget_" + DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture));
         using var http = EscrowClient.CreateHttp();
         // The window leaves the creation phase (escrows / budget seconds) time to finish before the first deadline.
