@@ -15,7 +15,7 @@ namespace Escrow.Tests.Security;
 /// </summary>
 public sealed class CardTestingFixture : IAsyncLifetime
 {
-    public const string PeerHeader = "X-Test-Peer";
+    public const string PeerHeader = TestPeerAddress.Header;
 
     public EscrowApiFactory Factory { get; private set; } = null!;
 
@@ -27,29 +27,13 @@ public sealed class CardTestingFixture : IAsyncLifetime
             ["RateLimits:DeclinesPerWindowAlert"] = null,
         })
         {
-            ConfigureExtraServices = services => services.AddSingleton<IStartupFilter>(new PeerFilter()),
+            ConfigureExtraServices = services => services.AddSingleton<IStartupFilter>(new TestPeerAddress()),
         };
         _ = Factory.Server;
         return Task.CompletedTask;
     }
 
     public async Task DisposeAsync() => await Factory.DisposeAsync();
-
-    private sealed class PeerFilter : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            app.Use(async (HttpContext context, RequestDelegate inner) =>
-            {
-                if (IPAddress.TryParse(context.Request.Headers[PeerHeader].ToString(), out var peer))
-                {
-                    context.Connection.RemoteIpAddress = peer;
-                }
-                await inner(context);
-            });
-            next(app);
-        };
-    }
 }
 
 /// <summary>

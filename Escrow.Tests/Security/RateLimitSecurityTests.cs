@@ -18,7 +18,7 @@ namespace Escrow.Tests.Security;
 public sealed class RateLimitFixture : IAsyncLifetime
 {
     public const int Permits = 3;
-    public const string PeerHeader = "X-Test-Peer";
+    public const string PeerHeader = TestPeerAddress.Header;
 
     public EscrowApiFactory Factory { get; private set; } = null!;
 
@@ -36,7 +36,7 @@ public sealed class RateLimitFixture : IAsyncLifetime
         {
             ConfigureExtraServices = services =>
             {
-                services.AddSingleton<IStartupFilter>(new PeerFilter());
+                services.AddSingleton<IStartupFilter>(new TestPeerAddress());
                 services.AddSingleton<IIncomingGrainCallFilter>(new CallCounter(this));
             },
         };
@@ -45,22 +45,6 @@ public sealed class RateLimitFixture : IAsyncLifetime
     }
 
     public async Task DisposeAsync() => await Factory.DisposeAsync();
-
-    private sealed class PeerFilter : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            app.Use(async (HttpContext context, RequestDelegate inner) =>
-            {
-                if (IPAddress.TryParse(context.Request.Headers[PeerHeader].ToString(), out var peer))
-                {
-                    context.Connection.RemoteIpAddress = peer;
-                }
-                await inner(context);
-            });
-            next(app);
-        };
-    }
 
     private sealed class CallCounter(RateLimitFixture fixture) : IIncomingGrainCallFilter
     {

@@ -10,28 +10,9 @@ namespace Escrow.Tests.Sql;
 /// The membership queries of sql/004-orleans-clustering.sql, run as Orleans runs them: the text from orleansquery,
 /// parameters with bare names and CLR types (ORLEANS-ADONET.md §1.5).
 /// </summary>
-public sealed class ClusteringQueryTests : IAsyncLifetime
+public sealed class ClusteringQueryTests() : FreshDatabase("clustering")
 {
     private static readonly DateTime Now = new(2026, 3, 1, 12, 0, 0, DateTimeKind.Utc);
-    private string _connectionString = "";
-    private NpgsqlDataSource? _dataSource;
-
-    public async Task InitializeAsync()
-    {
-        var server = await PostgresServer.GetAsync();
-        _connectionString = await server.CreateDatabaseAsync("clustering");
-        _dataSource = NpgsqlDataSource.Create(_connectionString);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_dataSource is not null)
-        {
-            await _dataSource.DisposeAsync();
-        }
-    }
-
-    private NpgsqlDataSource DataSource => _dataSource ?? throw new InvalidOperationException("InitializeAsync has not run.");
 
     [Fact]
     public async Task The_version_row_is_inserted_once_and_a_read_returns_it_when_no_silo_exists()
@@ -156,7 +137,7 @@ public sealed class ClusteringQueryTests : IAsyncLifetime
                 .UseAdoNetClustering(o =>
                 {
                     o.Invariant = "Npgsql";
-                    o.ConnectionString = _connectionString;
+                    o.ConnectionString = ConnectionString;
                 })
                 .Configure<ClusterOptions>(o =>
                 {

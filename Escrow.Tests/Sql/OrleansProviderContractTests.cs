@@ -5,39 +5,19 @@ using Orleans.Storage;
 namespace Escrow.Tests.Sql;
 
 /// <summary>The Orleans ADO.NET storage and reminder providers running on our sql/ scripts (ORLEANS-ADONET.md §1.3, §1.4).</summary>
-public sealed class OrleansProviderContractTests : IAsyncLifetime
+public sealed class OrleansProviderContractTests() : FreshDatabase("orleans")
 {
-    private string _connectionString = "";
-    private NpgsqlDataSource? _dataSource;
-
-    public async Task InitializeAsync()
-    {
-        var server = await PostgresServer.GetAsync();
-        _connectionString = await server.CreateDatabaseAsync("orleans");
-        _dataSource = NpgsqlDataSource.Create(_connectionString);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_dataSource is not null)
-        {
-            await _dataSource.DisposeAsync();
-        }
-    }
-
-    private NpgsqlDataSource DataSource => _dataSource ?? throw new InvalidOperationException("InitializeAsync has not run.");
-
     [Fact]
     public async Task State_written_before_all_silos_stop_is_read_by_a_new_cluster_of_the_same_service()
     {
         var serviceId = NewServiceId();
-        await using (var first = await SqlTestCluster.StartAsync(_connectionString, serviceId, silos: 2))
+        await using (var first = await SqlTestCluster.StartAsync(ConnectionString, serviceId, silos: 2))
         {
             await first.Client.GetGrain<ISqlProbeGrain>("restart").SetValueAsync(42);
             await first.StopAllSilosAsync();
         }
 
-        await using var second = await SqlTestCluster.StartAsync(_connectionString, serviceId);
+        await using var second = await SqlTestCluster.StartAsync(ConnectionString, serviceId);
         var snapshot = await second.Client.GetGrain<ISqlProbeGrain>("restart").GetAsync();
 
         Assert.Equal(42, snapshot.Value);
@@ -50,7 +30,7 @@ public sealed class OrleansProviderContractTests : IAsyncLifetime
     {
         var serviceId = NewServiceId();
         int ticksBefore;
-        await using (var first = await SqlTestCluster.StartAsync(_connectionString, serviceId))
+        await using (var first = await SqlTestCluster.StartAsync(ConnectionString, serviceId))
         {
             var grain = first.Client.GetGrain<ISqlProbeGrain>("reminder");
             await grain.StartTickingAsync(TimeSpan.FromSeconds(1));
@@ -58,7 +38,7 @@ public sealed class OrleansProviderContractTests : IAsyncLifetime
             await first.StopAllSilosAsync();
         }
 
-        await using var second = await SqlTestCluster.StartAsync(_connectionString, serviceId);
+        await using var second = await SqlTestCluster.StartAsync(ConnectionString, serviceId);
         // The new activation does not register anything: only the stored reminder can raise the count.
         var restarted = second.Client.GetGrain<ISqlProbeGrain>("reminder");
         await Eventually.UntilAsync(restarted.GetAsync, s => s.Ticks > ticksBefore + 1, "reminder ticks after the restart");
@@ -68,7 +48,7 @@ public sealed class OrleansProviderContractTests : IAsyncLifetime
     public async Task A_version_bumped_behind_the_grains_back_fails_its_next_write_and_the_stored_state_wins()
     {
         var serviceId = NewServiceId();
-        await using var cluster = await SqlTestCluster.StartAsync(_connectionString, serviceId);
+        await using var cluster = await SqlTestCluster.StartAsync(ConnectionString, serviceId);
         var grain = cluster.Client.GetGrain<ISqlProbeGrain>("conflict");
         await grain.SetValueAsync(1);
 
@@ -89,7 +69,7 @@ public sealed class OrleansProviderContractTests : IAsyncLifetime
     public async Task Two_concurrent_first_writes_of_one_state_let_exactly_one_win()
     {
         var serviceId = NewServiceId();
-        await using var cluster = await SqlTestCluster.StartAsync(_connectionString, serviceId);
+        await using var cluster = await SqlTestCluster.StartAsync(ConnectionString, serviceId);
         var storage = cluster.GetSiloServiceProvider(cluster.Silos[0].SiloAddress)
             .GetRequiredKeyedService<IGrainStorage>(SqlTestCluster.StorageName);
         var grainId = GrainId.Create("sql-probe", "race");
@@ -121,7 +101,7 @@ public sealed class OrleansProviderContractTests : IAsyncLifetime
     public async Task Clearing_state_keeps_counting_versions_and_a_later_write_succeeds()
     {
         var serviceId = NewServiceId();
-        await using var cluster = await SqlTestCluster.StartAsync(_connectionString, serviceId);
+        await using var cluster = await SqlTestCluster.StartAsync(ConnectionString, serviceId);
         var grain = cluster.Client.GetGrain<ISqlProbeGrain>("clear");
         await grain.SetValueAsync(5);
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Escrow.Sandbox;
 
 namespace Escrow.Tests.Api.Lifecycle;
@@ -15,22 +16,15 @@ public sealed class StripeFaultTests
     public async Task A_transfer_that_fails_shows_transfer_failed_and_after_the_retry_delay_is_released_with_exactly_one_transfer()
     {
         await using var app = await LifecycleApp.StartAsync("fault_transfer_error", FastRetry);
-        var recipient = await app.PayableRecipientAsync();
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var (escrow, id) = await HeldAsync(app);
 
         // Stripe.net retries the 500 twice with the same key, and Stripe replays the saved 500 to both: one fault fails the call.
         app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.ServerError, 1);
         Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
-        var failed = await app.WaitForAsync(id, e => e.Events().Contains("transfer_failed"), "transfer_failed in history");
+        await app.WaitForAsync(id, e => e.Events().Contains("transfer_failed"), "transfer_failed in history");
         Assert.Empty(app.TransfersOf(id));
 
-        var released = failed;
-        if (failed.Status() != "released")
-        {
-            app.Clock.Advance(TimeSpan.FromSeconds(2));
-            released = await app.WaitForStatusAsync(id, "released");
-        }
+        var released = await ReleasedAfterAnyRetryAsync(app, id);
         Assert.Contains("transfer_failed", released.Statuses());
         // The retry used the next attempt's key: the first one only ever answers its saved 500.
         Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/transfer/1" && r.StatusCode == 200);
@@ -44,18 +38,11 @@ public sealed class StripeFaultTests
     public async Task A_single_transfer_server_error_is_absorbed_and_the_escrow_is_released_with_exactly_one_transfer()
     {
         await using var app = await LifecycleApp.StartAsync("fault_transfer_once", FastRetry);
-        var recipient = await app.PayableRecipientAsync();
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var (escrow, id) = await HeldAsync(app);
 
         app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.ServerError, 1);
         Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
-        var released = await app.WaitForAsync(id, e => e.Status() == "released" || e.Status() == "transfer_failed", "released or transfer_failed");
-        if (released.Status() == "transfer_failed")
-        {
-            app.Clock.Advance(TimeSpan.FromSeconds(2));
-            released = await app.WaitForStatusAsync(id, "released");
-        }
+        var released = await ReleasedAfterAnyRetryAsync(app, id);
         var transfer = Assert.Single(app.TransfersOf(id));
         Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
         Assert.Contains(app.Stripe.Requests, r => r.Operation == SandboxOperations.TransfersCreate && r.StatusCode == 500);
@@ -65,18 +52,11 @@ public sealed class StripeFaultTests
     public async Task A_transfer_whose_answer_is_lost_is_made_once_and_the_escrow_is_released_with_that_transfer()
     {
         await using var app = await LifecycleApp.StartAsync("fault_transfer_lost", FastRetry);
-        var recipient = await app.PayableRecipientAsync();
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var (escrow, id) = await HeldAsync(app);
 
         app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.LostResponse, 1);
         Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
-        var released = await app.WaitForAsync(id, e => e.Status() == "released" || e.Status() == "transfer_failed", "released or transfer_failed");
-        if (released.Status() == "transfer_failed")
-        {
-            app.Clock.Advance(TimeSpan.FromSeconds(2));
-            released = await app.WaitForStatusAsync(id, "released");
-        }
+        var released = await ReleasedAfterAnyRetryAsync(app, id);
 
         var transfer = Assert.Single(app.TransfersOf(id));
         Assert.Equal(escrow.GetProperty("recipientShareMinor").GetInt64(), transfer.Amount);
@@ -89,21 +69,14 @@ public sealed class StripeFaultTests
     public async Task A_transfer_whose_answers_are_all_lost_is_adopted_from_the_transfer_group_instead_of_paid_twice()
     {
         await using var app = await LifecycleApp.StartAsync("fault_transfer_adopt", FastRetry);
-        var recipient = await app.PayableRecipientAsync();
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var (escrow, id) = await HeldAsync(app);
 
         // The transfer is made but every answer, including Stripe.net's own retries, is lost: the gateway reports a
         // failure although the transfer exists, and the retry must find it by transfer_group instead of paying again.
         app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.LostResponse, FaultsThatReachTheGateway);
         Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
         // Adopted either from the transfer.created event or by the retry that reads the transfer group first.
-        var released = await app.WaitForAsync(id, e => e.Status() == "released" || e.Status() == "transfer_failed", "released or transfer_failed");
-        if (released.Status() == "transfer_failed")
-        {
-            app.Clock.Advance(TimeSpan.FromSeconds(2));
-            released = await app.WaitForStatusAsync(id, "released");
-        }
+        var released = await ReleasedAfterAnyRetryAsync(app, id);
         Assert.Contains("transfer_failed", released.Statuses());
 
         var transfer = Assert.Single(app.TransfersOf(id));
@@ -116,22 +89,12 @@ public sealed class StripeFaultTests
     public async Task A_capture_server_error_saved_under_its_key_is_retried_with_the_next_key_and_captures_once()
     {
         await using var app = await LifecycleApp.StartAsync("fault_capture", FastRetry);
-        var recipient = await app.PayableRecipientAsync();
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var (escrow, id) = await HeldAsync(app);
         var piId = escrow.PaymentIntentId();
 
         app.Stripe.InjectFault(SandboxOperations.PaymentIntentsCapture, SandboxFaultKind.ServerError, 1);
         Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
-        var released = await app.WaitForAsync(id, e =>
-        {
-            if (e.Status() != "released")
-            {
-                // A capture retry waits for its backoff on the fake clock.
-                app.Clock.Advance(TimeSpan.FromSeconds(5));
-            }
-            return e.Status() == "released";
-        }, "released");
+        var released = await StatusAdvancingClockAsync(app, id, "released");
 
         Assert.Contains(app.Stripe.Requests, r => r.Operation == SandboxOperations.PaymentIntentsCapture && r.StatusCode == 500);
         Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/capture" && r.Replayed && r.StatusCode == 500);
@@ -146,25 +109,45 @@ public sealed class StripeFaultTests
     public async Task A_deadline_cancel_server_error_is_retried_with_the_next_key_and_refunds_the_escrow()
     {
         await using var app = await LifecycleApp.StartAsync("fault_cancel", FastRetry);
-        var recipient = await app.PayableRecipientAsync();
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var (escrow, id) = await HeldAsync(app);
         var piId = escrow.PaymentIntentId();
 
         app.Stripe.InjectFault(SandboxOperations.PaymentIntentsCancel, SandboxFaultKind.ServerError, 1);
         app.Clock.SetUtcNow(escrow.GetProperty("replyDeadline").GetDateTimeOffset().AddSeconds(1));
         await app.WakeAllAsync([id]);
-        await app.WaitForAsync(id, e =>
-        {
-            if (e.Status() != "refunded")
-            {
-                app.Clock.Advance(TimeSpan.FromSeconds(5));
-            }
-            return e.Status() == "refunded";
-        }, "refunded");
+        await StatusAdvancingClockAsync(app, id, "refunded");
 
         Assert.Equal("canceled", app.Stripe.GetPaymentIntent(piId)!.Status);
         Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/cancel" && r.StatusCode == 500);
         Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/cancel/1" && r.StatusCode == 200);
     }
+
+    private static async Task<(JsonElement Escrow, Guid Id)> HeldAsync(EscrowApiFactory app)
+    {
+        var escrow = await app.CreateHeldEscrowAsync(await app.PayableRecipientAsync());
+        return (escrow, escrow.Id());
+    }
+
+    /// <summary>The released escrow, after the transfer's retry delay (on the fake clock) when its first try failed.</summary>
+    private static async Task<JsonElement> ReleasedAfterAnyRetryAsync(EscrowApiFactory app, Guid id)
+    {
+        var seen = await app.WaitForAsync(id, e => e.Status() == "released" || e.Status() == "transfer_failed", "released or transfer_failed");
+        if (seen.Status() == "released")
+        {
+            return seen;
+        }
+        app.Clock.Advance(TimeSpan.FromSeconds(2));
+        return await app.WaitForStatusAsync(id, "released");
+    }
+
+    /// <summary>Waits for <paramref name="status"/>, moving the fake clock 5 s at each look so that a retry's backoff passes.</summary>
+    private static Task<JsonElement> StatusAdvancingClockAsync(EscrowApiFactory app, Guid id, string status) =>
+        app.WaitForAsync(id, e =>
+        {
+            if (e.Status() != status)
+            {
+                app.Clock.Advance(TimeSpan.FromSeconds(5));
+            }
+            return e.Status() == status;
+        }, status);
 }
