@@ -45,9 +45,7 @@ public sealed partial class EscrowEffects(
     public static bool IsLoggedEmail(PendingEffect e) => e.Kind == EffectKind.SendEmail && e.Email != EmailKind.PendingPayoutSetup;
 
     /// <summary>While a dispute is open no money moves automatically.</summary>
-    public bool MayRun(EscrowState s, PendingEffect e) =>
-        !s.DisputeOpen || e.Kind is EffectKind.SendEmail or EffectKind.RaiseAlert or EffectKind.ReleaseDailySlot or EffectKind.TakeDailySlot or EffectKind.AwaitPayoutSetup
-            or EffectKind.ReverseTransfer or EffectKind.WriteAudit;
+    public bool MayRun(EscrowState s, PendingEffect e) => !EffectAge.HeldByDispute(s, e);
 
     /// <param name="mayHaveRunBefore">
     /// False only for an effect this activation created and has not tried yet: no other activation can have performed

@@ -35,6 +35,7 @@ public sealed partial class EscrowGrain(
 
     private readonly EscrowMachine _machine = new(options.Value.ToPolicy());
     private int _syncedVersion = -1;
+    private int _syncedOutboxSeq = -1;
     private bool _dirty;
     private EscrowState _durable = new();
     // The ids of the effects in the stored outbox: decided by a durable state, so they may run.
@@ -440,6 +441,7 @@ public sealed partial class EscrowGrain(
             // from now on every effect counts as possibly done (the email log is checked before any one-time email).
             _firstEffectIdOfActivation = int.MaxValue;
             _syncedVersion = -1;
+            _syncedOutboxSeq = -1;
             _reminderDue = null;
             _reminderKnown = false;
             _reminder = null;
@@ -461,6 +463,7 @@ public sealed partial class EscrowGrain(
     /// </summary>
     private void StageUnwritten(EscrowState next)
     {
+        next = EffectAge.Stamp(next, Now);
         EscrowInvariants.Check(next);
         state.State = next;
     }
@@ -468,6 +471,7 @@ public sealed partial class EscrowGrain(
     /// <summary>Applies a decided state in memory; <see cref="FlushAsync"/> makes it durable.</summary>
     private void Stage(EscrowState next)
     {
+        next = EffectAge.Stamp(next, Now);
         EscrowInvariants.Check(next);
         var before = state.State;
         state.State = next;
@@ -531,11 +535,17 @@ public sealed partial class EscrowGrain(
         _durableEffects = DurableEffects(next);
     }
 
+    /// <summary>
+    /// The projection or the ledger lags the state: new history, or an outbox change the stuck-escrow monitor counts
+    /// (an effect completed or added without a history entry).
+    /// </summary>
+    private bool Unsynced(EscrowState s) => s.History.Length != _syncedVersion || EffectAge.Seq(s) != _syncedOutboxSeq;
+
     /// <summary>Writes the ledger rows and the projection. Idempotent; a failure is retried on the next write or tick.</summary>
     private async Task SyncAsync()
     {
         var s = state.State;
-        if (!s.Exists || _syncedVersion == s.History.Length)
+        if (!s.Exists || !Unsynced(s))
         {
             return;
         }
@@ -543,6 +553,7 @@ public sealed partial class EscrowGrain(
         {
             await store.SyncEscrowAsync(EscrowViews.Projection(s), EscrowViews.Ledger(s, _syncedVersion < 0 ? 0 : _syncedVersion));
             _syncedVersion = s.History.Length;
+            _syncedOutboxSeq = EffectAge.Seq(s);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -558,7 +569,7 @@ public sealed partial class EscrowGrain(
     {
         var s = state.State;
         var next = EscrowMachine.NextDueAt(s);
-        if (next is null && s.Exists && _syncedVersion != s.History.Length)
+        if (next is null && s.Exists && Unsynced(s))
         {
             next = Now + options.Value.ReminderPeriod;
         }
@@ -637,7 +648,7 @@ public sealed partial class EscrowGrain(
         }
         // History that the ledger does not have yet is work too: a terminal escrow whose write succeeds but whose
         // answer is lost must still come back to sync its ledger (simulation seed 237).
-        DateTimeOffset? needed = EscrowMachine.NextDueAt(next) ?? (next.History.Length != _syncedVersion ? Now : null);
+        DateTimeOffset? needed = EscrowMachine.NextDueAt(next) ?? (Unsynced(next) ? Now : null);
         if (needed is not { } due)
         {
             return;

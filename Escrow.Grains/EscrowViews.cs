@@ -20,7 +20,8 @@ public static class EscrowViews
         s.Id, s.RecipientId, s.Status.ToWire(), s.Amount.Minor, s.Amount.Currency.Code,
         s.Split.RecipientShare.Minor, s.Split.PlatformFee.Minor, s.PaymentIntentId, s.ChargeId, s.TransferId,
         s.CreatedAt, s.Deadline, s.ReplyDeadline, s.StatusChangedAt, s.TransferFailures, s.DisputeOpen, s.History.Length,
-        s.PersonalDataErasedAt is null && s.SenderEmail.Length > 0 ? PersonalData.SenderKey(s.SenderEmail) : null, s.BodiesErasedAt is not null);
+        s.PersonalDataErasedAt is null && s.SenderEmail.Length > 0 ? PersonalData.SenderKey(s.SenderEmail) : null, s.BodiesErasedAt is not null,
+        EffectAge.WaitingSince(s), EffectAge.Seq(s), EffectAge.TransferRetriesExhausted(s));
 
     /// <summary>The history entries after <paramref name="afterSeq"/> as insert-only ledger rows.</summary>
     public static IReadOnlyList<LedgerEntry> Ledger(EscrowState s, int afterSeq) =>

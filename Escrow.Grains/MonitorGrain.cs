@@ -22,10 +22,13 @@ public sealed class MonitorOptions
 
     public TimeSpan TransferFailedStuckAfter { get; set; } = StuckRules.Default.TransferFailed;
 
+    /// <summary>How long an effect (a Stripe call, an e-mail, an alert...) may wait in an escrow's outbox.</summary>
+    public TimeSpan EffectStuckAfter { get; set; } = StuckRules.Default.EffectWaiting;
+
     /// <summary>The most stuck escrows one check alerts about; the rest wait for the next check.</summary>
     public int EscrowsPerCheckMax { get; set; } = 1_000;
 
-    public StuckRules Rules() => new(HeldPastReplyDeadlineStuckAfter, ProcessingStuckAfter, RefundPendingStuckAfter, PendingUserSetupStuckAfter, TransferFailedStuckAfter);
+    public StuckRules Rules() => new(HeldPastReplyDeadlineStuckAfter, ProcessingStuckAfter, RefundPendingStuckAfter, PendingUserSetupStuckAfter, TransferFailedStuckAfter, EffectStuckAfter);
 }
 
 public sealed class MonitorOptionsValidator : IValidateOptions<MonitorOptions>
@@ -41,7 +44,7 @@ public sealed class MonitorOptionsValidator : IValidateOptions<MonitorOptions>
         {
             ("HeldPastReplyDeadlineStuckAfter", o.HeldPastReplyDeadlineStuckAfter), ("ProcessingStuckAfter", o.ProcessingStuckAfter),
             ("RefundPendingStuckAfter", o.RefundPendingStuckAfter), ("PendingUserSetupStuckAfter", o.PendingUserSetupStuckAfter),
-            ("TransferFailedStuckAfter", o.TransferFailedStuckAfter),
+            ("TransferFailedStuckAfter", o.TransferFailedStuckAfter), ("EffectStuckAfter", o.EffectStuckAfter),
         })
         {
             if (value <= TimeSpan.Zero)
@@ -58,8 +61,9 @@ public sealed class MonitorOptionsValidator : IValidateOptions<MonitorOptions>
 }
 
 /// <summary>
-/// Raises <c>escrow_stuck</c> once per escrow and episode (its status and when it entered it): an escrow that leaves
-/// the status and gets stuck in it again is a new alert; one that stays stuck is not alerted again.
+/// Raises <c>escrow_stuck</c> once per escrow and episode of each <see cref="StuckRules.Conditions"/> (which rule, and
+/// since when): an escrow that leaves the status and gets stuck in it again is a new alert; one that stays stuck is
+/// not alerted again; one stuck two ways at once gets one alert per way.
 /// </summary>
 [GrainType("monitor")]
 public sealed partial class MonitorGrain(
@@ -91,12 +95,14 @@ public sealed partial class MonitorGrain(
             var page = await store.QueryEscrowsAsync(new EscrowQuery(StuckOnly: true, Now: now, Rules: rules, Limit: 500, After: after));
             foreach (var p in page.Items)
             {
-                var since = StuckRules.Since(p);
-                var (_, created) = await store.RaiseAlertAsync(new NewAlert(AlertKind.EscrowStuck, p.EscrowId,
-                    $"escrow_stuck/{p.EscrowId}/{p.Status}/{since.UtcTicks}",
-                    $"{p.Status} since {since:u}, longer than {rules.Threshold(p.Status)}: see /console/escrows/{p.EscrowId} and the README's Operations.",
-                    now));
-                raised += created ? 1 : 0;
+                foreach (var condition in rules.Conditions(p, now))
+                {
+                    var (_, created) = await store.RaiseAlertAsync(new NewAlert(AlertKind.EscrowStuck, p.EscrowId,
+                        $"escrow_stuck/{p.EscrowId}/{condition.Name}/{condition.Since.UtcTicks}",
+                        $"{condition.Description}: see /console/escrows/{p.EscrowId} and the README's Operations.",
+                        now));
+                    raised += created ? 1 : 0;
+                }
             }
             seen += page.Items.Count;
             after = page.Next;

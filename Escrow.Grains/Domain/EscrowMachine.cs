@@ -65,7 +65,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             StatusChangedAt = now,
         };
         state = Record(state, now, "created", n.Amount.Minor);
-        return AddEffect(state, EffectKind.CreatePaymentIntent);
+        return EffectAge.Stamp(AddEffect(state, EffectKind.CreatePaymentIntent), now);
     }
 
     public Decision Decide(EscrowState s, EscrowCommand c, DateTimeOffset now)

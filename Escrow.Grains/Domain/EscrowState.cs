@@ -132,6 +132,8 @@ public sealed record EscrowState
 /// try, because Stripe replays a saved failure to every retry with the same key (the next try reads the object first).
 /// A RaiseAlert effect carries its <see cref="Alert"/> kind, its text in <see cref="Detail"/>, and the key that makes a
 /// repeated finding one alert (<see cref="AlertKey"/>; null: the effect's own id).
+/// <see cref="AddedAt"/> is when the state that decided it was staged (<see cref="EffectAge"/>); null only in states
+/// written before it existed.
 /// </remarks>
 [GenerateSerializer, Immutable, Alias("escrow.effect.v1")]
 public sealed record PendingEffect(
@@ -144,7 +146,8 @@ public sealed record PendingEffect(
     [property: Id(6)] string? Payload = null,
     [property: Id(7)] int KeyAttempt = 0,
     [property: Id(8)] AlertKind? Alert = null,
-    [property: Id(9)] string? AlertKey = null);
+    [property: Id(9)] string? AlertKey = null,
+    [property: Id(10)] DateTimeOffset? AddedAt = null);
 
 public enum EffectKind
 {

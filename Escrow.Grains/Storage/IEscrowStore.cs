@@ -113,7 +113,10 @@ public interface IEscrowStore
     Task<bool> PingAsync(CancellationToken cancellationToken = default);
 }
 
-/// <summary>The queryable row of one escrow. <see cref="Version"/> is the grain's history sequence: a stale sync never overwrites a newer one.</summary>
+/// <summary>
+/// The queryable row of one escrow. <see cref="Version"/> is the grain's history sequence, then <see cref="OutboxSeq"/>
+/// (<c>EffectAge.Seq</c>) orders outbox changes of one version: a stale sync never overwrites a newer one.
+/// </summary>
 public sealed record EscrowProjection(
     Guid EscrowId,
     string RecipientId,
@@ -133,7 +136,10 @@ public sealed record EscrowProjection(
     bool DisputeOpen,
     int Version,
     string? SenderKey = null,
-    bool BodiesErased = false);
+    bool BodiesErased = false,
+    DateTimeOffset? EffectWaitingSince = null,
+    int OutboxSeq = 0,
+    bool TransferRetriesExhausted = false);
 
 /// <summary>One insert-only ledger row. A correction is a new row. <see cref="Data"/> is a small JSON object (no secrets, no bodies).</summary>
 public sealed record LedgerEntry(

@@ -40,6 +40,7 @@ public sealed partial class InMemoryEscrowStore(TimeProvider timeProvider) : IEs
             Deadline = Micros(projection.Deadline),
             ReplyDeadline = Micros(projection.ReplyDeadline),
             StatusChangedAt = Micros(projection.StatusChangedAt),
+            EffectWaitingSince = Micros(projection.EffectWaitingSince),
         };
         lock (_lock)
         {
@@ -47,7 +48,7 @@ public sealed partial class InMemoryEscrowStore(TimeProvider timeProvider) : IEs
             {
                 _ledger.TryAdd((entry.EscrowId, entry.Seq), entry with { At = Micros(entry.At) });
             }
-            if (!_projections.TryGetValue(projection.EscrowId, out var stored) || stored.Version < projection.Version)
+            if (!_projections.TryGetValue(projection.EscrowId, out var stored) || (stored.Version, stored.OutboxSeq).CompareTo((projection.Version, projection.OutboxSeq)) < 0)
             {
                 _projections[projection.EscrowId] = normalised;
             }

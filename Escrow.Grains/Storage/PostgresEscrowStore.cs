@@ -32,7 +32,8 @@ public sealed partial class PostgresEscrowStore : IEscrowStore
     private const string ProjectionColumns = """
         escrow_id, recipient_id, status, amount_minor, currency, recipient_share_minor, platform_fee_minor,
         payment_intent_id, charge_id, transfer_id, created_at, deadline, reply_deadline, status_changed_at,
-        transfer_attempts, dispute_open, version, sender_key, bodies_erased
+        transfer_attempts, dispute_open, version, sender_key, bodies_erased, effect_waiting_since, outbox_seq,
+        transfer_retries_exhausted
         """;
 
     private const string InsertLedgerSql = """
@@ -41,10 +42,10 @@ public sealed partial class PostgresEscrowStore : IEscrowStore
         ON CONFLICT (escrow_id, seq) DO NOTHING
         """;
 
-    // $1 to $19 are the ProjectionColumns in order.
+    // $1 to $22 are the ProjectionColumns in order.
     private const string UpsertProjectionSql = $"""
         INSERT INTO escrow_projection ({ProjectionColumns}, synced_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, now())
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, now())
         ON CONFLICT (escrow_id) DO UPDATE SET
             recipient_id = excluded.recipient_id,
             status = excluded.status,
@@ -64,8 +65,11 @@ public sealed partial class PostgresEscrowStore : IEscrowStore
             version = excluded.version,
             sender_key = excluded.sender_key,
             bodies_erased = excluded.bodies_erased,
+            effect_waiting_since = excluded.effect_waiting_since,
+            outbox_seq = excluded.outbox_seq,
+            transfer_retries_exhausted = excluded.transfer_retries_exhausted,
             synced_at = excluded.synced_at
-        WHERE escrow_projection.version < excluded.version
+        WHERE (escrow_projection.version, escrow_projection.outbox_seq) < (excluded.version, excluded.outbox_seq)
         """;
 
     private const string QueryEscrowsSql = $"""
@@ -77,6 +81,8 @@ public sealed partial class PostgresEscrowStore : IEscrowStore
                (p.status = 'held' AND p.reply_deadline + @held_after < @now) OR
                (p.status = 'processing' AND p.status_changed_at < @now - @processing_after) OR
                (p.status = 'transfer_failed' AND p.status_changed_at < @now - @transfer_failed_after) OR
+               (p.status = 'transfer_failed' AND p.transfer_retries_exhausted) OR
+               (p.effect_waiting_since < @now - @effect_after) OR
                (p.status = 'pending_user_setup' AND p.status_changed_at < @now - @pending_setup_after) OR
                (p.status = 'refund_pending' AND p.status_changed_at < @now - @refund_pending_after))
           AND (@created_from::timestamptz IS NULL OR p.created_at >= @created_from)
@@ -167,7 +173,8 @@ public sealed partial class PostgresEscrowStore : IEscrowStore
             P(p.RecipientShareMinor), P(p.PlatformFeeMinor), Text(p.PaymentIntentId), Text(p.ChargeId),
             Text(p.TransferId), P(p.CreatedAt.ToUniversalTime()), P(p.Deadline?.ToUniversalTime()),
             P(p.ReplyDeadline?.ToUniversalTime()), P(p.StatusChangedAt.ToUniversalTime()), P(p.TransferAttempts),
-            P(p.DisputeOpen), P(p.Version), Text(p.SenderKey), P(p.BodiesErased));
+            P(p.DisputeOpen), P(p.Version), Text(p.SenderKey), P(p.BodiesErased), P(p.EffectWaitingSince?.ToUniversalTime()),
+            P(p.OutboxSeq), P(p.TransferRetriesExhausted));
         batch.BatchCommands.Add(upsert);
     }
 
@@ -209,7 +216,7 @@ public sealed partial class PostgresEscrowStore : IEscrowStore
             Named("held_after", rules.HeldPastReplyDeadline), Named("processing_after", rules.Processing),
             Named("transfer_failed_after", rules.TransferFailed),
             Named("pending_setup_after", rules.PendingUserSetup),
-            Named("refund_pending_after", rules.RefundPending),
+            Named("refund_pending_after", rules.RefundPending), Named("effect_after", rules.EffectWaiting),
             Named("created_from", query.CreatedFrom?.ToUniversalTime()), Named("created_before", query.CreatedBefore?.ToUniversalTime()),
             Named("after_created_at", after?.CreatedAt), Named("after_id", after?.EscrowId), Named("limit", limit + 1));
         var rows = await ReadAllAsync(command, ReadProjection, cancellationToken);
@@ -544,7 +551,8 @@ public sealed partial class PostgresEscrowStore : IEscrowStore
     private static EscrowProjection ReadProjection(NpgsqlDataReader r) => new(
         r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetString(4), r.GetInt64(5), r.GetInt64(6),
         NullableString(r, 7), NullableString(r, 8), NullableString(r, 9), Time(r, 10), NullableTime(r, 11), NullableTime(r, 12),
-        Time(r, 13), r.GetInt32(14), r.GetBoolean(15), r.GetInt32(16), NullableString(r, 17), r.GetBoolean(18));
+        Time(r, 13), r.GetInt32(14), r.GetBoolean(15), r.GetInt32(16), NullableString(r, 17), r.GetBoolean(18),
+        NullableTime(r, 19), r.GetInt32(20), r.GetBoolean(21));
 
     private static AlertRecord ReadAlert(NpgsqlDataReader r) => new(
         r.GetInt64(0), r.GetString(1), r.GetString(2), NullableGuid(r, 3), r.GetString(4), r.GetString(5), Time(r, 6),

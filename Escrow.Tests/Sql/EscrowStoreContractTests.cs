@@ -224,6 +224,8 @@ public abstract class EscrowStoreContractTests
             AProjection(recipient: recipient, status: "transfer_failed", statusChangedAt: now.AddHours(-25)),
             AProjection(recipient: recipient, status: "pending_user_setup", statusChangedAt: now.AddDays(-8)),
             AProjection(recipient: recipient, status: "refund_pending", statusChangedAt: now.AddMinutes(-61)),
+            AProjection(recipient: recipient, status: "transfer_failed", statusChangedAt: now.AddMinutes(-1)) with { TransferRetriesExhausted = true },
+            AProjection(recipient: recipient, status: "released", statusChangedAt: now.AddDays(-2)) with { EffectWaitingSince = now.AddMinutes(-61) },
         };
         var fine = new[]
         {
@@ -234,6 +236,7 @@ public abstract class EscrowStoreContractTests
             AProjection(recipient: recipient, status: "refund_pending", statusChangedAt: now.AddMinutes(-59)),
             AProjection(recipient: recipient, status: "released", statusChangedAt: now.AddDays(-20)),
             AProjection(recipient: recipient, status: "awaiting_payment", statusChangedAt: now.AddDays(-20)),
+            AProjection(recipient: recipient, status: "released", statusChangedAt: now.AddDays(-2)) with { EffectWaitingSince = now.AddMinutes(-59) },
         };
         foreach (var p in stuck.Concat(fine))
         {
@@ -246,7 +249,30 @@ public abstract class EscrowStoreContractTests
 
         Assert.Equal(stuck.Select(p => p.EscrowId).Order(), found.Items.Select(p => p.EscrowId).Order());
         Assert.DoesNotContain(withLongerRefundWindow.Items, p => p.Status == "refund_pending");
-        Assert.Equal(4, withLongerRefundWindow.Items.Count);
+        Assert.Equal(6, withLongerRefundWindow.Items.Count);
+        // The store's query and the rules the monitor alerts by agree on every row.
+        Assert.All(stuck, p => Assert.True(StuckRules.Default.IsStuck(p, now), p.Status));
+        Assert.All(fine, p => Assert.False(StuckRules.Default.IsStuck(p, now), p.Status));
+    }
+
+    [Fact]
+    public async Task An_outbox_change_of_the_same_version_updates_the_projection_and_a_stale_one_does_not()
+    {
+        var store = await CreateStoreAsync();
+        var recipient = "rcp-" + Guid.NewGuid().ToString("N");
+        var now = T0.AddDays(30);
+        var waiting = AProjection(recipient: recipient, status: "released", version: 5, statusChangedAt: now.AddHours(-3))
+            with { EffectWaitingSince = now.AddHours(-2), OutboxSeq = 7 };
+        await store.SyncEscrowAsync(waiting, []);
+        Assert.Single((await store.QueryEscrowsAsync(new EscrowQuery(RecipientId: recipient, StuckOnly: true, Now: now))).Items);
+
+        // The effect completed without a history entry: same version, the outbox moved on.
+        await store.SyncEscrowAsync(waiting with { EffectWaitingSince = null, OutboxSeq = 8 }, []);
+        // A late resend of the older sync changes nothing.
+        await store.SyncEscrowAsync(waiting, []);
+
+        Assert.Null((await store.GetEscrowAsync(waiting.EscrowId))!.EffectWaitingSince);
+        Assert.Empty((await store.QueryEscrowsAsync(new EscrowQuery(RecipientId: recipient, StuckOnly: true, Now: now))).Items);
     }
 
     [Fact]

@@ -18,7 +18,7 @@ public sealed class SchemaMigratorTests
 
         var recorded = await ReadRecordedAsync(dataSource);
         Assert.Equal(
-            ["001-orleans-main.sql", "002-orleans-persistence.sql", "003-orleans-reminders.sql", "004-orleans-clustering.sql", "010-escrow.sql", "020-alert-deliveries.sql", "030-audit-log.sql", "040-privacy.sql"],
+            ["001-orleans-main.sql", "002-orleans-persistence.sql", "003-orleans-reminders.sql", "004-orleans-clustering.sql", "010-escrow.sql", "020-alert-deliveries.sql", "030-audit-log.sql", "040-privacy.sql", "050-stuck-effects.sql"],
             recorded.Select(r => r.Name));
         Assert.All(recorded, r => Assert.Matches("^[0-9a-f]{64}$", r.Sha256));
     }
