@@ -30,7 +30,7 @@ public sealed record EscrowResponse(
     IReadOnlyList<HistoryResponse>? History, string? LastPaymentError = null,
     string? RecipientDisplayName = null, bool NeedsOperator = false, DisputeResponse? Dispute = null);
 
-/// <summary>The last dispute (chargeback) of the escrow's charge: status open, won or lost.</summary>
+/// <summary>The last dispute (chargeback) of the escrow's charge: status open, won or lost (Stripe decided), or resolved (an operator closed it).</summary>
 public sealed record DisputeResponse(string Id, string Status);
 
 public sealed record HistoryResponse(string Status, DateTimeOffset At, string Event, long? AmountMinor, string? Detail);

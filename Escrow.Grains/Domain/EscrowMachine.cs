@@ -212,7 +212,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             (_, DisputeClosed) when s.DisputeStatus is not DisputeStatus.Open => Decision.Reject(s, Rejection.AlreadyDone),
             (_, DisputeClosed d) => OnDisputeClosed(s, d, now),
 
-            (_, OperatorResolveDispute r) when s.DisputeOpen => Decision.Accept(Record(s with { DisputeOpen = false }, now, "dispute_resolved", detail: r.Reason)),
+            (_, OperatorResolveDispute r) when s.DisputeOpen => ResolveDispute(s, r, now),
             (_, OperatorResolveDispute) => Decision.Reject(s, Rejection.NoDispute),
 
             // Adopting a transfer ends the escrow as paid: only one that pays the recipient what it is owed may do that.
@@ -635,6 +635,24 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             : $"Dispute {d.DisputeId} of escrow {s.Id} was won; the escrow is {s.Status.ToWire()}, so nothing is transferred."));
     }
 
+    /// <summary>
+    /// An operator says the dispute no longer takes the money (withdrawn, or settled outside Stripe's decision): it
+    /// ends as resolved, automatic actions resume, and a share taken back for it is transferred again, as after a won
+    /// dispute (it used to stay taken back, with the dispute shown open).
+    /// </summary>
+    private static Decision ResolveDispute(EscrowState s, OperatorResolveDispute r, DateTimeOffset now)
+    {
+        var resolved = s with { DisputeOpen = false, DisputeStatus = DisputeStatus.Resolved };
+        if (s.Status == EscrowStatus.Released && s.ShareReversed)
+        {
+            var again = Transition(resolved with { TransferKeyAttempt = s.TransferKeyAttempt + 1, NeedsOperator = false }, EscrowStatus.Processing, now, "dispute_resolved", detail: r.Reason);
+            return StartTransfer(again, now);
+        }
+        // Not taken back yet: the reversal is no longer needed (a refund's own reversal, in refund_pending, stays).
+        var kept = s.Status == EscrowStatus.Released ? RemoveEffects(resolved, EffectKind.ReverseTransfer) : resolved;
+        return Decision.Accept(Record(kept, now, "dispute_resolved", detail: r.Reason));
+    }
+
     private static Decision OnTransferReversalMade(EscrowState s, TransferReversalMade r, DateTimeOffset now)
     {
         var reversed = RemoveEffect(s, r.EffectId) with { ReversedTransferId = s.TransferId, TransferReversalId = r.ReversalId };
@@ -766,7 +784,8 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         var operation = effect.Kind == EffectKind.CancelPaymentIntent ? "cancel" : "refund";
         var stopped = RemoveEffect(s, effect.Id) with
         {
-            NeedsOperator = true,
+            // A finished escrow (a stray authorisation's cancel) has no action left to clear the flag: the alert is the task.
+            NeedsOperator = s.NeedsOperator || !s.IsTerminal,
             LastError = code,
             MoneyKeyAttemptFloor = Math.Max(s.MoneyKeyAttemptFloor, effect.KeyAttempt + 1),
         };

@@ -171,12 +171,14 @@ public enum EffectKind
     WriteAudit = 13,
 }
 
-/// <summary>Where a dispute stands: open until Stripe's charge.dispute.closed says won or lost.</summary>
+/// <summary>Where a dispute stands: open until Stripe's charge.dispute.closed says won or lost, or an operator resolves it.</summary>
 public enum DisputeStatus
 {
     Open = 0,
     Won = 1,
     Lost = 2,
+    /// <summary>An operator closed it (POST /v1/admin/escrows/{id}/resolve-dispute), not Stripe.</summary>
+    Resolved = 3,
 }
 
 /// <summary>
