@@ -20,23 +20,32 @@ public static class Problems
 
     public static ProblemHttpResult Unavailable(string detail) => Make(StatusCodes.Status503ServiceUnavailable, "Temporarily unavailable", detail);
 
-    /// <summary>Maps a named rejection to its status: 404 unknown, 422 idempotency misuse, 429 daily limit, 409 wrong state.</summary>
-    public static ProblemHttpResult Rejection(string code, string? message, Guid? escrowId = null)
+    /// <summary>
+    /// The one mapping of a rejection to HTTP: 404 for an unknown escrow (plain, as for any id not found) or recipient,
+    /// 422 idempotency misuse, 429 the caps, 400 a window not offered, 409 every other rule (the wrong state).
+    /// </summary>
+    public static ProblemHttpResult Rejection(Escrow.Rejection rejection, Guid? escrowId = null)
     {
-        var status = code switch
+        if (rejection == Escrow.Rejection.UnknownEscrow)
         {
-            "unknown_recipient" or "unknown_escrow" => StatusCodes.Status404NotFound,
-            "idempotency_key_reused" => StatusCodes.Status422UnprocessableEntity,
-            "daily_limit_reached" or "too_many_unpaid" or "too_many_declines" => StatusCodes.Status429TooManyRequests,
-            "unsupported_response_window" => StatusCodes.Status400BadRequest,
+            return NotFound(rejection.Message);
+        }
+        var status = rejection switch
+        {
+            _ when rejection == Escrow.Rejection.UnknownRecipient => StatusCodes.Status404NotFound,
+            _ when rejection == Escrow.Rejection.IdempotencyKeyReused => StatusCodes.Status422UnprocessableEntity,
+            _ when rejection == Escrow.Rejection.DailyLimitReached || rejection == Escrow.Rejection.TooManyUnpaid
+                || rejection == Escrow.Rejection.TooManyDeclines => StatusCodes.Status429TooManyRequests,
+            _ when rejection == Escrow.Rejection.UnsupportedWindow => StatusCodes.Status400BadRequest,
             _ => StatusCodes.Status409Conflict,
         };
+        var code = rejection.Code;
         var extensions = new Dictionary<string, object?> { ["rejection"] = code };
         if (escrowId is not null)
         {
             extensions["escrowId"] = escrowId;
         }
-        return Make(status, code, message ?? code, type: $"https://escrow.invalid/problems/{code}", extensions: extensions);
+        return Make(status, code, rejection.Message, type: $"https://escrow.invalid/problems/{code}", extensions: extensions);
     }
 
     public static ProblemHttpResult Make(int status, string title, string detail, string? type = null, IDictionary<string, object?>? extensions = null)

@@ -29,7 +29,7 @@ public interface IClientGuardGrain : IGrainWithStringKey
 /// <param name="Allowed">The client may go on.</param>
 /// <param name="New">This call added the hold (a refused create gives it back).</param>
 [GenerateSerializer, Immutable, Alias("escrow.guard-answer.v1")]
-public sealed record GuardAnswer([property: Id(0)] bool Allowed, [property: Id(1)] bool New, [property: Id(2)] string? RejectionCode = null, [property: Id(3)] string? RejectionMessage = null,
+public sealed record GuardAnswer([property: Id(0)] bool Allowed, [property: Id(1)] bool New, [property: Id(5)] Rejection? Rejection = null,
     [property: Id(4)] DateTimeOffset? Until = null);
 
 public static class ClientGuardKeys

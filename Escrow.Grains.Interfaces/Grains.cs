@@ -194,10 +194,12 @@ public sealed record OperatorAction(
 [GenerateSerializer, Immutable, Alias("escrow.result.v1")]
 public sealed record EscrowResult(
     [property: Id(0)] EscrowView? View,
-    [property: Id(1)] string? RejectionCode,
-    [property: Id(2)] string? RejectionMessage)
+    [property: Id(3)] Rejection? Rejection)
 {
-    public bool Accepted => RejectionCode is null;
+    public bool Accepted => Rejection is null;
+
+    /// <summary>The rejection's wire name, for logs and test messages; compare <see cref="Rejection"/> itself.</summary>
+    public string? RejectionCode => Rejection?.Code;
 }
 
 [GenerateSerializer, Immutable, Alias("escrow.view.v1")]
@@ -268,12 +270,15 @@ public sealed record RecipientView(
 [GenerateSerializer, Immutable, Alias("escrow.reservation.v1")]
 public sealed record Reservation(
     [property: Id(0)] bool Reserved,
-    [property: Id(1)] string? RejectionCode,
-    [property: Id(2)] string? RejectionMessage,
+    [property: Id(7)] Rejection? Rejection,
     [property: Id(3)] long AmountMinor,
     [property: Id(4)] string Currency,
     [property: Id(5)] int RevenueShareBps,
-    [property: Id(6)] bool New = false);
+    [property: Id(6)] bool New = false)
+{
+    /// <summary>The rejection's wire name, for logs and test messages; compare <see cref="Rejection"/> itself.</summary>
+    public string? RejectionCode => Rejection?.Code;
+}
 
 [GenerateSerializer, Immutable, Alias("escrow.onboarding-link.v1")]
 public sealed record OnboardingLink([property: Id(0)] string AccountId, [property: Id(1)] string Url);

@@ -39,7 +39,7 @@ public sealed partial class ClientGuardGrain(
         var open = state.State.Unpaid.RemoveAll(h => !Admission.StillUnpaid(h.ExpiresAt, now));
         if (Admission.Sender(open.Length, options.Value.UnpaidPerSenderMax) is { } refused)
         {
-            return new GuardAnswer(false, false, refused.Code, refused.Message);
+            return new GuardAnswer(false, false, refused);
         }
         await state.WriteOrForgetAsync(state.State with { Unpaid = open.Add(new UnpaidHold(escrowId, expiresAt)) }, this);
         return new GuardAnswer(true, true);
@@ -57,7 +57,7 @@ public sealed partial class ClientGuardGrain(
     {
         var recent = CardTesting.Recent(state.State.Declines, clock.GetUtcNow());
         return Task.FromResult(CardTesting.BlockedUntil(recent, cardTesting.Value.DeclinesPerClientMax) is { } until
-            ? new GuardAnswer(false, false, CardTesting.TooManyDeclines.Code, CardTesting.TooManyDeclines.Message, until)
+            ? new GuardAnswer(false, false, Rejection.TooManyDeclines, until)
             : new GuardAnswer(true, false));
     }
 

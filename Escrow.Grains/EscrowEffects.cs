@@ -10,11 +10,12 @@ using Microsoft.Extensions.Options;
 namespace Escrow.Grains;
 
 /// <summary>What performing one effect produced: the command for the machine to decide (<see cref="EffectFailed"/> when it could not be done).</summary>
-/// <param name="InEmailLog">
-/// A sent e-mail whose "sent" row is durable in the e-mail log: a re-drive finds it there and does not send it again,
-/// so its completion need not be written to the escrow's state at once.
+/// <param name="RecordedOutside">
+/// The effect's completion is durable outside the escrow's state (a sent e-mail's row in the e-mail log, a slot the
+/// recipient's and sender's grains keep, an audit row named by the effect): a re-drive finds it there and does not do
+/// it again, so the completion need not be written to the escrow's state at once.
 /// </param>
-public readonly record struct EffectOutcome(EscrowCommand Command, bool InEmailLog = false)
+public readonly record struct EffectOutcome(EscrowCommand Command, bool RecordedOutside = false)
 {
     /// <summary>What the effect found that an operator must see (a transfer in the escrow's group it cannot adopt): decided first.</summary>
     public ImmutableArray<AlertRaised> Findings { get; init; }
@@ -35,17 +36,14 @@ public sealed partial class EscrowEffects(
     OnboardingLinks onboardingLinks,
     ILogger<EscrowEffects> logger)
 {
-    private readonly EscrowPolicy _policy = escrowOptions.Value.ToPolicy();
-    private readonly EscrowMachine _machine = new(escrowOptions.Value.ToPolicy());
+    /// <summary>The machine with the policy built from the options, the one instance the escrow grains decide with.</summary>
+    public EscrowMachine Machine { get; } = new(escrowOptions.Value.ToPolicy());
 
     /// <summary>
     /// A one-time e-mail: its "sent" row in the e-mail log keeps a re-drive from sending it twice. PendingPayoutSetup
     /// is a reminder, sent again on purpose.
     /// </summary>
     public static bool IsLoggedEmail(PendingEffect e) => e.Kind == EffectKind.SendEmail && e.Email != EmailKind.PendingPayoutSetup;
-
-    /// <summary>While a dispute is open no money moves automatically.</summary>
-    public bool MayRun(EscrowState s, PendingEffect e) => !EffectAge.HeldByDispute(s, e);
 
     /// <param name="mayHaveRunBefore">
     /// False only for an effect this activation created and has not tried yet: no other activation can have performed
@@ -106,7 +104,7 @@ public sealed partial class EscrowEffects(
         if (!s.RefundApproved)
         {
             var pending = (await store.GetInboundMessagesAsync(s.Id))
-                .FirstOrDefault(m => m.IgnoredReason == InboundMessageRecord.Pending && _machine.AwaitsReply(s, m.ReceivedAt, now));
+                .FirstOrDefault(m => m.IgnoredReason == InboundMessageRecord.Pending && Machine.AwaitsReply(s, m.ReceivedAt, now));
             if (pending is not null)
             {
                 return new(new ReplyAwaited(e.Id, pending.ReceivedAt));
@@ -186,7 +184,7 @@ public sealed partial class EscrowEffects(
         // before any retry, look the escrow's transfer group up and adopt what is there instead of paying twice.
         var findings = new List<AlertRaised>();
         if (s.TransferFailures > 0 || s.TransferKeyAttempt > 0 || s.History.Any(h => h.Event == "transfer_failed")
-            || (s.FirstTransferAttemptAt is { } first && now - first >= _policy.AdoptTransfersAfter))
+            || (s.FirstTransferAttemptAt is { } first && now - first >= Machine.Policy.AdoptTransfersAfter))
         {
             var existing = await payments.FindTransfersAsync(s.Id);
             if (existing.Count > 1)
@@ -336,12 +334,12 @@ public sealed partial class EscrowEffects(
         {
             if ((await store.GetEmailLogAsync(s.Id)).Any(l => l.Kind == message.Tag && l.Outcome == "sent"))
             {
-                return new(new EffectCompleted(e.Id), InEmailLog: true);
+                return new(new EffectCompleted(e.Id), RecordedOutside: true);
             }
             if (await email.FindSentAsync(EffectMetadataKey, effectKey) is { } found)
             {
                 var adopted = await LogEmailAsync(s.Id, message, "sent", found, "found by Postmark's outbound search after a re-drive", now);
-                return new(new EffectCompleted(e.Id), InEmailLog: adopted);
+                return new(new EffectCompleted(e.Id), RecordedOutside: adopted);
             }
         }
         bool logged;
@@ -363,7 +361,7 @@ public sealed partial class EscrowEffects(
             LogEmailFailed(s.Id, e.Email?.ToString() ?? "", ex.Message);
             return new(new EffectFailed(e.Id, $"Postmark error code {ex.ErrorCode}: {ex.Message}", Permanent: true));
         }
-        return new(new EffectCompleted(e.Id), InEmailLog: logged && IsLoggedEmail(e));
+        return new(new EffectCompleted(e.Id), RecordedOutside: logged && IsLoggedEmail(e));
     }
 
     /// <summary>The metadata key whose value names the effect that sent an e-mail.</summary>
@@ -399,7 +397,7 @@ public sealed partial class EscrowEffects(
     {
         var (keyId, action, reason, at) = EscrowAudit.Read(e);
         await store.WriteAuditAsync(new AuditEntry(0, keyId, action, s.Id, reason, at, "accepted", s.RecipientId, EscrowAudit.DedupeKey(s.Id, e.Id)));
-        return new(new EffectCompleted(e.Id), InEmailLog: true);
+        return new(new EffectCompleted(e.Id), RecordedOutside: true);
     }
 
     /// <summary>
@@ -411,7 +409,7 @@ public sealed partial class EscrowEffects(
         await Task.WhenAll(
             grains.GetGrain<IRecipientGrain>(s.RecipientId).TakeSlotAsync(s.Id, s.Amount.Minor, s.RevenueShareBps, s.Amount.Currency.Code),
             grains.GetGrain<IClientGuardGrain>(ClientGuardKeys.Sender(s.SenderEmail)).ReleaseUnpaidAsync(s.Id));
-        return new(new EffectCompleted(e.Id), InEmailLog: true);
+        return new(new EffectCompleted(e.Id), RecordedOutside: true);
     }
 
     private static async Task<EffectOutcome> Done(PendingEffect e, Task work)

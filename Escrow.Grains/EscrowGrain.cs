@@ -33,7 +33,7 @@ public sealed partial class EscrowGrain(
     private const string StateName = "escrow";
     private const int OutboxPassesMax = 64;
 
-    private readonly EscrowMachine _machine = new(options.Value.ToPolicy());
+    private readonly EscrowMachine _machine = effects.Machine;
     private int _syncedVersion = -1;
     private int _syncedOutboxSeq = -1;
     private bool _dirty;
@@ -107,9 +107,7 @@ public sealed partial class EscrowGrain(
                 // Nothing was created: the reminder registered for it goes (a tick would find nothing and remove it anyway).
                 await ScheduleAsync();
             }
-            return reservation.Reserved
-                ? new EscrowResult(null, hold.RejectionCode, hold.RejectionMessage)
-                : new EscrowResult(null, reservation.RejectionCode, reservation.RejectionMessage);
+            return new EscrowResult(null, reservation.Reserved ? hold.Rejection : reservation.Rejection);
         }
         var o = options.Value;
         var created = EscrowMachine.Create(new NewEscrow(
@@ -302,7 +300,7 @@ public sealed partial class EscrowGrain(
             // stored outbox by the reminder: the request was accepted, so it is answered as accepted rather than with
             // an error whose retry would be refused (a reply answered 503, then 409 already_replied, in the failover run).
             LogFailedAfterDecision(e, Id, command.Name);
-            return new EscrowResult(EscrowViews.From(_durable), null, null);
+            return new EscrowResult(EscrowViews.From(_durable), null);
         }
         return Ok();
     }
@@ -327,7 +325,7 @@ public sealed partial class EscrowGrain(
             for (var pass = 0; pass < OutboxPassesMax; pass++)
             {
                 var now = Now;
-                bool Runnable(PendingEffect e) => (e.NotBefore is null || e.NotBefore <= now) && effects.MayRun(state.State, e);
+                bool Runnable(PendingEffect e) => (e.NotBefore is null || e.NotBefore <= now) && Disputes.MayRun(state.State, e);
                 var effect = state.State.Outbox.FirstOrDefault(e => Runnable(e) && !(deferEmails && EscrowEffects.IsLoggedEmail(e)));
                 if (effect is null)
                 {
@@ -354,11 +352,12 @@ public sealed partial class EscrowGrain(
                 }
                 var command = outcome.Command;
                 var next = _machine.Decide(state.State, command, Now);
-                if (outcome.InEmailLog && next.Accepted && EscrowMachine.NextDueAt(next.State) is not null)
+                if (outcome.RecordedOutside && next.Accepted && EscrowMachine.NextDueAt(next.State) is not null)
                 {
-                    // Sent and durable in the e-mail log, and the escrow still has a due time (so it keeps a reminder
-                    // and will be written again): the completion rides on that next write. A re-drive before it finds
-                    // the e-mail in the log and does not send it again. A terminal escrow's completion is written now.
+                    // Done and durable elsewhere (the e-mail log, the slot's grains, the audit log), and the escrow still
+                    // has a due time (so it keeps a reminder and will be written again): the completion rides on that
+                    // next write. A re-drive before it finds the work done and does not repeat it. A terminal escrow's
+                    // completion is written now.
                     StageUnwritten(next.State);
                     continue;
                 }
@@ -458,7 +457,7 @@ public sealed partial class EscrowGrain(
     }
 
     /// <summary>
-    /// Applies a change that needs no write of its own (an e-mail's completion the e-mail log already records): it is
+    /// Applies a change that needs no write of its own (a completion recorded outside, <see cref="EffectOutcome.RecordedOutside"/>): it is
     /// in the state the next <see cref="FlushAsync"/> writes, but does not cause one.
     /// </summary>
     private void StageUnwritten(EscrowState next)
@@ -665,9 +664,9 @@ public sealed partial class EscrowGrain(
         await RegisterReminderAsync(due - Now);
     }
 
-    private EscrowResult Ok() => new(EscrowViews.From(state.State), null, null);
+    private EscrowResult Ok() => new(EscrowViews.From(state.State), null);
 
-    private EscrowResult Rejected(Rejection r) => new(state.State.Exists ? EscrowViews.From(state.State) : null, r.Code, r.Message);
+    private EscrowResult Rejected(Rejection r) => new(state.State.Exists ? EscrowViews.From(state.State) : null, r);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Escrow {EscrowId} created for recipient {RecipientId}: {AmountMinor} {Currency}")]
     private partial void LogCreated(Guid escrowId, string recipientId, long amountMinor, string currency);

@@ -62,7 +62,7 @@ public sealed class PersonalDataEraser(IGrainFactory grains, IPersonalDataStore 
                 senders[p.EscrowId] = sender;
             }
             var result = await grains.GetGrain<IEscrowGrain>(p.EscrowId).ErasePersonalDataAsync(bodiesOnly: false);
-            if (result.Accepted || result.RejectionCode == "already_done")
+            if (result.Accepted || result.Rejection == Rejection.AlreadyDone)
             {
                 erased.Add(p.EscrowId);
             }

@@ -167,11 +167,11 @@ public sealed partial class RecipientGrain(
         }
         if (s.Reservations.FirstOrDefault(r => r.EscrowId == escrowId) is { } held)
         {
-            return new Reservation(true, null, null, held.AmountMinor, held.Currency, held.RevenueShareBps);
+            return new Reservation(true, null, held.AmountMinor, held.Currency, held.RevenueShareBps);
         }
         if (s.Unpaid.FirstOrDefault(h => h.EscrowId == escrowId) is { } waiting)
         {
-            return new Reservation(true, null, null, waiting.AmountMinor, waiting.Currency, waiting.RevenueShareBps);
+            return new Reservation(true, null, waiting.AmountMinor, waiting.Currency, waiting.RevenueShareBps);
         }
         if (!options.Value.IsEnabled(s.Currency))
         {
@@ -198,7 +198,7 @@ public sealed partial class RecipientGrain(
         // No slot yet: the escrow counts as unpaid until its payment is authorised (TakeSlotAsync) or it ends.
         var hold = new UnpaidSlotHold(escrowId, now + options.Value.UnpaidExpiry, amount, s.RevenueShareBps, s.Currency);
         await WriteAsync(s with { Unpaid = unpaid.Add(hold) });
-        return new Reservation(true, null, null, amount, s.Currency, s.RevenueShareBps, New: true);
+        return new Reservation(true, null, amount, s.Currency, s.RevenueShareBps, New: true);
     }
 
     public async Task TakeSlotAsync(Guid escrowId, long amountMinor, int revenueShareBps, string currency)
@@ -389,7 +389,7 @@ public sealed partial class RecipientGrain(
             : null;
     }
 
-    private static Reservation Refuse(Rejection r) => new(false, r.Code, r.Message, 0, "", 0);
+    private static Reservation Refuse(Rejection r) => new(false, r, 0, "", 0);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recipient {RecipientId}: an audit row could not reach the audit log yet; the reminder retries")]
     private partial void LogAuditDeferred(Exception e, string recipientId);

@@ -70,7 +70,7 @@ public sealed partial class RetentionGrain(
         foreach (var p in due)
         {
             var result = await GrainFactory.GetGrain<IEscrowGrain>(p.EscrowId).ErasePersonalDataAsync(bodiesOnly: true);
-            if (result.Accepted || result.RejectionCode == "already_done")
+            if (result.Accepted || result.Rejection == Rejection.AlreadyDone)
             {
                 erased.Add(p.EscrowId);
             }

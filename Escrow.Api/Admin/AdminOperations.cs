@@ -67,9 +67,9 @@ public sealed partial class AdminOperations(IGrainFactory grains, IEscrowStore s
     public async Task<EscrowResult> OperateAsync(Guid escrowId, OperatorActionKind kind, string? reason, string keyId)
     {
         var result = await grains.GetGrain<IEscrowGrain>(escrowId).OperateAsync(new OperatorAction(kind, reason ?? "", keyId));
-        if (!result.Accepted && result.RejectionCode != "unknown_escrow")
+        if (!result.Accepted && result.Rejection != Rejection.UnknownEscrow)
         {
-            await store.WriteAuditAsync(new AuditEntry(0, keyId, AuditAction(kind), escrowId, reason, clock.GetUtcNow(), $"rejected:{result.RejectionCode}", result.View?.RecipientId));
+            await store.WriteAuditAsync(new AuditEntry(0, keyId, AuditAction(kind), escrowId, reason, clock.GetUtcNow(), $"rejected:{result.Rejection!.Code}", result.View?.RecipientId));
         }
         return result;
     }

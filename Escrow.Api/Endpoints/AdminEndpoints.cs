@@ -138,13 +138,9 @@ public static class AdminEndpoints
             return Problems.Validation(new Dictionary<string, string[]> { ["reason"] = [reasonError] });
         }
         var result = await ops.OperateAsync(escrowId, kind, reason, request.HttpContext.Caller().KeyId);
-        if (result.RejectionCode == "unknown_escrow")
-        {
-            return Problems.NotFound("No escrow has this id.");
-        }
         return result.Accepted
             ? TypedResults.Ok(EscrowEndpoints.ToResponse(result.View!, includeSecrets: false, includeHistory: true))
-            : Problems.Rejection(result.RejectionCode!, result.RejectionMessage, escrowId);
+            : Problems.Rejection(result.Rejection!, escrowId);
     }
 
     private static async Task<IResult> ListEscrowsAsync(string? status, string? recipientId, bool? stuck, int? limit, string? after, IEscrowStore store, TimeProvider clock, IOptions<MonitorOptions> monitor)

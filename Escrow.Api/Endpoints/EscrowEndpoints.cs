@@ -111,14 +111,14 @@ public static partial class EscrowEndpoints
         {
             var wait = blocked.Until is { } until ? Math.Max(1, (long)Math.Ceiling((until - clock.GetUtcNow()).TotalSeconds)) : 3600;
             request.HttpContext.Response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return Problems.Rejection(blocked.RejectionCode!, blocked.RejectionMessage);
+            return Problems.Rejection(blocked.Rejection!);
         }
         var id = EscrowIdFor(key);
         var create = new CreateEscrow(body.RecipientId!, body.SenderEmail!, window, body.Subject!.Trim(), body.Message!, body.PaymentMethodId, RequestHash(body));
         var result = await grains.GetGrain<IEscrowGrain>(id).CreateAsync(create);
         if (!result.Accepted)
         {
-            return Problems.Rejection(result.RejectionCode!, result.RejectionMessage, result.View?.Id);
+            return Problems.Rejection(result.Rejection!, result.View?.Id);
         }
         var view = result.View!;
         if (view.LastPaymentError is not null && view.Status is "payment_failed" or "awaiting_payment")
@@ -207,13 +207,9 @@ public static partial class EscrowEndpoints
             return Problems.Validation(new Dictionary<string, string[]> { ["text"] = [$"At most {ReplyTextLengthMax} characters."] });
         }
         var result = await grains.GetGrain<IEscrowGrain>(escrowId).AcceptReplyAsync(new ReplyReceived(receivedAt, "platform", body?.Text, request.HttpContext.Caller().KeyId));
-        if (result.RejectionCode == "unknown_escrow")
-        {
-            return Problems.NotFound("No escrow has this id.");
-        }
         return result.Accepted
             ? TypedResults.Ok(ToResponse(result.View!, includeSecrets: false, includeHistory: true))
-            : Problems.Rejection(result.RejectionCode!, result.RejectionMessage, escrowId);
+            : Problems.Rejection(result.Rejection!, escrowId);
     }
 
     private static Dictionary<string, string[]> Validate(CreateEscrowBody b, EscrowOptions options, out TimeSpan window)

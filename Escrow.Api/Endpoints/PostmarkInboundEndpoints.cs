@@ -105,8 +105,9 @@ public static partial class PostmarkInboundEndpoints
             await store.RecordInboundMessageAsync(new InboundMessageRecord(messageId, null, from, subject, receivedAt, false, false, "unmatched", Truncate(text, PreviewLength)));
             return "ignored:unmatched";
         }
-        var withinDeadline = receivedAt <= context.Deadline;
-        var graceUsed = !withinDeadline && receivedAt <= context.ReplyDeadline;
+        var timing = ReplyTimings.Of(receivedAt, context.Deadline, context.ReplyDeadline);
+        var withinDeadline = timing == ReplyTiming.OnTime;
+        var graceUsed = timing == ReplyTiming.InGrace;
         string? ignored = AutoReplyReason(mail, text);
         if (ignored is null)
         {
@@ -127,7 +128,7 @@ public static partial class PostmarkInboundEndpoints
         if (ignored is null)
         {
             var result = await escrow.AcceptReplyAsync(new ReplyReceived(receivedAt, "email", text));
-            ignored = result.Accepted ? null : result.RejectionCode;
+            ignored = result.Rejection?.Code;
         }
         await store.RecordInboundMessageAsync(new InboundMessageRecord(messageId, escrowId, from, subject, receivedAt, withinDeadline, graceUsed, ignored, Truncate(text, PreviewLength)));
         return ignored is null ? "accepted" : $"ignored:{ignored}";

@@ -274,7 +274,7 @@ public static partial class StripeWebhookEndpoints
     private sealed record EventRoute(Func<Task<string>> Work, bool CheckedByEscrow = false);
 
     private static string OutcomeOf(EscrowResult result) =>
-        result.Accepted ? "applied" : result.RejectionCode == Rejection.DuplicateEvent.Code ? "duplicate" : $"ignored:{result.RejectionCode}";
+        result.Accepted ? "applied" : result.Rejection == Rejection.DuplicateEvent ? "duplicate" : $"ignored:{result.Rejection!.Code}";
 
     /// <summary>What the routers use; none of them does any I/O before the work runs.</summary>
     private readonly record struct RouteServices(IGrainFactory Grains, IEscrowStore Store, IPaymentGateway Payments, TimeProvider Clock);
@@ -335,7 +335,7 @@ public static partial class StripeWebhookEndpoints
             // Only a reversal naming no escrow this service has is alerted here: there is no outbox to go through.
             var reversed = await s.Grains.GetGrain<IEscrowGrain>(escrowId).HandlePaymentEventAsync(
                 new PaymentEvent(PaymentEventKind.TransferReversed, transfer.Id, transfer.AmountReversed, transfer.Currency, "transfer.reversed", EventId: e.Id));
-            if (reversed.RejectionCode == Rejection.UnknownEscrow.Code)
+            if (reversed.Rejection == Rejection.UnknownEscrow)
             {
                 await s.Store.RaiseAlertAsync(new NewAlert(AlertKind.TransferReversed, escrowId, $"transfer_reversed/{transfer.Id}",
                     $"Transfer {transfer.Id} was reversed ({transfer.AmountReversed} {transfer.Currency}) outside this service, on an escrow that does not exist ({reversed.RejectionCode}).", s.Clock.GetUtcNow()));

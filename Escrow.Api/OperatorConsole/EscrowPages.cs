@@ -135,7 +135,7 @@ public static class EscrowPages
         {
             var current = await grains.GetGrain<IEscrowGrain>(escrowId).GetAsync() ?? view;
             return await RenderAsync(http, current, grains, store, stripe,
-                Html.Of($"<p class=\"error\" role=\"alert\">{Label(kind)} was refused: {result.RejectionCode} ({result.RejectionMessage})</p>"), StatusCodes.Status409Conflict);
+                Html.Of($"<p class=\"error\" role=\"alert\">{Label(kind)} was refused: {result.Rejection!.Code} ({result.Rejection.Message})</p>"), StatusCodes.Status409Conflict);
         }
         return Results.Redirect($"/console/escrows/{escrowId}?done={AdminEndpoints.Segment(kind)}", permanent: false);
     }

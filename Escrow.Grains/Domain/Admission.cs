@@ -7,16 +7,14 @@ namespace Escrow.Grains.Domain;
 /// </summary>
 public static class Admission
 {
-    public static readonly Rejection TooManyUnpaid = new("too_many_unpaid", "Too many escrows are waiting for payment; pay or let one expire first.");
-
     /// <summary>The recipient's rule: today's paid slots below the daily limit (checked before any PaymentIntent exists), and unpaid escrows below their cap.</summary>
     public static Rejection? Recipient(int slotsTakenToday, int dailyLimit, int unpaidNow, int unpaidMax) =>
         slotsTakenToday >= dailyLimit ? Rejection.DailyLimitReached
-        : unpaidNow >= unpaidMax ? TooManyUnpaid
+        : unpaidNow >= unpaidMax ? Rejection.TooManyUnpaid
         : null;
 
     /// <summary>The sender's rule: unpaid escrows from one e-mail address below their cap.</summary>
-    public static Rejection? Sender(int unpaidNow, int unpaidMax) => unpaidNow >= unpaidMax ? TooManyUnpaid : null;
+    public static Rejection? Sender(int unpaidNow, int unpaidMax) => unpaidNow >= unpaidMax ? Rejection.TooManyUnpaid : null;
 
     /// <summary>An unpaid hold counts until its escrow's unpaid expiry; one whose release was lost drops out by itself then.</summary>
     public static bool StillUnpaid(DateTimeOffset expiresAt, DateTimeOffset now) => now < expiresAt;

@@ -16,8 +16,6 @@ public static class CardTesting
     /// <summary>The declines a guard keeps (the newest): enough for any alert threshold the options allow.</summary>
     public const int DeclinesKeptMax = 1_000;
 
-    public static readonly Rejection TooManyDeclines = new("too_many_declines", "Too many declined cards from this client; try again in an hour.");
-
     /// <summary>The declines still inside the client window, the newest <see cref="DeclinesKeptMax"/> of them.</summary>
     public static ImmutableArray<Decline> Recent(ImmutableArray<Decline> declines, DateTimeOffset now)
     {

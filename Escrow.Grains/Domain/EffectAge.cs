@@ -16,10 +16,8 @@ public static class EffectAge
         return s with { Outbox = [.. s.Outbox.Select(e => e.AddedAt is null ? e with { AddedAt = now } : e)] };
     }
 
-    /// <summary>While a dispute is open no money moves automatically: such an effect waits for the dispute, it is not stuck.</summary>
-    public static bool HeldByDispute(EscrowState s, PendingEffect e) =>
-        s.DisputeOpen && e.Kind is not (EffectKind.SendEmail or EffectKind.RaiseAlert or EffectKind.ReleaseDailySlot or EffectKind.TakeDailySlot
-            or EffectKind.AwaitPayoutSetup or EffectKind.ReverseTransfer or EffectKind.WriteAudit);
+    /// <summary>While a dispute is open no money moves automatically (<see cref="Disputes"/>): such an effect waits for the dispute, it is not stuck.</summary>
+    public static bool HeldByDispute(EscrowState s, PendingEffect e) => !Disputes.MayRun(s, e);
 
     /// <summary>Since when the oldest effect that may run has been waiting; null when there is none.</summary>
     public static DateTimeOffset? WaitingSince(EscrowState s) =>

@@ -79,7 +79,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         {
             return Decision.Reject(s, Rejection.PaymentIntentMismatch);
         }
-        if (s.DisputeOpen && IsAutomatic(c))
+        if (s.DisputeOpen && Disputes.Stops(c))
         {
             return Decision.Reject(s, Rejection.DisputeOpen);
         }
@@ -110,10 +110,10 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.AwaitingPayment, UnpaidExpired) => Decision.Reject(s, Rejection.NotDueYet),
             (_, UnpaidExpired) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
-            (EscrowStatus.Held, AcceptReply r) when r.ReceivedAt <= s.ReplyDeadline => Release(s, r.ReceivedAt, r.Source, r.ReplyText, now),
+            (EscrowStatus.Held, AcceptReply r) when s.ReplyTimingOf(r.ReceivedAt) != ReplyTiming.TooLate => Release(s, r.ReceivedAt, r.Source, r.ReplyText, now),
             (EscrowStatus.Held, AcceptReply) => Decision.Reject(s, Rejection.ReplyTooLate),
-            (EscrowStatus.RefundPending, AcceptReply r) when r.ReceivedAt <= s.ReplyDeadline && !RefundStarted(s) => Release(s, r.ReceivedAt, r.Source, r.ReplyText, now),
-            (EscrowStatus.RefundPending, AcceptReply r) when r.ReceivedAt <= s.ReplyDeadline => Decision.Reject(s, Rejection.RefundUnderway),
+            (EscrowStatus.RefundPending, AcceptReply r) when s.ReplyTimingOf(r.ReceivedAt) != ReplyTiming.TooLate && !RefundStarted(s) => Release(s, r.ReceivedAt, r.Source, r.ReplyText, now),
+            (EscrowStatus.RefundPending, AcceptReply r) when s.ReplyTimingOf(r.ReceivedAt) != ReplyTiming.TooLate => Decision.Reject(s, Rejection.RefundUnderway),
             (EscrowStatus.RefundPending or EscrowStatus.Refunded, AcceptReply) => Decision.Reject(s, Rejection.ReplyTooLate),
             (EscrowStatus.Processing or EscrowStatus.PendingUserSetup or EscrowStatus.TransferFailed or EscrowStatus.Released, AcceptReply)
                 => Decision.Reject(s, Rejection.AlreadyReplied),
@@ -341,7 +341,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
     /// received by the reply deadline, while the sender of the reply may still retry its delivery.
     /// </summary>
     public bool AwaitsReply(EscrowState s, DateTimeOffset receivedAt, DateTimeOffset now) =>
-        receivedAt <= s.ReplyDeadline && now <= s.ReplyDeadline + Policy.PendingReplyWaitMax;
+        s.ReplyTimingOf(receivedAt) != ReplyTiming.TooLate && now <= s.ReplyDeadline + Policy.PendingReplyWaitMax;
 
     /// <summary>The permit is asked for again later; the history says once why the refund waits.</summary>
     private Decision AwaitReply(EscrowState s, ReplyAwaited a, DateTimeOffset now)
@@ -354,11 +354,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
 
     /// <summary>Whether a refund's money movement (cancel or refund) is already in the outbox or done.</summary>
     public static bool RefundStarted(EscrowState s) =>
-        s.Outbox.Any(e => e.Kind is EffectKind.CancelPaymentIntent or EffectKind.RefundPayment or EffectKind.ReverseTransfer) || s.Status == EscrowStatus.Refunded;
-
-    private static bool IsAutomatic(EscrowCommand c) =>
-        c is AcceptReply or DeadlinePassed or DeadlineReminderDue or TransferRetryDue or RefundPermitRetryDue or RecipientPayoutsEnabled or UnpaidExpired
-            or PayoutCheckDue;
+        s.Outbox.Any(e => e.Kind.MovesMoneyBack()) || s.Status == EscrowStatus.Refunded;
 
     private static Decision OnPaymentIntentCreated(EscrowState s, PaymentIntentCreated p, DateTimeOffset now)
     {
@@ -469,7 +465,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
 
     private static Decision Release(EscrowState s, DateTimeOffset receivedAt, string source, string? replyText, DateTimeOffset now, string? reason = null)
     {
-        var graceUsed = receivedAt > s.Deadline;
+        var graceUsed = s.ReplyTimingOf(receivedAt) != ReplyTiming.OnTime;
         var processing = RemoveEffects(s, EffectKind.RequestRefundPermit) with
         {
             Reply = new ReplyRecord(receivedAt, source, graceUsed),
@@ -733,7 +729,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         }
         return (f.Permanent, effect.Kind) switch
         {
-            (true, EffectKind.CancelPaymentIntent or EffectKind.RefundPayment or EffectKind.ReverseTransfer) => MoneyMovementRefused(s, effect, f.Error, now),
+            (true, var kind) when kind.MovesMoneyBack() => MoneyMovementRefused(s, effect, f.Error, now),
             (true, EffectKind.SendEmail) => Decision.Accept(Alert(RemoveEffect(s, effect.Id), AlertKind.EmailRejected,
                 $"Postmark refused the {effect.Email} e-mail of escrow {s.Id} for good ({f.Error}); it is not sent again.")),
             _ => RetryLater(s, effect, f.Error, now),
@@ -749,7 +745,7 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
         var attempts = e.Attempts + 1;
         var retry = Policy.EffectRetry;
         // A failed call's key is not used again (Stripe may have saved the failure under it): the next try reads first.
-        var keyAttempt = UsesKeyAttempts(e.Kind) ? e.KeyAttempt + 1 : e.KeyAttempt;
+        var keyAttempt = e.Kind.HasOwnKeyAttempts() ? e.KeyAttempt + 1 : e.KeyAttempt;
         var next = s with
         {
             Outbox = s.Outbox.Replace(e, e with { Attempts = attempts, NotBefore = now + retry.DelayAfter(attempts), KeyAttempt = keyAttempt }),
@@ -764,11 +760,6 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             ? Alert(RemoveEffect(next, e.Id), AlertKind.EmailFailed, detail)
             : Alert(next, AlertKind.EffectRetrying, detail));
     }
-
-    /// <summary>The effects whose Stripe call carries the effect's own key attempt (a transfer's key is the escrow's).</summary>
-    private static bool UsesKeyAttempts(EffectKind kind) =>
-        kind is EffectKind.CreatePaymentIntent or EffectKind.ConfirmPayment or EffectKind.CapturePayment or EffectKind.CancelPaymentIntent
-            or EffectKind.RefundPayment or EffectKind.ReverseTransfer;
 
     /// <summary>
     /// Stripe refused a cancel or a refund for good: asking again would get the same answer (and its key replays it), so

@@ -21,7 +21,7 @@ public sealed class EscrowFailoverTests(ITestOutputHelper output)
         var escrow = app.Client.GetGrain<IEscrowGrain>(escrowId);
         var created = await escrow.CreateAsync(new CreateEscrow(recipientId, "bob@example.com", TimeSpan.FromHours(24), "A question",
             "Hello, could you answer this question?", "pm_card_visa", Convert.ToHexString(Guid.NewGuid().ToByteArray()) + Convert.ToHexString(Guid.NewGuid().ToByteArray())));
-        Assert.True(created.Accepted, created.RejectionMessage);
+        Assert.True(created.Accepted, created.Rejection?.Message);
         var before = created.View!;
         Assert.Equal("held", before.Status);
         var piId = before.PaymentIntentId!;

@@ -1,11 +1,16 @@
-namespace Escrow.Grains.Domain;
+namespace Escrow;
 
-/// <summary>A business outcome that refuses a command. It changes nothing. The code is a stable snake_case name.</summary>
+/// <summary>
+/// A business outcome that refuses a command. It changes nothing. The code is a stable snake_case name, the wire name
+/// the API's problem details carry; the API maps each rejection to its HTTP status in one place (Problems.Rejection).
+/// Compare rejections as values (<c>result.Rejection == Rejection.UnknownEscrow</c>), never their codes as strings.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("escrow.rejection.v1")]
 public sealed record Rejection([property: Id(0)] string Code, [property: Id(1)] string Message)
 {
-    public static Rejection NotAllowed(EscrowStatus status, EscrowCommand command) =>
-        new("not_allowed_in_status", $"'{command.Name}' is not allowed while the escrow is {status.ToWire()}.");
+    /// <param name="command">The refused command's wire name.</param>
+    public static Rejection NotAllowed(EscrowStatus status, string command) =>
+        new("not_allowed_in_status", $"'{command}' is not allowed while the escrow is {status.ToWire()}.");
 
     public static readonly Rejection UnknownEscrow = new("unknown_escrow", "No escrow has this id.");
     public static readonly Rejection ReplyTooLate = new("reply_too_late", "The reply came after the deadline and its grace period.");
@@ -31,5 +36,7 @@ public sealed record Rejection([property: Id(0)] string Code, [property: Id(1)] 
     public static readonly Rejection CurrencyNotEnabled = new("currency_not_enabled", "The recipient is priced in a currency this service no longer enables (Escrow:Currencies).");
     public static readonly Rejection EscrowOpen = new("escrow_open", "The escrow is not finished (or still has e-mails to send): its personal data is needed until it is.");
     public static readonly Rejection AlertsWaiting = new("alerts_waiting", "Too many alerts of this escrow wait to be raised; this one is logged only.");
+    public static readonly Rejection TooManyUnpaid = new("too_many_unpaid", "Too many escrows are waiting for payment; pay or let one expire first.");
+    public static readonly Rejection TooManyDeclines = new("too_many_declines", "Too many declined cards from this client; try again in an hour.");
     public static readonly Rejection RecipientHasNoPrice = new("recipient_has_no_price", "The recipient has no price set.");
 }
