@@ -298,7 +298,7 @@ public sealed partial class EscrowGrain(
         {
             // The decision is durable (a write after it succeeded) and the work it started is re-driven from the
             // stored outbox by the reminder: the request was accepted, so it is answered as accepted rather than with
-            // an error whose retry would be refused (a reply answered 503, then 409 already_replied, in the failover run).
+            // an error whose retry would find the decision made and be refused (a reply's retry: already_replied).
             LogFailedAfterDecision(e, Id, command.Name);
             return new EscrowResult(EscrowViews.From(_durable), null);
         }
@@ -407,9 +407,8 @@ public sealed partial class EscrowGrain(
 
     /// <summary>
     /// Reads the stored state on the first call that needs it, and again after a failed flush, when what is stored is
-    /// unknown: the activation asked to go, but a call may still reach it first, and it must not trust memory
-    /// (simulation seed 2051: an activation answered its last durable snapshot while a newer state was stored; failover
-    /// run: a retried reply was refused from a decision that had never been stored).
+    /// unknown: the activation asked to go, but a call may still reach it first, and it must not trust memory, which may
+    /// be older than what was stored (the write's answer was lost) or hold a decision that was never stored.
     /// </summary>
     private async Task LoadAsync()
     {
@@ -519,9 +518,8 @@ public sealed partial class EscrowGrain(
         catch
         {
             // Not written, or written with the answer lost: what is stored is unknown. Memory is not trusted any more
-            // (no later call is answered from a decision that may not be durable: a retried reply once got 409
-            // already_replied for a reply never stored); the activation goes, and whatever call reaches it first
-            // reads the stored state again.
+            // (no later call is answered from a decision that may not be durable); the activation goes, and whatever
+            // call reaches it first reads the stored state again.
             _dirty = false;
             _storedUnknown = true;
             DeactivateOnIdle();
@@ -646,7 +644,7 @@ public sealed partial class EscrowGrain(
             return;
         }
         // History that the ledger does not have yet is work too: a terminal escrow whose write succeeds but whose
-        // answer is lost must still come back to sync its ledger (simulation seed 237).
+        // answer is lost must still come back to sync its ledger.
         DateTimeOffset? needed = EscrowMachine.NextDueAt(next) ?? (Unsynced(next) ? Now : null);
         if (needed is not { } due)
         {

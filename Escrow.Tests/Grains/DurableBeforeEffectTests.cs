@@ -9,6 +9,10 @@ public sealed class DurableBeforeEffectTests(GatedStorageFixture f) : IClassFixt
 {
     private EscrowState? Stored(IEscrowGrain grain) => f.Storage.Stored<EscrowState>("escrow", grain.GetGrainId());
 
+    /// <summary>
+    /// Guards the activation that stops trusting memory after a failed write: in a failover run, a retried reply was
+    /// refused with 409 already_replied from a decision that had never been stored.
+    /// </summary>
     [Fact]
     public async Task A_timely_reply_whose_write_failed_and_is_retried_after_the_deadline_is_released_once_and_forwarded_once()
     {

@@ -34,12 +34,13 @@ public sealed class SimulationTests(ITestOutputHelper output)
     /// reminder was registered, so nothing ever drove it again.
     /// 4 and 15: the breaker's trip alert failed after the trip was stored, so it stayed tripped without an alert.
     /// 216: an escrow in pending_user_setup, not on its recipient's waiting list, relied only on the recipient to move it.
-    /// 237: a terminal escrow's write succeeded but its answer was lost, and no reminder was left to sync the last ledger row.
+    /// 237: a terminal escrow's write succeeded but its answer was lost, and no reminder was left to sync the last ledger row
+    /// (EscrowGrain.EnsureReminderAsync counts unsynced history as work).
     /// 831: an operator refunded a captured escrow whose transfer had been made with its answer lost: paid twice.
     /// 1353: a transfer made with its answer lost, after which the retries ran out, was never adopted (the simulation
     /// now delivers transfer.created as Stripe does).
     /// 2051 (seen once in a 10 000-seed run, not reproduced by replays): an activation whose write lost its answer kept
-    /// answering its older state while a newer one was stored.
+    /// answering its older state while a newer one was stored (EscrowGrain.LoadAsync reads again after a failed flush).
     /// 2667: an escrow cancelled before its PaymentIntent's creation was answered left the card authorised.
     /// </summary>
     [Theory]
