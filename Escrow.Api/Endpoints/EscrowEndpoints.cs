@@ -182,8 +182,21 @@ public static partial class EscrowEndpoints
         }
         // The display name only (never the recipient's address): the sender's status page says to whom the message went.
         var recipient = await grains.GetGrain<IRecipientGrain>(view.RecipientId).GetAsync();
-        return TypedResults.Ok(ToResponse(view, includeSecrets: false, includeHistory: true) with { RecipientDisplayName = recipient?.DisplayName });
+        return TypedResults.Ok(ToResponse(view, includeSecrets: false, includeHistory: true, forSender: caller is null) with { RecipientDisplayName = recipient?.DisplayName });
     }
+
+    /// <summary>
+    /// The detail of a history entry as the sender may read it. An operator's event (operator_*, dispute_resolved)
+    /// carries the operator's free text (a reason typed in the console or the admin API): the sender sees that it
+    /// happened, not what was written.
+    /// </summary>
+    public static string? SenderDetail(string evt, string? detail) => evt switch
+    {
+        _ when evt.StartsWith("operator_", StringComparison.Ordinal) || evt == "dispute_resolved" => null,
+        // An operator's release is recorded as the reply it stands for, with the operator's reason as its detail.
+        "reply_accepted" => detail is "email" or "platform" ? detail : null,
+        _ => detail,
+    };
 
     private static async Task<IResult> ReplyAsync(string id, HttpRequest request, IGrainFactory grains, TimeProvider clock)
     {
@@ -253,12 +266,18 @@ public static partial class EscrowEndpoints
     private static string RequestHash(CreateEscrowBody b) =>
         Convert.ToHexString(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new[] { b.RecipientId, b.SenderEmail, b.ResponseWindow, b.Subject, b.Message })));
 
-    public static EscrowResponse ToResponse(EscrowView v, bool includeSecrets, bool includeHistory) => new(
+    /// <param name="includeSecrets">The create's answer: the access token and the client secret.</param>
+    /// <param name="forSender">
+    /// The sender's own read (by access token): the client secret while the payment is still to be made, and no
+    /// operator's free text. Nobody else is shown the client secret after the create.
+    /// </param>
+    public static EscrowResponse ToResponse(EscrowView v, bool includeSecrets, bool includeHistory, bool forSender = false) => new(
         v.Id, v.Status, v.RecipientId, v.AmountMinor, v.Currency, v.RecipientShareMinor, v.PlatformFeeMinor,
-        Iso8601.Format(v.ResponseWindow), v.CreatedAt, v.ExpiresAt, v.ReplyDeadline, v.PaymentIntentId, v.ClientSecret,
+        Iso8601.Format(v.ResponseWindow), v.CreatedAt, v.ExpiresAt, v.ReplyDeadline, v.PaymentIntentId,
+        includeSecrets || (forSender && v.Status == "awaiting_payment") ? v.ClientSecret : null,
         includeSecrets ? v.AccessToken : null, v.TransferId,
-        includeHistory ? v.History.Select(h => new HistoryResponse(h.Status, h.At, h.Event, h.AmountMinor, h.Detail)).ToList() : null, v.LastPaymentError,
-        NeedsOperator: v.NeedsOperator, Dispute: v.DisputeId is { } dispute ? new DisputeResponse(dispute, v.DisputeStatus ?? "open") : null);
+        includeHistory ? v.History.Select(h => new HistoryResponse(h.Status, h.At, h.Event, h.AmountMinor, forSender ? SenderDetail(h.Event, h.Detail) : h.Detail)).ToList() : null,
+        v.LastPaymentError, NeedsOperator: v.NeedsOperator, Dispute: v.DisputeId is { } dispute ? new DisputeResponse(dispute, v.DisputeStatus ?? "open") : null);
 
     /// <summary>An access token as the escrow makes them: 32 random bytes in unpadded base64url (43 characters).</summary>
     public static bool IsWellFormedAccessToken(string? token) => token is { Length: 43 } && AccessTokenPattern().IsMatch(token);
