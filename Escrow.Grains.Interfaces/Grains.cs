@@ -147,7 +147,7 @@ public sealed record ReplyReceived(
 [GenerateSerializer, Immutable, Alias("escrow.reply-context.v1")]
 public sealed record ReplyContext(
     [property: Id(0)] Guid EscrowId,
-    [property: Id(1)] string ReplyToken,
+    [property: Id(1)] string ReplyTokenHash,
     [property: Id(2)] string RecipientId,
     [property: Id(3)] string Status,
     [property: Id(4)] DateTimeOffset Deadline,
@@ -202,6 +202,10 @@ public sealed record EscrowResult(
     public string? RejectionCode => Rejection?.Code;
 }
 
+/// <remarks>
+/// <see cref="AccessToken"/> is empty except in the answer to a create (the escrow keeps only the token's hash,
+/// <see cref="AccessTokenHash"/>, against which a presented token is checked).
+/// </remarks>
 [GenerateSerializer, Immutable, Alias("escrow.view.v1")]
 public sealed record EscrowView(
     [property: Id(0)] Guid Id,
@@ -231,7 +235,8 @@ public sealed record EscrowView(
     [property: Id(24)] string? LastPaymentError = null,
     [property: Id(25)] string? DisputeId = null,
     [property: Id(26)] string? DisputeStatus = null,
-    [property: Id(27)] bool ShareReversed = false);
+    [property: Id(27)] bool ShareReversed = false,
+    [property: Id(28)] string AccessTokenHash = "");
 
 [GenerateSerializer, Immutable, Alias("escrow.history-item.v1")]
 public sealed record EscrowHistoryItem(

@@ -34,6 +34,7 @@ public sealed partial class EscrowEffects(
     IOptions<EscrowOptions> escrowOptions,
     IOptions<PostmarkOptions> postmarkOptions,
     OnboardingLinks onboardingLinks,
+    EscrowTokens tokens,
     ILogger<EscrowEffects> logger)
 {
     /// <summary>The machine with the policy built from the options, the one instance the escrow grains decide with.</summary>
@@ -320,9 +321,17 @@ public sealed partial class EscrowEffects(
         var contact = new RecipientContact(recipient?.Email ?? "", recipient?.DisplayName ?? "the recipient");
         // The service's own long-lived link, never a Stripe account link: those are single-use and expire in minutes.
         var onboardingUrl = e.Email == EmailKind.PendingPayoutSetup ? onboardingLinks.Start(s.RecipientId) : null;
-        var statusPageUrl = e.Email == EmailKind.PaymentReceipt && s.AccessToken.Length > 0 ? onboardingLinks.StatusPage(s.Id, s.AccessToken) : null;
+        // The escrow keeps only its tokens' hashes: the clear ones are derived again from the token secret.
+        var accessToken = e.Email == EmailKind.PaymentReceipt ? tokens.AccessTokenOf(s) : null;
+        var statusPageUrl = accessToken is not null ? onboardingLinks.StatusPage(s.Id, accessToken) : null;
+        string? replyToken = null;
+        if (EmailComposer.CarriesReplyAddress(e.Email!.Value) && (replyToken = tokens.ReplyTokenOf(s)) is null)
+        {
+            // Retried, and dropped with an alert if it keeps failing: the secret must be put back (docs/SECURITY.md).
+            throw new EmailSendException(true, $"Tokens:Secrets no longer holds the secret {s.TokenKeyId} the reply token of escrow {s.Id} was made with; put it back.");
+        }
         var cause = Enum.TryParse<RefundCause>(e.Detail, out var parsed) ? parsed : RefundCause.NoReply;
-        var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl, statusPageUrl, cause);
+        var message = new EmailComposer(postmarkOptions.Value).Compose(s, e.Email!.Value, contact, e.Payload, onboardingUrl, statusPageUrl, cause, replyToken);
         // The send intent is the effect in the stored outbox (the grain writes it first); the message carries its id,
         // so that Postmark can say later whether it was sent.
         var effectKey = EffectKey(s.Id, e.Id);

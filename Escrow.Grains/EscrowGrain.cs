@@ -24,6 +24,7 @@ public sealed partial class EscrowGrain(
     [FromKeyedServices(EscrowStorage.ProviderName)] IGrainStorage storage,
     TimeProvider clock,
     EscrowEffects effects,
+    EscrowTokens tokens,
     IEscrowStore store,
     IOptions<EscrowOptions> options,
     ILogger<EscrowGrain> logger) : Grain, IEscrowGrain, IRemindable
@@ -110,12 +111,14 @@ public sealed partial class EscrowGrain(
             return new EscrowResult(null, reservation.Reserved ? hold.Rejection : reservation.Rejection);
         }
         var o = options.Value;
+        var now = Now;
+        var issued = tokens.Issue(Id, now);
         var created = EscrowMachine.Create(new NewEscrow(
             Id, request.RecipientId, request.SenderEmail, request.Subject, request.Message,
             new Money(reservation.AmountMinor, Currency.Parse(reservation.Currency)), reservation.RevenueShareBps,
             request.ResponseWindow, o.ReplyGrace, o.UnpaidExpiry, request.RequestHash,
-            ReplyToken.New(Id), Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_'),
-            request.PaymentMethodId), Now);
+            issued.ReplyTokenHash, issued.AccessTokenHash, issued.KeyId,
+            request.PaymentMethodId), now);
         try
         {
             await SaveAsync(created);
@@ -138,7 +141,7 @@ public sealed partial class EscrowGrain(
         LogCreated(Id, request.RecipientId, reservation.AmountMinor, reservation.Currency);
         EscrowTelemetry.EscrowsCreated.Add(1);
         await RunAsync(deferEmails: true);
-        return Ok();
+        return Created();
     }
 
     /// <summary>The create of an escrow that exists: the same request gets it (its work driven on), another is refused.</summary>
@@ -154,7 +157,7 @@ public sealed partial class EscrowGrain(
             Stage(retry.State);
         }
         await RunAsync(deferEmails: true);
-        return Ok();
+        return Created();
     }
 
     /// <summary>The last durable state: a decision still being performed is not reported before it is written.</summary>
@@ -168,7 +171,7 @@ public sealed partial class EscrowGrain(
     {
         await LoadAsync();
         var s = state.State;
-        return s.Exists ? new ReplyContext(s.Id, s.ReplyToken, s.RecipientId, s.Status.ToWire(), s.Deadline, s.ReplyDeadline) : null;
+        return s.Exists ? new ReplyContext(s.Id, s.ReplyTokenDigest, s.RecipientId, s.Status.ToWire(), s.Deadline, s.ReplyDeadline) : null;
     }
 
     public Task<EscrowResult> AcceptReplyAsync(ReplyReceived reply) =>
@@ -663,6 +666,12 @@ public sealed partial class EscrowGrain(
     }
 
     private EscrowResult Ok() => new(EscrowViews.From(state.State), null);
+
+    /// <summary>
+    /// The answer to the create (first or retried): the one view with the clear access token, derived again from the
+    /// token secret, since the escrow keeps only its hash.
+    /// </summary>
+    private EscrowResult Created() => new(EscrowViews.From(state.State) with { AccessToken = tokens.AccessTokenOf(state.State) ?? "" }, null);
 
     private EscrowResult Rejected(Rejection r) => new(state.State.Exists ? EscrowViews.From(state.State) : null, r);
 

@@ -11,10 +11,11 @@ public static class EscrowViews
     public static EscrowView From(EscrowState s) => new(
         s.Id, s.Status.ToWire(), s.RecipientId, s.Amount.Minor, s.Amount.Currency.Code,
         s.Split.RecipientShare.Minor, s.Split.PlatformFee.Minor, s.ResponseWindow, s.CreatedAt, s.Deadline, s.ReplyDeadline,
-        s.PaymentIntentId, s.ClientSecret, s.AccessToken, s.TransferId,
+        s.PaymentIntentId, s.ClientSecret, "", s.TransferId,
         [.. s.History.Select(h => new EscrowHistoryItem(h.Status.ToWire(), h.At, h.Event, h.AmountMinor, h.Detail))],
         s.ChargeId, s.DisputeOpen, s.NeedsOperator, s.TransferFailures, s.NextTransferAttemptAt, s.RefundAwaitingApproval,
-        s.SenderEmail, s.Outbox.Length, s.LastPaymentError, s.DisputeId, s.DisputeStatus?.ToString().ToLowerInvariant(), s.ShareReversed);
+        s.SenderEmail, s.Outbox.Length, s.LastPaymentError, s.DisputeId, s.DisputeStatus?.ToString().ToLowerInvariant(), s.ShareReversed,
+        s.AccessTokenDigest);
 
     public static EscrowProjection Projection(EscrowState s) => new(
         s.Id, s.RecipientId, s.Status.ToWire(), s.Amount.Minor, s.Amount.Currency.Code,

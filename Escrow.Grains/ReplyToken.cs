@@ -1,24 +1,20 @@
-using System.Security.Cryptography;
-
 namespace Escrow.Grains;
 
 /// <summary>
-/// The token in an escrow's reply address (reply+TOKEN@domain): the escrow id (32 hex digits) followed by 128
-/// random bits (32 hex digits). The id routes the mail without a lookup table; the random part, compared in
-/// constant time with the one stored on the escrow, makes the address unguessable.
+/// The token in an escrow's reply address (reply+TOKEN@domain), lower-case hex: the escrow id (32 digits), the id of
+/// the token secret it was derived with (4 digits) and 128 bits of HMAC-SHA256 (32 digits); see
+/// <see cref="EscrowTokens"/>. The id routes the mail without a lookup table; the MAC, whose hash the escrow keeps,
+/// makes the address unguessable. Escrows stored before carry the legacy form: the id and 128 random bits (64 digits).
 /// </summary>
 public static class ReplyToken
 {
-    public static string New(Guid escrowId) => escrowId.ToString("N") + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+    public const int Length = 68;
+
+    public const int LegacyLength = 64;
 
     public static bool TryGetEscrowId(string? token, out Guid escrowId)
     {
         escrowId = default;
-        return token is { Length: 64 } && token.All(char.IsAsciiHexDigit) && Guid.TryParseExact(token[..32], "N", out escrowId);
+        return token is { Length: Length or LegacyLength } && token.All(char.IsAsciiHexDigit) && Guid.TryParseExact(token[..32], "N", out escrowId);
     }
-
-    public static bool Matches(string expected, string? candidate) =>
-        candidate is not null && CryptographicOperations.FixedTimeEquals(
-            System.Text.Encoding.ASCII.GetBytes(expected.ToLowerInvariant()),
-            System.Text.Encoding.ASCII.GetBytes(candidate.ToLowerInvariant()));
 }

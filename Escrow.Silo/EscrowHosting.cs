@@ -80,6 +80,9 @@ public static class EscrowHosting
             .Validate(o => o.OnboardingLinkLifetime > TimeSpan.Zero, "Api:OnboardingLinkLifetime must be positive (default P14D).")
             .ValidateOnStart();
         services.TryAddSingleton<OnboardingLinks>();
+        services.AddOptions<TokenOptions>().Bind(configuration.GetSection(TokenOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TokenOptions>, TokenOptionsValidator>();
+        services.TryAddSingleton(sp => new EscrowTokens(sp.GetRequiredService<IOptions<TokenOptions>>().Value.Secrets));
         services.AddOptions<ReconciliationOptions>().Bind(configuration.GetSection(ReconciliationOptions.Section))
             .Validate(o => o.RunAtUtc >= TimeSpan.Zero && o.RunAtUtc < TimeSpan.FromDays(1), "Reconciliation:RunAtUtc must be a time of day in UTC, 00:00:00 to 23:59:59.")
             .Validate(o => o.EscrowsPerRunMax is >= 1 and <= 1_000_000, "Reconciliation:EscrowsPerRunMax must be 1..1000000.")

@@ -32,6 +32,7 @@ public static class LiveMode
         "compose-dev-only-inbound",
         "compose-dev-platform-key",
         "compose-dev-admin-key-0",
+        "compose-dev-token-secret-0",
         "escrow-dev-only",
     ];
 
@@ -85,6 +86,8 @@ public static class LiveMode
                 problems.Add($"{key}: '{c[key]}' is not an https:// URL. In live mode the providers are reached over TLS only; remove the setting to use the provider's own address.");
             }
         }
+        // Every silo derives tokens (reminders' reply addresses, receipts' links): each needs the same secrets.
+        CheckKeys(problems, c, "Tokens:Secrets");
         if (servesApi)
         {
             CheckSecret(problems, "Stripe:WebhookSecret", c["Stripe:WebhookSecret"], "the signing secret of the platform's webhook endpoint in the Stripe dashboard (whsec_…)");
@@ -116,7 +119,7 @@ public static class LiveMode
         var keys = c.GetSection(section).GetChildren().Select(k => (k.Path, k.Value)).ToList();
         if (keys.Count == 0 || keys.All(k => string.IsNullOrWhiteSpace(k.Value)))
         {
-            problems.Add($"{section}: no key configured (nothing is generated in live mode); set {section.Replace(":", "__", StringComparison.Ordinal)}__0 to a random value of at least {SecretLengthMin} characters.");
+            problems.Add($"{section}: nothing configured (nothing is generated in live mode); set {section.Replace(":", "__", StringComparison.Ordinal)}__0 to a random value of at least {SecretLengthMin} characters.");
             return;
         }
         foreach (var (path, value) in keys)

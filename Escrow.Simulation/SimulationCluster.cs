@@ -73,6 +73,7 @@ public sealed class SimulationCluster : IAsyncDisposable
             services.AddSingleton<IEmailSender>(sim.Emails);
             services.AddSingleton<IEscrowStore>(sim.Store);
             services.AddSingleton<OnboardingLinks>();
+            services.AddSingleton(new EscrowTokens(["token-secret-for-tests-000001"]));
             services.AddSingleton<EscrowEffects>();
             services.AddSingleton<Escrow.Grains.Email.PayoutReminderMail>();
             silo.AddOutgoingGrainCallFilter(new SimCrashAfterGrainCall(sim));

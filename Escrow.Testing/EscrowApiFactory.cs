@@ -25,6 +25,7 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
 {
     public const string PlatformKey = "platform-key-for-tests-0001";
     public const string AdminKey = "admin-key-for-tests-000001";
+    public const string TokenSecret = "token-secret-for-tests-000001";
     public const string WebhookSecret = "whsec_test_secret_for_escrow_api";
     public const string ConnectWebhookSecret = "whsec_test_connect_secret_for_escrow_api";
     public const string PublicBaseUrl = "https://escrow.test";
@@ -60,6 +61,8 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
             ["Escrow:MaxReminderDueTime"] = "PT1S",
             ["Api:PlatformKeys:0"] = PlatformKey,
             ["Api:AdminKeys:0"] = AdminKey,
+            // Fixed, as a deployment's is: an app started again on the same database derives the same tokens.
+            ["Tokens:Secrets:0"] = TokenSecret,
             ["Stripe:WebhookSecret"] = WebhookSecret,
             ["Stripe:ConnectWebhookSecret"] = ConnectWebhookSecret,
             ["Api:PublicBaseUrl"] = PublicBaseUrl,

@@ -171,7 +171,8 @@ public static partial class EscrowEndpoints
             return Problems.NotFound("No escrow has this id.");
         }
         var view = await grains.GetGrain<IEscrowGrain>(escrowId).GetAsync();
-        if (caller is null && (view is null || !ApiKeyRegistry.FixedTimeEquals(view.AccessToken, token!)))
+        // The escrow keeps the token's hash only: what a reader of the stored state has does not open it.
+        if (caller is null && (view is null || !Escrow.Grains.Domain.TokenHash.OpensAccess(view.AccessTokenHash, token)))
         {
             // The same answer whether the escrow exists or not: a token proves nothing about other escrows.
             return Problems.Unauthorized("The access token does not open this escrow.");
@@ -279,10 +280,14 @@ public static partial class EscrowEndpoints
         includeHistory ? v.History.Select(h => new HistoryResponse(h.Status, h.At, h.Event, h.AmountMinor, forSender ? SenderDetail(h.Event, h.Detail) : h.Detail)).ToList() : null,
         v.LastPaymentError, NeedsOperator: v.NeedsOperator, Dispute: v.DisputeId is { } dispute ? new DisputeResponse(dispute, v.DisputeStatus ?? "open") : null);
 
-    /// <summary>An access token as the escrow makes them: 32 random bytes in unpadded base64url (43 characters).</summary>
-    public static bool IsWellFormedAccessToken(string? token) => token is { Length: 43 } && AccessTokenPattern().IsMatch(token);
+    /// <summary>
+    /// An access token as the escrow makes them: its secret's id (4 hex digits) and a 256-bit MAC in unpadded base64url
+    /// (43 characters); or, made before, the 43 characters alone (<see cref="EscrowTokens"/>).
+    /// </summary>
+    public static bool IsWellFormedAccessToken(string? token) =>
+        token is { Length: EscrowTokens.AccessTokenLength or EscrowTokens.LegacyAccessTokenLength } && AccessTokenPattern().IsMatch(token);
 
-    [GeneratedRegex("^[A-Za-z0-9_-]{43}$")]
+    [GeneratedRegex("^([0-9a-f]{4})?[A-Za-z0-9_-]{43}$")]
     private static partial Regex AccessTokenPattern();
 
     [GeneratedRegex("^pm_[A-Za-z0-9_]{1,250}$")]

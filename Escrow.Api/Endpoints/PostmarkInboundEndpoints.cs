@@ -100,7 +100,7 @@ public static partial class PostmarkInboundEndpoints
         }
         var escrow = grains.GetGrain<IEscrowGrain>(escrowId);
         var context = await escrow.GetReplyContextAsync();
-        if (context is null || !ReplyToken.Matches(context.ReplyToken, token))
+        if (context is null || !TokenHash.OpensReply(context.ReplyTokenHash, token))
         {
             await store.RecordInboundMessageAsync(new InboundMessageRecord(messageId, null, from, subject, receivedAt, false, false, "unmatched", Truncate(text, PreviewLength)));
             return "ignored:unmatched";
@@ -203,7 +203,8 @@ public static partial class PostmarkInboundEndpoints
 
     private static string Truncate(string text, int length) => text.Length <= length ? text : text[..length];
 
-    [GeneratedRegex(@"reply\+([0-9a-fA-F]{64})@", RegexOptions.CultureInvariant)]
+    // 68 hex digits (64 in a reply address made before tokens were derived from the token secret).
+    [GeneratedRegex(@"reply\+([0-9a-fA-F]{68}|[0-9a-fA-F]{64})@", RegexOptions.CultureInvariant)]
     private static partial Regex ReplyAddress();
 
     [GeneratedRegex(@"(out of (the )?office|automatic reply|auto(matic)?[- ]?reply|absence|abwesenheit|r[ée]ponse automatique)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]

@@ -93,6 +93,12 @@ public static class SandboxHosting
             values["Api:AdminKeys:0"] = "dev-admin-" + Secret("Api:AdminKeys:0", 12);
             generated.Add($"Admin API key ({origin}): {values["Api:AdminKeys:0"]}");
         }
+        if (!configuration.GetSection("Tokens:Secrets").GetChildren().Any())
+        {
+            // Kept with the data: the tokens of escrows made before a restart are derived again from it.
+            values["Tokens:Secrets:0"] = "dev-token-" + Secret("Tokens:Secrets:0", 24);
+            generated.Add($"Token secret ({origin}; signs access and reply tokens): Tokens:Secrets:0");
+        }
         configuration.AddInMemoryCollection(values);
         if (keptIn is not null)
         {

@@ -15,7 +15,7 @@ public sealed partial class EscrowMachine
         {
             return Decision.Reject(s, Rejection.AlreadyDone);
         }
-        var erased = s with
+        var erased = s.WithoutClearTokens() with
         {
             Subject = EscrowState.Erased,
             Message = EscrowState.Erased,

@@ -25,8 +25,9 @@ public sealed record NewEscrow(
     TimeSpan ReplyGrace,
     TimeSpan UnpaidExpiry,
     string RequestHash,
-    string ReplyToken,
-    string AccessToken,
+    string ReplyTokenHash,
+    string AccessTokenHash,
+    string TokenKeyId,
     string? PaymentMethodId);
 
 /// <summary>
@@ -58,8 +59,9 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             ReplyDeadline = deadline + n.ReplyGrace,
             UnpaidExpiresAt = now + n.UnpaidExpiry,
             RequestHash = n.RequestHash,
-            ReplyToken = n.ReplyToken,
-            AccessToken = n.AccessToken,
+            ReplyTokenHash = n.ReplyTokenHash,
+            AccessTokenHash = n.AccessTokenHash,
+            TokenKeyId = n.TokenKeyId,
             PaymentMethodId = n.PaymentMethodId,
             Status = EscrowStatus.AwaitingPayment,
             StatusChangedAt = now,
@@ -910,8 +912,9 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
     private static EscrowState RemoveEffects(EscrowState s, params EffectKind[] kinds) =>
         s with { Outbox = s.Outbox.RemoveAll(e => kinds.Contains(e.Kind)) };
 
+    /// <remarks>An escrow stored with clear tokens (before they were hashed) keeps only their hashes once it ends.</remarks>
     private static EscrowState Transition(EscrowState s, EscrowStatus status, DateTimeOffset now, string evt, long? amountMinor = null, string? detail = null) =>
-        Record(s with { Status = status, StatusChangedAt = now }, now, evt, amountMinor, detail);
+        Record((status.IsTerminal() ? s.WithoutClearTokens() : s) with { Status = status, StatusChangedAt = now }, now, evt, amountMinor, detail);
 
     private static EscrowState Record(EscrowState s, DateTimeOffset now, string evt, long? amountMinor = null, string? detail = null)
     {

@@ -28,7 +28,13 @@ public sealed record EscrowState
     [Id(12)] public DateTimeOffset ReplyDeadline { get; init; }
     [Id(13)] public DateTimeOffset UnpaidExpiresAt { get; init; }
     [Id(14)] public string RequestHash { get; init; } = "";
+    /// <summary>
+    /// Legacy: the clear reply token of an escrow stored before tokens were kept as hashes (empty since). It goes when
+    /// the escrow ends (<see cref="WithoutClearTokens"/>); new escrows keep <see cref="ReplyTokenHash"/> only.
+    /// </summary>
     [Id(15)] public string ReplyToken { get; init; } = "";
+
+    /// <summary>Legacy: the clear access token of an escrow stored before tokens were kept as hashes (empty since).</summary>
     [Id(16)] public string AccessToken { get; init; } = "";
     [Id(17)] public string? PaymentMethodId { get; init; }
     [Id(18)] public EscrowStatus Status { get; init; }
@@ -91,6 +97,32 @@ public sealed record EscrowState
 
     /// <summary>When the sender's e-mail address was erased too (an erasure request); null while kept.</summary>
     [Id(91)] public DateTimeOffset? PersonalDataErasedAt { get; init; }
+
+    /// <summary>
+    /// SHA-256 of the reply token and of the access token (see <see cref="TokenHash"/>). The tokens themselves are
+    /// never stored: they are derived again from the token secret whose id is <see cref="TokenKeyId"/> when an e-mail
+    /// or a retried create needs them.
+    /// </summary>
+    [Id(92)] public string ReplyTokenHash { get; init; } = "";
+
+    [Id(93)] public string AccessTokenHash { get; init; } = "";
+
+    /// <summary>The id of the token secret the tokens were derived with; null for an escrow stored before (legacy clear tokens).</summary>
+    [Id(94)] public string? TokenKeyId { get; init; }
+
+    /// <summary>The hash a presented reply token is compared with: the stored one, or the legacy clear token's.</summary>
+    public string ReplyTokenDigest => ReplyTokenHash.Length > 0 ? ReplyTokenHash : ReplyToken.Length > 0 ? TokenHash.OfReplyToken(ReplyToken) : "";
+
+    /// <summary>The hash a presented access token is compared with: the stored one, or the legacy clear token's.</summary>
+    public string AccessTokenDigest => AccessTokenHash.Length > 0 ? AccessTokenHash : AccessToken.Length > 0 ? TokenHash.OfAccessToken(AccessToken) : "";
+
+    /// <summary>
+    /// A legacy escrow's clear tokens replaced by their hashes: done when it ends, after which no reminder needs the
+    /// reply token and no receipt the access token. An escrow without clear tokens is returned as it is.
+    /// </summary>
+    public EscrowState WithoutClearTokens() => ReplyToken.Length == 0 && AccessToken.Length == 0
+        ? this
+        : this with { ReplyTokenHash = ReplyTokenDigest, AccessTokenHash = AccessTokenDigest, ReplyToken = "", AccessToken = "" };
 
     /// <summary>
     /// The first idempotency-key attempt of a money effect an operator starts again after Stripe refused one for good:

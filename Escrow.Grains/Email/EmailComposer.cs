@@ -14,23 +14,31 @@ public sealed class EmailComposer(PostmarkOptions options)
 {
     public string ReplyAddress(string replyToken) => $"reply+{replyToken}@{options.InboundDomain}";
 
+    /// <summary>The e-mails the recipient can answer: they carry the escrow's reply address.</summary>
+    public static bool CarriesReplyAddress(EmailKind kind) => kind is EmailKind.NewMessage or EmailKind.DeadlineReminder50 or EmailKind.DeadlineReminder75;
+
     /// <param name="cause">For the refund and missed-opportunity e-mails: why the sender got their money back (the effect's detail).</param>
+    /// <param name="replyToken">For the e-mails that carry the reply address: the escrow's reply token (it keeps only its hash).</param>
     public EmailMessage Compose(EscrowState s, EmailKind kind, RecipientContact recipient, string? payload, string? onboardingUrl = null, string? statusPageUrl = null,
-        RefundCause cause = RefundCause.NoReply)
+        RefundCause cause = RefundCause.NoReply, string? replyToken = null)
     {
+        if (CarriesReplyAddress(kind) && string.IsNullOrEmpty(replyToken))
+        {
+            throw new ArgumentException($"The {kind} e-mail carries the reply address: its reply token is needed.", nameof(replyToken));
+        }
         var amount = Format(s.Amount);
         var share = Format(s.Split.RecipientShare);
         var deadline = s.Deadline.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
         var metadata = new Dictionary<string, string> { ["escrow_id"] = s.Id.ToString("D"), ["kind"] = Tag(kind) };
         var (to, replyTo, subject, text) = kind switch
         {
-            EmailKind.NewMessage => (recipient.Email, ReplyAddress(s.ReplyToken),
+            EmailKind.NewMessage => (recipient.Email, ReplyAddress(replyToken!),
                 $"New paid message: {s.Subject}",
                 $"Hello {recipient.DisplayName},\n\n{s.SenderEmail} paid {amount} to reach you. Reply to this email before {deadline} and {share} is yours.\n\nSubject: {s.Subject}\n\n{s.Message}\n"),
-            EmailKind.DeadlineReminder50 => (recipient.Email, ReplyAddress(s.ReplyToken),
+            EmailKind.DeadlineReminder50 => (recipient.Email, ReplyAddress(replyToken!),
                 $"Half of your time is left to reply: {s.Subject}",
                 $"Hello {recipient.DisplayName},\n\nA paid message of {amount} is waiting for your reply. Reply to this email before {deadline} to receive {share}.\n\nSubject: {s.Subject}\n"),
-            EmailKind.DeadlineReminder75 => (recipient.Email, ReplyAddress(s.ReplyToken),
+            EmailKind.DeadlineReminder75 => (recipient.Email, ReplyAddress(replyToken!),
                 $"A quarter of your time is left to reply: {s.Subject}",
                 $"Hello {recipient.DisplayName},\n\nThe deadline of a paid message of {amount} is {deadline}. Reply to this email to receive {share}; after the deadline the sender gets the payment back.\n\nSubject: {s.Subject}\n"),
             EmailKind.ReplyForwarded => (s.SenderEmail, null,

@@ -1,3 +1,4 @@
+using Escrow.Grains;
 using Escrow.Grains.Domain;
 
 namespace Escrow.Tests.Domain;
@@ -34,9 +35,17 @@ internal static class AnEscrow
         ReplyGrace: Grace,
         UnpaidExpiry: UnpaidExpiry,
         RequestHash: "hash",
-        ReplyToken: "0f8fad5bd9cb469fa16570867728950e" + "00112233445566778899aabbccddeeff",
-        AccessToken: "access",
+        ReplyTokenHash: Issued.ReplyTokenHash,
+        AccessTokenHash: Issued.AccessTokenHash,
+        TokenKeyId: Issued.KeyId,
         PaymentMethodId: "pm_card_visa");
+
+    /// <summary>Derives the builders' tokens again (they are made for the escrow created at <see cref="T0"/>).</summary>
+    public static readonly EscrowTokens Tokens = new(["token-secret-for-tests-000001"]);
+
+    private static IssuedTokens Issued => Tokens.Issue(Guid.Parse("0f8fad5b-d9cb-469f-a165-70867728950e"), T0);
+
+    public static string ReplyToken => Issued.ReplyToken;
 
     public static EscrowState AwaitingPayment(Money? amount = null, TimeSpan? window = null) =>
         EscrowMachine.Create(New(amount, window), T0);

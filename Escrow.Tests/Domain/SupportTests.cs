@@ -266,9 +266,10 @@ public sealed class EmailComposerTests
     public void Recipient_message_and_reminders_reply_to_the_escrows_reply_address(EmailKind kind)
     {
         var s = AnEscrow.Held();
-        var mail = Composer.Compose(s, kind, Recipient, null);
+        var token = AnEscrow.Tokens.ReplyTokenOf(s)!;
+        var mail = Composer.Compose(s, kind, Recipient, null, replyToken: token);
         Assert.Equal(RecipientEmail, mail.To);
-        Assert.Equal($"reply+{s.ReplyToken}@reply.escrow.test", mail.ReplyTo);
+        Assert.Equal($"reply+{token}@reply.escrow.test", mail.ReplyTo);
         Assert.Contains("11.25 EUR", mail.TextBody, StringComparison.Ordinal);
         Assert.Equal(EmailComposer.Tag(kind), mail.Tag);
         Assert.Equal(s.Id.ToString("D"), mail.Metadata!["escrow_id"]);
@@ -278,7 +279,7 @@ public sealed class EmailComposerTests
     public void New_message_shows_the_amount_the_share_the_deadline_and_the_message()
     {
         var s = AnEscrow.Held();
-        var mail = Composer.Compose(s, EmailKind.NewMessage, Recipient, null);
+        var mail = Composer.Compose(s, EmailKind.NewMessage, Recipient, null, replyToken: AnEscrow.Tokens.ReplyTokenOf(s));
         Assert.Contains("15.00 EUR", mail.TextBody, StringComparison.Ordinal);
         Assert.Contains("11.25 EUR", mail.TextBody, StringComparison.Ordinal);
         Assert.Contains("2030-03-02 12:00 UTC", mail.TextBody, StringComparison.Ordinal);
@@ -290,7 +291,7 @@ public sealed class EmailComposerTests
     public void Html_body_encodes_what_the_sender_wrote()
     {
         var s = AnEscrow.Held() with { Message = "<script>alert(1)</script>" };
-        var mail = Composer.Compose(s, EmailKind.NewMessage, Recipient, null);
+        var mail = Composer.Compose(s, EmailKind.NewMessage, Recipient, null, replyToken: AnEscrow.Tokens.ReplyTokenOf(s));
         Assert.DoesNotContain("<script>", mail.HtmlBody, StringComparison.Ordinal);
         Assert.Contains("&lt;script&gt;", mail.HtmlBody, StringComparison.Ordinal);
     }
@@ -345,8 +346,8 @@ public sealed class EmailComposerTests
     [Fact]
     public void A_yen_escrow_is_e_mailed_without_decimals_and_a_dinar_one_with_three()
     {
-        var yen = Composer.Compose(AnEscrow.Held(new Money(1_500, Currency.Parse("JPY"))), EmailKind.NewMessage, Recipient, null);
-        var dinar = Composer.Compose(AnEscrow.Held(new Money(12_345, Currency.Parse("KWD"))), EmailKind.NewMessage, Recipient, null);
+        var yen = Composer.Compose(AnEscrow.Held(new Money(1_500, Currency.Parse("JPY"))), EmailKind.NewMessage, Recipient, null, replyToken: AnEscrow.ReplyToken);
+        var dinar = Composer.Compose(AnEscrow.Held(new Money(12_345, Currency.Parse("KWD"))), EmailKind.NewMessage, Recipient, null, replyToken: AnEscrow.ReplyToken);
 
         Assert.Contains("1125 JPY", yen.TextBody, StringComparison.Ordinal); // the 75 % share of 1500 yen
         Assert.DoesNotContain("11.25 JPY", yen.TextBody, StringComparison.Ordinal);
@@ -370,29 +371,35 @@ public sealed class EmailComposerTests
 public sealed class ReplyTokenTests
 {
     private static readonly Guid EscrowId = Guid.Parse("6f9619ff-8b86-d011-b42d-00cf4fc964ff");
+    private static readonly DateTimeOffset CreatedAt = new(2026, 12, 4, 10, 0, 0, TimeSpan.Zero);
+    private static readonly EscrowTokens Tokens = new(["token-secret-for-tests-000001"]);
 
     [Fact]
-    public void New_token_is_64_lower_case_hex_digits()
+    public void A_reply_token_is_the_escrow_id_the_secrets_id_and_128_bits_of_mac_in_lower_case_hex()
     {
-        var token = ReplyToken.New(EscrowId);
-        Assert.Equal(64, token.Length);
-        Assert.Matches("^[0-9a-f]{64}$", token);
-    }
-
-    [Fact]
-    public void New_token_round_trips_the_escrow_id()
-    {
-        Assert.True(ReplyToken.TryGetEscrowId(ReplyToken.New(EscrowId), out var id));
+        var token = Tokens.Issue(EscrowId, CreatedAt).ReplyToken;
+        Assert.Matches("^[0-9a-f]{68}$", token);
+        Assert.Equal(EscrowId.ToString("N") + EscrowTokens.KeyIdOf("token-secret-for-tests-000001"), token[..36]);
+        Assert.True(ReplyToken.TryGetEscrowId(token, out var id));
         Assert.Equal(EscrowId, id);
     }
 
     [Fact]
-    public void Two_tokens_for_the_same_escrow_differ_in_their_random_part()
+    public void A_legacy_reply_token_still_names_its_escrow()
     {
-        var a = ReplyToken.New(EscrowId);
-        var b = ReplyToken.New(EscrowId);
-        Assert.Equal(a[..32], b[..32]);
-        Assert.NotEqual(a[32..], b[32..]);
+        Assert.True(ReplyToken.TryGetEscrowId("6f9619ff8b86d011b42d00cf4fc964ff" + "00112233445566778899aabbccddeeff", out var id));
+        Assert.Equal(EscrowId, id);
+    }
+
+    [Fact]
+    public void Tokens_differ_per_escrow_per_creation_and_per_secret()
+    {
+        var a = Tokens.Issue(EscrowId, CreatedAt);
+        Assert.Equal(a, Tokens.Issue(EscrowId, CreatedAt));
+        Assert.NotEqual(a.ReplyToken[36..], Tokens.Issue(Guid.NewGuid(), CreatedAt).ReplyToken[36..]);
+        Assert.NotEqual(a.AccessToken, Tokens.Issue(EscrowId, CreatedAt.AddTicks(1)).AccessToken);
+        Assert.NotEqual(a.AccessToken[4..], new EscrowTokens(["another-secret-for-tests-0001"]).Issue(EscrowId, CreatedAt).AccessToken[4..]);
+        Assert.Equal(EscrowTokens.AccessTokenLength, a.AccessToken.Length);
     }
 
     [Theory]
@@ -401,6 +408,7 @@ public sealed class ReplyTokenTests
     [InlineData("6f9619ff8b86d011b42d00cf4fc964ff")]
     [InlineData("6f9619ff8b86d011b42d00cf4fc964ff00112233445566778899aabbccddeeffa")]
     [InlineData("zz9619ff8b86d011b42d00cf4fc964ff00112233445566778899aabbccddeeff")]
+    [InlineData("6f9619ff8b86d011b42d00cf4fc964ff00112233445566778899aabbccddeeff0a1b2")]
     public void Malformed_tokens_yield_no_escrow_id(string? token)
     {
         Assert.False(ReplyToken.TryGetEscrowId(token, out var id));
@@ -408,16 +416,19 @@ public sealed class ReplyTokenTests
     }
 
     [Fact]
-    public void Matches_only_the_exact_token()
+    public void Only_the_exact_token_opens_its_hash()
     {
-        var token = ReplyToken.New(EscrowId);
+        var token = Tokens.Issue(EscrowId, CreatedAt).ReplyToken;
+        var hash = TokenHash.OfReplyToken(token);
         var flipped = token[..^1] + (token[^1] == '0' ? '1' : '0');
-        Assert.True(ReplyToken.Matches(token, token));
-        Assert.False(ReplyToken.Matches(token, flipped));
-        Assert.False(ReplyToken.Matches(token, token[..^1]));
-        Assert.False(ReplyToken.Matches(token, token + "0"));
-        Assert.False(ReplyToken.Matches(token, ""));
-        Assert.False(ReplyToken.Matches(token, null));
-        Assert.False(ReplyToken.Matches(token, ReplyToken.New(EscrowId)));
+        Assert.True(TokenHash.OpensReply(hash, token));
+        Assert.True(TokenHash.OpensReply(hash, token.ToUpperInvariant()));
+        Assert.False(TokenHash.OpensReply(hash, flipped));
+        Assert.False(TokenHash.OpensReply(hash, token[..^1]));
+        Assert.False(TokenHash.OpensReply(hash, token + "0"));
+        Assert.False(TokenHash.OpensReply(hash, ""));
+        Assert.False(TokenHash.OpensReply(hash, null));
+        Assert.False(TokenHash.OpensReply(hash, hash));
+        Assert.False(TokenHash.OpensReply("", ""));
     }
 }

@@ -56,7 +56,7 @@ public sealed class EscrowFirstReadTests(GatedStorageFixture f) : IClassFixture<
         Assert.Equal(first.AmountMinor, again.View.AmountMinor);
         // The insert was refused, then the stored escrow read: it is unchanged (no second hold, no new reply address).
         Assert.Equal(stored.PaymentIntentId, Stored(grain)!.PaymentIntentId);
-        Assert.Equal(stored.ReplyToken, Stored(grain)!.ReplyToken);
+        Assert.Equal(stored.ReplyTokenHash, Stored(grain)!.ReplyTokenHash);
         Assert.Equal(stored.History.Length, Stored(grain)!.History.Length);
         Assert.True(f.Storage.ReadsOf(grain.GetGrainId()) >= 1, "the stored escrow was read after the insert was refused");
         Assert.Equal(1, f.Emails.Count(id, "new-message"));

@@ -99,6 +99,7 @@ public class GrainClusterFixture : IAsyncLifetime
             services.AddSingleton<IEmailSender>(Emails);
             services.AddSingleton<IEscrowStore>(Store);
             services.AddSingleton<OnboardingLinks>();
+            services.AddSingleton(new EscrowTokens(["token-secret-for-tests-000001"]));
             services.AddSingleton<EscrowEffects>();
             services.AddSingleton<Escrow.Grains.Email.PayoutReminderMail>();
         });

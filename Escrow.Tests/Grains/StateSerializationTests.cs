@@ -17,7 +17,7 @@ public sealed class StateSerializationTests
     {
         var now = new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero);
         var state = EscrowMachine.Create(new NewEscrow(Guid.NewGuid(), "alice", "bob@example.com", "Subject", "A message body", Money.Eur(1_500), 7_500,
-            TimeSpan.FromHours(24), TimeSpan.FromMinutes(15), TimeSpan.FromHours(1), "AB", "token", "access", "pm_card_visa"), now);
+            TimeSpan.FromHours(24), TimeSpan.FromMinutes(15), TimeSpan.FromHours(1), "AB", "reply-hash", "access-hash", "0a1b", "pm_card_visa"), now);
         var machine = new EscrowMachine(EscrowPolicy.Default);
         state = machine.Decide(state, new PaymentIntentCreated(state.Outbox[0].Id, "pi_1", "secret", "requires_capture", 1_500, "EUR"), now).State;
         state = machine.Decide(state, new AcceptReply(now, "email", "An answer"), now).State;

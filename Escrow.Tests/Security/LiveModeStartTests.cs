@@ -25,6 +25,7 @@ public sealed class LiveModeStartTests
         ["Postmark:InboundPassword"] = "In" + Strong,
         ["Api:PlatformKeys:0"] = "Pl" + Strong,
         ["Api:AdminKeys:0"] = "Ad" + Strong,
+        ["Tokens:Secrets:0"] = "Tk" + Strong,
         ["ConnectionStrings:Escrow"] = "Host=db.internal;Username=escrow;Password=" + Strong + ";Database=escrow",
     };
 
@@ -74,6 +75,8 @@ public sealed class LiveModeStartTests
     [InlineData("Api:AdminKeys:0", "dev-admin-0123456789abcdef0123456789")]
     [InlineData("Api:PlatformKeys:0", "sandbox-platform-0123456789abcdef01234")]
     [InlineData("Stripe:WebhookSecret", "whsec_dev-0123456789abcdef0123456789")]
+    [InlineData("Tokens:Secrets:0", "compose-dev-token-secret-0")]
+    [InlineData("Tokens:Secrets:1", "dev-token-0123456789abcdef0123456789")]
     public void Live_mode_with_a_public_development_secret_is_refused_naming_the_setting(string key, string value)
     {
         var problems = ProblemsOf(With(SafeLive(), (key, value)));
@@ -89,6 +92,7 @@ public sealed class LiveModeStartTests
     [InlineData("Postmark:InboundPassword")]
     [InlineData("Api:PlatformKeys:0")]
     [InlineData("Api:AdminKeys:0")]
+    [InlineData("Tokens:Secrets:0")]
     public void Live_mode_with_a_short_secret_is_refused_naming_the_setting(string key)
     {
         var problem = Assert.Single(ProblemsOf(With(SafeLive(), (key, "whsec_Short1234567890"))));
@@ -103,6 +107,7 @@ public sealed class LiveModeStartTests
     [InlineData("Postmark:InboundPassword", "Postmark:InboundPassword")]
     [InlineData("Api:PlatformKeys:0", "Api:PlatformKeys")]
     [InlineData("Api:AdminKeys:0", "Api:AdminKeys")]
+    [InlineData("Tokens:Secrets:0", "Tokens:Secrets")]
     [InlineData("ConnectionStrings:Escrow", "ConnectionStrings:Escrow")]
     public void Live_mode_with_a_missing_secret_or_store_is_refused_naming_the_setting(string key, string named)
     {
@@ -147,16 +152,17 @@ public sealed class LiveModeStartTests
             ["Postmark:InboundPassword"] = "compose-dev-only-inbound",
             ["Api:PlatformKeys:0"] = "compose-dev-platform-key",
             ["Api:AdminKeys:0"] = "compose-dev-admin-key-0",
+            ["Tokens:Secrets:0"] = "compose-dev-token-secret-0",
             ["ConnectionStrings:Escrow"] = "Host=postgres;Port=5432;Username=escrow;Password=escrow-dev-only;Database=escrow",
         };
 
         var named = ProblemsOf(compose).Select(p => p[..p.IndexOf(": ", StringComparison.Ordinal)]).ToList();
 
         Assert.Equal(
-            ["Postmark:ServerToken", "ConnectionStrings:Escrow", "Stripe:ApiBase", "Postmark:ApiBase", "Stripe:WebhookSecret", "Stripe:ConnectWebhookSecret", "Postmark:InboundPassword", "Api:PlatformKeys:0", "Api:AdminKeys:0"],
+            ["Postmark:ServerToken", "ConnectionStrings:Escrow", "Stripe:ApiBase", "Postmark:ApiBase", "Tokens:Secrets:0", "Stripe:WebhookSecret", "Stripe:ConnectWebhookSecret", "Postmark:InboundPassword", "Api:PlatformKeys:0", "Api:AdminKeys:0"],
             named);
-        // A standalone silo checks what it uses: the providers, the store and the Postmark sandbox.
-        Assert.Equal(4, ProblemsOf(compose, servesApi: false).Count);
+        // A standalone silo checks what it uses: the providers, the store, the Postmark sandbox and the token secret.
+        Assert.Equal(5, ProblemsOf(compose, servesApi: false).Count);
     }
 
     [Fact]

@@ -63,7 +63,7 @@ public sealed class PublishedProcessStartTests(PublishedApi published) : IClassF
 public sealed class PublishedApi : IAsyncLifetime
 {
     /// <summary>Settings of the test process's own environment that must not reach the service under test.</summary>
-    private static readonly string[] InheritedPrefixes = ["Stripe__", "Postmark__", "Api__", "ConnectionStrings__", "Silo__", "Escrow__", "ASPNETCORE_", "DOTNET_URLS", "ESCROW_"];
+    private static readonly string[] InheritedPrefixes = ["Stripe__", "Postmark__", "Api__", "ConnectionStrings__", "Silo__", "Escrow__", "Tokens__", "ASPNETCORE_", "DOTNET_URLS", "ESCROW_"];
 
     private readonly string _folder = Path.Combine(Path.GetTempPath(), "escrow-published-" + Guid.NewGuid().ToString("N"));
 

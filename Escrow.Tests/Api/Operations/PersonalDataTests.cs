@@ -183,7 +183,7 @@ public sealed class PersonalDataTests
     /// Every column of every table of the service's schema (text, JSON and binary, the grain state included) that holds
     /// <paramref name="secret"/>, as table.column. The emulators' own schema (what Stripe and Postmark keep) is not ours.
     /// </summary>
-    private static async Task<List<string>> WhereStoredAsync(string connectionString, string secret)
+    internal static async Task<List<string>> WhereStoredAsync(string connectionString, string secret)
     {
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
         var columns = new List<(string Table, string Column, string Type)>();

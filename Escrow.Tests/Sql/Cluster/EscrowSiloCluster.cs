@@ -50,6 +50,7 @@ internal sealed class EscrowSiloCluster : IAsyncDisposable
             ["Postmark:InboundUsername"] = "postmark-test",
             ["Postmark:InboundPassword"] = "inbound-password-for-tests",
             ["Postmark:InboundDomain"] = "reply.test",
+            ["Tokens:Secrets:0"] = "token-secret-for-tests-000001",
         }).Build();
 
         var builder = new InProcessTestClusterBuilder(silos);
