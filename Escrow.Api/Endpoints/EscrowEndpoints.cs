@@ -142,7 +142,7 @@ public static partial class EscrowEndpoints
                 extensions: new Dictionary<string, object?>
                 {
                     ["escrowId"] = view.Id, ["escrowStatus"] = view.Status, ["rejection"] = "payment_failed", ["lastPaymentError"] = view.LastPaymentError,
-                    ["paymentIntentId"] = view.PaymentIntentId, ["clientSecret"] = view.ClientSecret, ["accessToken"] = view.AccessToken,
+                    ["paymentIntentId"] = view.PaymentIntentId, ["clientSecret"] = view.ClientSecret, ["accessToken"] = view.AccessToken is { Length: > 0 } token ? token : null,
                 });
         }
         if (view.PaymentIntentId is null)
@@ -276,7 +276,7 @@ public static partial class EscrowEndpoints
         v.Id, v.Status, v.RecipientId, v.AmountMinor, v.Currency, v.RecipientShareMinor, v.PlatformFeeMinor,
         Iso8601.Format(v.ResponseWindow), v.CreatedAt, v.ExpiresAt, v.ReplyDeadline, v.PaymentIntentId,
         includeSecrets || (forSender && v.Status == "awaiting_payment") ? v.ClientSecret : null,
-        includeSecrets ? v.AccessToken : null, v.TransferId,
+        includeSecrets && v.AccessToken.Length > 0 ? v.AccessToken : null, v.TransferId,
         includeHistory ? v.History.Select(h => new HistoryResponse(h.Status, h.At, h.Event, h.AmountMinor, forSender ? SenderDetail(h.Event, h.Detail) : h.Detail)).ToList() : null,
         v.LastPaymentError, NeedsOperator: v.NeedsOperator, Dispute: v.DisputeId is { } dispute ? new DisputeResponse(dispute, v.DisputeStatus ?? "open") : null);
 

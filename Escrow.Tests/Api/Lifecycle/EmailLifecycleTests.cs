@@ -263,7 +263,7 @@ public sealed partial class EmailLifecycleTests
         return body.TryGetProperty("outcome", out var outcome) ? outcome.GetString()! : body.ToString();
     }
 
-    [GeneratedRegex("^reply\\+[0-9a-f]{64}@reply\\.test$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^reply\\+[0-9a-f]{68}@reply\\.test$", RegexOptions.CultureInvariant)]
     private static partial Regex ReplyAddressPattern();
 
     private sealed record HeldEscrow(Guid Id, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset ReplyDeadline)
