@@ -21,19 +21,22 @@ public sealed partial class EscrowMachine
         {
             var amount = c is PaymentAuthorised a ? $" with {a.AmountMinor} {a.Currency}" : "";
             return new(AlertKind.PaymentMismatch,
-                $"Stripe reported {c.Name} of {claimed}{amount}; the escrow expects {s.Amount.Minor} {s.Amount.Currency} on {s.PaymentIntentId}. Nothing was changed.",
+                $"Stripe reported {c.Name} of {claimed}{amount}; the escrow expects {s.Amount.Minor} {s.Amount.Currency} on "
+                    + $"{s.PaymentIntentId}. Nothing was changed.",
                 claimed);
         }
         if (r == Rejection.TransferMismatch && c is TransferReported t)
         {
             return new(AlertKind.TransferMismatch,
-                $"Stripe reported transfer {t.TransferId} in this escrow's group, not adopted: {EventClaims.TransferMismatch(s, t.AmountMinor, t.Currency, t.DestinationAccountId, t.RecipientAccountId)}.",
+                $"Stripe reported transfer {t.TransferId} in this escrow's group, not adopted: "
+                    + $"{EventClaims.TransferMismatch(s, t.AmountMinor, t.Currency, t.DestinationAccountId, t.RecipientAccountId)}.",
                 t.TransferId);
         }
         if (c is TransferReversed v && r != Rejection.AlreadyDone && r != Rejection.DuplicateEvent)
         {
             return new(AlertKind.TransferReversed,
-                $"Transfer {v.TransferId} was reversed ({v.AmountMinor}) outside this service, on an escrow that is not released ({r.Code}).",
+                $"Transfer {v.TransferId} was reversed ({v.AmountMinor}) outside this service, on an escrow that is not released "
+                    + $"({r.Code}).",
                 v.TransferId);
         }
         return null;
