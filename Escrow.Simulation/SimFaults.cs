@@ -34,6 +34,12 @@ public enum FaultKind
     BreakerDeactivated,
     EscrowDeactivated,
     DuplicatePayoutsEnabled,
+    /// <summary>Stripe refuses a cancel, refund or capture for good (a 4xx: resource_missing, charge_already_refunded, amount_too_large).</summary>
+    StripeRefused,
+    /// <summary>Stripe refuses a transfer reversal: the connected account's balance does not cover it (balance_insufficient).</summary>
+    ReversalRefused,
+    /// <summary>A chargeback after release: charge.dispute.created, then charge.dispute.closed won or lost.</summary>
+    DisputeAfterRelease,
 }
 
 /// <summary>The probability of each fault where it can happen (per call, per event or per step).</summary>
@@ -70,6 +76,9 @@ public sealed record FaultRates
     public double BreakerDeactivated { get; init; } = 0.03;
     public double EscrowDeactivated { get; init; } = 0.02;
     public double DuplicatePayoutsEnabled { get; init; } = 0.2;
+    public double StripeRefused { get; init; } = 0.03;
+    public double ReversalRefused { get; init; } = 0.3;
+    public double DisputeAfterRelease { get; init; } = 0.08;
 
     public static FaultRates None { get; } = new()
     {
@@ -79,6 +88,7 @@ public sealed record FaultRates
         CrashAfterPaymentIntent = 0, CrashAfterEmail = 0, CrashAfterAlert = 0, CrashAfterPermit = 0, CrashAfterSlotRelease = 0, CrashAfterPayoutWait = 0,
         DuplicateEvent = 0, DelayedEvent = 0, StaleAccountEvent = 0, EarlyTick = 0, DuplicateTick = 0, MissedTick = 0,
         ClockJump = 0, BreakerDeactivated = 0, EscrowDeactivated = 0, DuplicatePayoutsEnabled = 0,
+        StripeRefused = 0, ReversalRefused = 0, DisputeAfterRelease = 0,
     };
 
     public double Of(FaultKind kind) => kind switch
@@ -112,6 +122,9 @@ public sealed record FaultRates
         FaultKind.BreakerDeactivated => BreakerDeactivated,
         FaultKind.EscrowDeactivated => EscrowDeactivated,
         FaultKind.DuplicatePayoutsEnabled => DuplicatePayoutsEnabled,
+        FaultKind.StripeRefused => StripeRefused,
+        FaultKind.ReversalRefused => ReversalRefused,
+        FaultKind.DisputeAfterRelease => DisputeAfterRelease,
         _ => 0,
     };
 }

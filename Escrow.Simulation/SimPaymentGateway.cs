@@ -28,6 +28,12 @@ public sealed class SimStripe(SimFaults faults, TimeProvider clock)
     public Dictionary<Guid, List<TransferInfo>> Transfers { get; } = [];
     public Dictionary<string, bool> Accounts { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>When requests reached a refusal, per idempotency key (the refusal is saved under its key and replayed).</summary>
+    public Dictionary<string, List<DateTimeOffset>> RefusedRequests { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Disputes by PaymentIntent: "open", "won" or "lost". A disputed charge cannot be refunded.</summary>
+    public Dictionary<string, string> Disputes { get; } = new(StringComparer.Ordinal);
+
     /// <summary>PaymentIntents that reached requires_capture: Stripe sends amount_capturable_updated for each.</summary>
     public List<SimPaymentIntent> Authorised { get; } = [];
     public int NextId { get; set; }
@@ -142,7 +148,7 @@ public sealed class SimPaymentGateway : IPaymentGateway
             pi.Captures++;
             pi.CapturedMinor = amount.Minor;
             return "ch_" + paymentIntentId;
-        }, FaultKind.CrashAfterCapture);
+        }, FaultKind.CrashAfterCapture, Refusal.Of(FaultKind.StripeRefused, "amount_too_large"));
 
     public Task CancelAsync(Guid escrowId, string paymentIntentId, int attempt, CancellationToken cancellationToken = default) =>
         CallAsync("cancel", escrowId.ToString(), StripePaymentGateway.Key(escrowId, "cancel", attempt), w =>
@@ -158,7 +164,7 @@ public sealed class SimPaymentGateway : IPaymentGateway
                 pi.Cancels++;
             }
             return true;
-        }, FaultKind.CrashAfterCancel);
+        }, FaultKind.CrashAfterCancel, Refusal.Of(FaultKind.StripeRefused, "resource_missing"));
 
     public Task<string> RefundAsync(Guid escrowId, string paymentIntentId, int attempt, CancellationToken cancellationToken = default) =>
         CallAsync("refund", escrowId.ToString(), StripePaymentGateway.Key(escrowId, "refund", attempt), w =>
@@ -168,9 +174,14 @@ public sealed class SimPaymentGateway : IPaymentGateway
             {
                 throw new PaymentGatewayException(PaymentErrorKind.Rejected, "charge_not_captured", pi.Status);
             }
+            // As Stripe: a charge under dispute cannot be refunded, and a lost one was already returned to the cardholder.
+            if (w.Disputes.TryGetValue(pi.Id, out var dispute))
+            {
+                throw new PaymentGatewayException(PaymentErrorKind.Rejected, dispute == "lost" ? "charge_already_refunded" : "charge_disputed", pi.Id);
+            }
             pi.Refunds++;
             return "re_" + paymentIntentId;
-        }, FaultKind.CrashAfterRefund);
+        }, FaultKind.CrashAfterRefund, Refusal.Of(FaultKind.StripeRefused, "charge_already_refunded"));
 
     public Task<TransferInfo> TransferAsync(Guid escrowId, int attempt, Money share, string destinationAccountId, string chargeId, CancellationToken cancellationToken = default) =>
         CallAsync("transfer", escrowId.ToString(), $"escrow/{escrowId}/transfer/{attempt}", w =>
@@ -204,7 +215,7 @@ public sealed class SimPaymentGateway : IPaymentGateway
             }
             list[index] = list[index] with { AmountReversedMinor = list[index].AmountMinor };
             return "trr_" + transferId;
-        });
+        }, refusal: Refusal.Of(FaultKind.ReversalRefused, "balance_insufficient"));
 
     public async Task<IReadOnlyList<string>> FindTransferReversalsAsync(string transferId, CancellationToken cancellationToken = default)
     {
@@ -272,7 +283,13 @@ public sealed class SimPaymentGateway : IPaymentGateway
         return false;
     }
 
-    private async Task<T> CallAsync<T>(string operation, string subject, string key, Func<SimStripe, T> perform, FaultKind? crash = null)
+    /// <summary>A permanent refusal the call may meet: Stripe answers 400 with this code, saved under the key.</summary>
+    private sealed record Refusal(FaultKind Kind, string Code)
+    {
+        public static Refusal Of(FaultKind kind, string code) => new(kind, code);
+    }
+
+    private async Task<T> CallAsync<T>(string operation, string subject, string key, Func<SimStripe, T> perform, FaultKind? crash = null, Refusal? refusal = null)
     {
         var w = World;
         var site = operation + "/" + subject;
@@ -282,7 +299,20 @@ public sealed class SimPaymentGateway : IPaymentGateway
         {
             if (w.ByKey.TryGetValue(key, out var replay))
             {
+                if (replay is PaymentGatewayException refused)
+                {
+                    // Stripe replays a saved 4xx to every retry with the same key: asking again is a retry loop.
+                    w.RefusedRequests[key].Add(w.Clock.GetUtcNow());
+                    throw refused;
+                }
                 result = (T)replay;
+            }
+            else if (refusal is not null && w.Faults.Roll(refusal.Kind, site))
+            {
+                var refused = new PaymentGatewayException(PaymentErrorKind.Rejected, refusal.Code, $"Stripe refused the {operation} for good (injected {refusal.Code}).");
+                w.ByKey[key] = refused;
+                w.RefusedRequests[key] = [w.Clock.GetUtcNow()];
+                throw refused;
             }
             else
             {

@@ -263,7 +263,8 @@ public sealed class SimulationRun
             {
                 PlanReply(e, at);
             }
-            if (Chance(0.03))
+            var randomDispute = Chance(0.03);
+            if (randomDispute)
             {
                 var disputeAt = createAt + TimeSpan.FromHours(_rng.NextDouble() * 80);
                 At(disputeAt, () => DeliverAsync(e, new PaymentEvent(PaymentEventKind.DisputeOpened, $"dp_{e.Index}", 0, null, null), "dispute"));
@@ -276,7 +277,52 @@ public sealed class SimulationRun
             {
                 At(createAt + TimeSpan.FromHours(_rng.NextDouble() * 80), () => ReverseTransferAsync(e));
             }
+            if (!randomDispute && Chance(_faults.Rates.DisputeAfterRelease))
+            {
+                At(graceEnd + Minutes(30, 600), () => DisputeAfterReleaseAsync(e));
+            }
         }
+    }
+
+    /// <summary>
+    /// A chargeback on a released escrow, as Stripe sends it: charge.dispute.created, then, hours later,
+    /// charge.dispute.closed won or lost. While it is open Stripe refuses to refund the charge; once lost, the money
+    /// is already back with the cardholder.
+    /// </summary>
+    private Task DisputeAfterReleaseAsync(Sender e)
+    {
+        var s = e.Created ? _sim.Storage.Get<EscrowState>("escrow", e.Grain.GetGrainId()) : null;
+        var pi = _stripe.IntentOf(e.Id);
+        if (!_faults.Enabled || s is not { Status: EscrowStatus.Released, DisputeId: null } || pi is null)
+        {
+            return Task.CompletedTask;
+        }
+        lock (_stripe.Gate)
+        {
+            if (!_stripe.Disputes.TryAdd(pi.Id, "open"))
+            {
+                return Task.CompletedTask;
+            }
+        }
+        _faults.Count(FaultKind.DisputeAfterRelease);
+        var dispute = $"dp_r{e.Index}";
+        var won = Chance(0.5);
+        At(Now + Minutes(60, 1440), () =>
+        {
+            lock (_stripe.Gate)
+            {
+                if (won)
+                {
+                    _stripe.Disputes.Remove(pi.Id);
+                }
+                else
+                {
+                    _stripe.Disputes[pi.Id] = "lost";
+                }
+            }
+            return DeliverAsync(e, new PaymentEvent(PaymentEventKind.DisputeClosed, dispute, 0, null, won ? "won" : "lost"), "dispute_closed");
+        });
+        return DeliverAsync(e, new PaymentEvent(PaymentEventKind.DisputeOpened, dispute, 0, null, null), "dispute");
     }
 
     private void PlanReply(Sender e, DateTimeOffset receivedAt)
@@ -714,6 +760,7 @@ public sealed class SimulationRun
     private async Task CheckAsync()
     {
         var alerts = await _sim.Store.Inner.ListAlertsAsync(openOnly: true, limit: 10_000);
+        var allAlerts = await _sim.Store.Inner.ListAlertsAsync(openOnly: false, limit: 10_000);
         foreach (var e in _escrows.Where(e => e.Created))
         {
             var s = _sim.Storage.Get<EscrowState>("escrow", e.Grain.GetGrainId());
@@ -743,7 +790,8 @@ public sealed class SimulationRun
                 {
                     Violation($"{tag}: both captured and cancelled");
                 }
-                if (s.IsTerminal && pi.Status == "requires_capture")
+                // A cancel Stripe refused for good leaves the authorisation for an operator (alert money_effect_rejected).
+                if (s.IsTerminal && pi.Status == "requires_capture" && !s.History.Any(h => h.Event == "cancel_rejected"))
                 {
                     Violation($"{tag}: terminal, but its authorisation {pi.Id} is still held; history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))}; outbox [{string.Join(", ", s.Outbox.Select(x => x.Kind))}], PI {s.PaymentIntentId}");
                 }
@@ -754,6 +802,30 @@ public sealed class SimulationRun
                 if (pi.Captures > 0 && s.Status == EscrowStatus.Refunded && pi.Refunds == 0)
                 {
                     Violation($"{tag}: captured and refunded in the ledger, but no refund in Stripe");
+                }
+            }
+            // Reversals: what the recipient keeps never exceeds their share (a share reversed, then transferred again
+            // after a won dispute, is paid once), and a refund never leaves a transfer in place (reversal first).
+            var kept = transfers.Sum(t => t.AmountMinor) - transfers.Sum(t => t.AmountReversedMinor);
+            if (kept > s.Split.RecipientShare.Minor)
+            {
+                Violation($"{tag}: transferred minus reversed is {kept}, over the recipient's share {s.Split.RecipientShare.Minor}");
+            }
+            if (pi?.Refunds > 0 && transfers.Any(t => !t.Reversed))
+            {
+                Violation($"{tag}: refunded while transfer {transfers.First(t => !t.Reversed).Id} was not reversed: paid out twice");
+            }
+            // A money movement Stripe refused for good ends the effect: an alert, and the escrow waits for an operator.
+            var refusal = s.History.LastOrDefault(h => h.Event is "cancel_rejected" or "refund_rejected" or "capture_rejected" or "reversal_rejected");
+            if (refusal is not null)
+            {
+                if (!allAlerts.Any(a => a.EscrowId == e.Id && a.Kind == "money_effect_rejected"))
+                {
+                    Violation($"{tag}: Stripe refused a money movement for good ({refusal.Event} {refusal.Detail}) but no money_effect_rejected alert was raised");
+                }
+                if (s.History[^1] == refusal && !s.IsTerminal && !s.NeedsOperator)
+                {
+                    Violation($"{tag}: {refusal.Event} ({refusal.Detail}) is its last event, but it does not wait for an operator");
                 }
             }
             // A transfer the escrow took back (a refund after release) pays nothing: the money went back to the sender.
@@ -845,6 +917,25 @@ public sealed class SimulationRun
             }
         }
 
+        // A refusal is saved under its idempotency key and replayed: once the escrow has recorded it, asking again with
+        // that key is a retry loop. (Before, one more request is a re-drive after the answer was lost with a write.)
+        List<(string Key, List<DateTimeOffset> At)> refused;
+        lock (_stripe.Gate)
+        {
+            refused = [.. _stripe.RefusedRequests.Select(r => (r.Key, r.Value.ToList()))];
+        }
+        foreach (var (key, at) in refused)
+        {
+            var parts = key.Split('/');
+            var owner = Guid.TryParse(parts[1], out var id) ? _escrows.FirstOrDefault(x => x.Id == id && x.Created) : null;
+            var state = owner is null ? null : _sim.Storage.Get<EscrowState>("escrow", owner.Grain.GetGrainId());
+            var evt = (parts[2] == "reversal" ? "reversal" : parts[2]) + "_rejected";
+            var recorded = state?.History.FirstOrDefault(h => h.Event == evt && h.At >= at[0]);
+            if (recorded is not null && at.Count(t => t > recorded.At) > 0)
+            {
+                Violation($"Stripe refused {key} for good; the escrow recorded it at {recorded.At:O} and asked again {at.Count(t => t > recorded.At)} times after");
+            }
+        }
         // Refund permits per breaker window never exceed the caps, each counted in the window the breaker granted it in.
         foreach (var v in _sim.Breaker.Violations(SimulationCluster.BreakerWindow, SimulationCluster.RefundsPerWindowMax, SimulationCluster.RefundAmountPerWindowMaxMinor))
         {
