@@ -832,7 +832,11 @@ public sealed class SimulationRun
             foreach (var r in transfers.Where(t => t.Reversed))
             {
                 // Or still waiting: a refund does not run while a dispute is open (Stripe refuses to refund a disputed charge).
-                if (s.ReversedTransferId != r.Id || !((s.Status == EscrowStatus.Refunded && pi?.Refunds > 0) || s.NeedsOperator || s.DisputeStatus is not null))
+                // Its history names every reversal it made: a share reversed for a dispute, transferred again when the
+                // dispute was won or resolved, can be reversed again by a later refund (ReversedTransferId is the last).
+                var reversedByEscrow = s.ReversedTransferId == r.Id
+                    || s.History.Any(h => h.Event == "share_reversed" && h.Detail?.EndsWith(" of " + r.Id, StringComparison.Ordinal) == true);
+                if (!reversedByEscrow || !((s.Status == EscrowStatus.Refunded && pi?.Refunds > 0) || s.NeedsOperator || s.DisputeStatus is not null))
                 {
                     Violation($"{tag}: transfer {r.Id} was reversed, but the escrow is {status} (reversed {s.ReversedTransferId}, {pi?.Refunds} refunds); history: {string.Join(" ", s.History.Select(h => h.Event + "@" + h.At.ToString("dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)))}; outbox [{string.Join(", ", s.Outbox.Select(x => $"{x.Kind}@{x.NotBefore:O}"))}], dispute open {s.DisputeOpen}, last error {s.LastError}");
                 }
