@@ -1,9 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Escrow.Sandbox;
-using Microsoft.Extensions.DependencyInjection;
-
 namespace Escrow.Tests.Api;
 
 /// <summary>One API process on a real PostgreSQL database, with the sandboxes, shared by the tests of this class.</summary>

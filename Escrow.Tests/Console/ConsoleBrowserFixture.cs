@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Escrow.Tests.Api;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace Escrow.Tests.Console;

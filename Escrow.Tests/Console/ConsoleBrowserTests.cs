@@ -1,8 +1,4 @@
-using System.Net.Http.Json;
-using System.Text.Json;
 using Escrow.Api.OperatorConsole;
-using Escrow.Grains.Storage;
-using Escrow.Tests.Api;
 using Microsoft.Playwright;
 
 namespace Escrow.Tests.Console;

@@ -1,6 +1,4 @@
-using System.Net.Http.Json;
 using System.Text.RegularExpressions;
-using Escrow.Tests.Api;
 using Microsoft.Playwright;
 
 namespace Escrow.Tests.Console;

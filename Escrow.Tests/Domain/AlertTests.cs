@@ -1,5 +1,3 @@
-using Escrow.Grains.Domain;
-
 namespace Escrow.Tests.Domain;
 
 /// <summary>Every alert about an escrow is a typed kind in its outbox, decided by the machine.</summary>

@@ -1,6 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
-
 namespace Escrow.Tests.Domain;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using Escrow.Grains.Domain;
-
 namespace Escrow.Tests.Domain;
 
 /// <summary>Disputes (chargebacks): a paid-out share is taken back while one is open, and transferred again if it is won.</summary>

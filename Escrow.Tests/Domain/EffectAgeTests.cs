@@ -1,7 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Storage;
-
 namespace Escrow.Tests.Domain;
 
 /// <summary>What the stuck-escrow monitor reads of an escrow's outbox and its failed transfer, and the rules it applies.</summary>

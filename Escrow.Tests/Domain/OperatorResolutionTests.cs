@@ -1,5 +1,3 @@
-using Escrow.Grains.Domain;
-
 namespace Escrow.Tests.Domain;
 
 /// <summary>What an operator's resolution leaves behind: a dispute closed for good, and no flag nothing can clear.</summary>

@@ -1,5 +1,3 @@
-using Escrow.Grains.Domain;
-
 namespace Escrow.Tests.Domain;
 
 /// <summary>A money movement Stripe refuses for good ends, is recorded and alerted, and waits for an operator.</summary>

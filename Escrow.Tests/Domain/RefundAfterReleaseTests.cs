@@ -1,5 +1,3 @@
-using Escrow.Grains.Domain;
-
 namespace Escrow.Tests.Domain;
 
 /// <summary>An operator's refund of a paid-out escrow: the share is taken back first, then the charge refunded.</summary>

@@ -1,5 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
 using Escrow.Grains.Email;
 
 namespace Escrow.Tests.Domain;

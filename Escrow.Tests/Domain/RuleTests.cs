@@ -1,5 +1,3 @@
-using Escrow.Grains.Domain;
-
 namespace Escrow.Tests.Domain;
 
 /// <summary>The rules that the grain, the effects and the endpoints read from one place in Domain/.</summary>

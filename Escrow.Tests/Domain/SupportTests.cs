@@ -1,6 +1,4 @@
 using System.Globalization;
-using Escrow.Grains;
-using Escrow.Grains.Domain;
 using Escrow.Grains.Email;
 using Microsoft.Extensions.Options;
 

@@ -1,5 +1,3 @@
-using Escrow.Grains.Domain;
-
 namespace Escrow.Tests.Domain;
 
 /// <summary>The table's pairs for states the status builders do not reach: disputes after release, stray cancels.</summary>

@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Escrow.Grains.Domain;
 
 namespace Escrow.Tests.Domain;
 

@@ -1,4 +1,3 @@
-using Escrow.Grains;
 using Orleans.Core.Internal;
 
 namespace Escrow.Tests.Grains;

@@ -1,6 +1,3 @@
-using Escrow.Grains;
-using Microsoft.Extensions.DependencyInjection;
-
 namespace Escrow.Tests.Grains;
 
 /// <summary>A breaker of 3 refunds or 5 000 minor units per window, over a storage whose writes the tests hold at a gate.</summary>

@@ -1,7 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Storage;
-
 namespace Escrow.Tests.Grains;
 
 /// <summary>No effect, e-mails included, runs before the state that decided it is durable.</summary>

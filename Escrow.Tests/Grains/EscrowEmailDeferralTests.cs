@@ -1,4 +1,3 @@
-using Escrow.Grains.Domain;
 using Orleans.Core.Internal;
 
 namespace Escrow.Tests.Grains;

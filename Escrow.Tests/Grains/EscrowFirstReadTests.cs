@@ -1,5 +1,3 @@
-using Escrow.Grains.Domain;
-using Microsoft.Extensions.DependencyInjection;
 using Orleans.Core.Internal;
 
 namespace Escrow.Tests.Grains;

@@ -1,6 +1,4 @@
 using Escrow.Grains.Payments;
-using Escrow.Silo;
-using Microsoft.Extensions.DependencyInjection;
 using Orleans.Reminders;
 
 namespace Escrow.Tests.Grains;

@@ -1,6 +1,3 @@
-using Escrow.Grains;
-using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 using Orleans.Storage;
 
 namespace Escrow.Tests.Grains;

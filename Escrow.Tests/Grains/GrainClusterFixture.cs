@@ -1,10 +1,5 @@
-using Escrow.Grains;
 using Escrow.Grains.Email;
 using Escrow.Grains.Payments;
-using Escrow.Grains.Storage;
-using Escrow.Silo;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Time.Testing;
 using Orleans.Runtime.Hosting;
 using Orleans.Storage;
 using Orleans.TestingHost;

@@ -1,4 +1,3 @@
-using Escrow.Grains;
 using Escrow.Grains.Email;
 using Escrow.Testing;
 using Orleans.Core.Internal;

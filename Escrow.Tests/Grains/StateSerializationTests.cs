@@ -1,6 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
-using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 using Orleans.Storage;
 

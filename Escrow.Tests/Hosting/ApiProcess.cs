@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Http.Headers;
 using System.Text.RegularExpressions;
 
 namespace Escrow.Tests.Hosting;

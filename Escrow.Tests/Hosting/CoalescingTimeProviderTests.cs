@@ -1,6 +1,3 @@
-using Escrow.Silo;
-using Microsoft.Extensions.Time.Testing;
-
 namespace Escrow.Tests.Hosting;
 
 /// <summary>

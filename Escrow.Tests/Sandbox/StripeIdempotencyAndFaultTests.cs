@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using Escrow.Sandbox;
 using Stripe;
 
 namespace Escrow.Tests.Sandbox;

@@ -1,4 +1,3 @@
-using System.Net;
 using Stripe;
 
 namespace Escrow.Tests.Sandbox;

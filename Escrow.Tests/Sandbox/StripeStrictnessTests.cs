@@ -1,8 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Escrow.Sandbox;
-using Microsoft.Extensions.Time.Testing;
 using Stripe;
 
 namespace Escrow.Tests.Sandbox;

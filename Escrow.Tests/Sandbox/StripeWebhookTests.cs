@@ -1,5 +1,3 @@
-using System.Net;
-using Escrow.Sandbox;
 using Stripe;
 
 namespace Escrow.Tests.Sandbox;

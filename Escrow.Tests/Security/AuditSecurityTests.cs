@@ -1,11 +1,4 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using Escrow.Api.Hosting;
-using Escrow.Grains.Storage;
-using Escrow.Tests.Api;
-using Escrow.Tests.Api.Contract;
-using Npgsql;
 
 namespace Escrow.Tests.Security;
 

@@ -1,11 +1,6 @@
-using System.Net;
-using Escrow.Api.Endpoints;
-using Escrow.Tests.Api;
-using Escrow.Tests.Api.Contract;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Escrow.Tests.Security;
 

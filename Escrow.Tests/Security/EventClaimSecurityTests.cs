@@ -1,9 +1,5 @@
-using System.Net;
 using System.Text.Json.Nodes;
-using Escrow.Grains.Domain;
 using Escrow.Grains.Payments;
-using Escrow.Tests.Api;
-using Escrow.Tests.Api.Contract;
 using Escrow.Tests.Domain;
 using Escrow.Tests.Grains;
 using ContractHelpers = Escrow.Tests.Api.Contract.Contract;

@@ -1,6 +1,3 @@
-using System.Net;
-using Escrow.Silo;
-using Escrow.Tests.Api;
 using Microsoft.Extensions.Configuration;
 
 namespace Escrow.Tests.Security;

@@ -1,11 +1,3 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
-using Escrow.Tests.Api;
-using Escrow.Tests.Api.Contract;
-
 namespace Escrow.Tests.Security;
 
 /// <summary>

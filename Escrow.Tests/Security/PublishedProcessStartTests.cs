@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Text;
-using Escrow.Silo;
 
 namespace Escrow.Tests.Security;
 

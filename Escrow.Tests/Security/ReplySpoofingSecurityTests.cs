@@ -1,9 +1,3 @@
-using System.Net;
-using System.Text.Json;
-using Escrow.Grains.Domain;
-using Escrow.Tests.Api;
-using Escrow.Tests.Api.Contract;
-
 namespace Escrow.Tests.Security;
 
 /// <summary>The rule on the receiving server's verdicts: only the topmost header of each kind counts.</summary>

@@ -1,15 +1,7 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
-using Escrow.Api.Endpoints;
 using Escrow.Api.Hosting;
-using Escrow.Grains;
-using Escrow.Tests.Api;
-using Escrow.Tests.Api.Contract;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Escrow.Tests.Security;

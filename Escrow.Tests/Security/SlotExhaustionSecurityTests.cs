@@ -1,10 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Escrow.Api.Endpoints;
-using Escrow.Tests.Api;
-using Escrow.Tests.Api.Contract;
-
 namespace Escrow.Tests.Security;
 
 /// <summary>The API with the shipped unpaid caps (the test factory raises them for the other tests).</summary>

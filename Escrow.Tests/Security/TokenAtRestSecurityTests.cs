@@ -1,12 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
-using Escrow.Grains;
-using Escrow.Grains.Domain;
-using Escrow.Tests.Api;
-using Escrow.Tests.Api.Contract;
-using Microsoft.Extensions.DependencyInjection;
 using Orleans.Core.Internal;
 using Orleans.Storage;
 

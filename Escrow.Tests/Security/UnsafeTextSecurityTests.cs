@@ -1,13 +1,3 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
-using Escrow.Api.Endpoints;
-using Escrow.Grains.Storage;
-using Escrow.Tests.Api;
-using Escrow.Tests.Api.Contract;
-using Npgsql;
-
 namespace Escrow.Tests.Security;
 
 /// <summary>One API process on a real PostgreSQL database, whose text columns refuse NUL.</summary>

@@ -1,7 +1,5 @@
 using System.Data;
-using System.Net;
 using Microsoft.Extensions.Hosting;
-using Npgsql;
 using Orleans.Configuration;
 
 namespace Escrow.Tests.Sql;

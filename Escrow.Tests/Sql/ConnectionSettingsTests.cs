@@ -1,7 +1,4 @@
-using Escrow.Grains.Storage;
-using Escrow.Silo;
 using Microsoft.Extensions.Configuration;
-using Npgsql;
 
 namespace Escrow.Tests.Sql;
 

@@ -1,7 +1,3 @@
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Time.Testing;
-using Npgsql;
-
 namespace Escrow.Tests.Sql;
 
 /// <summary>The documented semantics of <see cref="IEscrowStore"/>; every implementation must pass all of them.</summary>

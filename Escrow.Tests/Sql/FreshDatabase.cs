@@ -1,5 +1,3 @@
-using Npgsql;
-
 namespace Escrow.Tests.Sql;
 
 /// <summary>A test class's own database on the shared test server, with the schema applied, created before its tests run.</summary>

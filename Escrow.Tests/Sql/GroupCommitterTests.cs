@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Escrow.Grains.Storage;
 
 namespace Escrow.Tests.Sql;
 

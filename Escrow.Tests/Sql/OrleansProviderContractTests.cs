@@ -1,5 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 using Orleans.Storage;
 
 namespace Escrow.Tests.Sql;

@@ -1,6 +1,4 @@
-using Escrow.Grains.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
 
 namespace Escrow.Tests.Sql;
 

@@ -1,8 +1,4 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using Escrow.Api.Hosting;
-using Escrow.Grains.Storage;
 
 namespace Escrow.Tests.Api.Contract;
 

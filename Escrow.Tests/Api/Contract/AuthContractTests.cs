@@ -1,7 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-
 namespace Escrow.Tests.Api.Contract;
 
 /// <summary>Who may call what: API keys by role, the sender's bearer token, the dashboard's HTTP Basic.</summary>

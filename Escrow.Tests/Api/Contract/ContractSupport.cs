@@ -1,6 +1,3 @@
-using System.Net;
-using System.Text.Json;
-
 namespace Escrow.Tests.Api.Contract;
 
 /// <summary>One in-memory API process (with the sandboxes) per test class.</summary>

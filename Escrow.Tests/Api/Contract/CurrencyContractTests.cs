@@ -1,7 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using Escrow.Tests.Api.Lifecycle;
-
 namespace Escrow.Tests.Api.Contract;
 
 /// <summary>Escrow:Currencies: only the enabled currencies can price a recipient; each needs its own breaker cap.</summary>

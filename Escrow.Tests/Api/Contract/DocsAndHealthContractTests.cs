@@ -1,5 +1,3 @@
-using System.Net;
-
 namespace Escrow.Tests.Api.Contract;
 
 /// <summary>API documentation and health endpoints, open to anyone.</summary>

@@ -1,8 +1,3 @@
-using System.Text.Json;
-using System.Net.Http.Json;
-using System.Net;
-using Escrow.Api.Endpoints;
-
 namespace Escrow.Tests.Api.Contract;
 
 /// <summary>Idempotency-Key semantics, the recipient's daily limit and declined cards.</summary>

@@ -1,7 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-
 namespace Escrow.Tests.Api.Contract;
 
 /// <summary>Enum-like inputs that clients commonly write in another case are accepted and stored in the canonical case.</summary>

@@ -1,8 +1,3 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
-
 namespace Escrow.Tests.Api.Contract;
 
 /// <summary>Postmark's inbound webhook: only a human reply from the recipient releases, once.</summary>

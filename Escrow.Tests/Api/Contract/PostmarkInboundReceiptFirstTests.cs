@@ -1,6 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Storage;
 using Escrow.Tests.Grains;
 using Orleans.Runtime.Hosting;
 

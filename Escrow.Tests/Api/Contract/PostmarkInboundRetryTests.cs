@@ -1,6 +1,3 @@
-using System.Net;
-using Escrow.Grains.Storage;
-
 namespace Escrow.Tests.Api.Contract;
 
 /// <summary>Postmark retries a delivery that failed: the retry is judged by the first delivery's receipt time.</summary>

@@ -1,7 +1,5 @@
-using System.Text.Json;
 using Escrow.Api.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Escrow.Tests.Api.Contract;

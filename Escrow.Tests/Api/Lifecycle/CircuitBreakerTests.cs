@@ -1,7 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>The refund circuit breaker through the API on PostgreSQL: it limits refunds per window, alerts once, and an operator can reset it.</summary>

@@ -1,6 +1,3 @@
-using System.Net;
-using Escrow.Sandbox;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>Many replies at once, through the API and by email: the grain takes one, the money moves once.</summary>

@@ -1,10 +1,3 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Escrow.Api.Endpoints;
-using Escrow.Tests.Api.Contract;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>

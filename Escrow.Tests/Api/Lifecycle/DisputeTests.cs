@@ -1,8 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Escrow.Sandbox;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>A chargeback after release, driven through the sandbox's dispute controls on PostgreSQL.</summary>

@@ -1,11 +1,3 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.DependencyInjection;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>Postmark's bounce webhook: a bounce lands in the e-mail log beside the e-mail it is about.</summary>

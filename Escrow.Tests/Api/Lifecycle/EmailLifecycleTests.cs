@@ -1,8 +1,4 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Escrow.Sandbox;
 
 namespace Escrow.Tests.Api.Lifecycle;
 

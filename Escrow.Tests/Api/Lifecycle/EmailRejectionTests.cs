@@ -1,5 +1,3 @@
-using Escrow.Sandbox;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>Postmark's refusals: an address refused for good is not sent to again (an alert says so); a 429 is tried again.</summary>

@@ -1,8 +1,3 @@
-using System.Net.Http.Json;
-using System.Text.Json;
-using Escrow.Sandbox;
-using Microsoft.Extensions.Time.Testing;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>Starting an <see cref="EscrowApiFactory"/> on a fresh PostgreSQL database, and the reads the lifecycle tests share.</summary>

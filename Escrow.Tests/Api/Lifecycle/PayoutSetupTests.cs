@@ -1,6 +1,3 @@
-using System.Net;
-using Escrow.Sandbox;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Escrow.Tests.Api.Lifecycle;

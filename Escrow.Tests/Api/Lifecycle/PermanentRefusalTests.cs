@@ -1,7 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using Escrow.Sandbox;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>Stripe refusing a money movement for good, through the sandbox on PostgreSQL: one alert, no retry loop.</summary>

@@ -1,8 +1,3 @@
-using System.Net.Http.Json;
-using Escrow.Grains.Storage;
-using Escrow.Sandbox;
-using Microsoft.Extensions.DependencyInjection;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>An operator's refund of a released escrow, through the sandbox on PostgreSQL.</summary>

@@ -1,7 +1,3 @@
-using System.Net;
-using Escrow.Api.Endpoints;
-using Microsoft.Extensions.DependencyInjection;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using System.Net;
-using Escrow.Sandbox;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>The reply grace on PostgreSQL: a reply counts up to deadline + grace, and not a second later.</summary>

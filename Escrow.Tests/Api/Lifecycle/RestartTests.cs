@@ -1,12 +1,5 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Escrow.Sandbox;
-using Escrow.Silo;
 using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http;
-using Microsoft.Extensions.Time.Testing;
 
 namespace Escrow.Tests.Api.Lifecycle;
 

@@ -1,7 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using Escrow.Sandbox;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Escrow.Tests.Api.Lifecycle;

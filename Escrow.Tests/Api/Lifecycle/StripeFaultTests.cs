@@ -1,7 +1,3 @@
-using System.Net;
-using System.Text.Json;
-using Escrow.Sandbox;
-
 namespace Escrow.Tests.Api.Lifecycle;
 
 /// <summary>Stripe failing during a release: the transfer is retried on its schedule, a lost answer is adopted, money moves once.</summary>

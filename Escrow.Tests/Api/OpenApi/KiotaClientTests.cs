@@ -1,4 +1,3 @@
-using Escrow.Tests.Api.Lifecycle;
 using Escrow.Tests.Hosting;
 
 namespace Escrow.Tests.Api.OpenApi;

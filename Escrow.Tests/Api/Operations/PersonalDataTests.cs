@@ -1,12 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
-using Escrow.Grains;
-using Escrow.Grains.Storage;
-using Escrow.Tests.Api.Lifecycle;
-using Npgsql;
-
 namespace Escrow.Tests.Api.Operations;
 
 /// <summary>Erasing a person's data on request, deleting a recipient, and the retention of message bodies.</summary>

@@ -1,9 +1,3 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Npgsql;
-
 namespace Escrow.Tests.Api.Operations;
 
 /// <summary>Reconciliation against the sandbox's Stripe and a real PostgreSQL ledger; each test has its own database.</summary>

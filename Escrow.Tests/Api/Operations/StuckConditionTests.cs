@@ -1,11 +1,3 @@
-using System.Net.Http.Json;
-using System.Text.Json;
-using Escrow.Grains;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.DependencyInjection;
-using Escrow.Sandbox;
-using Escrow.Tests.Api.Lifecycle;
-
 namespace Escrow.Tests.Api.Operations;
 
 /// <summary>

@@ -1,8 +1,3 @@
-using System.Net.Http.Json;
-using System.Text.Json;
-using Escrow.Grains;
-using Escrow.Tests.Api.Lifecycle;
-
 namespace Escrow.Tests.Api.Operations;
 
 /// <summary>Stuck escrows alert by themselves: the monitor's reminder, the same rules as the admin list.</summary>

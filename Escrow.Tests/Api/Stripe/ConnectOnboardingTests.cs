@@ -1,15 +1,6 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Escrow.Grains.Storage;
-using Escrow.Sandbox;
-using Escrow.Tests.Api.Contract;
 using ContractHelpers = Escrow.Tests.Api.Contract.Contract;
-using Escrow.Tests.Api.Lifecycle;
 using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Escrow.Tests.Api.Stripe;

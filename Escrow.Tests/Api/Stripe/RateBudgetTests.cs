@@ -1,7 +1,3 @@
-using System.Net.Http.Json;
-using System.Text.Json;
-using Escrow.Tests.Api.Lifecycle;
-
 namespace Escrow.Tests.Api.Stripe;
 
 /// <summary>

@@ -1,9 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Escrow.Tests.Api.Contract;
-using Escrow.Tests.Api.Lifecycle;
-
 namespace Escrow.Tests.Api.Stripe;
 
 /// <summary>Stripe's limits as the service meets them through the sandbox: minimum charges and expiring authorisations.</summary>

@@ -1,6 +1,4 @@
 using Escrow.Api.Hosting;
-using Escrow.Tests.Api.Contract;
-using Microsoft.Extensions.DependencyInjection;
 using Stripe;
 
 namespace Escrow.Tests.Api.Stripe;

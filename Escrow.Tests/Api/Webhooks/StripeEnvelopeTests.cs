@@ -1,6 +1,4 @@
-using System.Net;
 using System.Text.Json.Nodes;
-using Escrow.Tests.Api.Contract;
 using ContractHelpers = Escrow.Tests.Api.Contract.Contract;
 
 namespace Escrow.Tests.Api.Webhooks;

@@ -1,10 +1,6 @@
-using System.Net;
 using System.Text.Json.Nodes;
-using Escrow.Grains.Storage;
-using Escrow.Tests.Api.Contract;
 using ContractHelpers = Escrow.Tests.Api.Contract.Contract;
 using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Escrow.Tests.Api.Webhooks;
 

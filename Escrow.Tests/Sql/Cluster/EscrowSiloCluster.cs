@@ -1,9 +1,5 @@
-using Escrow.Grains;
-using Escrow.Silo;
 using Escrow.Tests.Sandbox;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Time.Testing;
 using Orleans.Configuration;
 using Orleans.Storage;
 using Orleans.TestingHost;
