@@ -1,14 +1,6 @@
 -- This project's own tables, behind IEscrowStore (Escrow.Grains/Storage/IEscrowStore.cs).
 -- Money is bigint minor units plus an upper-case ISO 4217 code; statuses are the ten wire names.
 
-CREATE TABLE IF NOT EXISTS schema_migrations
-(
-    name       text        NOT NULL,
-    sha256     text        NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT schema_migrations_pk PRIMARY KEY (name)
-);
-
 -- The append-only history of each escrow. A correction is a new row: the trigger below rejects UPDATE,
 -- DELETE and TRUNCATE, so history cannot be rewritten even by a buggy caller.
 CREATE TABLE IF NOT EXISTS escrow_ledger
