@@ -24,22 +24,4 @@ public sealed class Iso8601TimeSpanConverter : TimeSpanConverter
         value is string text && text.TrimStart().StartsWith('P')
             ? XmlConvert.ToTimeSpan(text.Trim())
             : base.ConvertFrom(context, culture, value);
-
-    public static bool TryParse(string? text, out TimeSpan value)
-    {
-        value = default;
-        if (string.IsNullOrWhiteSpace(text) || !text.StartsWith('P'))
-        {
-            return false;
-        }
-        try
-        {
-            value = XmlConvert.ToTimeSpan(text);
-            return true;
-        }
-        catch (FormatException)
-        {
-            return false;
-        }
-    }
 }

@@ -221,16 +221,19 @@ public sealed class OptionsTests
         Assert.Equal(new TimeSpan(days, hours, minutes, 0), converter.ConvertFrom(null, CultureInfo.InvariantCulture, text));
     }
 
-    [Fact]
-    public void Iso8601_try_parse_accepts_only_iso_durations()
+    [Theory]
+    [InlineData("PT15M", 15 * 60)]
+    [InlineData("P1D", 24 * 3600)]
+    [InlineData("PT72H", 72 * 3600)]
+    [InlineData("00:15:00", null)]
+    [InlineData("PXYZ", null)]
+    [InlineData("PT0S", null)]
+    [InlineData(null, null)]
+    public void Iso8601_durations_on_the_wire_are_iso_and_positive(string? text, int? seconds)
     {
-        Assert.True(Iso8601TimeSpanConverter.TryParse("PT15M", out var fifteen));
-        Assert.Equal(TimeSpan.FromMinutes(15), fifteen);
-        Assert.True(Iso8601TimeSpanConverter.TryParse("P1D", out var day));
-        Assert.Equal(TimeSpan.FromDays(1), day);
-        Assert.False(Iso8601TimeSpanConverter.TryParse("00:15:00", out _));
-        Assert.False(Iso8601TimeSpanConverter.TryParse("PXYZ", out _));
-        Assert.False(Iso8601TimeSpanConverter.TryParse(null, out _));
+        var parsed = Escrow.Api.Endpoints.Iso8601.TryParseDuration(text, out var value);
+        Assert.Equal(seconds is not null, parsed);
+        Assert.Equal(seconds is { } s ? TimeSpan.FromSeconds(s) : TimeSpan.Zero, parsed ? value : TimeSpan.Zero);
     }
 }
 
