@@ -30,10 +30,8 @@ var generated = SandboxHosting.ApplyDevelopmentDefaults(builder.Configuration, s
 
 builder.Services.AddEscrowServices(builder.Configuration);
 builder.Services.AddEscrowSandboxes(builder.Configuration);
-builder.Services.AddOptions<Escrow.Api.Hosting.ApiKeyOptions>().Bind(builder.Configuration.GetSection(Escrow.Api.Hosting.ApiKeyOptions.Section))
-    .Validate(o => o.PlatformKeys.Concat(o.AdminKeys).All(k => k.Length >= 16), "Every key in Api:PlatformKeys and Api:AdminKeys must be at least 16 characters long.")
-    .Validate(o => o.AdminKeys.Count > 0, "Api:AdminKeys needs at least one key (Api__AdminKeys__0).")
-    .ValidateOnStart();
+builder.Services.AddEscrowOptions<Escrow.Api.Hosting.ApiKeyOptions, Escrow.Api.Hosting.ApiKeyOptionsValidator>(
+    builder.Configuration, Escrow.Api.Hosting.ApiKeyOptions.Section);
 builder.Services.AddSingleton<ApiKeyRegistry>();
 builder.Services.AddSingleton<WebhookEndpointCheck>();
 builder.Services.AddHostedService<WebhookEndpointCheck.AtStart>();

@@ -80,22 +80,11 @@ public sealed class CircuitBreakerOptions
 /// <summary>Checks the breaker's caps against the enabled currencies (Escrow:Currencies): one amount cap for each.</summary>
 public sealed class CircuitBreakerOptionsValidator(IOptions<EscrowOptions> escrow) : IValidateOptions<CircuitBreakerOptions>
 {
-    public ValidateOptionsResult Validate(string? name, CircuitBreakerOptions o)
-    {
-        var errors = new List<string>();
-        if (o.RefundsPerWindowMax < 1)
-        {
-            errors.Add("CircuitBreaker:RefundsPerWindowMax must be at least 1 (default 50).");
-        }
-        if (o.RefundAmountPerWindowMaxMinor is < 1)
-        {
-            errors.Add("CircuitBreaker:RefundAmountPerWindowMaxMinor must be at least 1 minor unit (better: CircuitBreaker:AmountPerWindowMax:EUR=10000).");
-        }
-        errors.AddRange(o.AmountCaps(escrow.Value.EnabledCurrencies).Errors);
-        if (o.Window <= TimeSpan.Zero)
-        {
-            errors.Add("CircuitBreaker:Window must be a positive ISO 8601 duration (default PT10M).");
-        }
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-    }
+    public ValidateOptionsResult Validate(string? name, CircuitBreakerOptions o) => new OptionsErrors()
+        .If(o.RefundsPerWindowMax < 1, "CircuitBreaker:RefundsPerWindowMax must be at least 1 (default 50).")
+        .If(o.RefundAmountPerWindowMaxMinor is < 1,
+            "CircuitBreaker:RefundAmountPerWindowMaxMinor must be at least 1 minor unit (better: CircuitBreaker:AmountPerWindowMax:EUR=10000).")
+        .AddRange(o.AmountCaps(escrow.Value.EnabledCurrencies).Errors)
+        .If(o.Window <= TimeSpan.Zero, "CircuitBreaker:Window must be a positive ISO 8601 duration (default PT10M).")
+        .Result();
 }

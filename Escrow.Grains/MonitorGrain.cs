@@ -5,61 +5,6 @@ using Microsoft.Extensions.Options;
 
 namespace Escrow.Grains;
 
-/// <summary>The stuck-escrow monitor's settings (section "Monitor"); the thresholds are the one set of <see cref="StuckRules"/>.</summary>
-public sealed class MonitorOptions
-{
-    public const string Section = "Monitor";
-
-    public TimeSpan Period { get; set; } = TimeSpan.FromMinutes(5);
-
-    public TimeSpan HeldPastReplyDeadlineStuckAfter { get; set; } = StuckRules.Default.HeldPastReplyDeadline;
-
-    public TimeSpan ProcessingStuckAfter { get; set; } = StuckRules.Default.Processing;
-
-    public TimeSpan RefundPendingStuckAfter { get; set; } = StuckRules.Default.RefundPending;
-
-    public TimeSpan PendingUserSetupStuckAfter { get; set; } = StuckRules.Default.PendingUserSetup;
-
-    public TimeSpan TransferFailedStuckAfter { get; set; } = StuckRules.Default.TransferFailed;
-
-    /// <summary>How long an effect (a Stripe call, an e-mail, an alert...) may wait in an escrow's outbox.</summary>
-    public TimeSpan EffectStuckAfter { get; set; } = StuckRules.Default.EffectWaiting;
-
-    /// <summary>The most stuck escrows one check alerts about; the rest wait for the next check.</summary>
-    public int EscrowsPerCheckMax { get; set; } = 1_000;
-
-    public StuckRules Rules() => new(HeldPastReplyDeadlineStuckAfter, ProcessingStuckAfter, RefundPendingStuckAfter, PendingUserSetupStuckAfter, TransferFailedStuckAfter, EffectStuckAfter);
-}
-
-public sealed class MonitorOptionsValidator : IValidateOptions<MonitorOptions>
-{
-    public ValidateOptionsResult Validate(string? name, MonitorOptions o)
-    {
-        var errors = new List<string>();
-        if (o.Period < TimeSpan.FromSeconds(1) || o.Period > TimeSpan.FromDays(1))
-        {
-            errors.Add("Monitor:Period must be 1 second to 1 day (default PT5M).");
-        }
-        foreach (var (key, value) in new[]
-        {
-            ("HeldPastReplyDeadlineStuckAfter", o.HeldPastReplyDeadlineStuckAfter), ("ProcessingStuckAfter", o.ProcessingStuckAfter),
-            ("RefundPendingStuckAfter", o.RefundPendingStuckAfter), ("PendingUserSetupStuckAfter", o.PendingUserSetupStuckAfter),
-            ("TransferFailedStuckAfter", o.TransferFailedStuckAfter), ("EffectStuckAfter", o.EffectStuckAfter),
-        })
-        {
-            if (value <= TimeSpan.Zero)
-            {
-                errors.Add($"Monitor:{key} must be a positive duration.");
-            }
-        }
-        if (o.EscrowsPerCheckMax is < 1 or > 100_000)
-        {
-            errors.Add("Monitor:EscrowsPerCheckMax must be 1..100000.");
-        }
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-    }
-}
-
 /// <summary>
 /// Raises <c>escrow_stuck</c> once per escrow and episode of each <see cref="StuckRules.Conditions"/> (which rule, and
 /// since when): an escrow that leaves the status and gets stuck in it again is a new alert; one that stays stuck is

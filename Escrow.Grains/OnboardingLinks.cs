@@ -5,24 +5,6 @@ using Microsoft.Extensions.Options;
 
 namespace Escrow.Grains;
 
-/// <summary>The service's own public address and its signed onboarding links (section "Api").</summary>
-public sealed class PublicLinkOptions
-{
-    public const string Section = "Api";
-
-    /// <summary>Where the public routes are, e.g. https://escrow.example.com. Links are built from it, never from a Host header.</summary>
-    public string? PublicBaseUrl { get; set; }
-
-    /// <summary>
-    /// The HMAC key of onboarding tokens. Unset: derived from the first <c>Stripe:WebhookSecret</c> (then rolling that
-    /// secret ends the links already e-mailed). Every process of a cluster must have the same.
-    /// </summary>
-    public string? OnboardingTokenSecret { get; set; }
-
-    /// <summary>How long an e-mailed onboarding link keeps working.</summary>
-    public TimeSpan OnboardingLinkLifetime { get; set; } = TimeSpan.FromDays(14);
-}
-
 /// <summary>
 /// The long-lived <c>/onboarding/{recipientId}?t=TOKEN</c> links that e-mails carry instead of Stripe's account links,
 /// which are single-use and expire in minutes. The token is <c>{expiresUnix}.{HMAC}</c> over the recipient id and the

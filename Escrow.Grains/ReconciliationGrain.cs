@@ -8,21 +8,6 @@ using Microsoft.Extensions.Options;
 
 namespace Escrow.Grains;
 
-/// <summary>Reconciliation settings (section "Reconciliation").</summary>
-public sealed class ReconciliationOptions
-{
-    public const string Section = "Reconciliation";
-
-    /// <summary>When the previous UTC day is reconciled, as a time of day in UTC.</summary>
-    public TimeSpan RunAtUtc { get; set; } = TimeSpan.FromHours(2);
-
-    /// <summary>The most escrows one run looks at; beyond it the report says it was truncated.</summary>
-    public int EscrowsPerRunMax { get; set; } = 10_000;
-
-    /// <summary>A refund rate above this (refunded ÷ released + refunded) is reported as an issue.</summary>
-    public double RefundRateIssueAbove { get; set; } = 0.30;
-}
-
 /// <summary>
 /// Checks a UTC day three ways: every released escrow has exactly one Stripe transfer in its transfer group with
 /// the right amount and destination; every refunded escrow's payment is cancelled or refunded at Stripe; every

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Escrow.Grains;
 using Escrow.Grains.Alerts;
 using Escrow.Grains.Email;
 using Microsoft.Extensions.Options;
@@ -66,35 +67,22 @@ public sealed class AlertOptionsValidator : IValidateOptions<AlertOptions>
 {
     public ValidateOptionsResult Validate(string? name, AlertOptions o)
     {
-        var errors = new List<string>();
+        var errors = new OptionsErrors();
         for (var i = 0; i < o.Webhooks.Count; i++)
         {
-            if (!Uri.TryCreate(o.Webhooks[i].Url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
-            {
-                errors.Add($"Alerts:Webhooks:{i}:Url must be an absolute http(s) URL.");
-            }
-            if (o.Webhooks[i].Secret is { Length: > 0 and < 16 })
-            {
-                errors.Add($"Alerts:Webhooks:{i}:Secret must be at least 16 characters when set.");
-            }
+            errors
+                .If(!Uri.TryCreate(o.Webhooks[i].Url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp),
+                    $"Alerts:Webhooks:{i}:Url must be an absolute http(s) URL.")
+                .If(o.Webhooks[i].Secret is { Length: > 0 and < 16 }, $"Alerts:Webhooks:{i}:Secret must be at least 16 characters when set.");
         }
-        if (o.Email.To is { } to && !string.IsNullOrWhiteSpace(to) && !System.Net.Mail.MailAddress.TryCreate(to.Trim(), out _))
-        {
-            errors.Add("Alerts:Email:To must be one e-mail address.");
-        }
-        if (!AlertSeverity.IsKnown(o.MinimumSeverity))
-        {
-            errors.Add("Alerts:MinimumSeverity must be info, warning or critical.");
-        }
-        if (o.PollPeriod < TimeSpan.FromMilliseconds(100) || o.PollPeriod > TimeSpan.FromMinutes(10))
-        {
-            errors.Add("Alerts:PollPeriod must be 100 ms to 10 minutes.");
-        }
-        if (o.RetryFor < TimeSpan.FromMinutes(1) || o.FirstRetryDelay <= TimeSpan.Zero || o.MaxRetryDelay < o.FirstRetryDelay)
-        {
-            errors.Add("Alerts:RetryFor must be at least a minute, FirstRetryDelay positive and MaxRetryDelay at least FirstRetryDelay.");
-        }
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        return errors
+            .If(o.Email.To is { } to && !string.IsNullOrWhiteSpace(to) && !System.Net.Mail.MailAddress.TryCreate(to.Trim(), out _),
+                "Alerts:Email:To must be one e-mail address.")
+            .If(!AlertSeverity.IsKnown(o.MinimumSeverity), "Alerts:MinimumSeverity must be info, warning or critical.")
+            .If(o.PollPeriod < TimeSpan.FromMilliseconds(100) || o.PollPeriod > TimeSpan.FromMinutes(10), "Alerts:PollPeriod must be 100 ms to 10 minutes.")
+            .If(o.RetryFor < TimeSpan.FromMinutes(1) || o.FirstRetryDelay <= TimeSpan.Zero || o.MaxRetryDelay < o.FirstRetryDelay,
+                "Alerts:RetryFor must be at least a minute, FirstRetryDelay positive and MaxRetryDelay at least FirstRetryDelay.")
+            .Result();
     }
 }
 

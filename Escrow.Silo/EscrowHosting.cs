@@ -28,9 +28,6 @@ public static class EscrowHosting
     public const string StripeHttpClient = "Escrow.Stripe";
     public const string PostmarkHttpClient = "Escrow.Postmark";
 
-    /// <summary>Our silo settings. Not "Orleans": Orleans reads that section itself as provider configuration.</summary>
-    public const string SiloSection = "Silo";
-
     public static bool IsDurable(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration.GetConnectionString(ConnectionStringName));
 
     /// <summary>
@@ -69,32 +66,17 @@ public static class EscrowHosting
     public static IServiceCollection AddEscrowServices(this IServiceCollection services, IConfiguration configuration)
     {
         Iso8601TimeSpanConverter.Register();
-        services.AddOptions<EscrowOptions>().Bind(configuration.GetSection(EscrowOptions.Section))
-            .Configure(o => o.ReverseTransferOnDispute = configuration.GetValue("Disputes:ReverseTransfer", o.ReverseTransferOnDispute)).ValidateOnStart();
-        services.AddOptions<CircuitBreakerOptions>().Bind(configuration.GetSection(CircuitBreakerOptions.Section)).ValidateOnStart();
-        services.AddOptions<StripeOptions>().Bind(configuration.GetSection(StripeOptions.Section)).ValidateOnStart();
-        services.AddOptions<PostmarkOptions>().Bind(configuration.GetSection(PostmarkOptions.Section)).ValidateOnStart();
-        services.AddOptions<PublicLinkOptions>().Bind(configuration.GetSection(PublicLinkOptions.Section))
-            .Validate(o => o.PublicBaseUrl is null || (Uri.TryCreate(o.PublicBaseUrl, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"),
-                "Api:PublicBaseUrl must be an absolute http(s) URL, e.g. https://escrow.example.com (the links in e-mails start with it).")
-            .Validate(o => o.OnboardingLinkLifetime > TimeSpan.Zero, "Api:OnboardingLinkLifetime must be positive (default P14D).")
-            .ValidateOnStart();
+        services.AddEscrowOptions<EscrowOptions, EscrowOptionsValidator>(configuration, EscrowOptions.Section)
+            .Configure(o => o.ReverseTransferOnDispute = configuration.GetValue("Disputes:ReverseTransfer", o.ReverseTransferOnDispute));
+        services.AddEscrowOptions<CircuitBreakerOptions, CircuitBreakerOptionsValidator>(configuration, CircuitBreakerOptions.Section);
+        services.AddEscrowOptions<StripeOptions, StripeOptionsValidator>(configuration, StripeOptions.Section);
+        services.AddEscrowOptions<PostmarkOptions, PostmarkOptionsValidator>(configuration, PostmarkOptions.Section);
+        services.AddEscrowOptions<PublicLinkOptions, PublicLinkOptionsValidator>(configuration, PublicLinkOptions.Section);
         services.TryAddSingleton<OnboardingLinks>();
-        services.AddOptions<TokenOptions>().Bind(configuration.GetSection(TokenOptions.Section)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<TokenOptions>, TokenOptionsValidator>();
+        services.AddEscrowOptions<TokenOptions, TokenOptionsValidator>(configuration, TokenOptions.Section);
         services.TryAddSingleton(sp => new EscrowTokens(sp.GetRequiredService<IOptions<TokenOptions>>().Value.Secrets));
-        services.AddOptions<ReconciliationOptions>().Bind(configuration.GetSection(ReconciliationOptions.Section))
-            .Validate(o => o.RunAtUtc >= TimeSpan.Zero && o.RunAtUtc < TimeSpan.FromDays(1), "Reconciliation:RunAtUtc must be a time of day in UTC, 00:00:00 to 23:59:59.")
-            .Validate(o => o.EscrowsPerRunMax is >= 1 and <= 1_000_000, "Reconciliation:EscrowsPerRunMax must be 1..1000000.")
-            .ValidateOnStart();
-        services.AddOptions<CardTestingOptions>().Bind(configuration.GetSection(CardTestingOptions.Section))
-            .Validate(o => o.DeclinesPerClientMax is >= 1 and <= Escrow.Grains.Domain.CardTesting.DeclinesKeptMax, $"RateLimits:DeclinesPerClientMax must be 1..{Escrow.Grains.Domain.CardTesting.DeclinesKeptMax} (default 3).")
-            .Validate(o => o.DeclinesPerWindowAlert is >= 1 and < Escrow.Grains.Domain.CardTesting.DeclinesKeptMax, $"RateLimits:DeclinesPerWindowAlert must be 1..{Escrow.Grains.Domain.CardTesting.DeclinesKeptMax - 1} (default 20).")
-            .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<EscrowOptions>, EscrowOptionsValidator>();
-        services.AddSingleton<IValidateOptions<CircuitBreakerOptions>, CircuitBreakerOptionsValidator>();
-        services.AddSingleton<IValidateOptions<StripeOptions>, StripeOptionsValidator>();
-        services.AddSingleton<IValidateOptions<PostmarkOptions>, PostmarkOptionsValidator>();
+        services.AddEscrowOptions<ReconciliationOptions, ReconciliationOptionsValidator>(configuration, ReconciliationOptions.Section);
+        services.AddEscrowOptions<CardTestingOptions, CardTestingOptionsValidator>(configuration, CardTestingOptions.Section);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IExternalEndpoints, ConfiguredEndpoints>();
 
@@ -133,17 +115,23 @@ public static class EscrowHosting
         services.AddSingleton<EscrowEffects>();
         services.AddSingleton<Escrow.Grains.Email.PayoutReminderMail>();
         services.AddSingleton<PersonalDataEraser>();
-        services.AddOptions<RetentionOptions>().Bind(configuration.GetSection(RetentionOptions.Section)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<RetentionOptions>, RetentionOptionsValidator>();
+        services.AddEscrowOptions<RetentionOptions, RetentionOptionsValidator>(configuration, RetentionOptions.Section);
         services.AddEscrowTelemetry(configuration);
         services.AddHostedService<ReminderScheduler>();
-        services.AddOptions<MonitorOptions>().Bind(configuration.GetSection(MonitorOptions.Section)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<MonitorOptions>, MonitorOptionsValidator>();
-        services.AddOptions<AlertOptions>().Bind(configuration.GetSection(AlertOptions.Section)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<AlertOptions>, AlertOptionsValidator>();
+        services.AddEscrowOptions<MonitorOptions, MonitorOptionsValidator>(configuration, MonitorOptions.Section);
+        services.AddEscrowOptions<AlertOptions, AlertOptionsValidator>(configuration, AlertOptions.Section);
         services.AddHttpClient(AlertDeliveryService.HttpClientName, http => http.Timeout = TimeSpan.FromSeconds(10));
         services.AddHostedService<AlertDeliveryService>();
         return services;
+    }
+
+    /// <summary>Binds a section, checks it with its validator when the host starts, and refuses to start if it is wrong.</summary>
+    public static OptionsBuilder<TOptions> AddEscrowOptions<TOptions, TValidator>(this IServiceCollection services, IConfiguration configuration, string section)
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
+    {
+        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
+        return services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
     }
 
     /// <summary>
@@ -197,12 +185,12 @@ public static class EscrowHosting
         var connectionString = ConnectionString(configuration);
         silo.AddEscrowPersistence(connectionString);
 
-        var orleans = configuration.GetSection(SiloSection);
-        if (string.Equals(orleans["Clustering"], "AdoNet", StringComparison.OrdinalIgnoreCase))
+        var options = SiloOptions.Read(configuration.GetSection(SiloOptions.Section));
+        if (options.IsAdoNetCluster)
         {
             if (string.IsNullOrWhiteSpace(connectionString))
             {
-                throw new OptionsValidationException(SiloSection, typeof(ClusterOptions),
+                throw new OptionsValidationException(SiloOptions.Section, typeof(ClusterOptions),
                     ["Silo:Clustering=AdoNet needs ConnectionStrings:Escrow (the cluster's membership lives in PostgreSQL)."]);
             }
             silo.UseAdoNetClustering(o =>
@@ -212,25 +200,25 @@ public static class EscrowHosting
             });
             silo.Configure<ClusterOptions>(o =>
             {
-                o.ClusterId = orleans["ClusterId"] ?? "escrow";
-                o.ServiceId = orleans["ServiceId"] ?? "escrow";
+                o.ClusterId = options.ClusterId;
+                o.ServiceId = options.ServiceId;
             });
-            silo.UseClusterEndpoints(orleans);
+            silo.UseClusterEndpoints(options);
         }
         else
         {
             silo.UseLocalhostClustering(
-                siloPort: orleans.GetValue("SiloPort", 11111),
-                gatewayPort: orleans.GetValue("GatewayPort", 30000),
-                serviceId: orleans["ServiceId"] ?? "escrow",
-                clusterId: orleans["ClusterId"] ?? "escrow");
+                siloPort: options.SiloPort,
+                gatewayPort: options.GatewayPort,
+                serviceId: options.ServiceId,
+                clusterId: options.ClusterId);
         }
-        silo.UseClusterTls(orleans);
+        silo.UseClusterTls(options);
 
         silo.Configure<ReminderOptions>(o =>
         {
-            o.MinimumReminderPeriod = orleans.GetValue("ReminderMinimumPeriod", TimeSpan.FromMinutes(1));
-            o.RefreshReminderListPeriod = orleans.GetValue("ReminderRefreshPeriod", TimeSpan.FromMinutes(5));
+            o.MinimumReminderPeriod = options.ReminderMinimumPeriod;
+            o.RefreshReminderListPeriod = options.ReminderRefreshPeriod;
             o.ReminderLoadingWindow = TimeSpan.FromMinutes(10) > o.RefreshReminderListPeriod ? TimeSpan.FromMinutes(10) : o.RefreshReminderListPeriod;
         });
         // An escrow sits idle for hours between its events (hold, warnings, deadline, reply): its activation goes after
@@ -240,7 +228,7 @@ public static class EscrowHosting
         // Stripe's echoes of a new hold, and a reply within two minutes, still find the activation; a reminder tick
         // hours later reads the state again either way.
         silo.Configure<GrainCollectionOptions>(o =>
-            o.ClassSpecificCollectionAge[typeof(EscrowGrain).FullName!] = orleans.GetValue("EscrowCollectionAge", TimeSpan.FromMinutes(2)));
+            o.ClassSpecificCollectionAge[typeof(EscrowGrain).FullName!] = options.EscrowCollectionAge);
         if (EscrowTelemetryHosting.OtlpEndpoint(configuration) is not null)
         {
             // Spans across grain calls: only when traces are exported (see AddEscrowTelemetry).
@@ -262,62 +250,4 @@ public sealed class SchemaMigrationService(NpgsqlDataSource dataSource, ILogger<
     public Task StartAsync(CancellationToken cancellationToken) => SchemaMigrator.ApplyAsync(dataSource, logger, cancellationToken);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-}
-
-public sealed class StripeOptionsValidator : IValidateOptions<StripeOptions>
-{
-    public ValidateOptionsResult Validate(string? name, StripeOptions o)
-    {
-        var errors = new List<string>();
-        if (string.IsNullOrWhiteSpace(o.SecretKey))
-        {
-            errors.Add("Stripe:SecretKey is missing: set Stripe__SecretKey (sk_live_… or sk_test_…), or leave Stripe unconfigured in Escrow.Api to use the sandbox.");
-        }
-        if (string.IsNullOrWhiteSpace(o.WebhookSecret) || !o.WebhookSecret.StartsWith("whsec_", StringComparison.Ordinal))
-        {
-            errors.Add("Stripe:WebhookSecret must be the endpoint's signing secret (whsec_…): set Stripe__WebhookSecret.");
-        }
-        if (StripeOptions.Secrets(o.ConnectWebhookSecret).Any(s => !s.StartsWith("whsec_", StringComparison.Ordinal)))
-        {
-            errors.Add("Stripe:ConnectWebhookSecret must be the Connect endpoint's signing secret (whsec_…; several separated by commas): set Stripe__ConnectWebhookSecret.");
-        }
-        if (o.MaxRequestsPerSecond is < 0)
-        {
-            errors.Add("Stripe:MaxRequestsPerSecond must be 0 (no budget) or more; unset means 20 with a test key, 80 with a live key.");
-        }
-        if (o.ConnectCountry is not { Length: 2 } || o.PlatformCountry is not { Length: 2 } || !o.ConnectCountry.All(char.IsAsciiLetterUpper) || !o.PlatformCountry.All(char.IsAsciiLetterUpper))
-        {
-            errors.Add("Stripe:ConnectCountry and Stripe:PlatformCountry must be ISO 3166 alpha-2 codes in upper case, such as FR.");
-        }
-        if (o.WebhookToleranceSeconds is < 1 or > 3600)
-        {
-            errors.Add("Stripe:WebhookToleranceSeconds must be 1..3600 (default 300).");
-        }
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-    }
-}
-
-public sealed class PostmarkOptionsValidator : IValidateOptions<PostmarkOptions>
-{
-    public ValidateOptionsResult Validate(string? name, PostmarkOptions o)
-    {
-        var errors = new List<string>();
-        if (string.IsNullOrWhiteSpace(o.ServerToken))
-        {
-            errors.Add("Postmark:ServerToken is missing: set Postmark__ServerToken, or leave Postmark unconfigured in Escrow.Api to use the sandbox.");
-        }
-        if (string.IsNullOrWhiteSpace(o.InboundUsername) || string.IsNullOrWhiteSpace(o.InboundPassword))
-        {
-            errors.Add("Postmark:InboundUsername and Postmark:InboundPassword protect the inbound webhook: set Postmark__InboundUsername and Postmark__InboundPassword.");
-        }
-        if (string.IsNullOrWhiteSpace(o.InboundDomain) || o.InboundDomain.Contains('@', StringComparison.Ordinal))
-        {
-            errors.Add("Postmark:InboundDomain must be the inbound domain alone, e.g. reply.example.com.");
-        }
-        if (o.InboundMaxBytes < 1024)
-        {
-            errors.Add("Postmark:InboundMaxBytes must be at least 1024.");
-        }
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-    }
 }

@@ -17,24 +17,15 @@ namespace Escrow.Silo;
 public static class SiloNetwork
 {
     /// <summary>Binds the silo and gateway ports of an <c>AdoNet</c> cluster member.</summary>
-    public static ISiloBuilder UseClusterEndpoints(this ISiloBuilder silo, IConfigurationSection orleans)
+    public static ISiloBuilder UseClusterEndpoints(this ISiloBuilder silo, SiloOptions options)
     {
-        var siloPort = orleans.GetValue("SiloPort", 11111);
-        var gatewayPort = orleans.GetValue("GatewayPort", 30000);
-        var anyHost = orleans.GetValue("ListenOnAnyHostAddress", false);
-        // AdvertisedIPAddress is the setting's earlier name, still read.
-        var advertised = orleans["AdvertisedAddress"] ?? orleans["AdvertisedIPAddress"];
+        var advertised = options.EffectiveAdvertisedAddress;
         if (string.IsNullOrWhiteSpace(advertised))
         {
             // Orleans picks this host's first non-loopback address and listens on it alone.
-            return silo.ConfigureEndpoints(siloPort: siloPort, gatewayPort: gatewayPort, listenOnAnyHostAddress: anyHost);
+            return silo.ConfigureEndpoints(siloPort: options.SiloPort, gatewayPort: options.GatewayPort, listenOnAnyHostAddress: options.ListenOnAnyHostAddress);
         }
-        if (!IPAddress.TryParse(advertised, out var ip))
-        {
-            throw new OptionsValidationException(EscrowHosting.SiloSection, typeof(EndpointOptions),
-                [$"Silo:AdvertisedAddress must be an IP address (e.g. 10.0.0.5, or 127.0.0.1 for a cluster on one machine), not '{advertised}'."]);
-        }
-        return silo.ConfigureEndpoints(ip, siloPort, gatewayPort, listenOnAnyHostAddress: anyHost);
+        return silo.ConfigureEndpoints(IPAddress.Parse(advertised), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: options.ListenOnAnyHostAddress);
     }
 
     /// <summary>
@@ -43,16 +34,15 @@ public static class SiloNetwork
     /// <c>Silo:Tls:TrustedThumbprints</c>: pinning, not a public CA, decides who may join, and the list lets a new
     /// certificate be trusted everywhere before any silo uses it.
     /// </summary>
-    public static ISiloBuilder UseClusterTls(this ISiloBuilder silo, IConfigurationSection orleans)
+    public static ISiloBuilder UseClusterTls(this ISiloBuilder silo, SiloOptions options)
     {
-        var tls = orleans.GetSection("Tls");
-        var path = tls["CertificatePath"];
-        if (string.IsNullOrWhiteSpace(path))
+        var tls = options.Tls;
+        if (!tls.IsOn)
         {
             return silo;
         }
-        var certificate = LoadCertificate(path, tls["CertificatePassword"]);
-        var trusted = TrustedThumbprints(tls, certificate);
+        var certificate = LoadCertificate(tls.CertificatePath!, tls.CertificatePassword);
+        var trusted = new HashSet<string>(tls.TrustedThumbprints.Select(SiloTlsOptions.Normalized), StringComparer.OrdinalIgnoreCase) { Thumbprint(certificate) };
         return silo.UseTls(certificate, o =>
         {
             o.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
@@ -72,34 +62,14 @@ public static class SiloNetwork
         }
         catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
         {
-            throw new OptionsValidationException(EscrowHosting.SiloSection, typeof(TlsOptions),
+            throw new OptionsValidationException(SiloOptions.Section, typeof(TlsOptions),
                 [$"Silo:Tls:CertificatePath '{path}' could not be read as a PKCS#12 file with its private key ({e.Message}); check Silo:Tls:CertificatePassword."]);
         }
         if (!certificate.HasPrivateKey)
         {
-            throw new OptionsValidationException(EscrowHosting.SiloSection, typeof(TlsOptions),
+            throw new OptionsValidationException(SiloOptions.Section, typeof(TlsOptions),
                 [$"Silo:Tls:CertificatePath '{path}' holds no private key: a silo proves who it is with it."]);
         }
         return certificate;
-    }
-
-    private static HashSet<string> TrustedThumbprints(IConfigurationSection tls, X509Certificate2 own)
-    {
-        var trusted = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { Thumbprint(own) };
-        var listed = tls.GetSection("TrustedThumbprints");
-        var values = listed.Value is { } single
-            ? single.Split([',', ' ', ';'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            : listed.GetChildren().Select(c => c.Value ?? "").ToArray();
-        foreach (var value in values)
-        {
-            var hex = value.Replace(":", "", StringComparison.Ordinal).Trim();
-            if (hex.Length != 64 || !hex.All(Uri.IsHexDigit))
-            {
-                throw new OptionsValidationException(EscrowHosting.SiloSection, typeof(TlsOptions),
-                    [$"Silo:Tls:TrustedThumbprints holds '{value}', not a SHA-256 thumbprint (64 hexadecimal digits)."]);
-            }
-            trusted.Add(hex);
-        }
-        return trusted;
     }
 }

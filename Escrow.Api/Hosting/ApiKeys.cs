@@ -14,6 +14,14 @@ public sealed class ApiKeyOptions
     public List<string> AdminKeys { get; set; } = [];
 }
 
+public sealed class ApiKeyOptionsValidator : IValidateOptions<ApiKeyOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ApiKeyOptions o) => new Escrow.Grains.OptionsErrors()
+        .If(!o.PlatformKeys.Concat(o.AdminKeys).All(k => k.Length >= 16), "Every key in Api:PlatformKeys and Api:AdminKeys must be at least 16 characters long.")
+        .If(o.AdminKeys.Count == 0, "Api:AdminKeys needs at least one key (Api__AdminKeys__0).")
+        .Result();
+}
+
 public enum ApiRole
 {
     Platform = 0,

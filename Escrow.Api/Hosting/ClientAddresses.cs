@@ -7,7 +7,17 @@ namespace Escrow.Api.Hosting;
 /// <summary>The proxies whose X-Forwarded-For is believed (section "Api"): addresses or CIDR networks.</summary>
 public sealed class ClientAddressOptions
 {
+    public const string Section = "Api";
+
     public List<string> TrustedProxies { get; set; } = [];
+}
+
+public sealed class ClientAddressOptionsValidator : IValidateOptions<ClientAddressOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ClientAddressOptions o) => new Escrow.Grains.OptionsErrors()
+        .If(!o.TrustedProxies.All(p => ClientAddresses.TryParseNetwork(p, out _)),
+            "Api:TrustedProxies: every entry must be an IP address or a CIDR network such as 10.0.0.0/8.")
+        .Result();
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Threading.RateLimiting;
+using Escrow.Silo;
 
 namespace Escrow.Api.Hosting;
 
@@ -13,9 +14,7 @@ public static class RateLimits
 
     public static IServiceCollection AddEscrowRateLimits(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ClientAddressOptions>().Bind(configuration.GetSection("Api"))
-            .Validate(o => o.TrustedProxies.All(p => ClientAddresses.TryParseNetwork(p, out _)), "Api:TrustedProxies: every entry must be an IP address or a CIDR network such as 10.0.0.0/8.")
-            .ValidateOnStart();
+        services.AddEscrowOptions<ClientAddressOptions, ClientAddressOptionsValidator>(configuration, ClientAddressOptions.Section);
         services.AddSingleton<ClientAddresses>();
         var senderPermits = configuration.GetValue("RateLimits:SenderPermitsPerMinute", 60);
         var readerPermits = configuration.GetValue("RateLimits:ReaderPermitsPerMinute", 120);

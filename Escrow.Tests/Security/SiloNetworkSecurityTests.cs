@@ -91,7 +91,7 @@ public sealed class SiloNetworkSecurityTests : IAsyncLifetime
             extra: ("Silo:Tls:TrustedThumbprints", "ABCDEF"));
 
         var error = Assert.ThrowsAny<Microsoft.Extensions.Options.OptionsValidationException>(() =>
-            Host.CreateDefaultBuilder().UseOrleans(s => s.UseClusterTls(configuration.GetSection("Silo"))).Build());
+            Host.CreateDefaultBuilder().UseOrleans(s => s.UseClusterTls(Escrow.Silo.SiloOptions.Read(configuration.GetSection("Silo")))).Build());
         Assert.Contains("Silo:Tls:TrustedThumbprints", error.Message, StringComparison.Ordinal);
     }
 
@@ -99,7 +99,7 @@ public sealed class SiloNetworkSecurityTests : IAsyncLifetime
     {
         var (siloPort, gateway) = (PostgresServer.GetFreePort(), PostgresServer.GetFreePort());
         var configuration = SiloConfiguration(certificatePath, trusted, siloPort, gateway);
-        var section = configuration.GetSection("Silo");
+        var section = Escrow.Silo.SiloOptions.Read(configuration.GetSection("Silo"));
         var host = Host.CreateDefaultBuilder()
             .UseOrleans(silo => silo
                 .UseAdoNetClustering(o =>
