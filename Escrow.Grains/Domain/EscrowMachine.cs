@@ -235,6 +235,8 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             (_, OperatorResolveDispute r) when s.DisputeOpen => ResolveDispute(s, r, now),
             (_, OperatorResolveDispute) => Decision.Reject(s, Rejection.NoDispute),
 
+            // A late or repeated report of a transfer the escrow already made (and may have reversed since) is no lost payout.
+            (_, TransferReported t) when s.MadeTransfer(t.TransferId) => Decision.Reject(s, Rejection.AlreadyDone),
             // Adopting a transfer ends the escrow as paid: only one that pays the recipient what it is owed may do that.
             (EscrowStatus.Processing or EscrowStatus.TransferFailed or EscrowStatus.RefundPending, TransferReported t)
                 when s.ChargeId is not null
@@ -250,7 +252,6 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
                 AlertKind.TransferAfterRefund,
                     $"Stripe reports transfer {t.TransferId} ({t.AmountMinor}) for an escrow whose payment was refunded: the money went "
                         + $"out twice.")),
-            (EscrowStatus.Released, TransferReported t) when t.TransferId == s.TransferId => Decision.Reject(s, Rejection.AlreadyDone),
             (EscrowStatus.Released, TransferReported t) =>
                 Decision.Accept(Alert(Record(s, now, "second_transfer_reported", t.AmountMinor, t.TransferId), AlertKind.DuplicateTransfer,
                 $"Stripe reports transfer {t.TransferId} ({t.AmountMinor}) for an escrow already paid by {s.TransferId}.")),

@@ -143,6 +143,11 @@ public sealed record EscrowState
     /// <summary>Whether the transfer of record was taken back from the recipient by this service.</summary>
     public bool ShareReversed => TransferId is not null && ReversedTransferId == TransferId;
 
+    /// <summary>Whether the escrow paid out by this transfer once (it may have been taken back since).</summary>
+    public bool MadeTransfer(string transferId) =>
+        TransferId == transferId
+            || History.Any(h => h.Event is "transferred" or "transfer_adopted" && h.Detail == transferId);
+
     public bool HasApplied(string eventId) => !AppliedEvents.IsDefault && AppliedEvents.Contains(eventId);
 
     public EscrowState WithApplied(string eventId)

@@ -68,6 +68,24 @@ public sealed class DisputeTests
     }
 
     [Fact]
+    public void A_late_report_of_the_reversed_transfer_is_not_adopted_while_the_share_is_transferred_again()
+    {
+        var s = Reversed();
+        s = s.Then(new DisputeClosed("dp_1", Won: true), s.StatusChangedAt.AddDays(10));
+        Assert.Equal(EscrowStatus.Processing, s.Status);
+        var late = new TransferReported(AnEscrow.TransferId, s.Split.RecipientShare.Minor, "eur", AnEscrow.AccountId, AnEscrow.AccountId);
+
+        Assert.Equal("already_done", s.Decide(late, s.StatusChangedAt.AddMinutes(1)).Rejection?.Code);
+
+        // The new transfer's own report, its answer lost, is still adopted.
+        var adopted = s.Then(new TransferReported("tr_2", s.Split.RecipientShare.Minor, "eur", AnEscrow.AccountId, AnEscrow.AccountId),
+            s.StatusChangedAt.AddMinutes(2));
+        Assert.Equal(EscrowStatus.Released, adopted.Status);
+        Assert.Equal("tr_2", adopted.TransferId);
+        Assert.False(adopted.ShareReversed);
+    }
+
+    [Fact]
     public void A_won_dispute_after_an_operator_refund_transfers_nothing()
     {
         var s = Reversed();

@@ -34,6 +34,21 @@ public sealed class RefundAfterReleaseTests
         EscrowInvariants.Check(s);
     }
 
+    /// <summary>Simulation seed 37: a repeated transfer.created of the reversed share adopted it and dropped the refund.</summary>
+    [Fact]
+    public void A_late_report_of_the_reversed_transfer_leaves_the_refund_under_way()
+    {
+        var s = Refunding();
+        s = s.Then(new TransferReversalMade(s.EffectId(EffectKind.ReverseTransfer), "trr_1"), s.StatusChangedAt.AddMinutes(1));
+        var late = new TransferReported(AnEscrow.TransferId, s.Split.RecipientShare.Minor, "eur", AnEscrow.AccountId, AnEscrow.AccountId);
+
+        Assert.Equal("already_done", s.Decide(late, s.StatusChangedAt.AddHours(2)).Rejection?.Code);
+
+        s = s.Then(new PaymentRefunded(s.EffectId(EffectKind.RefundPayment), "re_1"), s.StatusChangedAt.AddHours(3));
+        Assert.Equal(EscrowStatus.Refunded, s.Status);
+        Assert.Equal("already_done", s.Decide(late, s.StatusChangedAt.AddHours(4)).Rejection?.Code);
+    }
+
     [Fact]
     public void A_reversal_refused_for_lack_of_balance_makes_no_refund_and_the_alert_says_why()
     {
