@@ -29,8 +29,12 @@ public sealed class SimulationCluster : IAsyncDisposable
     public SimGrainStorage Storage { get; } = new();
     public BreakerLedger Breaker { get; } = new();
     public InProcessTestCluster Cluster { get; private set; } = null!;
-    public IGrainFactory Grains => Cluster.Client;
-    public IReminderTable Reminders { get; private set; } = null!;
+    /// <summary>
+    /// The silo's own grain factory, as the API calls grains when it hosts the silo: no gateway socket and no message
+    /// serialisation for each of the driver's calls.
+    /// </summary>
+    public IGrainFactory Grains { get; private set; } = null!;
+    public SimReminderTable Reminders { get; private set; } = null!;
     public int SeedsRun { get; set; }
 
     public static async Task<SimulationCluster> StartAsync()
@@ -46,6 +50,7 @@ public sealed class SimulationCluster : IAsyncDisposable
         builder.ConfigureSilo((_, silo) =>
         {
             silo.UseInMemoryReminderService();
+            SimReminderTable.Decorate(silo.Services, sim.Clock, table => sim.Reminders = table);
             // A call cycle between two grains (escrow -> recipient -> escrow) waits for the response timeout; keep it short.
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromMinutes(1));
@@ -82,8 +87,10 @@ public sealed class SimulationCluster : IAsyncDisposable
         builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10)));
         sim.Cluster = builder.Build();
         await sim.Cluster.DeployAsync();
-        sim.Reminders = sim.Cluster.Silos[0].ServiceProvider.GetRequiredService<IReminderTable>();
-        sim.Payments.Contexts = sim.Cluster.Silos[0].ServiceProvider.GetRequiredService<IGrainContextAccessor>();
+        var silo = sim.Cluster.Silos[0].ServiceProvider;
+        _ = silo.GetRequiredService<IReminderTable>();
+        sim.Grains = silo.GetRequiredService<IGrainFactory>();
+        sim.Payments.Contexts = silo.GetRequiredService<IGrainContextAccessor>();
         sim.Emails.Contexts = sim.Payments.Contexts;
         sim.Emails.Storage = sim.Storage;
         sim.Storage.Breaker = sim.Breaker;

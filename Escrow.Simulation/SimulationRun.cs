@@ -631,7 +631,11 @@ public sealed class SimulationRun
 
     /// <summary>
     /// Plays the reminder service: an escrow whose stored due time has come gets a tick, but only if it has a reminder
-    /// registered (a reminder that was never registered never ticks). Ticks can be missed or doubled.
+    /// registered (a reminder that was never registered never ticks) and, until the outage ends, not while that
+    /// reminder is known to fire later: an activation that finished work its stored state still lists (sent e-mails
+    /// whose completion rides on the next write) moves its reminder on, and a tick by the stored due time would find
+    /// nothing to do. While settling, every escrow with stored work left and a reminder is ticked. Ticks can be missed
+    /// or doubled.
     /// </summary>
     private async Task<int> TickDueAsync(bool settling)
     {
@@ -651,6 +655,10 @@ public sealed class SimulationRun
             var due = EscrowMachine.NextDueAt(s);
             var unsynced = settling && await Unsynced(s);
             if ((due is null || due > now) && !unsynced)
+            {
+                continue;
+            }
+            if (!settling && _sim.Reminders.FirstFiresAt(e.Grain.GetGrainId()) is { } firesAt && firesAt > now)
             {
                 continue;
             }
