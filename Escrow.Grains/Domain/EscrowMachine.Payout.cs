@@ -31,6 +31,16 @@ public sealed partial class EscrowMachine
     /// </summary>
     private static Decision ReversalRejected(EscrowState s, PendingEffect effect, string code, DateTimeOffset now)
     {
+        if (s.Status == EscrowStatus.Released && s.DisputeStatus is DisputeStatus.Won or DisputeStatus.Resolved)
+        {
+            // The dispute it was for has ended: the share stays with the recipient, which is what the end of it wants.
+            var kept = RemoveEffect(s, effect.Id) with
+            {
+                LastError = code,
+                MoneyKeyAttemptFloor = Math.Max(s.MoneyKeyAttemptFloor, effect.KeyAttempt + 1),
+            };
+            return Decision.Accept(Record(kept, now, "reversal_rejected", detail: code));
+        }
         var stopped = RemoveEffect(s, effect.Id) with
         {
             NeedsOperator = true,

@@ -83,11 +83,15 @@ public sealed partial class EscrowMachine
     /// <summary>
     /// A refund of a paid-out escrow: the recipient's share is taken back first (a transfer reversal), and only once
     /// that is recorded is the charge refunded, so the platform never pays the share twice. A share already taken back
-    /// (a dispute's reversal) is not reversed again.
+    /// (a dispute's reversal) is not reversed again; one under way is not started twice (its answer adds the refund).
     /// </summary>
     private static Decision RefundAfterRelease(EscrowState s, string reason, DateTimeOffset now)
     {
         var pending = Transition(s with { NeedsOperator = false }, EscrowStatus.RefundPending, now, "operator_refund", detail: reason);
+        if (s.Outbox.Any(e => e.Kind == EffectKind.ReverseTransfer))
+        {
+            return Decision.Accept(pending);
+        }
         return Decision.Accept(AddEffect(pending, s.ShareReversed ? EffectKind.RefundPayment : EffectKind.ReverseTransfer,
             keyAttempt: s.MoneyKeyAttemptFloor));
     }
@@ -136,10 +140,14 @@ public sealed partial class EscrowMachine
                 $"Dispute {d.DisputeId} of escrow {s.Id} was won: the recipient's share is transferred again.");
             return StartTransfer(again, now);
         }
-        // Not taken back yet: the reversal is no longer needed. Refunded by an operator meanwhile: nothing to pay.
-        var kept = s.Status == EscrowStatus.Released ? RemoveEffects(closed, EffectKind.ReverseTransfer) : closed;
-        kept = Record(kept, now, "dispute_won", detail: d.DisputeId);
-        return Decision.Accept(Alert(kept, AlertKind.DisputeWon, s.Status == EscrowStatus.Released
+        // A reversal under way may have been made already (its answer lost): it finishes, and its answer transfers the
+        // share again (OnTransferReversalMade). Refunded by an operator meanwhile: nothing to pay.
+        var kept = Record(closed, now, "dispute_won", detail: d.DisputeId);
+        var reversing = s.Status == EscrowStatus.Released && s.Outbox.Any(e => e.Kind == EffectKind.ReverseTransfer);
+        return Decision.Accept(Alert(kept, AlertKind.DisputeWon, reversing
+            ? $"Dispute {d.DisputeId} of escrow {s.Id} was won while the share was being taken back: it is transferred again once "
+                + $"the reversal is recorded."
+            : s.Status == EscrowStatus.Released
             ? $"Dispute {d.DisputeId} of escrow {s.Id} was won: the recipient keeps the share."
             : $"Dispute {d.DisputeId} of escrow {s.Id} was won; the escrow is {s.Status.ToWire()}, so nothing is transferred."));
     }
@@ -158,15 +166,23 @@ public sealed partial class EscrowMachine
                 EscrowStatus.Processing, now, "dispute_resolved", detail: r.Reason);
             return StartTransfer(again, now);
         }
-        // Not taken back yet: the reversal is no longer needed (a refund's own reversal, in refund_pending, stays).
-        var kept = s.Status == EscrowStatus.Released ? RemoveEffects(resolved, EffectKind.ReverseTransfer) : resolved;
-        return Decision.Accept(Record(kept, now, "dispute_resolved", detail: r.Reason));
+        // A reversal under way is never dropped: it may have been made (its answer lost). Its answer transfers the share
+        // again (OnTransferReversalMade); a refund's own reversal, in refund_pending, goes on to the refund.
+        return Decision.Accept(Record(resolved, now, "dispute_resolved", detail: r.Reason));
     }
 
     private static Decision OnTransferReversalMade(EscrowState s, TransferReversalMade r, DateTimeOffset now)
     {
         var reversed = RemoveEffect(s, r.EffectId) with { ReversedTransferId = s.TransferId, TransferReversalId = r.ReversalId };
-        reversed = Record(reversed, now, "share_reversed", s.Split.RecipientShare.Minor, $"{r.ReversalId} of {s.TransferId}");
+        var detail = $"{r.ReversalId} of {s.TransferId}";
+        if (s.Status == EscrowStatus.Released && s.DisputeStatus is DisputeStatus.Won or DisputeStatus.Resolved)
+        {
+            // The dispute ended while its reversal was under way: the share goes back to the recipient, as after a won one.
+            var again = Transition(reversed with { TransferKeyAttempt = s.TransferKeyAttempt + 1, NeedsOperator = false },
+                EscrowStatus.Processing, now, "share_reversed", s.Split.RecipientShare.Minor, detail);
+            return StartTransfer(again, now);
+        }
+        reversed = Record(reversed, now, "share_reversed", s.Split.RecipientShare.Minor, detail);
         return Decision.Accept(s.Status == EscrowStatus.RefundPending
             ? AddEffect(reversed, EffectKind.RefundPayment, keyAttempt: s.MoneyKeyAttemptFloor)
             : reversed);

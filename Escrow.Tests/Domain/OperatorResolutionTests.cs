@@ -49,19 +49,6 @@ public sealed class OperatorResolutionTests
     }
 
     [Fact]
-    public void Resolving_a_dispute_before_the_share_was_taken_back_drops_the_reversal_and_keeps_the_escrow_released()
-    {
-        var s = Disputed();
-
-        s = s.Then(new OperatorResolveDispute("settled with the sender"), s.StatusChangedAt.AddDays(3));
-
-        Assert.Equal(EscrowStatus.Released, s.Status);
-        Assert.Equal(DisputeStatus.Resolved, s.DisputeStatus);
-        Assert.False(s.Has(EffectKind.ReverseTransfer));
-        Assert.Equal("dispute_resolved", s.History[^1].Event);
-    }
-
-    [Fact]
     public void Resolving_a_dispute_during_a_refund_after_release_lets_the_refund_go_on()
     {
         var s = Reversed();
