@@ -190,10 +190,14 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             (_, TransferRetryDue) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
             (EscrowStatus.Held, OperatorRelease o) => Release(s, now, "operator", null, now, o.Reason),
-            // Captured already, its refund refused for good: the release pays the recipient from that charge.
+            // Captured already, its refund refused for good: the release pays the recipient from that charge. A share
+            // taken back first is paid under the next transfer key: the old key would replay the reversed transfer.
             (EscrowStatus.RefundPending, OperatorRelease o) when !RefundStarted(s) && s.ChargeId is not null
-                => StartTransfer(Transition(s with { NeedsOperator = false }, EscrowStatus.Processing, now, "operator_release",
-                    detail: o.Reason), now),
+                => StartTransfer(Transition(s with
+                {
+                    NeedsOperator = false,
+                    TransferKeyAttempt = s.ShareReversed ? s.TransferKeyAttempt + 1 : s.TransferKeyAttempt,
+                }, EscrowStatus.Processing, now, "operator_release", detail: o.Reason), now),
             (EscrowStatus.RefundPending, OperatorRelease o) when !RefundStarted(s) =>
                 Release(s with { NeedsOperator = false }, now, "operator", null, now, o.Reason),
             (EscrowStatus.RefundPending, OperatorRelease) => Decision.Reject(s, Rejection.RefundUnderway),

@@ -92,4 +92,23 @@ public sealed class ReversalUnderWayTests
         s = s.Then(new TransferReversalMade(s.EffectId(EffectKind.ReverseTransfer), "trr_1"), s.StatusChangedAt.AddMinutes(1));
         Assert.True(s.Has(EffectKind.RefundPayment));
     }
+
+    [Fact]
+    public void An_operator_release_after_a_reversed_share_and_a_refused_refund_pays_under_the_next_transfer_key()
+    {
+        // Simulation seed 1784: the release paid under the first transfer's key, Stripe replayed that (reversed) transfer,
+        // and the escrow was released while the recipient had nothing.
+        var s = AnEscrow.Released();
+        var keyBefore = s.TransferKeyAttempt;
+        s = s.Then(new OperatorRefund("the sender complained"), s.StatusChangedAt.AddDays(1));
+        s = s.Then(new TransferReversalMade(s.EffectId(EffectKind.ReverseTransfer), "trr_1"), s.StatusChangedAt.AddMinutes(1));
+        s = s.Then(new EffectFailed(s.EffectId(EffectKind.RefundPayment), "charge_already_refunded", Permanent: true), s.StatusChangedAt.AddMinutes(1));
+        Assert.True(s.NeedsOperator);
+
+        s = s.Then(new OperatorRelease("pay the recipient after all"), s.StatusChangedAt.AddDays(1));
+
+        Assert.Equal(EscrowStatus.Processing, s.Status);
+        Assert.True(s.Has(EffectKind.TransferShare));
+        Assert.Equal(keyBefore + 1, s.TransferKeyAttempt);
+    }
 }
