@@ -35,6 +35,7 @@ public sealed class SimulationCluster : IAsyncDisposable
     /// </summary>
     public IGrainFactory Grains { get; private set; } = null!;
     public SimReminderTable Reminders { get; private set; } = null!;
+    public SimCallTracker Calls { get; } = new();
     public int SeedsRun { get; set; }
 
     public static async Task<SimulationCluster> StartAsync()
@@ -83,6 +84,7 @@ public sealed class SimulationCluster : IAsyncDisposable
             services.AddSingleton<Escrow.Grains.Email.PayoutReminderMail>();
             silo.AddOutgoingGrainCallFilter(new SimCrashAfterGrainCall(sim));
             silo.AddIncomingGrainCallFilter(new SimBreakerObserver(sim.Breaker));
+            silo.AddIncomingGrainCallFilter(sim.Calls);
         });
         builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10)));
         sim.Cluster = builder.Build();

@@ -745,6 +745,8 @@ public sealed class SimulationRun
             }
             var ticked = await TickDueAsync(settling: true);
             await AfterStepAsync();
+            // Quiet only once every turn started so far has ended (their writes and ledger syncs are in the snapshot).
+            await _sim.Calls.WhenIdleAsync();
             quiet = Snapshot() == before && ticked == 0 && pending == 0 ? quiet + 1 : 0;
             if (quiet >= 3 && jumps < SettleJumpsMax && NextDueOfUnfinished() is { } due && due > Now)
             {
