@@ -34,12 +34,13 @@ public sealed partial class EscrowMachine
         if (s.Status == EscrowStatus.Released && s.DisputeStatus is DisputeStatus.Won or DisputeStatus.Resolved)
         {
             // The dispute it was for has ended: the share stays with the recipient, which is what the end of it wants.
+            // Not a refusal an operator must act on (those are "*_rejected", with an alert): nothing is left to do.
             var kept = RemoveEffect(s, effect.Id) with
             {
                 LastError = code,
                 MoneyKeyAttemptFloor = Math.Max(s.MoneyKeyAttemptFloor, effect.KeyAttempt + 1),
             };
-            return Decision.Accept(Record(kept, now, "reversal_rejected", detail: code));
+            return Decision.Accept(Record(kept, now, "share_kept", detail: code));
         }
         var stopped = RemoveEffect(s, effect.Id) with
         {

@@ -65,7 +65,8 @@ public sealed class ReversalUnderWayTests
         Assert.False(s.ShareReversed);
         Assert.False(s.NeedsOperator);
         Assert.False(s.Has(EffectKind.ReverseTransfer));
-        Assert.Equal("reversal_rejected", s.History[^1].Event);
+        Assert.Equal("share_kept", s.History[^1].Event);
+        Assert.DoesNotContain(s.Outbox, e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == "money_effect_rejected");
     }
 
     [Fact]
