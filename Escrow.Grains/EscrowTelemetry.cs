@@ -32,7 +32,11 @@ public static class EscrowTelemetry
 
     public static readonly Counter<long> EmailsSent = Meter.CreateCounter<long>("escrow.emails", description: "Emails, by kind and outcome");
 
-    /// <summary>Open escrows by status, read from the projection by a registered callback (see EscrowHosting).</summary>
-    public static void ObserveOpenEscrows(Func<IEnumerable<Measurement<long>>> observe) =>
-        Meter.CreateObservableGauge("escrow.open", observe, description: "Escrows not yet terminal, by status");
+    /// <summary>
+    /// Open escrows by status, read from the projection by the host's gauge service. The gauge lives on a meter of the
+    /// host's own <see cref="IMeterFactory"/>, so it goes with the host; on the static meter every host started in a
+    /// process (tests start hundreds) would leave its callback, and each metrics reader a stream for it, behind.
+    /// </summary>
+    public static void ObserveOpenEscrows(IMeterFactory meters, Func<IEnumerable<Measurement<long>>> observe) =>
+        meters.Create(Name).CreateObservableGauge("escrow.open", observe, description: "Escrows not yet terminal, by status");
 }

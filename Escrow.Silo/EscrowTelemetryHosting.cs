@@ -51,14 +51,14 @@ public static class EscrowTelemetryHosting
 }
 
 /// <summary>Reads the open escrows per status from the projection every 15 s for the escrow.open gauge.</summary>
-public sealed partial class OpenEscrowsGauge(IEscrowStore store, ILogger<OpenEscrowsGauge> logger) : BackgroundService
+public sealed partial class OpenEscrowsGauge(IEscrowStore store, IMeterFactory meters, ILogger<OpenEscrowsGauge> logger) : BackgroundService
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(15);
     private volatile IReadOnlyList<StatusCount> _counts = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        EscrowTelemetry.ObserveOpenEscrows(() => _counts
+        EscrowTelemetry.ObserveOpenEscrows(meters, () => _counts
             .Where(c => EscrowStatusNames.TryParseWire(c.Status, out var status) && !status.IsTerminal())
             .Select(c => new Measurement<long>(c.Count, new KeyValuePair<string, object?>("status", c.Status), new KeyValuePair<string, object?>("currency", c.Currency))));
         using var timer = new PeriodicTimer(Interval);
