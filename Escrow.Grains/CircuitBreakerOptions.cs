@@ -33,7 +33,8 @@ public sealed class CircuitBreakerOptions
         var entries = AmountPerWindowMax.ToDictionary(e => e.Key.Trim().ToUpperInvariant(), e => e.Value, StringComparer.Ordinal);
         if (RefundAmountPerWindowMaxMinor is not null && enabled.Count > 1)
         {
-            errors.Add($"CircuitBreaker:RefundAmountPerWindowMaxMinor is one cap for one currency, but Escrow:Currencies enables {string.Join(", ", enabled)}: "
+            errors.Add($"CircuitBreaker:RefundAmountPerWindowMaxMinor is one cap for one currency, but Escrow:Currencies enables "
+                + $"{string.Join(", ", enabled)}: "
                 + $"remove it and set {string.Join(" and ", enabled.Select(c => $"CircuitBreaker:AmountPerWindowMax:{c}"))} instead.");
         }
         foreach (var currency in enabled)
@@ -42,7 +43,8 @@ public sealed class CircuitBreakerOptions
             {
                 if (RefundAmountPerWindowMaxMinor is not null)
                 {
-                    errors.Add($"CircuitBreaker:AmountPerWindowMax:{currency} and CircuitBreaker:RefundAmountPerWindowMaxMinor are both set: keep only CircuitBreaker:AmountPerWindowMax:{currency}.");
+                    errors.Add($"CircuitBreaker:AmountPerWindowMax:{currency} and CircuitBreaker:RefundAmountPerWindowMaxMinor are both "
+                        + $"set: keep only CircuitBreaker:AmountPerWindowMax:{currency}.");
                 }
             }
             else if (RefundAmountPerWindowMaxMinor is { } single)
@@ -59,7 +61,8 @@ public sealed class CircuitBreakerOptions
             }
             else
             {
-                errors.Add($"CircuitBreaker:AmountPerWindowMax:{currency} is required: the most refunded in {currency} per window, in minor units (Escrow:Currencies enables {currency}).");
+                errors.Add($"CircuitBreaker:AmountPerWindowMax:{currency} is required: the most refunded in {currency} per window, in "
+                    + $"minor units (Escrow:Currencies enables {currency}).");
                 continue;
             }
             if (cap < 1)
@@ -83,7 +86,8 @@ public sealed class CircuitBreakerOptionsValidator(IOptions<EscrowOptions> escro
     public ValidateOptionsResult Validate(string? name, CircuitBreakerOptions o) => new OptionsErrors()
         .If(o.RefundsPerWindowMax < 1, "CircuitBreaker:RefundsPerWindowMax must be at least 1 (default 50).")
         .If(o.RefundAmountPerWindowMaxMinor is < 1,
-            "CircuitBreaker:RefundAmountPerWindowMaxMinor must be at least 1 minor unit (better: CircuitBreaker:AmountPerWindowMax:EUR=10000).")
+            "CircuitBreaker:RefundAmountPerWindowMaxMinor must be at least 1 minor unit (better: "
+                + "CircuitBreaker:AmountPerWindowMax:EUR=10000).")
         .AddRange(o.AmountCaps(escrow.Value.EnabledCurrencies).Errors)
         .If(o.Window <= TimeSpan.Zero, "CircuitBreaker:Window must be a positive ISO 8601 duration (default PT10M).")
         .Result();

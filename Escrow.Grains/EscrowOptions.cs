@@ -56,7 +56,8 @@ public sealed class EscrowOptions
     public List<string> Currencies { get; set; } = [];
 
     /// <summary>The enabled currencies, upper case, in the order configured (the first one is shown first).</summary>
-    public IReadOnlyList<string> EnabledCurrencies => Currencies.Count > 0 ? Currencies.Select(c => (c ?? "").Trim().ToUpperInvariant()).ToArray() : DefaultCurrencies;
+    public IReadOnlyList<string> EnabledCurrencies =>
+        Currencies.Count > 0 ? Currencies.Select(c => (c ?? "").Trim().ToUpperInvariant()).ToArray() : DefaultCurrencies;
 
     public static IReadOnlyList<string> DefaultCurrencies { get; } = ["EUR"];
 
@@ -107,12 +108,14 @@ public sealed class EscrowOptionsValidator : IValidateOptions<EscrowOptions>
         var errors = new OptionsErrors()
             .If(o.ResponseWindows.Any(w => w.Duration <= TimeSpan.Zero),
                 "Escrow:ResponseWindows:N:Duration must be a positive ISO 8601 duration such as PT24H.")
-            .If(o.ResponseWindows.Any(w => w.PriceMultiplier <= 0), "Escrow:ResponseWindows:N:PriceMultiplier must be greater than 0, e.g. 1.5.")
+            .If(o.ResponseWindows.Any(w =>
+                w.PriceMultiplier <= 0), "Escrow:ResponseWindows:N:PriceMultiplier must be greater than 0, e.g. 1.5.")
             .If(o.ResponseWindows.GroupBy(w => w.Duration).Any(g => g.Count() > 1),
                 "Escrow:ResponseWindows lists the same Duration twice; give each window once.")
             .If(o.ReplyGrace < TimeSpan.Zero, "Escrow:ReplyGrace must not be negative (default PT15M).")
             .If(longest + o.ReplyGrace >= LongestHold,
-                $"The longest response window ({XmlConvert.ToString(longest)}) plus Escrow:ReplyGrace ({XmlConvert.ToString(o.ReplyGrace)}) "
+                $"The longest response window ({XmlConvert.ToString(longest)}) plus Escrow:ReplyGrace "
+                    + $"({XmlConvert.ToString(o.ReplyGrace)}) "
                 + "must be under 6 days: card authorisations expire after 7. Shorten the window or the grace.")
             .If(o.UnpaidExpiry <= TimeSpan.Zero, "Escrow:UnpaidExpiry must be positive (default PT30M).")
             .If(retry.MaxAttempts < 1 || retry.FirstDelay <= TimeSpan.Zero || retry.MaxDelay < retry.FirstDelay,

@@ -26,7 +26,9 @@ public sealed class MonitorOptions
     /// <summary>The most stuck escrows one check alerts about; the rest wait for the next check.</summary>
     public int EscrowsPerCheckMax { get; set; } = 1_000;
 
-    public StuckRules Rules() => new(HeldPastReplyDeadlineStuckAfter, ProcessingStuckAfter, RefundPendingStuckAfter, PendingUserSetupStuckAfter, TransferFailedStuckAfter, EffectStuckAfter);
+    public StuckRules Rules() =>
+        new(HeldPastReplyDeadlineStuckAfter, ProcessingStuckAfter, RefundPendingStuckAfter, PendingUserSetupStuckAfter,
+            TransferFailedStuckAfter, EffectStuckAfter);
 }
 
 public sealed class MonitorOptionsValidator : IValidateOptions<MonitorOptions>

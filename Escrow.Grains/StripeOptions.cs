@@ -41,7 +41,8 @@ public sealed class StripeOptions
     public int EffectiveMaxRequestsPerSecond => MaxRequestsPerSecond ?? SecretKey switch
     {
         null or "" or SandboxSecretKey => 0,
-        _ when SecretKey.StartsWith("sk_live_", StringComparison.Ordinal) || SecretKey.StartsWith("rk_live_", StringComparison.Ordinal) => 80,
+        _ when SecretKey.StartsWith("sk_live_", StringComparison.Ordinal) || SecretKey.StartsWith("rk_live_", StringComparison.Ordinal) =>
+            80,
         _ => 20,
     };
 
@@ -57,7 +58,8 @@ public sealed class StripeOptionsValidator : IValidateOptions<StripeOptions>
 {
     public ValidateOptionsResult Validate(string? name, StripeOptions o) => new OptionsErrors()
         .If(string.IsNullOrWhiteSpace(o.SecretKey),
-            "Stripe:SecretKey is missing: set Stripe__SecretKey (sk_live_… or sk_test_…), or leave Stripe unconfigured in Escrow.Api to use the sandbox.")
+            "Stripe:SecretKey is missing: set Stripe__SecretKey (sk_live_… or sk_test_…), or leave Stripe unconfigured in Escrow.Api to "
+                + "use the sandbox.")
         .If(string.IsNullOrWhiteSpace(o.WebhookSecret) || !o.WebhookSecret.StartsWith("whsec_", StringComparison.Ordinal),
             "Stripe:WebhookSecret must be the endpoint's signing secret (whsec_…): set Stripe__WebhookSecret.")
         .If(StripeOptions.Secrets(o.ConnectWebhookSecret).Any(s => !s.StartsWith("whsec_", StringComparison.Ordinal)),

@@ -19,6 +19,7 @@ public sealed class TokenOptionsValidator : IValidateOptions<TokenOptions>
 {
     public ValidateOptionsResult Validate(string? name, TokenOptions o) => new OptionsErrors()
         .If(o.Secrets.All(string.IsNullOrWhiteSpace),
-            "Tokens:Secrets: no secret configured; set Tokens__Secrets__0 to a random value of at least 24 characters (it signs access and reply tokens).")
+            "Tokens:Secrets: no secret configured; set Tokens__Secrets__0 to a random value of at least 24 characters (it signs access "
+                + "and reply tokens).")
         .Result();
 }

@@ -55,7 +55,8 @@ public sealed class SiloOptions
         // One value with several thumbprints (an environment variable) as well as a list.
         if (section.GetSection("Tls:TrustedThumbprints").Value is { } single)
         {
-            options.Tls.TrustedThumbprints = [.. single.Split([',', ' ', ';'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+            options.Tls.TrustedThumbprints = [.. single.Split([',', ' ', ';'],
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
         }
         var result = new SiloOptionsValidator().Validate(null, options);
         return result.Failed ? throw new OptionsValidationException(Section, typeof(SiloOptions), result.Failures) : options;
@@ -88,9 +89,11 @@ public sealed class SiloOptionsValidator : IValidateOptions<SiloOptions>
         var untrustable = thumbprints.FindIndex(t => SiloTlsOptions.Normalized(t) is not { Length: 64 } hex || !hex.All(Uri.IsHexDigit));
         return new OptionsErrors()
             .If(o.IsAdoNetCluster && !string.IsNullOrWhiteSpace(advertised) && !IPAddress.TryParse(advertised, out _),
-                $"Silo:AdvertisedAddress must be an IP address (e.g. 10.0.0.5, or 127.0.0.1 for a cluster on one machine), not '{advertised}'.")
+                $"Silo:AdvertisedAddress must be an IP address (e.g. 10.0.0.5, or 127.0.0.1 for a cluster on one machine), not "
+                    + $"'{advertised}'.")
             .If(o.Tls.IsOn && untrustable >= 0,
-                $"Silo:Tls:TrustedThumbprints holds '{(untrustable >= 0 ? thumbprints[untrustable] : null)}', not a SHA-256 thumbprint (64 hexadecimal digits).")
+                $"Silo:Tls:TrustedThumbprints holds '{(untrustable >= 0 ? thumbprints[untrustable] : null)}', not a SHA-256 thumbprint "
+                    + $"(64 hexadecimal digits).")
             .Result();
     }
 }

@@ -97,16 +97,12 @@ public sealed class StripeIdempotencyAndFaultTests
         await using var host = await SandboxTestHost.StartAsync();
         host.Sandbox.InjectFault(SandboxOperations.PaymentIntentsCreate, SandboxFaultKind.ServerError);
 
-        var ex = await Assert.ThrowsAsync<StripeException>(() => host.AuthoriseAsync(5000, "auth-1"));
+        var ex = await ServerErrorPerformingNothingAsync(host, "auth-1");
 
-        Assert.Equal(HttpStatusCode.InternalServerError, ex.HttpStatusCode);
         Assert.Equal("api_error", ex.StripeError.Type);
-        Assert.Empty(host.Sandbox.PaymentIntents);
         Assert.Empty(host.Sandbox.Events);
-        var replayed = await Assert.ThrowsAsync<StripeException>(() => host.AuthoriseAsync(5000, "auth-1"));
-        Assert.Equal(HttpStatusCode.InternalServerError, replayed.HttpStatusCode);
+        await ServerErrorPerformingNothingAsync(host, "auth-1");
         Assert.Contains(host.Sandbox.Requests, r => r.IdempotencyKey == "auth-1" && r.Replayed && r.StatusCode == 500);
-        Assert.Empty(host.Sandbox.PaymentIntents);
 
         // The next attempt's key performs it.
         var retried = await host.AuthoriseAsync(5000, "auth-1/1");
@@ -118,14 +114,10 @@ public sealed class StripeIdempotencyAndFaultTests
     public async Task A_server_error_before_execution_performs_nothing_saves_nothing_and_a_retry_with_the_same_key_performs_it()
     {
         await using var host = await SandboxTestHost.StartAsync();
-        using var fault = await host.Http.PostAsJsonAsync("/_sandbox/stripe/faults",
-            new { operation = "payment_intents.create", kind = "server_error_before_execution", times = 1 });
-        fault.EnsureSuccessStatusCode();
+        await InjectOverHttpAsync(host, "payment_intents.create", "server_error_before_execution");
 
-        var ex = await Assert.ThrowsAsync<StripeException>(() => host.AuthoriseAsync(5000, "auth-1"));
+        await ServerErrorPerformingNothingAsync(host, "auth-1");
 
-        Assert.Equal(HttpStatusCode.InternalServerError, ex.HttpStatusCode);
-        Assert.Empty(host.Sandbox.PaymentIntents);
         var retried = await host.AuthoriseAsync(5000, "auth-1");
         Assert.Equal("requires_capture", retried.Status);
         Assert.Single(host.Sandbox.PaymentIntents);
@@ -135,9 +127,7 @@ public sealed class StripeIdempotencyAndFaultTests
     public async Task A_rate_limit_fault_set_over_http_answers_429_with_retry_after_and_performs_nothing()
     {
         await using var host = await SandboxTestHost.StartAsync();
-        using var fault = await host.Http.PostAsJsonAsync("/_sandbox/stripe/faults",
-            new { operation = "accounts.create", kind = "rate_limited", times = 1 });
-        fault.EnsureSuccessStatusCode();
+        await InjectOverHttpAsync(host, "accounts.create", "rate_limited");
 
         var ex = await Assert.ThrowsAsync<StripeException>(() => host.CreateAccountAsync(enablePayouts: false));
 
@@ -165,5 +155,21 @@ public sealed class StripeIdempotencyAndFaultTests
         Assert.Equal(HttpStatusCode.OK, good.StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, cleared.StatusCode);
         Assert.Equal("requires_capture", pi.Status);
+    }
+
+    /// <summary>A fault set through the sandbox's own HTTP route, as a test outside the process would set it.</summary>
+    private static async Task InjectOverHttpAsync(SandboxTestHost host, string operation, string kind)
+    {
+        using var fault = await host.Http.PostAsJsonAsync("/_sandbox/stripe/faults", new { operation, kind, times = 1 });
+        fault.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>Authorises with <paramref name="key"/>: Stripe answers 500 and no PaymentIntent exists.</summary>
+    private static async Task<StripeException> ServerErrorPerformingNothingAsync(SandboxTestHost host, string key)
+    {
+        var ex = await Assert.ThrowsAsync<StripeException>(() => host.AuthoriseAsync(5000, key));
+        Assert.Equal(HttpStatusCode.InternalServerError, ex.HttpStatusCode);
+        Assert.Empty(host.Sandbox.PaymentIntents);
+        return ex;
     }
 }

@@ -105,7 +105,7 @@ public sealed class TransferAdoptionSecurityTests(GrainClusterFixture f) : IClas
     }
 }
 
-/// <summary>The attacks of issue 21 through the webhook: signed events that name a victim's escrow.</summary>
+/// <summary>Attacks through the webhook: signed events that name a victim's escrow.</summary>
 public sealed class ForgedStripeEventSecurityTests(InMemoryApiFixture fixture) : IClassFixture<InMemoryApiFixture>
 {
     private EscrowApiFactory App => fixture.Factory;

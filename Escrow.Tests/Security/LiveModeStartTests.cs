@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 namespace Escrow.Tests.Security;
 
 /// <summary>
-/// Issue 21, items 1 and 2: a real Stripe key never runs beside a sandbox or a public secret. Each test starts (or
+/// A real Stripe key never runs beside a sandbox or a public secret. Each test starts (or
 /// checks) the service with the configuration an attacker or a careless deployment would give it.
 /// </summary>
 public sealed class LiveModeStartTests

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Escrow.Tests.Security;
 
 /// <summary>
-/// Items 1 and 2 end to end: <c>dotnet publish</c> of Escrow.Api (once per run, from the build the tests use), started
+/// Live-mode start refusals end to end: <c>dotnet publish</c> of Escrow.Api (once per run, from the build the tests use), started
 /// as its own process with environment variables, as an operator would start it.
 /// </summary>
 public sealed class PublishedProcessStartTests(PublishedApi published) : IClassFixture<PublishedApi>
@@ -13,18 +13,23 @@ public sealed class PublishedProcessStartTests(PublishedApi published) : IClassF
     private static Dictionary<string, string> LiveEnvironment() =>
         LiveModeStartTests.SafeLive().ToDictionary(kv => kv.Key.Replace(":", "__", StringComparison.Ordinal), kv => kv.Value!);
 
+    /// <summary>Runs the published API until it exits: refused with the start refusal's exit code, each line printed, never listening.</summary>
+    private async Task RefusesToStartAsync(Dictionary<string, string> environment, params string[] expected)
+    {
+        var (exitCode, output) = await published.RunUntilExitAsync(environment, ExitWait);
+
+        Assert.True(exitCode == StartRefusal.ExitCode, $"exit code {exitCode}:\n{output}");
+        Assert.All(expected, line => Assert.Contains(line, output, StringComparison.Ordinal));
+        Assert.DoesNotContain("Escrow API listening", output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Published_api_with_a_real_looking_stripe_key_and_the_postmark_sandbox_refuses_to_start()
     {
         var env = LiveEnvironment();
         env.Remove("Postmark__ServerToken");
 
-        var (exitCode, output) = await published.RunUntilExitAsync(env, ExitWait);
-
-        Assert.True(exitCode == StartRefusal.ExitCode, $"exit code {exitCode}:\n{output}");
-        Assert.Contains("refuses to start in live mode", output, StringComparison.Ordinal);
-        Assert.Contains("- Postmark:ServerToken:", output, StringComparison.Ordinal);
-        Assert.DoesNotContain("Escrow API listening", output, StringComparison.Ordinal);
+        await RefusesToStartAsync(env, "refuses to start in live mode", "- Postmark:ServerToken:");
     }
 
     [Fact]
@@ -34,12 +39,7 @@ public sealed class PublishedProcessStartTests(PublishedApi published) : IClassF
         env["Stripe__WebhookSecret"] = "whsec_compose_dev_only";
         env["Api__AdminKeys__0"] = "compose-dev-admin-key-0";
 
-        var (exitCode, output) = await published.RunUntilExitAsync(env, ExitWait);
-
-        Assert.True(exitCode == StartRefusal.ExitCode, $"exit code {exitCode}:\n{output}");
-        Assert.Contains("- Stripe:WebhookSecret: a public development value", output, StringComparison.Ordinal);
-        Assert.Contains("- Api:AdminKeys:0: a public development value", output, StringComparison.Ordinal);
-        Assert.DoesNotContain("Escrow API listening", output, StringComparison.Ordinal);
+        await RefusesToStartAsync(env, "- Stripe:WebhookSecret: a public development value", "- Api:AdminKeys:0: a public development value");
     }
 
     [Fact]
