@@ -7,9 +7,7 @@ public sealed class ConcurrentReplyTests
     public async Task Ten_concurrent_replies_by_api_and_email_release_once_with_exactly_one_capture_and_one_transfer()
     {
         await using var app = await LifecycleApp.StartAsync("concurrent_replies");
-        var recipient = await app.PayableRecipientAsync();
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var (escrow, id) = await app.HeldEscrowOfNewRecipientAsync();
         var piId = escrow.PaymentIntentId();
         _ = await app.ReplyTokenOfAsync(id);
 

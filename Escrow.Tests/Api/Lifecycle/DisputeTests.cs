@@ -5,9 +5,7 @@ public sealed class DisputeTests
 {
     private static async Task<(Guid Id, string TransferId, string ChargeId)> ReleasedAsync(EscrowApiFactory app)
     {
-        var recipient = await app.PayableRecipientAsync();
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var (escrow, id) = await app.HeldEscrowOfNewRecipientAsync();
         (await app.ReplyAsync(id)).EnsureSuccessStatusCode();
         var released = await app.WaitForStatusAsync(id, "released");
         var charge = app.Stripe.GetPaymentIntent(escrow.PaymentIntentId())!.LatestCharge!;

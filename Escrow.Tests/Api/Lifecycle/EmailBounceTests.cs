@@ -7,8 +7,7 @@ public sealed class EmailBounceTests
     public async Task A_bounced_new_message_of_a_held_escrow_is_logged_by_its_message_id_and_raises_recipient_unreachable_once()
     {
         await using var app = new EscrowApiFactory();
-        var recipient = await app.PayableRecipientAsync();
-        var id = (await app.CreateHeldEscrowAsync(recipient)).Id();
+        var (_, id) = await app.HeldEscrowOfNewRecipientAsync();
         var sent = await SentAsync(app, id, "new-message");
 
         var first = await PostBounceAsync(app, Bounce(7001, sent.ProviderMessageId, "alice@example.com"));
@@ -47,8 +46,7 @@ public sealed class EmailBounceTests
     public async Task A_bounce_without_credentials_or_an_id_or_with_a_nul_in_a_field_never_answers_5xx_and_an_unauthorised_one_records_nothing()
     {
         await using var app = new EscrowApiFactory();
-        var recipient = await app.PayableRecipientAsync();
-        var id = (await app.CreateHeldEscrowAsync(recipient)).Id();
+        var (_, id) = await app.HeldEscrowOfNewRecipientAsync();
         var sent = await SentAsync(app, id, "new-message");
 
         var wrong = await PostBounceAsync(app, Bounce(7004, sent.ProviderMessageId, "alice@example.com"), password: "wrong-password");

@@ -23,6 +23,13 @@ internal static class LifecycleApp
         return id;
     }
 
+    /// <summary>A held escrow of a new payable recipient: the start of most lifecycle tests.</summary>
+    public static async Task<(JsonElement Escrow, Guid Id)> HeldEscrowOfNewRecipientAsync(this EscrowApiFactory app)
+    {
+        var escrow = await app.CreateHeldEscrowAsync(await app.PayableRecipientAsync());
+        return (escrow, escrow.Id());
+    }
+
     /// <summary>Creates the recipient's Express account (POST onboarding-link) without completing onboarding; returns the account id.</summary>
     public static async Task<string> CreateAccountAsync(this EscrowApiFactory app, string recipientId)
     {

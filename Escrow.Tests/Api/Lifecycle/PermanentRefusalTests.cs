@@ -7,9 +7,7 @@ public sealed class PermanentRefusalTests
     public async Task A_cancel_Stripe_refuses_for_good_is_asked_once_alerted_once_and_an_operator_refund_then_cancels_under_a_new_key()
     {
         await using var app = await LifecycleApp.StartAsync("refusal_cancel");
-        var recipient = await app.PayableRecipientAsync();
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var (escrow, id) = await app.HeldEscrowOfNewRecipientAsync();
         var pi = escrow.PaymentIntentId();
         var cancelPath = $"/v1/payment_intents/{pi}/cancel";
         app.Stripe.InjectFault(SandboxOperations.PaymentIntentsCancel, SandboxFaultKind.Refused, 1);

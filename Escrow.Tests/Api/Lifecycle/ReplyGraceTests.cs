@@ -7,9 +7,7 @@ public sealed class ReplyGraceTests
     public async Task A_reply_one_second_before_deadline_plus_grace_releases_with_one_capture_and_one_transfer()
     {
         await using var app = await LifecycleApp.StartAsync("grace_in_time");
-        var recipient = await app.PayableRecipientAsync();
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var (escrow, id) = await app.HeldEscrowOfNewRecipientAsync();
         var replyDeadline = escrow.GetProperty("replyDeadline").GetDateTimeOffset();
         var expiresAt = escrow.GetProperty("expiresAt").GetDateTimeOffset();
         Assert.True(replyDeadline > expiresAt, "the reply deadline includes the grace");

@@ -12,7 +12,7 @@ public sealed class StripeFaultTests
     public async Task A_transfer_that_fails_shows_transfer_failed_and_after_the_retry_delay_is_released_with_exactly_one_transfer()
     {
         await using var app = await LifecycleApp.StartAsync("fault_transfer_error", FastRetry);
-        var (escrow, id) = await HeldAsync(app);
+        var (escrow, id) = await app.HeldEscrowOfNewRecipientAsync();
 
         // Stripe.net retries the 500 twice with the same key, and Stripe replays the saved 500 to both: one fault fails the call.
         app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.ServerError, 1);
@@ -34,13 +34,10 @@ public sealed class StripeFaultTests
     public async Task A_single_transfer_server_error_is_absorbed_and_the_escrow_is_released_with_exactly_one_transfer()
     {
         await using var app = await LifecycleApp.StartAsync("fault_transfer_once", FastRetry);
-        var (escrow, id) = await HeldAsync(app);
+        var (_, id) = await app.HeldEscrowOfNewRecipientAsync();
 
-        app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.ServerError, 1);
-        Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
-        var released = await ReleasedAfterAnyRetryAsync(app, id);
-        var transfer = Assert.Single(app.TransfersOf(id));
-        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+        await ReleasedThroughOneTransferFaultAsync(app, id, SandboxFaultKind.ServerError);
+
         Assert.Contains(app.Stripe.Requests, r => r.Operation == SandboxOperations.TransfersCreate && r.StatusCode == 500);
     }
 
@@ -48,15 +45,11 @@ public sealed class StripeFaultTests
     public async Task A_transfer_whose_answer_is_lost_is_made_once_and_the_escrow_is_released_with_that_transfer()
     {
         await using var app = await LifecycleApp.StartAsync("fault_transfer_lost", FastRetry);
-        var (escrow, id) = await HeldAsync(app);
+        var (escrow, id) = await app.HeldEscrowOfNewRecipientAsync();
 
-        app.Stripe.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.LostResponse, 1);
-        Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
-        var released = await ReleasedAfterAnyRetryAsync(app, id);
+        var transfer = await ReleasedThroughOneTransferFaultAsync(app, id, SandboxFaultKind.LostResponse);
 
-        var transfer = Assert.Single(app.TransfersOf(id));
         Assert.Equal(escrow.GetProperty("recipientShareMinor").GetInt64(), transfer.Amount);
-        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
         // The performed request was answered 500 (its answer "lost"); no later request made a second transfer.
         Assert.Contains(app.Stripe.Requests, r => r.Operation == SandboxOperations.TransfersCreate && !r.Replayed && r.StatusCode == 500);
     }
@@ -65,7 +58,7 @@ public sealed class StripeFaultTests
     public async Task A_transfer_whose_answers_are_all_lost_is_adopted_from_the_transfer_group_instead_of_paid_twice()
     {
         await using var app = await LifecycleApp.StartAsync("fault_transfer_adopt", FastRetry);
-        var (escrow, id) = await HeldAsync(app);
+        var (escrow, id) = await app.HeldEscrowOfNewRecipientAsync();
 
         // The transfer is made but every answer, including Stripe.net's own retries, is lost: the gateway reports a
         // failure although the transfer exists, and the retry must find it by transfer_group instead of paying again.
@@ -85,7 +78,7 @@ public sealed class StripeFaultTests
     public async Task A_capture_server_error_saved_under_its_key_is_retried_with_the_next_key_and_captures_once()
     {
         await using var app = await LifecycleApp.StartAsync("fault_capture", FastRetry);
-        var (escrow, id) = await HeldAsync(app);
+        var (escrow, id) = await app.HeldEscrowOfNewRecipientAsync();
         var piId = escrow.PaymentIntentId();
 
         app.Stripe.InjectFault(SandboxOperations.PaymentIntentsCapture, SandboxFaultKind.ServerError, 1);
@@ -105,7 +98,7 @@ public sealed class StripeFaultTests
     public async Task A_deadline_cancel_server_error_is_retried_with_the_next_key_and_refunds_the_escrow()
     {
         await using var app = await LifecycleApp.StartAsync("fault_cancel", FastRetry);
-        var (escrow, id) = await HeldAsync(app);
+        var (escrow, id) = await app.HeldEscrowOfNewRecipientAsync();
         var piId = escrow.PaymentIntentId();
 
         app.Stripe.InjectFault(SandboxOperations.PaymentIntentsCancel, SandboxFaultKind.ServerError, 1);
@@ -118,10 +111,18 @@ public sealed class StripeFaultTests
         Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/cancel/1" && r.StatusCode == 200);
     }
 
-    private static async Task<(JsonElement Escrow, Guid Id)> HeldAsync(EscrowApiFactory app)
+    /// <summary>
+    /// One fault of <paramref name="kind"/> on the transfer, then the reply: the escrow ends released with exactly one
+    /// transfer, the one its view names.
+    /// </summary>
+    private static async Task<SandboxTransfer> ReleasedThroughOneTransferFaultAsync(EscrowApiFactory app, Guid id, SandboxFaultKind kind)
     {
-        var escrow = await app.CreateHeldEscrowAsync(await app.PayableRecipientAsync());
-        return (escrow, escrow.Id());
+        app.Stripe.InjectFault(SandboxOperations.TransfersCreate, kind, 1);
+        Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
+        var released = await ReleasedAfterAnyRetryAsync(app, id);
+        var transfer = Assert.Single(app.TransfersOf(id));
+        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+        return transfer;
     }
 
     /// <summary>The released escrow, after the transfer's retry delay (on the fake clock) when its first try failed.</summary>
