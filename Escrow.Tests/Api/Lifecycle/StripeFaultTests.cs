@@ -24,9 +24,8 @@ public sealed class StripeFaultTests
         Assert.Contains("transfer_failed", released.Statuses());
         // The retry used the next attempt's key: the first one only ever answers its saved 500.
         Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/transfer/1" && r.StatusCode == 200);
-        var transfer = Assert.Single(app.TransfersOf(id));
+        var transfer = OnlyTransferNamedBy(app, id, released);
         Assert.Equal(escrow.GetProperty("recipientShareMinor").GetInt64(), transfer.Amount);
-        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
         Assert.Single(app.SucceededCaptures(escrow.PaymentIntentId()));
     }
 
@@ -68,8 +67,7 @@ public sealed class StripeFaultTests
         var released = await ReleasedAfterAnyRetryAsync(app, id);
         Assert.Contains("transfer_failed", released.Statuses());
 
-        var transfer = Assert.Single(app.TransfersOf(id));
-        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+        var transfer = OnlyTransferNamedBy(app, id, released);
         Assert.Equal(escrow.GetProperty("recipientShareMinor").GetInt64(), transfer.Amount);
         Assert.Contains("transfer_adopted", released.Events());
     }
@@ -90,8 +88,7 @@ public sealed class StripeFaultTests
         Assert.Contains(app.Stripe.Requests, r => r.IdempotencyKey == $"escrow/{id:D}/capture/1" && r.StatusCode == 200);
         Assert.Single(app.SucceededCaptures(piId));
         Assert.Equal("succeeded", app.Stripe.GetPaymentIntent(piId)!.Status);
-        var transfer = Assert.Single(app.TransfersOf(id));
-        Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
+        OnlyTransferNamedBy(app, id, released);
     }
 
     [Fact]
@@ -119,7 +116,12 @@ public sealed class StripeFaultTests
     {
         app.Stripe.InjectFault(SandboxOperations.TransfersCreate, kind, 1);
         Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
-        var released = await ReleasedAfterAnyRetryAsync(app, id);
+        return OnlyTransferNamedBy(app, id, await ReleasedAfterAnyRetryAsync(app, id));
+    }
+
+    /// <summary>The escrow's only transfer at Stripe, which its released view names.</summary>
+    private static SandboxTransfer OnlyTransferNamedBy(EscrowApiFactory app, Guid id, JsonElement released)
+    {
         var transfer = Assert.Single(app.TransfersOf(id));
         Assert.Equal(transfer.Id, released.GetProperty("transferId").GetString());
         return transfer;
