@@ -54,7 +54,7 @@ builder.UseOrleans(silo => silo.AddEscrow(builder.Configuration));
 var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
-app.UseRateLimiter();
+app.UseEscrowRateLimits();
 app.UseMiddleware<RequestBodyGuard>();
 app.UseAuthorization();
 

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.TestingHost;
@@ -114,6 +115,9 @@ public sealed class EscrowApiFactory : WebApplicationFactory<Escrow.Api.Hosting.
             // A graceful stop (grains deactivated, state written) takes under a second alone, but the whole suite runs
             // beside chromium and many PostgreSQL clusters on two cores: the default 30 s cut one short there.
             services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(2));
+            // Handlers that never expire: an expired handler is held by the client factory's process-wide cleanup timer
+            // until nothing references it, and here it references the test server, which references it back.
+            services.ConfigureAll<HttpClientFactoryOptions>(o => o.HandlerLifetime = Timeout.InfiniteTimeSpan);
             if (!_kestrel)
             {
                 foreach (var name in new[] { EscrowHosting.StripeHttpClient, EscrowHosting.PostmarkHttpClient, SandboxOptions.WebhookHttpClientName })

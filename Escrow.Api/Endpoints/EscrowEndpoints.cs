@@ -46,7 +46,7 @@ public static partial class EscrowEndpoints
     public static void MapEscrows(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/escrows").WithTags("Escrows");
-        group.MapPost("/", CreateAsync).RequireRateLimiting(RateLimits.Senders)
+        group.MapPost("/", CreateAsync).RateLimited(RateLimits.Senders)
             .Describe("createEscrow", "Create an escrow (hold the sender's payment)",
                 "Anonymous (rate limited per address). Requires an `Idempotency-Key` header: a retry with the same key and body returns the same escrow; "
                 + "the same key with another body is refused (422). The price comes from the recipient's pricing for the chosen response window. "
@@ -60,7 +60,7 @@ public static partial class EscrowEndpoints
             .Produces<EscrowResponse>(StatusCodes.Status201Created)
             .Problems(StatusCodes.Status402PaymentRequired, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity,
                 StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable);
-        group.MapGet("/{id}", GetAsync).RequireRateLimiting(RateLimits.Readers)
+        group.MapGet("/{id}", GetAsync).RateLimited(RateLimits.Readers)
             .Describe("getEscrow", "Read an escrow with its history",
                 "The sender reads it with the access token returned by the create (`Authorization: Bearer <accessToken>`); the platform with its key. "
                 + "A token that does not open this escrow answers 401, the same whether the escrow exists or not. Reads by token are rate limited per address (429).")

@@ -40,3 +40,21 @@ public sealed class TelemetryLifetimeTests
         Assert.All(left, g => Assert.NotNull(g.Meter.Scope));
     }
 }
+
+/// <summary>The rate limiter is the host's: its timers stop with the host instead of keeping it alive.</summary>
+public sealed class RateLimiterLifetimeTests
+{
+    [Fact]
+    public async Task The_rate_limiter_is_disposed_with_its_host()
+    {
+        Escrow.Api.Hosting.RateLimits limits;
+        await using (var app = new EscrowApiFactory())
+        {
+            _ = app.Server;
+            limits = app.Services.GetRequiredService<Escrow.Api.Hosting.RateLimits>();
+            Assert.True(limits.Admits(new Microsoft.AspNetCore.Http.DefaultHttpContext()));
+        }
+
+        Assert.Throws<ObjectDisposedException>(() => limits.Admits(new Microsoft.AspNetCore.Http.DefaultHttpContext()));
+    }
+}
