@@ -114,6 +114,8 @@ public sealed partial class EscrowMachine(EscrowPolicy policy)
             (EscrowStatus.AwaitingPayment, UnpaidExpired) => Decision.Reject(s, Rejection.NotDueYet),
             (_, UnpaidExpired) => Decision.Reject(s, Rejection.NotAllowed(s.Status, c)),
 
+            // One reply releases once: after an operator refund of a paid escrow only an operator release pays again.
+            (_, AcceptReply) when s.Reply is not null => Decision.Reject(s, Rejection.AlreadyReplied),
             (EscrowStatus.Held, AcceptReply r) when s.ReplyTimingOf(r.ReceivedAt) != ReplyTiming.TooLate =>
                 Release(s, r.ReceivedAt, r.Source, r.ReplyText, now),
             (EscrowStatus.Held, AcceptReply) => Decision.Reject(s, Rejection.ReplyTooLate),

@@ -49,6 +49,21 @@ public sealed class RefundAfterReleaseTests
         Assert.Equal("already_done", s.Decide(late, s.StatusChangedAt.AddHours(4)).Rejection?.Code);
     }
 
+    /// <summary>Simulation seed 8355: the reply, delivered again, released a second time under the reversed transfer's key.</summary>
+    [Fact]
+    public void A_reply_delivered_again_after_the_share_was_reversed_and_the_refund_refused_releases_nothing()
+    {
+        var s = Refunding();
+        s = s.Then(new TransferReversalMade(s.EffectId(EffectKind.ReverseTransfer), "trr_1"), s.StatusChangedAt.AddMinutes(1));
+        s = s.Then(new EffectFailed(s.EffectId(EffectKind.RefundPayment), "charge_already_refunded", Permanent: true),
+            s.StatusChangedAt.AddMinutes(2));
+        Assert.Equal(EscrowStatus.RefundPending, s.Status);
+        Assert.True(s.ShareReversed);
+
+        var again = new AcceptReply(AnEscrow.T0.AddHours(2), "email", "Here are the slides.");
+        Assert.Equal("already_replied", s.Decide(again, s.StatusChangedAt.AddDays(1)).Rejection?.Code);
+    }
+
     [Fact]
     public void A_reversal_refused_for_lack_of_balance_makes_no_refund_and_the_alert_says_why()
     {
