@@ -35,6 +35,23 @@ public sealed class DisputeTests
         Assert.Equal("already_done", s.Decide(new DisputeOpened("dp_1"), s.StatusChangedAt.AddMinutes(2)).Rejection?.Code);
     }
 
+    // Simulation seed 3671: a dispute reported for a declined escrow, then an operator cancel; the cancel waited for a
+    // dispute that never closed, and the authorisation stayed on the card of an escrow that had ended.
+    [Fact]
+    public void An_operator_cancel_during_a_dispute_still_lets_go_of_the_uncaptured_hold()
+    {
+        var s = AnEscrow.Declined();
+        s = s.Then(new DisputeOpened("dp_1"), s.StatusChangedAt.AddMinutes(20));
+        s = s.Then(new OperatorRefund("the sender asked"), s.StatusChangedAt.AddHours(1));
+
+        Assert.Equal(EscrowStatus.Cancelled, s.Status);
+        Assert.True(s.DisputeOpen);
+        var cancel = s.Outbox.Single(e => e.Kind == EffectKind.CancelPaymentIntent);
+        Assert.True(Disputes.MayRun(s, cancel));
+        Assert.False(EffectAge.HeldByDispute(s, cancel));
+        Assert.NotNull(EscrowMachine.NextDueAt(s));
+    }
+
     [Fact]
     public void Without_Disputes_ReverseTransfer_the_share_stays_with_the_recipient()
     {

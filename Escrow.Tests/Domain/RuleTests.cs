@@ -34,12 +34,12 @@ public sealed class RuleTests
     }
 
     [Fact]
-    public void While_a_dispute_is_open_every_money_movement_but_the_reversal_waits_and_so_does_the_refund_permit()
+    public void While_a_dispute_is_open_every_money_movement_but_the_reversal_and_the_cancel_waits_and_so_does_the_refund_permit()
     {
         EffectKind[] held =
         [
             EffectKind.CreatePaymentIntent, EffectKind.ConfirmPayment, EffectKind.CapturePayment, EffectKind.TransferShare,
-            EffectKind.CancelPaymentIntent, EffectKind.RefundPayment, EffectKind.RequestRefundPermit,
+            EffectKind.RefundPayment, EffectKind.RequestRefundPermit,
         ];
 
         Assert.Equal(held.Order().ToArray(), Enum.GetValues<EffectKind>().Where(Disputes.Holds).Order().ToArray());
