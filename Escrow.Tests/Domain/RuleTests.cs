@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Escrow.Tests.Domain;
 
 /// <summary>The rules that the grain, the effects and the endpoints read from one place in Domain/.</summary>
@@ -48,6 +50,19 @@ public sealed class RuleTests
         Assert.False(Disputes.MayRun(disputed, capture));
         Assert.True(Disputes.MayRun(disputed with { DisputeOpen = false }, capture));
         Assert.True(Disputes.MayRun(disputed, disputed.Outbox.First(e => e.Kind == EffectKind.SendEmail)));
+    }
+
+    [Fact]
+    public void A_command_is_named_by_its_type_in_snake_case_and_no_two_share_a_name()
+    {
+        Assert.Equal("operator_resolve_dispute", new OperatorResolveDispute("won elsewhere").Name);
+        Assert.Equal("captured", new Captured(1, "ch_1").Name);
+        Assert.Equal("deadline_passed", new DeadlinePassed().Name);
+        var commands = typeof(EscrowCommand).Assembly.GetTypes().Where(t => t.IsSubclassOf(typeof(EscrowCommand))).ToArray();
+        Assert.True(commands.Length > 30);
+        var names = commands.Select(t => ((EscrowCommand)RuntimeHelpers.GetUninitializedObject(t)).Name).ToArray();
+        Assert.All(names, n => Assert.Matches("^[a-z]+(_[a-z]+)*$", n));
+        Assert.Equal(names.Length, names.Distinct().Count());
     }
 
     [Fact]
