@@ -1,9 +1,5 @@
 using Escrow.Api.OperatorConsole;
-using Escrow.Api.Endpoints;
-using Escrow.Api.Hosting;
-using Escrow.Api.OpenApi;
 using Escrow.Sandbox;
-using Escrow.Silo;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Orleans.Dashboard;

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Grains;
 
 /// <summary>The card-testing guard (section "RateLimits", beside the per-address request limits).</summary>

@@ -1,8 +1,3 @@
-using System.Collections.Immutable;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Escrow.Grains;

@@ -1,9 +1,3 @@
-using System.Collections.Immutable;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Grains;
 
 [GenerateSerializer, Alias("escrow.client-guard-state.v1")]

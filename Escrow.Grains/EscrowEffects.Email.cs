@@ -1,7 +1,3 @@
-using Escrow.Grains.Domain;
-using Escrow.Grains.Email;
-using Escrow.Grains.Storage;
-
 namespace Escrow.Grains;
 
 // E-mails: sent at most once where Postmark allows it, checked in the log and at Postmark before a re-send.

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using Escrow.Grains.Domain;
 using Orleans.Storage;
 
 namespace Escrow.Grains;

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Logging;
-
 namespace Escrow.Grains;
 
 public sealed partial class EscrowGrain

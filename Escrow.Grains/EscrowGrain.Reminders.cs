@@ -1,5 +1,3 @@
-using Escrow.Grains.Domain;
-
 namespace Escrow.Grains;
 
 // The one reminder an escrow keeps while it has work left.

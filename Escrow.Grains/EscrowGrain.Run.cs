@@ -1,6 +1,3 @@
-using Escrow.Grains.Domain;
-using Escrow.Grains.Storage;
-
 namespace Escrow.Grains;
 
 // Deciding a command and carrying out its outbox, each effect after the state that decided it is durable.

@@ -1,4 +1,3 @@
-using Escrow.Grains.Domain;
 using Orleans.Storage;
 
 namespace Escrow.Grains;

@@ -1,9 +1,4 @@
-using System.Collections.Immutable;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Orleans.Core;
 using Orleans.Storage;
 

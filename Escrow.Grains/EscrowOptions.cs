@@ -1,5 +1,4 @@
 using System.Xml;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Grains;
 

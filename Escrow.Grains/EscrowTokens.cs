@@ -1,8 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-using Escrow.Grains.Domain;
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Grains;
 
 /// <summary>The tokens of a new escrow and the id of the secret they were derived with.</summary>

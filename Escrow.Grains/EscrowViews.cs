@@ -1,8 +1,3 @@
-using System.Collections.Immutable;
-using System.Text.Json;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Storage;
-
 namespace Escrow.Grains;
 
 /// <summary>Maps the persisted state to what callers see: the API view, the queryable projection and the ledger rows.</summary>

@@ -1,5 +1,4 @@
 using System.ComponentModel;
-using System.Globalization;
 using System.Xml;
 
 namespace Escrow.Grains;

@@ -1,8 +1,3 @@
-using Escrow.Grains.Domain;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Grains;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Grains;
 
 /// <summary>The stuck-escrow monitor's settings (section "Monitor"); the thresholds are the one set of <see cref="StuckRules"/>.</summary>

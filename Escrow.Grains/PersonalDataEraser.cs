@@ -1,5 +1,3 @@
-using Escrow.Grains.Storage;
-
 namespace Escrow.Grains;
 
 /// <summary>The outcome of an erasure: the escrows erased, and those that refused because they are still open.</summary>

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Grains;
 
 /// <summary>Postmark (section "Postmark"). No ServerToken means the sandbox.</summary>

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Grains;
 
 /// <summary>The service's own public address and its signed onboarding links (section "Api").</summary>

@@ -1,7 +1,3 @@
-using System.Collections.Immutable;
-using Escrow.Grains.Email;
-using Microsoft.Extensions.Logging;
-
 namespace Escrow.Grains;
 
 /// <summary>

@@ -1,10 +1,4 @@
-using System.Collections.Immutable;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Email;
 using Escrow.Grains.Payments;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Grains;
 

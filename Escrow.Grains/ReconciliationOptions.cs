@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Grains;
 
 /// <summary>Reconciliation settings (section "Reconciliation").</summary>

@@ -1,7 +1,3 @@
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Grains;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Grains;
 
 /// <summary>How long personal texts are kept (section "Retention"). Durations are ISO 8601.</summary>

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Grains;
 
 /// <summary>The secrets access and reply tokens are derived with (Tokens:Secrets:0, 1, ...).</summary>

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using Escrow.Grains.Email;
-using Escrow.Grains.Storage;
 using Npgsql;
 using Orleans.Storage;
 

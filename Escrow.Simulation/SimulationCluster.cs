@@ -1,7 +1,6 @@
 using Escrow.Grains;
 using Escrow.Grains.Email;
 using Escrow.Grains.Payments;
-using Escrow.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;

@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using Escrow.Grains;
 using Escrow.Grains.Domain;
 using Escrow.Grains.Payments;
-using Escrow.Grains.Storage;
 using Orleans.Core.Internal;
 
 namespace Escrow.Simulation;

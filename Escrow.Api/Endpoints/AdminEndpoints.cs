@@ -1,10 +1,5 @@
 using Escrow.Api.Admin;
-using Escrow.Api.Hosting;
-using Escrow.Api.OpenApi;
 using Escrow.Grains.Alerts;
-using Escrow.Grains;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.Endpoints;
 

@@ -1,13 +1,7 @@
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Escrow.Api.Hosting;
-using Escrow.Api.OpenApi;
-using Escrow.Grains;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.Endpoints;
 

@@ -1,5 +1,4 @@
 using Escrow.Api.OperatorConsole;
-using Escrow.Grains;
 using Escrow.Grains.Payments;
 
 namespace Escrow.Api.Endpoints;

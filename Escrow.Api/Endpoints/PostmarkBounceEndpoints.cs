@@ -1,11 +1,5 @@
-using System.Text.Json;
-using Escrow.Api.Hosting;
-using Escrow.Api.OpenApi;
-using Escrow.Grains;
 using Escrow.Grains.Domain;
 using Escrow.Grains.Email;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.Endpoints;
 

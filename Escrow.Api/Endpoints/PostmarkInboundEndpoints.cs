@@ -1,12 +1,5 @@
-using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Escrow.Api.Hosting;
-using Escrow.Api.OpenApi;
-using Escrow.Grains;
 using Escrow.Grains.Domain;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.Endpoints;
 

@@ -2,11 +2,7 @@ using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Net.Mail;
 using System.Text.RegularExpressions;
-using Escrow.Api.Hosting;
-using Escrow.Api.OpenApi;
-using Escrow.Grains;
 using Escrow.Grains.Payments;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.Endpoints;
 

@@ -1,12 +1,6 @@
 using System.Buffers;
-using System.Text;
-using System.Text.Json;
-using Escrow.Api.OpenApi;
-using Escrow.Grains;
 using Escrow.Grains.Domain;
 using Escrow.Grains.Payments;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Options;
 using Stripe;
 
 namespace Escrow.Api.Endpoints;

@@ -1,6 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.Hosting;
 

@@ -1,4 +1,3 @@
-using Escrow.Grains.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Escrow.Api.Hosting;

@@ -1,4 +1,3 @@
-using Escrow.Silo;
 using Npgsql;
 
 namespace Escrow.Api.Hosting;

@@ -1,5 +1,4 @@
 using System.Threading.RateLimiting;
-using Escrow.Silo;
 
 namespace Escrow.Api.Hosting;
 

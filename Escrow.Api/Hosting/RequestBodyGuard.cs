@@ -1,8 +1,4 @@
-using System.Text.Json;
-using Escrow.Api.Endpoints;
-using Escrow.Grains;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.Hosting;
 

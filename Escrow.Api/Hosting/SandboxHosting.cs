@@ -1,7 +1,5 @@
 using System.Security.Cryptography;
-using Escrow.Grains;
 using Escrow.Sandbox;
-using Escrow.Silo;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 

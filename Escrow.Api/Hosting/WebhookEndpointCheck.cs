@@ -1,6 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Options;
 using Stripe;
 
 namespace Escrow.Api.Hosting;

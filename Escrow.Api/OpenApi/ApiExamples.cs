@@ -1,6 +1,3 @@
-using Escrow.Api.Endpoints;
-using Escrow.Grains.Storage;
-
 namespace Escrow.Api.OpenApi;
 
 /// <summary>Example bodies shown in the OpenAPI document, and documentation-only shapes of bodies the handlers build inline.</summary>

@@ -1,5 +1,3 @@
-using Escrow.Grains.Storage;
-
 namespace Escrow.Api.OperatorConsole;
 
 /// <summary>The operators' audit trail, newest first, filtered by escrow, by recipient (their escrows) and by key id.</summary>

@@ -1,10 +1,8 @@
 using System.Collections.Concurrent;
 using System.Security.Claims;
-using Escrow.Api.Hosting;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.OperatorConsole;
 

@@ -1,9 +1,4 @@
-using System.Globalization;
 using Escrow.Api.Admin;
-using Escrow.Api.Endpoints;
-using Escrow.Grains;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Api.OperatorConsole;
 

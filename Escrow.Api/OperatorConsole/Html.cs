@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Text.Encodings.Web;
 
 namespace Escrow.Api.OperatorConsole;

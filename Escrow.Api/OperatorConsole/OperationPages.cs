@@ -1,7 +1,4 @@
-using System.Globalization;
-using System.Text.Json;
 using Escrow.Api.Admin;
-using Escrow.Grains.Storage;
 
 namespace Escrow.Api.OperatorConsole;
 

@@ -1,8 +1,3 @@
-using System.Globalization;
-using Escrow.Grains;
-using Escrow.Grains.Storage;
-using Microsoft.Extensions.Options;
-
 namespace Escrow.Api.OperatorConsole;
 
 /// <summary>The first page: where the money is, what is stuck, what is alerting, the breaker, and the last 48 hours.</summary>

@@ -1,5 +1,3 @@
-using Escrow.Grains.Storage;
-
 namespace Escrow.Grains.Alerts;
 
 /// <summary>

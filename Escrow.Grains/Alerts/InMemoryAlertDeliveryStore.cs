@@ -1,5 +1,3 @@
-using Escrow.Grains.Storage;
-
 namespace Escrow.Grains.Alerts;
 
 /// <summary>The deliveries of a service that keeps everything in memory: the same rules as in PostgreSQL, lost on exit.</summary>

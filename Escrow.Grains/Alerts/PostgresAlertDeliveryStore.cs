@@ -1,4 +1,3 @@
-using Escrow.Grains.Storage;
 using Npgsql;
 using NpgsqlTypes;
 

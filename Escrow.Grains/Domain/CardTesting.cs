@@ -1,5 +1,3 @@
-using System.Collections.Immutable;
-
 namespace Escrow.Grains.Domain;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace Escrow.Grains.Domain;
 
 /// <summary>Who asked for a change (an API key's id, never the key) and what they said about it.</summary>

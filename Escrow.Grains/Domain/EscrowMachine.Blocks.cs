@@ -1,5 +1,3 @@
-using System.Collections.Immutable;
-
 namespace Escrow.Grains.Domain;
 
 // The building blocks every decision uses: effects in the outbox, transitions, history entries.

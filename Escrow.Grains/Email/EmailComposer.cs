@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Net;
-using Escrow.Grains.Domain;
 
 namespace Escrow.Grains.Email;
 

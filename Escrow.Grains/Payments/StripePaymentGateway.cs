@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Options;
 using Stripe;
 
 namespace Escrow.Grains.Payments;

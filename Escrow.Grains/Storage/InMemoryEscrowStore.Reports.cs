@@ -1,4 +1,3 @@
-using System.Text.Json;
 using static Escrow.Grains.Storage.EscrowStoreRules;
 
 namespace Escrow.Grains.Storage;

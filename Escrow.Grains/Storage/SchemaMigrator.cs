@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Escrow.Grains.Storage;
