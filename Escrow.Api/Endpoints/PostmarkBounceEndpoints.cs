@@ -24,14 +24,12 @@ public static class PostmarkBounceEndpoints
         new DateTimeOffset(2026, 12, 4, 10, 0, 0, TimeSpan.Zero), "Bounce");
 
     public static void MapPostmarkBounce(this IEndpointRouteBuilder app) =>
-        app.MapPost("/webhooks/postmark/bounce", HandleAsync).WithTags("Webhooks").DisableAntiforgery()
-            .Describe("receivePostmarkBounce", "Receive a bounce from Postmark",
-                "Recorded in the e-mail log of the sent e-mail named by `MessageID` (else the latest one sent to `Email`). A bounced "
-                + "new-message e-mail of a held escrow raises the `recipient_unreachable` alert. De-duplicated by `ID`; a 5xx makes Postmark retry.")
-            .Authenticated(ApiAuth.PostmarkBasic)
-            .JsonBody(Example)
-            .Produces<WebhookAck>()
-            .Problems(StatusCodes.Status401Unauthorized, StatusCodes.Status503ServiceUnavailable);
+        app.MapWebhook("/webhooks/postmark/bounce", HandleAsync, ApiAuth.PostmarkBasic,
+            Example,
+            "receivePostmarkBounce", "Receive a bounce from Postmark",
+            "Recorded in the e-mail log of the sent e-mail named by `MessageID` (else the latest one sent to `Email`). A bounced "
+            + "new-message e-mail of a held escrow raises the `recipient_unreachable` alert. De-duplicated by `ID`; a 5xx makes Postmark retry.")
+            .Problems(StatusCodes.Status401Unauthorized);
 
     private static async Task<IResult> HandleAsync(HttpRequest request, IOptions<PostmarkOptions> options, IEscrowStore store, IGrainFactory grains, TimeProvider clock)
     {

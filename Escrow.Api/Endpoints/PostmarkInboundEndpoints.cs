@@ -24,14 +24,12 @@ public static partial class PostmarkInboundEndpoints
     private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true, MaxDepth = 16 };
 
     public static void MapPostmarkInbound(this IEndpointRouteBuilder app) =>
-        app.MapPost("/webhooks/postmark/inbound", HandleAsync).WithTags("Webhooks").DisableAntiforgery()
-            .Describe("receivePostmarkInbound", "Receive an inbound e-mail from Postmark",
-                "A reply to an escrow's e-mail, found by the reply address's `MailboxHash` token. Field names are accepted in any case "
-                + "(Postmark sends PascalCase). De-duplicated by `MessageID`; a 5xx makes Postmark retry.")
-            .Authenticated(ApiAuth.PostmarkBasic)
-            .JsonBody(ApiExamples.PostmarkInbound)
-            .Produces<WebhookAck>()
-            .Problems(StatusCodes.Status401Unauthorized, StatusCodes.Status503ServiceUnavailable);
+        app.MapWebhook("/webhooks/postmark/inbound", HandleAsync, ApiAuth.PostmarkBasic,
+            ApiExamples.PostmarkInbound,
+            "receivePostmarkInbound", "Receive an inbound e-mail from Postmark",
+            "A reply to an escrow's e-mail, found by the reply address's `MailboxHash` token. Field names are accepted in any case "
+            + "(Postmark sends PascalCase). De-duplicated by `MessageID`; a 5xx makes Postmark retry.")
+            .Problems(StatusCodes.Status401Unauthorized);
 
     private static async Task<IResult> HandleAsync(HttpRequest request, IOptions<PostmarkOptions> options, IEscrowStore store, IGrainFactory grains, TimeProvider clock, IConfiguration configuration)
     {

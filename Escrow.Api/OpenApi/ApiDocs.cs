@@ -85,6 +85,19 @@ public static class ApiDocs
     public static RouteHandlerBuilder Header(this RouteHandlerBuilder builder, string name, bool required, int maxLength, string description) =>
         builder.WithMetadata(new ApiHeaderMetadata(name, required, maxLength, description));
 
+    /// <summary>
+    /// A provider's webhook: a POST under the Webhooks tag, outside antiforgery (the provider authenticates it), with the
+    /// provider's body and a <see cref="WebhookAck"/>; 503 while storage is down, which makes the provider retry.
+    /// </summary>
+    public static RouteHandlerBuilder MapWebhook<T>(this IEndpointRouteBuilder app, string path, Delegate handler, ApiAuth auth, T example,
+        string operationId, string summary, string description) where T : notnull =>
+        app.MapPost(path, handler).WithTags("Webhooks").DisableAntiforgery()
+            .Describe(operationId, summary, description)
+            .Authenticated(auth)
+            .JsonBody(example)
+            .Produces<WebhookAck>()
+            .Problems(StatusCodes.Status503ServiceUnavailable);
+
     public static TBuilder Authenticated<TBuilder>(this TBuilder builder, params ApiAuth[] accepted) where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new ApiAuthMetadata(accepted));
 }
