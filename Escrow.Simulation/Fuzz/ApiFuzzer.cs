@@ -269,32 +269,30 @@ public sealed class ApiFuzzer(EscrowApiFactory app, int seed)
         }
     }
 
+    /// <summary>A request to <paramref name="path"/> with fuzzed credentials around those of <paramref name="role"/>.</summary>
+    private HttpRequestMessage Request(HttpMethod method, string path, string role, JsonObject? body = null) =>
+        Request(method, path, role, body is null ? null : Content(Text(body)));
+
+    private HttpRequestMessage Request(HttpMethod method, string path, string role, HttpContent? content)
+    {
+        var request = new HttpRequestMessage(method, path) { Content = content };
+        Credentials(request, role);
+        return request;
+    }
+
     private (string Target, HttpRequestMessage Request) Next()
     {
         var e = _escrows.Count > 0 ? Pick(_escrows) : default;
         switch (_rng.Next(18))
         {
             case 0:
-            {
-                var r = new HttpRequestMessage(HttpMethod.Put, $"/v1/recipients/{(_rng.Next(3) == 0 ? _recipient : Id())}")
-                {
-                    Content = Content(Text(new JsonObject { ["email"] = "fz@example.com", ["displayName"] = "Fz", ["basePriceMinor"] = 1000, ["currency"] = "EUR", ["revenueShareBps"] = 7500, ["dailyLimit"] = 5 })),
-                };
-                Credentials(r, "platform");
-                return ("PUT recipient", r);
-            }
+                return ("PUT recipient", Request(HttpMethod.Put, $"/v1/recipients/{(_rng.Next(3) == 0 ? _recipient : Id())}", "platform",
+                    new JsonObject { ["email"] = "fz@example.com", ["displayName"] = "Fz", ["basePriceMinor"] = 1000, ["currency"] = "EUR", ["revenueShareBps"] = 7500, ["dailyLimit"] = 5 }));
             case 1:
-            {
-                var r = new HttpRequestMessage(HttpMethod.Get, $"/v1/recipients/{(_rng.Next(2) == 0 ? _recipient : Id())}");
-                Credentials(r, "platform");
-                return ("GET recipient", r);
-            }
+                return ("GET recipient", Request(HttpMethod.Get, $"/v1/recipients/{(_rng.Next(2) == 0 ? _recipient : Id())}", "platform"));
             case 2:
-            {
-                var r = new HttpRequestMessage(HttpMethod.Post, $"/v1/recipients/{Id()}/onboarding-link") { Content = Content(Text(new JsonObject { ["refreshUrl"] = "https://a.test", ["returnUrl"] = "https://b.test" })) };
-                Credentials(r, "platform");
-                return ("POST onboarding-link", r);
-            }
+                return ("POST onboarding-link", Request(HttpMethod.Post, $"/v1/recipients/{Id()}/onboarding-link", "platform",
+                    new JsonObject { ["refreshUrl"] = "https://a.test", ["returnUrl"] = "https://b.test" }));
             case 3:
             case 4:
             {
@@ -309,39 +307,27 @@ public sealed class ApiFuzzer(EscrowApiFactory app, int seed)
                 return ("POST escrow", r);
             }
             case 5:
-            {
-                var r = new HttpRequestMessage(HttpMethod.Get, $"/v1/escrows/{Id()}");
-                Credentials(r, "platform");
-                return ("GET escrow", r);
-            }
+                return ("GET escrow", Request(HttpMethod.Get, $"/v1/escrows/{Id()}", "platform"));
             case 6:
-            {
-                var r = new HttpRequestMessage(HttpMethod.Post, $"/v1/escrows/{Id()}/response") { Content = Content(Text(new JsonObject { ["text"] = "answer" })) };
                 // Valid credentials on a known escrow would release it (a 2xx); the rejections are what is checked.
-                Credentials(r, "platform");
-                return ("POST response", r);
-            }
+                return ("POST response", Request(HttpMethod.Post, $"/v1/escrows/{Id()}/response", "platform", new JsonObject { ["text"] = "answer" }));
             case 7:
             case 8:
             {
                 var action = Pick(new[] { "release", "refund", "retry-transfer", "approve-refund", "resolve-dispute" });
-                var r = new HttpRequestMessage(HttpMethod.Post, $"/v1/admin/escrows/{Id()}/{action}") { Content = Content(Text(new JsonObject { ["reason"] = "fuzz" })) };
-                Credentials(r, "admin");
-                return ("POST admin " + action, r);
+                return ("POST admin " + action, Request(HttpMethod.Post, $"/v1/admin/escrows/{Id()}/{action}", "admin", new JsonObject { ["reason"] = "fuzz" }));
             }
             case 9:
             {
                 var path = Pick(new[] { "/v1/admin/escrows", "/v1/admin/alerts", "/v1/admin/circuit-breaker", "/v1/admin/alerts/deliveries", "/v1/admin/audit" });
                 var query = Pick(new[] { "", "?limit=" + RandomString(), "?status=" + Uri.EscapeDataString(RandomString()), "?after=" + Uri.EscapeDataString(RandomString()), "?stuck=maybe", "?limit=0", "?limit=100000", "?open=" + RandomString(), "?state=" + Uri.EscapeDataString(RandomString()), "?since=" + Uri.EscapeDataString(RandomString()), "?escrowId=" + Uri.EscapeDataString(RandomString()), "?recipientId=" + Uri.EscapeDataString(RandomString()) });
-                var r = new HttpRequestMessage(HttpMethod.Get, path + query);
-                Credentials(r, "admin");
-                return ("GET admin", r);
+                return ("GET admin", Request(HttpMethod.Get, path + query, "admin"));
             }
             case 10:
             {
-                var r = new HttpRequestMessage(HttpMethod.Post, _rng.Next(2) == 0 ? "/v1/admin/circuit-breaker/reset" : $"/v1/admin/alerts/{_rng.NextInt64(-5, long.MaxValue)}/ack") { Content = Content(Text(new JsonObject { ["reason"] = "fuzz" })) };
-                Credentials(r, _rng.Next(4) == 0 ? "admin" : "platform");
-                return ("POST admin other", r);
+                var path = _rng.Next(2) == 0 ? "/v1/admin/circuit-breaker/reset" : $"/v1/admin/alerts/{_rng.NextInt64(-5, long.MaxValue)}/ack";
+                var body = Content(Text(new JsonObject { ["reason"] = "fuzz" }));
+                return ("POST admin other", Request(HttpMethod.Post, path, _rng.Next(4) == 0 ? "admin" : "platform", body));
             }
             case 11:
             case 12:
@@ -364,9 +350,7 @@ public sealed class ApiFuzzer(EscrowApiFactory app, int seed)
             default:
             {
                 var method = Pick(new[] { HttpMethod.Delete, HttpMethod.Patch, HttpMethod.Put, HttpMethod.Options, HttpMethod.Head });
-                var r = new HttpRequestMessage(method, Pick(new[] { "/v1/escrows", $"/v1/escrows/{Id()}", "/webhooks/stripe", "/webhooks/postmark/inbound", "/v1/admin/escrows", "/health/ready", "/openapi/v1.json" }));
-                Credentials(r, "admin");
-                return ("other method", r);
+                return ("other method", Request(method, Pick(new[] { "/v1/escrows", $"/v1/escrows/{Id()}", "/webhooks/stripe", "/webhooks/postmark/inbound", "/v1/admin/escrows", "/health/ready", "/openapi/v1.json" }), "admin"));
             }
         }
     }
