@@ -18,18 +18,14 @@ public sealed class CoalescingTimeProviderTests
         var fired = new Counter();
         using var timer = provider.CreateTimer(fired.Callback, "x", TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
 
-        _clock.Advance(TimeSpan.FromSeconds(5) - TimeSpan.FromMilliseconds(2));
-        Assert.Equal(1, provider.QueuedEntries);
-        Assert.Equal(0, provider.DispatchedCallbacks);
+        AdvanceThenCount(provider, TimeSpan.FromSeconds(5) - TimeSpan.FromMilliseconds(2), queued: 1, dispatched: 0);
 
         _clock.Advance(TimeSpan.FromMilliseconds(2));
         Assert.Equal(0, provider.QueuedEntries);
         await fired.AtLeastAsync(1);
         Assert.Equal("x", fired.LastState);
 
-        _clock.Advance(TimeSpan.FromMinutes(5));
-        Assert.Equal(0, provider.QueuedEntries);
-        Assert.Equal(1, provider.DispatchedCallbacks);
+        AdvanceThenCount(provider, TimeSpan.FromMinutes(5), queued: 0, dispatched: 1);
         Assert.Equal(1, fired.Count);
     }
 
@@ -85,9 +81,7 @@ public sealed class CoalescingTimeProviderTests
         await fired.AtLeastAsync(1);
         Assert.Equal(1, provider.QueuedEntries);
 
-        _clock.Advance(TimeSpan.FromSeconds(9));
-        Assert.Equal(0, provider.QueuedEntries);
-        Assert.Equal(1, provider.DispatchedCallbacks);
+        AdvanceThenCount(provider, TimeSpan.FromSeconds(9), queued: 0, dispatched: 1);
     }
 
     [Fact]
@@ -103,9 +97,7 @@ public sealed class CoalescingTimeProviderTests
         Assert.False(disposed.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan));
 
         // Both stale entries come up at 1 s and are dropped there without a callback handed to the thread pool.
-        _clock.Advance(TimeSpan.FromSeconds(3));
-        Assert.Equal(0, provider.QueuedEntries);
-        Assert.Equal(0, provider.DispatchedCallbacks);
+        AdvanceThenCount(provider, TimeSpan.FromSeconds(3), queued: 0, dispatched: 0);
     }
 
     [Fact]
@@ -124,9 +116,7 @@ public sealed class CoalescingTimeProviderTests
         Assert.Equal(1, provider.QueuedEntries);
 
         await timer.DisposeAsync();
-        _clock.Advance(TimeSpan.FromSeconds(5));
-        Assert.Equal(0, provider.QueuedEntries);
-        Assert.Equal(3, provider.DispatchedCallbacks);
+        AdvanceThenCount(provider, TimeSpan.FromSeconds(5), queued: 0, dispatched: 3);
     }
 
     [Fact]
@@ -196,6 +186,14 @@ public sealed class CoalescingTimeProviderTests
         Assert.Throws<ArgumentOutOfRangeException>(() => provider.CreateTimer(_ => { }, null, TimeSpan.FromMilliseconds(-2), Timeout.InfiniteTimeSpan));
         Assert.Throws<ArgumentOutOfRangeException>(() => provider.CreateTimer(_ => { }, null, TimeSpan.Zero, TimeSpan.FromDays(60)));
         Assert.Equal(0, provider.QueuedEntries);
+    }
+
+    /// <summary>Advances the clock by <paramref name="by"/>, then checks the entries still queued and the callbacks dispatched so far.</summary>
+    private void AdvanceThenCount(CoalescingTimeProvider provider, TimeSpan by, int queued, int dispatched)
+    {
+        _clock.Advance(by);
+        Assert.Equal(queued, provider.QueuedEntries);
+        Assert.Equal(dispatched, provider.DispatchedCallbacks);
     }
 
     /// <summary>

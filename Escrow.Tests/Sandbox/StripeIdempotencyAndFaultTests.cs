@@ -105,9 +105,7 @@ public sealed class StripeIdempotencyAndFaultTests
         Assert.Contains(host.Sandbox.Requests, r => r.IdempotencyKey == "auth-1" && r.Replayed && r.StatusCode == 500);
 
         // The next attempt's key performs it.
-        var retried = await host.AuthoriseAsync(5000, "auth-1/1");
-        Assert.Equal("requires_capture", retried.Status);
-        Assert.Single(host.Sandbox.PaymentIntents);
+        await AuthorisingPerformsItAsync(host, "auth-1/1");
     }
 
     [Fact]
@@ -118,9 +116,7 @@ public sealed class StripeIdempotencyAndFaultTests
 
         await ServerErrorPerformingNothingAsync(host, "auth-1");
 
-        var retried = await host.AuthoriseAsync(5000, "auth-1");
-        Assert.Equal("requires_capture", retried.Status);
-        Assert.Single(host.Sandbox.PaymentIntents);
+        await AuthorisingPerformsItAsync(host, "auth-1");
     }
 
     [Fact]
@@ -171,5 +167,13 @@ public sealed class StripeIdempotencyAndFaultTests
         Assert.Equal(HttpStatusCode.InternalServerError, ex.HttpStatusCode);
         Assert.Empty(host.Sandbox.PaymentIntents);
         return ex;
+    }
+
+    /// <summary>Authorises with <paramref name="key"/>: the hold is made, and it is the only PaymentIntent.</summary>
+    private static async Task AuthorisingPerformsItAsync(SandboxTestHost host, string key)
+    {
+        var pi = await host.AuthoriseAsync(5000, key);
+        Assert.Equal("requires_capture", pi.Status);
+        Assert.Single(host.Sandbox.PaymentIntents);
     }
 }

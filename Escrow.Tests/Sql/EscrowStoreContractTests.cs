@@ -213,27 +213,25 @@ public abstract class EscrowStoreContractTests
         var store = await CreateStoreAsync();
         var recipient = "rcp-" + Guid.NewGuid().ToString("N");
         var now = T0.AddDays(30);
-        var stuck = new[]
+        EscrowProjection Changed(string status, DateTimeOffset at) => AProjection(recipient: recipient, status: status, statusChangedAt: at);
+        // Each documented threshold, with the escrow it applies to as it stands at a given time, and a step:
+        // one step past the threshold the escrow is stuck, one step short of it it is fine.
+        var thresholds = new (TimeSpan Threshold, TimeSpan Step, Func<DateTimeOffset, EscrowProjection> At)[]
         {
-            AProjection(recipient: recipient, status: "held", replyDeadline: now.AddMinutes(-6)),
-            AProjection(recipient: recipient, status: "processing", statusChangedAt: now.AddMinutes(-11)),
-            AProjection(recipient: recipient, status: "transfer_failed", statusChangedAt: now.AddHours(-25)),
-            AProjection(recipient: recipient, status: "pending_user_setup", statusChangedAt: now.AddDays(-8)),
-            AProjection(recipient: recipient, status: "refund_pending", statusChangedAt: now.AddMinutes(-61)),
-            AProjection(recipient: recipient, status: "transfer_failed", statusChangedAt: now.AddMinutes(-1)) with { TransferRetriesExhausted = true },
-            AProjection(recipient: recipient, status: "released", statusChangedAt: now.AddDays(-2)) with { EffectWaitingSince = now.AddMinutes(-61) },
+            (TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(1), at => AProjection(recipient: recipient, status: "held", replyDeadline: at)),
+            (TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(1), at => Changed("processing", at)),
+            (TimeSpan.FromHours(24), TimeSpan.FromHours(1), at => Changed("transfer_failed", at)),
+            (TimeSpan.FromDays(7), TimeSpan.FromDays(1), at => Changed("pending_user_setup", at)),
+            (TimeSpan.FromMinutes(60), TimeSpan.FromMinutes(1), at => Changed("refund_pending", at)),
+            (TimeSpan.FromMinutes(60), TimeSpan.FromMinutes(1), at => Changed("released", now.AddDays(-2)) with { EffectWaitingSince = at }),
         };
-        var fine = new[]
-        {
-            AProjection(recipient: recipient, status: "held", replyDeadline: now.AddMinutes(-4)),
-            AProjection(recipient: recipient, status: "processing", statusChangedAt: now.AddMinutes(-9)),
-            AProjection(recipient: recipient, status: "transfer_failed", statusChangedAt: now.AddHours(-23)),
-            AProjection(recipient: recipient, status: "pending_user_setup", statusChangedAt: now.AddDays(-6)),
-            AProjection(recipient: recipient, status: "refund_pending", statusChangedAt: now.AddMinutes(-59)),
-            AProjection(recipient: recipient, status: "released", statusChangedAt: now.AddDays(-20)),
-            AProjection(recipient: recipient, status: "awaiting_payment", statusChangedAt: now.AddDays(-20)),
-            AProjection(recipient: recipient, status: "released", statusChangedAt: now.AddDays(-2)) with { EffectWaitingSince = now.AddMinutes(-59) },
-        };
+        var stuck = thresholds.Select(t => t.At(now - t.Threshold - t.Step))
+            .Append(Changed("transfer_failed", now.AddMinutes(-1)) with { TransferRetriesExhausted = true })
+            .ToArray();
+        var fine = thresholds.Select(t => t.At(now - t.Threshold + t.Step))
+            .Append(Changed("released", now.AddDays(-20)))
+            .Append(Changed("awaiting_payment", now.AddDays(-20)))
+            .ToArray();
         foreach (var p in stuck.Concat(fine))
         {
             await store.SyncEscrowAsync(p, []);
