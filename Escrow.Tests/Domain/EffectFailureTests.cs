@@ -20,6 +20,15 @@ public sealed class EffectFailureTests
         return (s, now);
     }
 
+    /// <summary>The capture of a replied escrow failed <paramref name="times"/> times: the state, the capture effect and the last failure's time.</summary>
+    private static (EscrowState State, PendingEffect Capture, DateTimeOffset At) CaptureFailedRepeatedly(int times)
+    {
+        var s = AnEscrow.Processing();
+        var capture = s.EffectId(EffectKind.CapturePayment);
+        var (failed, at) = FailRepeatedly(s, capture, times);
+        return (failed, failed.Outbox.Single(e => e.Id == capture), at);
+    }
+
     private static PendingEffect[] Alerts(EscrowState s, string kind) =>
         [.. s.Outbox.Where(e => e.Kind == EffectKind.RaiseAlert && e.Alert?.Name == kind)];
 
@@ -58,12 +67,8 @@ public sealed class EffectFailureTests
     [Fact]
     public void The_delay_grows_with_each_failure_up_to_the_longest()
     {
-        var s = AnEscrow.Processing();
-        var capture = s.EffectId(EffectKind.CapturePayment);
+        var (_, effect, at) = CaptureFailedRepeatedly(Retry.MaxAttempts + 2);
 
-        var (failed, at) = FailRepeatedly(s, capture, Retry.MaxAttempts + 2);
-
-        var effect = failed.Outbox.Single(e => e.Id == capture);
         Assert.Equal(Retry.MaxAttempts + 2, effect.Attempts);
         Assert.Equal(at + Retry.Max, effect.NotBefore);
     }
@@ -89,12 +94,8 @@ public sealed class EffectFailureTests
     [Fact]
     public void A_money_movement_that_keeps_failing_keeps_trying_at_the_longest_delay_with_one_effect_retrying_alert()
     {
-        var s = AnEscrow.Processing();
-        var capture = s.EffectId(EffectKind.CapturePayment);
+        var (failed, effect, at) = CaptureFailedRepeatedly(Retry.MaxAttempts + 3);
 
-        var (failed, at) = FailRepeatedly(s, capture, Retry.MaxAttempts + 3);
-
-        var effect = failed.Outbox.Single(e => e.Id == capture);
         Assert.Equal(at + Retry.Max, effect.NotBefore);
         var alert = Assert.Single(Alerts(failed, "effect_retrying"));
         Assert.Contains("CapturePayment", alert.Detail, StringComparison.Ordinal);

@@ -74,14 +74,22 @@ public sealed class EscrowFirstReadTests(GatedStorageFixture f) : IClassFixture<
         Assert.Equal(EscrowStatus.Held, Stored(grain)!.Status);
     }
 
-    [Fact]
-    public async Task A_slot_taken_by_a_retried_create_of_an_escrow_that_gave_its_slot_back_is_given_back_too()
+    /// <summary>
+    /// An unpaid escrow of a recipient with one slot a day, cancelled by an operator: it gave its slot of the day back.
+    /// </summary>
+    private async Task<(string Recipient, IEscrowGrain Grain, EscrowView Declined)> CancelledUnpaidOfOneSlotADayAsync()
     {
-        // An escrow cancelled before it was paid gives its slot of the day back.
         var recipient = await f.NewRecipientAsync(dailyLimit: 1);
         var (_, grain, declined) = await f.NewHeldEscrowAsync(recipient, paymentMethodId: null);
         Assert.True((await grain.OperateAsync(new OperatorAction(OperatorActionKind.Refund, "never paid", "test"))).Accepted);
         await Eventually.UntilAsync(() => Task.FromResult(Stored(grain)!.Outbox.IsEmpty), "the slot given back");
+        return (recipient, grain, declined);
+    }
+
+    [Fact]
+    public async Task A_slot_taken_by_a_retried_create_of_an_escrow_that_gave_its_slot_back_is_given_back_too()
+    {
+        var (recipient, grain, _) = await CancelledUnpaidOfOneSlotADayAsync();
         await DeactivateAsync(grain);
 
         // The retry reserves a slot again before its insert finds the escrow; that slot must not be kept.
@@ -96,10 +104,7 @@ public sealed class EscrowFirstReadTests(GatedStorageFixture f) : IClassFixture<
     [Fact]
     public async Task A_retried_create_refused_a_slot_today_still_gets_the_escrow_it_made()
     {
-        var recipient = await f.NewRecipientAsync(dailyLimit: 1);
-        var (_, grain, declined) = await f.NewHeldEscrowAsync(recipient, paymentMethodId: null);
-        Assert.True((await grain.OperateAsync(new OperatorAction(OperatorActionKind.Refund, "never paid", "test"))).Accepted);
-        await Eventually.UntilAsync(() => Task.FromResult(Stored(grain)!.Outbox.IsEmpty), "the slot given back");
+        var (recipient, grain, declined) = await CancelledUnpaidOfOneSlotADayAsync();
         // Another escrow takes the day's only slot.
         Assert.True((await f.Grains.GetGrain<IEscrowGrain>(Guid.NewGuid()).CreateAsync(Request(recipient))).Accepted);
         await DeactivateAsync(grain);

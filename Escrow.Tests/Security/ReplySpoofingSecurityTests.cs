@@ -56,13 +56,18 @@ public sealed class ReplySpoofingSecurityTests(AuthenticatedRepliesFixture fixtu
         return json;
     }
 
-    [Fact]
-    public async Task A_spoofed_reply_from_the_recipients_address_releases_nothing_and_raises_an_alert()
+    /// <summary>A held escrow of a new recipient who can be paid, its reply token and the recipient's address.</summary>
+    private async Task<(Guid Id, string Token, string From)> HeldEscrowAsync()
     {
         var recipient = await App.NewRecipientAsync(payouts: true);
         var id = (await App.CreateHeldEscrowAsync(recipient)).GetProperty("id").GetGuid();
-        var token = await App.ReplyTokenOfAsync(id);
-        var from = Contract.EmailOf(recipient);
+        return (id, await App.ReplyTokenOfAsync(id), Contract.EmailOf(recipient));
+    }
+
+    [Fact]
+    public async Task A_spoofed_reply_from_the_recipients_address_releases_nothing_and_raises_an_alert()
+    {
+        var (id, token, from) = await HeldEscrowAsync();
         var domain = from[(from.IndexOf('@') + 1)..];
 
         var spoofed = await App.PostInboundAsync(Reply(token, from,
@@ -80,10 +85,7 @@ public sealed class ReplySpoofingSecurityTests(AuthenticatedRepliesFixture fixtu
     [Fact]
     public async Task The_recipients_authenticated_reply_still_releases()
     {
-        var recipient = await App.NewRecipientAsync(payouts: true);
-        var id = (await App.CreateHeldEscrowAsync(recipient)).GetProperty("id").GetGuid();
-        var token = await App.ReplyTokenOfAsync(id);
-        var from = Contract.EmailOf(recipient);
+        var (id, token, from) = await HeldEscrowAsync();
         var domain = from[(from.IndexOf('@') + 1)..];
 
         var reply = await App.PostInboundAsync(Reply(token, from,
@@ -110,15 +112,13 @@ public sealed class ReplySpoofingSecurityTests(AuthenticatedRepliesFixture fixtu
     [Fact]
     public async Task A_reply_the_postmark_sandbox_delivers_as_spoofed_releases_nothing_and_the_genuine_one_releases()
     {
-        var recipient = await App.NewRecipientAsync(payouts: true);
-        var id = (await App.CreateHeldEscrowAsync(recipient)).GetProperty("id").GetGuid();
-        var token = await App.ReplyTokenOfAsync(id);
+        var (id, token, from) = await HeldEscrowAsync();
 
-        var spoofed = await SimulateInboundAsync(Contract.EmailOf(recipient), token, spoofed: true);
+        var spoofed = await SimulateInboundAsync(from, token, spoofed: true);
         Assert.Equal("ignored:sender_not_authenticated", spoofed.GetProperty("outcome").GetString());
         Assert.Equal("held", await App.StatusOf(id));
 
-        var genuine = await SimulateInboundAsync(Contract.EmailOf(recipient), token, spoofed: false);
+        var genuine = await SimulateInboundAsync(from, token, spoofed: false);
         Assert.Equal("accepted", genuine.GetProperty("outcome").GetString());
         await App.WaitForStatusAsync(id, "released");
     }

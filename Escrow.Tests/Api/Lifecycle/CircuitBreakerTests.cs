@@ -3,14 +3,18 @@ namespace Escrow.Tests.Api.Lifecycle;
 /// <summary>The refund circuit breaker through the API on PostgreSQL: it limits refunds per window, alerts once, and an operator can reset it.</summary>
 public sealed class CircuitBreakerTests
 {
+    /// <summary>An app whose breaker lets three refunds and <paramref name="refundAmountPerWindowMaxMinor"/> through per window.</summary>
+    private static Task<EscrowApiFactory> StartAsync(string prefix, long refundAmountPerWindowMaxMinor) =>
+        LifecycleApp.StartAsync(prefix, new Dictionary<string, string?>
+        {
+            ["CircuitBreaker:RefundsPerWindowMax"] = "3",
+            ["CircuitBreaker:RefundAmountPerWindowMaxMinor"] = refundAmountPerWindowMaxMinor.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+
     [Fact]
     public async Task Five_deadlines_with_three_permits_per_window_refund_three_keep_two_pending_with_one_alert_until_an_operator_resets_the_breaker()
     {
-        await using var app = await LifecycleApp.StartAsync("breaker_trip", new Dictionary<string, string?>
-        {
-            ["CircuitBreaker:RefundsPerWindowMax"] = "3",
-            ["CircuitBreaker:RefundAmountPerWindowMaxMinor"] = "1000000",
-        });
+        await using var app = await StartAsync("breaker_trip", refundAmountPerWindowMaxMinor: 1_000_000);
         var recipient = LifecycleApp.NewRecipientId();
         await app.PutRecipientAsync(recipient, dailyLimit: 10);
         var escrows = new List<JsonElement>();
@@ -64,11 +68,7 @@ public sealed class CircuitBreakerTests
     [Fact]
     public async Task A_refund_larger_than_the_window_cap_waits_for_an_operators_approval_and_is_then_refunded()
     {
-        await using var app = await LifecycleApp.StartAsync("breaker_approval", new Dictionary<string, string?>
-        {
-            ["CircuitBreaker:RefundsPerWindowMax"] = "3",
-            ["CircuitBreaker:RefundAmountPerWindowMaxMinor"] = "1000",
-        });
+        await using var app = await StartAsync("breaker_approval", refundAmountPerWindowMaxMinor: 1_000);
         var recipient = LifecycleApp.NewRecipientId();
         await app.PutRecipientAsync(recipient, basePriceMinor: 1_000);
         var escrow = await app.CreateHeldEscrowAsync(recipient);

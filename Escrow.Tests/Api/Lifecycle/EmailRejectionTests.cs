@@ -3,15 +3,19 @@ namespace Escrow.Tests.Api.Lifecycle;
 /// <summary>Postmark's refusals: an address refused for good is not sent to again (an alert says so); a 429 is tried again.</summary>
 public sealed class EmailRejectionTests
 {
+    /// <summary>A held escrow whose first e-mail Postmark refused with <paramref name="fault"/>.</summary>
+    private static async Task<Guid> HeldWithTheFirstSendRefusedAsync(EscrowApiFactory app, PostmarkFaultKind fault)
+    {
+        var recipient = await app.PayableRecipientAsync();
+        app.Postmark.InjectFaults(fault, 1);
+        return (await app.CreateHeldEscrowAsync(recipient)).Id();
+    }
+
     [Fact]
     public async Task A_new_message_to_an_inactive_recipient_is_not_retried_and_raises_email_rejected()
     {
         await using var app = new EscrowApiFactory();
-        var recipient = await app.PayableRecipientAsync();
-        app.Postmark.InjectFaults(PostmarkFaultKind.InactiveRecipient, 1);
-
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var id = await HeldWithTheFirstSendRefusedAsync(app, PostmarkFaultKind.InactiveRecipient);
 
         var alert = await Eventually.UntilAsync(() => app.OpenAlertsAsync("email_rejected"), a => a.Count > 0, "the email_rejected alert");
         Assert.Contains("406", alert.Single().GetProperty("details").GetString(), StringComparison.Ordinal);
@@ -27,11 +31,7 @@ public sealed class EmailRejectionTests
     public async Task A_send_answered_429_is_tried_again_and_delivered()
     {
         await using var app = new EscrowApiFactory();
-        var recipient = await app.PayableRecipientAsync();
-        app.Postmark.InjectFaults(PostmarkFaultKind.RateLimited, 1);
-
-        var escrow = await app.CreateHeldEscrowAsync(recipient);
-        var id = escrow.Id();
+        var id = await HeldWithTheFirstSendRefusedAsync(app, PostmarkFaultKind.RateLimited);
 
         await app.WaitForAsync(id, _ =>
         {

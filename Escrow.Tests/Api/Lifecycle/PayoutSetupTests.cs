@@ -9,8 +9,7 @@ public sealed class PayoutSetupTests
     public async Task A_reply_to_a_recipient_without_payouts_waits_captured_in_pending_user_setup_and_is_released_once_payouts_are_enabled()
     {
         await using var app = await LifecycleApp.StartAsync("payout_setup");
-        var recipient = LifecycleApp.NewRecipientId();
-        await app.PutRecipientAsync(recipient);
+        var recipient = await app.NewRecipientAsync();
         var escrow = await app.CreateHeldEscrowAsync(recipient);
         var id = escrow.Id();
         var piId = escrow.PaymentIntentId();
@@ -43,8 +42,7 @@ public sealed class PayoutSetupTests
     public async Task When_the_account_updated_webhook_is_missed_the_recipient_rereads_the_account_before_a_transfer_and_pays_the_waiting_escrow_too()
     {
         await using var app = await LifecycleApp.StartAsync("payout_missed_webhook");
-        var recipient = LifecycleApp.NewRecipientId();
-        await app.PutRecipientAsync(recipient);
+        var recipient = await app.NewRecipientAsync();
         var first = await app.CreateHeldEscrowAsync(recipient);
         Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(first.Id())).StatusCode);
         await app.WaitForStatusAsync(first.Id(), "pending_user_setup");

@@ -20,9 +20,7 @@ public sealed class PersonalDataTests
     {
         var connectionString = await (await PostgresServer.GetAsync()).CreateDatabaseAsync("privacy");
         await using var app = await LifecycleApp.StartAsync("privacy", connectionString: connectionString);
-        var person = Person.New();
-        var recipient = await app.PayableRecipientAsync();
-        var released = await CreateHeldAsync(app, recipient, person);
+        var (person, recipient, released) = await HeldForANewPersonAsync(app);
         var reply = await app.PostInboundAsync(EscrowApiFactory.InboundReply(await app.ReplyTokenOfAsync(released), text: person.Reply));
         Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
         await app.WaitForStatusAsync(released, "released");
@@ -41,8 +39,7 @@ public sealed class PersonalDataTests
         Assert.Equal(person.Email, (await ViewAsync(app, released)).SenderEmail);
 
         // Once it is finished (and its e-mails sent), the erasure goes through.
-        Assert.Equal(HttpStatusCode.OK, (await app.Admin().PostAsJsonAsync($"/v1/admin/escrows/{open}/refund", new { reason = "the sender asked" })).StatusCode);
-        await app.WaitForStatusAsync(open, "refunded");
+        await RefundedByAnOperatorAsync(app, open, "the sender asked");
         var erased = await Eventually.UntilAsync(() => EraseAsync(app, person.Email), r => r.StatusCode == HttpStatusCode.OK, "the erasure once the escrows are finished");
         var body = await erased.Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(new[] { released, open }.Order(), body.GetProperty("escrows").EnumerateArray().Select(e => e.GetGuid()).Order());
@@ -65,9 +62,7 @@ public sealed class PersonalDataTests
     public async Task An_erasure_works_in_memory_too_and_a_second_one_finds_nothing_left()
     {
         await using var app = InMemory();
-        var person = Person.New();
-        var recipient = await app.PayableRecipientAsync();
-        var id = await CreateHeldAsync(app, recipient, person);
+        var (person, _, id) = await HeldForANewPersonAsync(app);
         await app.PostInboundAsync(EscrowApiFactory.InboundReply(await app.ReplyTokenOfAsync(id), text: person.Reply));
         await app.WaitForStatusAsync(id, "released");
 
@@ -99,8 +94,7 @@ public sealed class PersonalDataTests
         Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
         Assert.Equal(recipientEmail, (await app.GetRecipientAsync(recipient)).GetProperty("email").GetString());
 
-        Assert.Equal(HttpStatusCode.OK, (await app.Admin().PostAsJsonAsync($"/v1/admin/escrows/{id}/refund", new { reason = "closing the account" })).StatusCode);
-        await app.WaitForStatusAsync(id, "refunded");
+        await RefundedByAnOperatorAsync(app, id, "closing the account");
         var deleted = await Eventually.UntilAsync(() => app.Platform().DeleteAsync($"/v1/recipients/{recipient}"), r => r.StatusCode == HttpStatusCode.OK, "the deletion");
 
         Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
@@ -116,16 +110,12 @@ public sealed class PersonalDataTests
     public async Task Message_bodies_of_escrows_finished_longer_ago_than_the_retention_are_erased_daily_and_the_sender_is_kept()
     {
         await using var app = InMemory();
-        var person = Person.New();
-        var recipient = await app.PayableRecipientAsync();
-        var old = await CreateHeldAsync(app, recipient, person);
-        Assert.Equal(HttpStatusCode.OK, (await app.Admin().PostAsJsonAsync($"/v1/admin/escrows/{old}/refund", new { reason = "test" })).StatusCode);
-        await app.WaitForStatusAsync(old, "refunded");
+        var (person, recipient, old) = await HeldForANewPersonAsync(app);
+        await RefundedByAnOperatorAsync(app, old, "test");
         await Eventually.UntilAsync(async () => (await ViewAsync(app, old)).PendingEffects == 0, "the refund e-mails sent");
         app.Clock.Advance(TimeSpan.FromDays(80));
         var recent = await CreateHeldAsync(app, recipient, Person.New());
-        Assert.Equal(HttpStatusCode.OK, (await app.Admin().PostAsJsonAsync($"/v1/admin/escrows/{recent}/refund", new { reason = "test" })).StatusCode);
-        await app.WaitForStatusAsync(recent, "refunded");
+        await RefundedByAnOperatorAsync(app, recent, "test");
         await Eventually.UntilAsync(async () => (await ViewAsync(app, recent)).PendingEffects == 0, "the refund e-mails sent");
         var retention = app.Grains.GetGrain<IRetentionGrain>(0);
 
@@ -165,6 +155,20 @@ public sealed class PersonalDataTests
         // The eraser finds a person's escrows in the projection, which the escrow writes just after the create's answer.
         await Eventually.UntilAsync(() => app.Store().GetEscrowAsync(id), p => p is not null, "the escrow's projection");
         return id;
+    }
+
+    /// <summary>A held escrow a new person sent to a new recipient who can be paid.</summary>
+    private static async Task<(Person Person, string Recipient, Guid Id)> HeldForANewPersonAsync(EscrowApiFactory app)
+    {
+        var person = Person.New();
+        var recipient = await app.PayableRecipientAsync();
+        return (person, recipient, await CreateHeldAsync(app, recipient, person));
+    }
+
+    private static async Task RefundedByAnOperatorAsync(EscrowApiFactory app, Guid id, string reason)
+    {
+        Assert.Equal(HttpStatusCode.OK, (await app.Admin().PostAsJsonAsync($"/v1/admin/escrows/{id}/refund", new { reason })).StatusCode);
+        await app.WaitForStatusAsync(id, "refunded");
     }
 
     private static Task<HttpResponseMessage> EraseAsync(EscrowApiFactory app, string email) =>

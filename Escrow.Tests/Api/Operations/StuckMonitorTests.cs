@@ -11,8 +11,7 @@ public sealed class StuckMonitorTests
             ["Monitor:Period"] = "PT1S",
             ["Monitor:PendingUserSetupStuckAfter"] = "P1D",
         });
-        var recipient = LifecycleApp.NewRecipientId();
-        await app.PutRecipientAsync(recipient);
+        var recipient = await app.NewRecipientAsync();
         var first = await WaitingForPayoutSetupAsync(app, recipient);
         var monitor = app.Grains.GetGrain<IMonitorGrain>(0);
 

@@ -15,8 +15,7 @@ public sealed partial class ConnectOnboardingTests
     public async Task Payout_setup_completes_through_the_emailed_onboarding_link_after_the_stripe_link_expired_and_account_updated_arrives_signed_with_the_connect_secret()
     {
         await using var app = Start();
-        var recipient = LifecycleApp.NewRecipientId();
-        await app.PutRecipientAsync(recipient);
+        var recipient = await app.NewRecipientAsync();
         var escrow = await app.CreateHeldEscrowAsync(recipient);
         var id = escrow.Id();
         Assert.Equal(HttpStatusCode.OK, (await app.ReplyAsync(id)).StatusCode);
@@ -72,8 +71,7 @@ public sealed partial class ConnectOnboardingTests
     public async Task A_connected_account_event_signed_with_the_platform_secret_answers_400_and_changes_nothing()
     {
         await using var app = Start();
-        var recipient = LifecycleApp.NewRecipientId();
-        await app.PutRecipientAsync(recipient);
+        var recipient = await app.NewRecipientAsync();
         var accountId = await app.CreateAccountAsync(recipient);
         var sandboxOptions = app.Services.GetRequiredService<IOptions<SandboxOptions>>().Value;
         sandboxOptions.DeliverWebhooks = false;
@@ -97,8 +95,7 @@ public sealed partial class ConnectOnboardingTests
         {
             ["Stripe:ConnectWebhookSecret"] = $"whsec_old_connect_secret, {EscrowApiFactory.ConnectWebhookSecret}",
         });
-        var recipient = LifecycleApp.NewRecipientId();
-        await app.PutRecipientAsync(recipient);
+        var recipient = await app.NewRecipientAsync();
         var accountId = await app.CreateAccountAsync(recipient);
         app.Services.GetRequiredService<IOptions<SandboxOptions>>().Value.DeliverWebhooks = false;
         app.Stripe.EnablePayouts(accountId);
@@ -148,8 +145,7 @@ public sealed partial class ConnectOnboardingTests
     public async Task The_onboarding_link_api_returns_a_fresh_stripe_link_and_the_public_url_built_from_the_public_base_url_not_the_host_header()
     {
         await using var app = Start();
-        var recipient = LifecycleApp.NewRecipientId();
-        await app.PutRecipientAsync(recipient);
+        var recipient = await app.NewRecipientAsync();
         var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/recipients/{recipient}/onboarding-link");
         request.Headers.Host = "attacker.example";
 

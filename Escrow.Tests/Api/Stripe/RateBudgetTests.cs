@@ -10,20 +10,33 @@ public sealed class RateBudgetTests
 {
     public const string Name = "Stripe rate budget (wall-clock seconds)";
 
+    /// <summary>
+    /// An app with a Stripe budget of <paramref name="maxRequestsPerSecond"/> (0: none) against a sandbox limited to 12
+    /// requests a second, and a refund breaker that lets a whole burst through.
+    /// </summary>
+    private static EscrowApiFactory Start(int maxRequestsPerSecond) => new(settings: new Dictionary<string, string?>
+    {
+        ["Stripe:MaxRequestsPerSecond"] = maxRequestsPerSecond.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Sandbox:Stripe:RateLimitPerSecond"] = "12",
+        ["CircuitBreaker:RefundsPerWindowMax"] = "1000",
+        ["CircuitBreaker:RefundAmountPerWindowMaxMinor"] = "100000000",
+    });
+
+    /// <summary>A recipient who may receive a whole burst in a day, on the started app.</summary>
+    private static async Task<string> BurstRecipientAsync(EscrowApiFactory app)
+    {
+        _ = app.Server;
+        var recipient = LifecycleApp.NewRecipientId();
+        await app.PutRecipientAsync(recipient, dailyLimit: 1_000);
+        return recipient;
+    }
+
     [Fact]
     public async Task A_burst_of_deadlines_under_a_budget_of_8_per_second_is_all_refunded_without_one_429_from_a_sandbox_limited_to_12()
     {
         const int Escrows = 30;
-        await using var app = new EscrowApiFactory(settings: new Dictionary<string, string?>
-        {
-            ["Stripe:MaxRequestsPerSecond"] = "8",
-            ["Sandbox:Stripe:RateLimitPerSecond"] = "12",
-            ["CircuitBreaker:RefundsPerWindowMax"] = "1000",
-            ["CircuitBreaker:RefundAmountPerWindowMaxMinor"] = "100000000",
-        });
-        _ = app.Server;
-        var recipient = LifecycleApp.NewRecipientId();
-        await app.PutRecipientAsync(recipient, dailyLimit: 1_000);
+        await using var app = Start(maxRequestsPerSecond: 8);
+        var recipient = await BurstRecipientAsync(app);
 
         // Created all at once: the budget spaces the PaymentIntents' creation too.
         var escrows = await Task.WhenAll(Enumerable.Range(0, Escrows).Select(_ => app.CreateHeldEscrowAsync(recipient)));
@@ -46,14 +59,8 @@ public sealed class RateBudgetTests
     public async Task Without_a_budget_the_same_burst_meets_the_sandboxs_429s()
     {
         const int Escrows = 30;
-        await using var app = new EscrowApiFactory(settings: new Dictionary<string, string?>
-        {
-            ["Stripe:MaxRequestsPerSecond"] = "0",
-            ["Sandbox:Stripe:RateLimitPerSecond"] = "12",
-        });
-        _ = app.Server;
-        var recipient = LifecycleApp.NewRecipientId();
-        await app.PutRecipientAsync(recipient, dailyLimit: 1_000);
+        await using var app = Start(maxRequestsPerSecond: 0);
+        var recipient = await BurstRecipientAsync(app);
 
         // Some creates fail or are retried; what matters is that the sandbox refused some requests with 429.
         await Task.WhenAll(Enumerable.Range(0, Escrows).Select(_ => app.PostEscrowAsync(EscrowApiFactory.EscrowBody(recipient), Guid.NewGuid().ToString())));
