@@ -1,5 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Escrow.Simulation;

@@ -1,4 +1,3 @@
-using Escrow.Grains.Payments;
 using Orleans.Runtime;
 
 namespace Escrow.Simulation;

@@ -1,6 +1,4 @@
-using Escrow.Grains;
 using Escrow.Grains.Email;
-using Escrow.Grains.Payments;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;

@@ -1,8 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Payments;
-using Orleans.Core.Internal;
-
 namespace Escrow.Simulation;
 
 // The actions the plan schedules: what a sender, Stripe, an operator and a recipient do, each guarded against the faults injected.

@@ -1,8 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Payments;
-using Orleans.Core.Internal;
-
 namespace Escrow.Simulation;
 
 // The invariants checked once the system has settled, against the fake Stripe, the store and the grain states.

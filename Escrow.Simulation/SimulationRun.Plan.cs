@@ -1,8 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Payments;
-using Orleans.Core.Internal;
-
 namespace Escrow.Simulation;
 
 // The plan of a seed: the escrows' lives, the replies and disputes, and the chaos, as timed actions on the queue.

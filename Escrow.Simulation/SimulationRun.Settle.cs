@@ -1,8 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Payments;
-using Orleans.Core.Internal;
-
 namespace Escrow.Simulation;
 
 // Time passing: each step's reminder ticks and breaker observation, then the settling with faults off until nothing is due.

@@ -1,8 +1,3 @@
-using Escrow.Grains;
-using Escrow.Grains.Domain;
-using Escrow.Grains.Payments;
-using Orleans.Core.Internal;
-
 namespace Escrow.Simulation;
 
 public sealed record SimulationSettings
