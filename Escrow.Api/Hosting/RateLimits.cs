@@ -15,7 +15,7 @@ public sealed class RateLimits : IAsyncDisposable
 
     private readonly PartitionedRateLimiter<HttpContext> _limiter;
 
-    public RateLimits(IConfiguration configuration, ClientAddresses addresses)
+    public RateLimits(IConfiguration configuration, ClientAddresses addresses, ApiKeyRegistry keys)
     {
         var senderPermits = configuration.GetValue("RateLimits:SenderPermitsPerMinute", 60);
         var readerPermits = configuration.GetValue("RateLimits:ReaderPermitsPerMinute", 120);
@@ -25,7 +25,7 @@ public sealed class RateLimits : IAsyncDisposable
         _limiter = PartitionedRateLimiter.Create<HttpContext, string>(http => http.GetEndpoint()?.Metadata.GetMetadata<Limited>()?.Policy switch
         {
             Senders => PerAddress(http, Senders, senderPermits),
-            Readers when http.RequestServices.GetRequiredService<ApiKeyRegistry>().Identify(http.Request.Headers[ApiKeyRegistry.Header]) is null
+            Readers when keys.Identify(http.Request.Headers[ApiKeyRegistry.Header]) is null
                 => PerAddress(http, Readers, readerPermits),
             _ => RateLimitPartition.GetNoLimiter("unlimited"),
         });
