@@ -25,7 +25,9 @@ public sealed class SimulationRunner
     public static string ReplayCommand(int seed) =>
         $"dotnet run --project Escrow.Simulation -c Release -- sim --seeds 1 --from {seed}";
 
-    public async Task RunAsync(int from, int count, TimeSpan? budget, SimulationSettings settings, Action<SimulationResult>? onResult = null)
+    /// <summary>Runs the seeds in order until they are done, the budget is spent or <paramref name="stop"/> is signalled.</summary>
+    public async Task RunAsync(int from, int count, TimeSpan? budget, SimulationSettings settings,
+        Action<SimulationResult>? onResult = null, CancellationToken stop = default)
     {
         var wall = Stopwatch.StartNew();
         SimulationCluster? cluster = null;
@@ -33,7 +35,7 @@ public sealed class SimulationRunner
         {
             for (var seed = from; seed < from + count; seed++)
             {
-                if (budget is { } b && wall.Elapsed >= b)
+                if (stop.IsCancellationRequested || (budget is { } b && wall.Elapsed >= b))
                 {
                     break;
                 }
