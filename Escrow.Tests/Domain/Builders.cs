@@ -81,6 +81,20 @@ internal static class AnEscrow
         return s.Then(new Transferred(s.EffectId(EffectKind.TransferShare), TransferId, AccountId, Adopted: false), s.StatusChangedAt.AddMinutes(2));
     }
 
+    /// <summary>Released, then the sender's bank opened a dispute: the share's reversal is pending.</summary>
+    public static EscrowState Disputed()
+    {
+        var s = Released();
+        return s.Then(new DisputeOpened("dp_1"), s.StatusChangedAt.AddDays(2));
+    }
+
+    /// <summary>Disputed, and the share taken back from the recipient's account.</summary>
+    public static EscrowState DisputedAndReversed()
+    {
+        var s = Disputed();
+        return s.Then(new TransferReversalMade(s.EffectId(EffectKind.ReverseTransfer), "trr_1"), s.StatusChangedAt.AddMinutes(1));
+    }
+
     /// <summary>The deadline and grace passed with no reply: a RequestRefundPermit effect is pending.</summary>
     public static EscrowState RefundPending()
     {
@@ -147,6 +161,13 @@ internal static class EscrowStateExtensions
 
     public static Decision Decide(this EscrowState s, EscrowCommand command, DateTimeOffset now) =>
         AnEscrow.Machine.Decide(s, command, now);
+
+    /// <summary>The command was refused by <paramref name="code"/>, and the state is the very one it was given.</summary>
+    public static void AssertRefused(this Decision d, string code, EscrowState unchanged)
+    {
+        Assert.Equal(code, d.Rejection?.Code);
+        Assert.Same(unchanged, d.State);
+    }
 
     public static int EffectId(this EscrowState s, EffectKind kind) => s.Outbox.Single(e => e.Kind == kind).Id;
 

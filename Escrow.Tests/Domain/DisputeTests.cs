@@ -5,22 +5,10 @@ public sealed class DisputeTests
 {
     private static readonly EscrowMachine NoReversal = new(EscrowPolicy.Default with { ReverseTransferOnDispute = false });
 
-    private static EscrowState Disputed()
-    {
-        var s = AnEscrow.Released();
-        return s.Then(new DisputeOpened("dp_1"), s.StatusChangedAt.AddDays(2));
-    }
-
-    private static EscrowState Reversed()
-    {
-        var s = Disputed();
-        return s.Then(new TransferReversalMade(s.EffectId(EffectKind.ReverseTransfer), "trr_1"), s.StatusChangedAt.AddMinutes(1));
-    }
-
     [Fact]
     public void A_dispute_after_release_takes_the_share_back_stops_automatic_actions_and_alerts()
     {
-        var s = Disputed();
+        var s = AnEscrow.Disputed();
         Assert.Equal(EscrowStatus.Released, s.Status);
         Assert.True(s.DisputeOpen);
         Assert.Equal("dp_1", s.DisputeId);
@@ -65,7 +53,7 @@ public sealed class DisputeTests
     [Fact]
     public void A_won_dispute_transfers_the_share_again_under_the_next_transfer_key()
     {
-        var s = Reversed();
+        var s = AnEscrow.DisputedAndReversed();
         var keyBefore = s.TransferKeyAttempt;
 
         s = s.Then(new DisputeClosed("dp_1", Won: true), s.StatusChangedAt.AddDays(10));
@@ -87,7 +75,7 @@ public sealed class DisputeTests
     [Fact]
     public void A_late_report_of_the_reversed_transfer_is_not_adopted_while_the_share_is_transferred_again()
     {
-        var s = Reversed();
+        var s = AnEscrow.DisputedAndReversed();
         s = s.Then(new DisputeClosed("dp_1", Won: true), s.StatusChangedAt.AddDays(10));
         Assert.Equal(EscrowStatus.Processing, s.Status);
         var late = new TransferReported(AnEscrow.TransferId, s.Split.RecipientShare.Minor, "eur", AnEscrow.AccountId, AnEscrow.AccountId);
@@ -105,7 +93,7 @@ public sealed class DisputeTests
     [Fact]
     public void A_won_dispute_after_an_operator_refund_transfers_nothing()
     {
-        var s = Reversed();
+        var s = AnEscrow.DisputedAndReversed();
         s = s.Then(new OperatorRefund("sender asked"), s.StatusChangedAt.AddDays(1));
         Assert.Equal(EscrowStatus.RefundPending, s.Status);
         Assert.True(s.Has(EffectKind.RefundPayment));
@@ -120,7 +108,7 @@ public sealed class DisputeTests
     [Fact]
     public void A_lost_dispute_is_recorded_transfers_nothing_and_tells_both_parties_why()
     {
-        var s = Reversed();
+        var s = AnEscrow.DisputedAndReversed();
         s = s.Then(new DisputeClosed("dp_1", Won: false), s.StatusChangedAt.AddDays(10));
 
         Assert.Equal(EscrowStatus.Released, s.Status);

@@ -110,8 +110,7 @@ public sealed class EffectFailureTests
 
         var decision = s.Decide(new EffectFailed(9_999, "timeout", Permanent: false), s.StatusChangedAt.AddSeconds(1));
 
-        Assert.Equal("unknown_effect", decision.Rejection?.Code);
-        Assert.Same(s, decision.State);
+        decision.AssertRefused("unknown_effect", unchanged: s);
     }
 
     [Fact]

@@ -3,18 +3,6 @@ namespace Escrow.Tests.Domain;
 /// <summary>What an operator's resolution leaves behind: a dispute closed for good, and no flag nothing can clear.</summary>
 public sealed class OperatorResolutionTests
 {
-    internal static EscrowState Disputed()
-    {
-        var s = AnEscrow.Released();
-        return s.Then(new DisputeOpened("dp_1"), s.StatusChangedAt.AddDays(2));
-    }
-
-    internal static EscrowState Reversed()
-    {
-        var s = Disputed();
-        return s.Then(new TransferReversalMade(s.EffectId(EffectKind.ReverseTransfer), "trr_1"), s.StatusChangedAt.AddMinutes(1));
-    }
-
     /// <summary>Finished, then Stripe reported an authorisation the escrow never recorded: its cancel is pending.</summary>
     internal static EscrowState FinishedWithStrayCancel(EscrowStatus finished)
     {
@@ -27,7 +15,7 @@ public sealed class OperatorResolutionTests
     [Fact]
     public void Resolving_a_dispute_whose_share_was_taken_back_closes_it_and_transfers_the_share_again()
     {
-        var s = Reversed();
+        var s = AnEscrow.DisputedAndReversed();
         var keyBefore = s.TransferKeyAttempt;
         var payoutEmails = s.Outbox.Count(e => e.Email == EmailKind.PayoutSent);
 
@@ -51,7 +39,7 @@ public sealed class OperatorResolutionTests
     [Fact]
     public void Resolving_a_dispute_during_a_refund_after_release_lets_the_refund_go_on()
     {
-        var s = Reversed();
+        var s = AnEscrow.DisputedAndReversed();
         s = s.Then(new OperatorRefund("the sender asked"), s.StatusChangedAt.AddDays(1));
         Assert.True(s.Has(EffectKind.RefundPayment));
 

@@ -7,8 +7,7 @@ public sealed class ReversalUnderWayTests
 {
     private static EscrowState Disputed()
     {
-        var s = AnEscrow.Released();
-        s = s.Then(new DisputeOpened("dp_1"), s.StatusChangedAt.AddDays(2));
+        var s = AnEscrow.Disputed();
         Assert.True(s.Has(EffectKind.ReverseTransfer));
         return s;
     }

@@ -5,8 +5,8 @@ public sealed partial class TransitionTableTests
 {
     private static EscrowState Named(string state) => state switch
     {
-        "released_disputed" => OperatorResolutionTests.Disputed(),
-        "released_disputed_share_reversed" => OperatorResolutionTests.Reversed(),
+        "released_disputed" => AnEscrow.Disputed(),
+        "released_disputed_share_reversed" => AnEscrow.DisputedAndReversed(),
         "cancelled_with_stray_cancel" => OperatorResolutionTests.FinishedWithStrayCancel(EscrowStatus.Cancelled),
         "payment_failed_with_stray_cancel" => OperatorResolutionTests.FinishedWithStrayCancel(EscrowStatus.PaymentFailed),
         _ => throw new ArgumentOutOfRangeException(nameof(state), state, null),
