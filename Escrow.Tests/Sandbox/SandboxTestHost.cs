@@ -85,6 +85,10 @@ internal sealed class SandboxTestHost : IAsyncDisposable
             Metadata = new Dictionary<string, string> { ["escrow_id"] = transferGroup ?? "none" },
         }, Key(key));
 
+    /// <summary>Captures the whole of an authorised PaymentIntent under <paramref name="key"/>.</summary>
+    public Task<PaymentIntent> CaptureAsync(string paymentIntentId, string key) =>
+        new PaymentIntentService(Stripe).CaptureAsync(paymentIntentId, new PaymentIntentCaptureOptions(), Key(key));
+
     /// <summary>Creates an Express account and, unless told otherwise, completes its onboarding.</summary>
     public async Task<Account> CreateAccountAsync(bool enablePayouts)
     {

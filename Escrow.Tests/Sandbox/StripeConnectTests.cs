@@ -10,8 +10,7 @@ public sealed class StripeConnectTests
         await using var host = await SandboxTestHost.StartAsync();
         var account = await host.CreateAccountAsync(enablePayouts: true);
         var pi = await host.AuthoriseAsync(10_000, "auth-1", "escrow-42");
-        await new PaymentIntentService(host.Stripe).CaptureAsync(pi.Id, new PaymentIntentCaptureOptions(),
-            SandboxTestHost.Key("capture-1"));
+        await host.CaptureAsync(pi.Id, "capture-1");
         var transfers = new TransferService(host.Stripe);
 
         var transfer = await transfers.CreateAsync(new TransferCreateOptions
@@ -84,8 +83,7 @@ public sealed class StripeConnectTests
         {
             Amount = 500, Currency = "eur", Destination = account.Id, SourceTransaction = pi.LatestChargeId,
         }, SandboxTestHost.Key("t-1")));
-        await new PaymentIntentService(host.Stripe).CaptureAsync(pi.Id, new PaymentIntentCaptureOptions(),
-            SandboxTestHost.Key("capture-1"));
+        await host.CaptureAsync(pi.Id, "capture-1");
         var tooLarge = await Assert.ThrowsAsync<StripeException>(() => transfers.CreateAsync(new TransferCreateOptions
         {
             Amount = 1001, Currency = "eur", Destination = account.Id, SourceTransaction = pi.LatestChargeId,

@@ -58,8 +58,7 @@ public sealed class StripeIdempotencyAndFaultTests
         await using var host = await SandboxTestHost.StartAsync();
         var pi = await host.AuthoriseAsync(5000, "auth-1");
         var account = await host.CreateAccountAsync(enablePayouts: true);
-        await new PaymentIntentService(host.Stripe).CaptureAsync(pi.Id, new PaymentIntentCaptureOptions(),
-            SandboxTestHost.Key("capture-1"));
+        await host.CaptureAsync(pi.Id, "capture-1");
         host.Sandbox.InjectFault(SandboxOperations.TransfersCreate, SandboxFaultKind.LostResponse);
         var options = new TransferCreateOptions
         {

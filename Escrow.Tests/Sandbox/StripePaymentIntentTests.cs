@@ -152,8 +152,7 @@ public sealed class StripePaymentIntentTests
     {
         await using var host = await SandboxTestHost.StartAsync();
         var pi = await host.AuthoriseAsync(2500, "auth-1");
-        await new PaymentIntentService(host.Stripe).CaptureAsync(pi.Id, new PaymentIntentCaptureOptions(),
-            SandboxTestHost.Key("capture-1"));
+        await host.CaptureAsync(pi.Id, "capture-1");
 
         var refund = await new RefundService(host.Stripe).CreateAsync(
             new RefundCreateOptions { PaymentIntent = pi.Id }, SandboxTestHost.Key("refund-1"));

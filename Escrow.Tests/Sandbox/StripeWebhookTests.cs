@@ -9,8 +9,7 @@ public sealed class StripeWebhookTests
     {
         await using var host = await SandboxTestHost.StartAsync();
         var pi = await host.AuthoriseAsync(5000, "auth-1", "escrow-1");
-        await new PaymentIntentService(host.Stripe).CaptureAsync(pi.Id, new PaymentIntentCaptureOptions(),
-            SandboxTestHost.Key("capture-1"));
+        await host.CaptureAsync(pi.Id, "capture-1");
 
         await Wait.UntilAsync(() => host.Receiver.Accepted.Count == 2, "both payment intent events are accepted");
 
@@ -32,8 +31,7 @@ public sealed class StripeWebhookTests
         await using var host = await SandboxTestHost.StartAsync();
         var account = await host.CreateAccountAsync(enablePayouts: true);
         var pi = await host.AuthoriseAsync(2000, "auth-1");
-        await new PaymentIntentService(host.Stripe).CaptureAsync(pi.Id, new PaymentIntentCaptureOptions(),
-            SandboxTestHost.Key("capture-1"));
+        await host.CaptureAsync(pi.Id, "capture-1");
         var transfer = await new TransferService(host.Stripe).CreateAsync(new TransferCreateOptions
         {
             Amount = 1500, Currency = "eur", Destination = account.Id, SourceTransaction = pi.LatestChargeId,
@@ -90,8 +88,7 @@ public sealed class StripeWebhookTests
         host.Receiver.FailWhen(e => e.Type == "payment_intent.amount_capturable_updated");
 
         var pi = await host.AuthoriseAsync(5000, "auth-1");
-        await new PaymentIntentService(host.Stripe).CaptureAsync(pi.Id, new PaymentIntentCaptureOptions(),
-            SandboxTestHost.Key("capture-1"));
+        await host.CaptureAsync(pi.Id, "capture-1");
 
         await Wait.UntilAsync(() => host.Receiver.Accepted.Any(e => e.Type == "payment_intent.succeeded"),
             "the later event is delivered while the earlier one waits for its retry");

@@ -81,13 +81,9 @@ public sealed class UnsafeTextSecurityTests(SecurityPostgresFixture fixture) : I
     public async Task A_NUL_or_unpaired_surrogate_in_a_new_escrow_is_refused_with_400_naming_the_field_and_creates_nothing(string field, string value)
     {
         var recipient = await App.NewRecipientAsync();
-        var body = new Dictionary<string, string>
-        {
-            ["recipientId"] = recipient, ["senderEmail"] = "bob@example.com", ["responseWindow"] = "PT24H",
-            ["subject"] = "A question", ["message"] = "Hello, could you answer this question?", ["paymentMethodId"] = "pm_card_visa",
-        };
+        var body = JsonSerializer.SerializeToNode(EscrowApiFactory.EscrowBody(recipient))!.AsObject();
         body[field] = "PLACEHOLDER";
-        var json = JsonSerializer.Serialize(body).Replace("PLACEHOLDER", value, StringComparison.Ordinal);
+        var json = body.ToJsonString().Replace("PLACEHOLDER", value, StringComparison.Ordinal);
         var key = Guid.NewGuid().ToString();
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/escrows") { Content = Json(json) };
         request.Headers.Add("Idempotency-Key", key);

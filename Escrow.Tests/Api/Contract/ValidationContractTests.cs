@@ -41,15 +41,8 @@ public sealed class ValidationContractTests(InMemoryApiFixture fixture) : IClass
         ["dailyLimit"] = 5,
     };
 
-    private static JsonObject ValidEscrow(string recipient) => new()
-    {
-        ["recipientId"] = recipient,
-        ["senderEmail"] = "bob@example.com",
-        ["responseWindow"] = "PT24H",
-        ["subject"] = "A question",
-        ["message"] = "Hello, could you answer this question?",
-        ["paymentMethodId"] = "pm_card_visa",
-    };
+    /// <summary>The body every test creates its escrows with, as a JSON object to break one field of.</summary>
+    private static JsonObject ValidEscrow(string recipient) => JsonSerializer.SerializeToNode(EscrowApiFactory.EscrowBody(recipient))!.AsObject();
 
     private Task<HttpResponseMessage> PutRecipientRawAsync(string recipient, string json, string contentType = "application/json") =>
         App.Platform().PutAsync($"/v1/recipients/{recipient}", new StringContent(json, Encoding.UTF8, contentType));

@@ -1,3 +1,5 @@
+using Escrow.Tests.Sandbox;
+
 namespace Escrow.Tests.Api.Stripe;
 
 /// <summary>Stripe's limits as the service meets them through the sandbox: minimum charges and expiring authorisations.</summary>
@@ -6,10 +8,7 @@ public sealed class StripeLimitsTests(MultiCurrencyApiFixture fixture) : IClassF
     private EscrowApiFactory App => fixture.Factory;
 
     [Theory]
-    [InlineData("EUR", 49)]
-    [InlineData("USD", 49)]
-    [InlineData("GBP", 29)]
-    [InlineData("JPY", 49)]
+    [MemberData(nameof(StripeMinimumCharges.HighestRefused), MemberType = typeof(StripeMinimumCharges))]
     public async Task A_price_whose_cheapest_window_is_below_stripes_minimum_charge_is_refused_with_400_on_base_price(string currency, long basePriceMinor)
     {
         var recipient = LifecycleApp.NewRecipientId();
