@@ -63,6 +63,9 @@ public sealed class SimulationTests(ITestOutputHelper output)
     [InlineData(1792)]
     [InlineData(1913)]
     [InlineData(1784)]
+    [InlineData(3671)]
+    [InlineData(4890)]
+    [InlineData(8355)]
     public async Task Seeds_that_once_failed_pass(int seed)
     {
         var runner = new SimulationRunner();
