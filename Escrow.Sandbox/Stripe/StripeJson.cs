@@ -1,4 +1,8 @@
+using System.Reflection;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Escrow.Sandbox;
 
@@ -33,192 +37,111 @@ internal static class StripeJson
         return new JsonObject { ["error"] = error };
     }
 
-    public static JsonObject Map(IReadOnlyDictionary<string, string> values)
+    /// <summary>
+    /// An emulated object as Stripe writes it: every member of its model in snake_case, led by <c>object</c>, plus the
+    /// fields its <see cref="Shape"/> adds. One rule serves every model, so a new member reaches the wire by itself.
+    /// </summary>
+    public static JsonObject Of<T>(T model) where T : notnull => JsonSerializer.SerializeToNode(model, Wire)!.AsObject();
+
+    public static JsonObject Capability(SandboxAccount account, string name) =>
+        Of(new SandboxCapability(name, account.Id, account.Capabilities.GetValueOrDefault(name, "inactive")));
+
+    public static JsonObject List(string url, IEnumerable<JsonObject> items, bool hasMore) => new()
     {
-        var map = new JsonObject();
-        foreach (var (key, value) in values.OrderBy(p => p.Key, StringComparer.Ordinal))
+        ["object"] = "list",
+        ["data"] = new JsonArray([.. items]),
+        ["has_more"] = hasMore,
+        ["url"] = url,
+    };
+
+    /// <summary>
+    /// What Stripe writes beyond a model's own members: the <c>object</c> name (none for an embedded value), the members
+    /// only the emulator keeps, and fields that are fixed or nested differently from the model (a field that replaces
+    /// a hidden member takes its name).
+    /// </summary>
+    private sealed record Shape(string? Object, string[] Hidden, params (string Name, Func<object, object?> Value)[] Fields);
+
+    private static readonly Func<object, object?> NotLive = _ => false;
+
+    private static readonly Dictionary<Type, Shape> Shapes = new()
+    {
+        [typeof(SandboxPaymentIntent)] = new("payment_intent", [], ("payment_method_types", _ => new[] { "card" }), ("livemode", NotLive)),
+        [typeof(SandboxPaymentError)] = new(null, [nameof(SandboxPaymentError.PaymentMethod)],
+            ("payment_method", e => ((SandboxPaymentError)e).PaymentMethod is { } id ? new CardPaymentMethod(id) : null)),
+        [typeof(CardPaymentMethod)] = new("payment_method", []),
+        [typeof(SandboxCharge)] = new("charge", [], ("paid", _ => true), ("livemode", NotLive)),
+        [typeof(SandboxTransfer)] = new("transfer", [], ("livemode", NotLive)),
+        [typeof(SandboxDispute)] = new("dispute", [], ("is_charge_refundable", _ => false), ("livemode", NotLive)),
+        [typeof(SandboxTransferReversal)] = new("transfer_reversal", []),
+        [typeof(SandboxRefund)] = new("refund", []),
+        [typeof(SandboxAccount)] = new("account", [nameof(SandboxAccount.PaidOut), nameof(SandboxAccount.ServiceAgreement)],
+            ("tos_acceptance", a => new { service_agreement = ((SandboxAccount)a).ServiceAgreement })),
+        [typeof(SandboxCapability)] = new("capability", []),
+        [typeof(SandboxWebhookEndpoint)] = new("webhook_endpoint", [nameof(SandboxWebhookEndpoint.Connect)],
+            ("application", _ => null), ("livemode", NotLive)),
+    };
+
+    private static readonly JsonSerializerOptions Wire = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { ApplyShape } },
+        Converters = { new SortedMapConverter() },
+    };
+
+    private static void ApplyShape(JsonTypeInfo info)
+    {
+        if (!Shapes.TryGetValue(info.Type, out var shape))
         {
-            map[key] = value;
+            return;
         }
 
-        return map;
+        foreach (var hidden in info.Properties.Where(p => shape.Hidden.Contains(p.AttributeProvider is MemberInfo m ? m.Name : "")).ToList())
+        {
+            info.Properties.Remove(hidden);
+        }
+
+        if (shape.Object is { } name)
+        {
+            var objectName = info.CreateJsonPropertyInfo(typeof(string), "object");
+            objectName.Get = _ => name;
+            info.Properties.Insert(Math.Min(1, info.Properties.Count), objectName);
+        }
+
+        foreach (var (fieldName, value) in shape.Fields)
+        {
+            var field = info.CreateJsonPropertyInfo(typeof(object), fieldName);
+            field.Get = value;
+            info.Properties.Add(field);
+        }
     }
 
-    public static JsonObject PaymentIntent(SandboxPaymentIntent pi) => new()
+    /// <summary>The card a failed payment was tried with, as <c>last_payment_error.payment_method</c>.</summary>
+    private sealed record CardPaymentMethod(string Id)
     {
-        ["id"] = pi.Id,
-        ["object"] = "payment_intent",
-        ["amount"] = pi.Amount,
-        ["amount_capturable"] = pi.AmountCapturable,
-        ["amount_received"] = pi.AmountReceived,
-        ["currency"] = pi.Currency,
-        ["status"] = pi.Status,
-        ["capture_method"] = pi.CaptureMethod,
-        ["client_secret"] = pi.ClientSecret,
-        ["latest_charge"] = pi.LatestCharge,
-        ["payment_method"] = pi.PaymentMethod,
-        ["payment_method_types"] = new JsonArray("card"),
-        ["transfer_group"] = pi.TransferGroup,
-        ["description"] = pi.Description,
-        ["metadata"] = Map(pi.Metadata),
-        ["cancellation_reason"] = pi.CancellationReason,
-        ["created"] = pi.Created,
-        ["livemode"] = false,
-        ["last_payment_error"] = pi.LastPaymentError is { } e
-            ? new JsonObject
+        public string Type => "card";
+    }
+
+    /// <summary>A capability of a Connect account, as its <c>capability.updated</c> event carries it.</summary>
+    private sealed record SandboxCapability(string Id, string Account, string Status)
+    {
+        public bool Requested => true;
+    }
+
+    /// <summary>Metadata and capabilities in key order, so an answer does not depend on the order they were set in.</summary>
+    private sealed class SortedMapConverter : JsonConverter<IReadOnlyDictionary<string, string>>
+    {
+        public override IReadOnlyDictionary<string, string> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            throw new NotSupportedException("Stripe's JSON is only written by the emulator.");
+
+        public override void Write(Utf8JsonWriter writer, IReadOnlyDictionary<string, string> value, JsonSerializerOptions options)
+        {
+            writer.WriteStartObject();
+            foreach (var (key, item) in value.OrderBy(p => p.Key, StringComparer.Ordinal))
             {
-                ["type"] = e.Type,
-                ["code"] = e.Code,
-                ["decline_code"] = e.DeclineCode,
-                ["message"] = e.Message,
-                ["payment_method"] = e.PaymentMethod is null ? null : new JsonObject
-                {
-                    ["id"] = e.PaymentMethod,
-                    ["object"] = "payment_method",
-                    ["type"] = "card",
-                },
+                writer.WriteString(key, item);
             }
-            : null,
-    };
 
-    public static JsonObject Charge(SandboxCharge charge) => new()
-    {
-        ["id"] = charge.Id,
-        ["object"] = "charge",
-        ["amount"] = charge.Amount,
-        ["amount_captured"] = charge.AmountCaptured,
-        ["amount_refunded"] = charge.AmountRefunded,
-        ["captured"] = charge.Captured,
-        ["refunded"] = charge.Refunded,
-        ["currency"] = charge.Currency,
-        ["payment_intent"] = charge.PaymentIntent,
-        ["payment_method"] = charge.PaymentMethod,
-        ["paid"] = true,
-        ["status"] = charge.Status,
-        ["transfer_group"] = charge.TransferGroup,
-        ["created"] = charge.Created,
-        ["livemode"] = false,
-    };
-
-    public static JsonObject Transfer(SandboxTransfer transfer) => new()
-    {
-        ["id"] = transfer.Id,
-        ["object"] = "transfer",
-        ["amount"] = transfer.Amount,
-        ["currency"] = transfer.Currency,
-        ["destination"] = transfer.Destination,
-        ["source_transaction"] = transfer.SourceTransaction,
-        ["transfer_group"] = transfer.TransferGroup,
-        ["description"] = transfer.Description,
-        ["metadata"] = Map(transfer.Metadata),
-        ["reversed"] = transfer.Reversed,
-        ["amount_reversed"] = transfer.AmountReversed,
-        ["created"] = transfer.Created,
-        ["livemode"] = false,
-    };
-
-    public static JsonObject Dispute(SandboxDispute dispute) => new()
-    {
-        ["id"] = dispute.Id,
-        ["object"] = "dispute",
-        ["amount"] = dispute.Amount,
-        ["currency"] = dispute.Currency,
-        ["charge"] = dispute.Charge,
-        ["payment_intent"] = dispute.PaymentIntent,
-        ["status"] = dispute.Status,
-        ["reason"] = dispute.Reason,
-        ["is_charge_refundable"] = false,
-        ["created"] = dispute.Created,
-        ["livemode"] = false,
-    };
-
-    public static JsonObject TransferReversal(SandboxTransferReversal reversal) => new()
-    {
-        ["id"] = reversal.Id,
-        ["object"] = "transfer_reversal",
-        ["amount"] = reversal.Amount,
-        ["currency"] = reversal.Currency,
-        ["transfer"] = reversal.Transfer,
-        ["metadata"] = Map(reversal.Metadata),
-        ["created"] = reversal.Created,
-    };
-
-    public static JsonObject Refund(SandboxRefund refund) => new()
-    {
-        ["id"] = refund.Id,
-        ["object"] = "refund",
-        ["amount"] = refund.Amount,
-        ["currency"] = refund.Currency,
-        ["charge"] = refund.Charge,
-        ["payment_intent"] = refund.PaymentIntent,
-        ["reason"] = refund.Reason,
-        ["metadata"] = Map(refund.Metadata),
-        ["status"] = refund.Status,
-        ["created"] = refund.Created,
-    };
-
-    public static JsonObject Account(SandboxAccount account) => new()
-    {
-        ["id"] = account.Id,
-        ["object"] = "account",
-        ["type"] = account.Type,
-        ["country"] = account.Country,
-        ["email"] = account.Email,
-        ["business_type"] = account.BusinessType,
-        ["charges_enabled"] = account.ChargesEnabled,
-        ["payouts_enabled"] = account.PayoutsEnabled,
-        ["details_submitted"] = account.DetailsSubmitted,
-        ["capabilities"] = Map(account.Capabilities),
-        ["metadata"] = Map(account.Metadata),
-        ["tos_acceptance"] = new JsonObject { ["service_agreement"] = account.ServiceAgreement },
-        ["created"] = account.Created,
-    };
-
-    public static JsonObject Capability(SandboxAccount account, string name) => new()
-    {
-        ["id"] = name,
-        ["object"] = "capability",
-        ["account"] = account.Id,
-        ["requested"] = true,
-        ["status"] = account.Capabilities.GetValueOrDefault(name, "inactive"),
-    };
-
-    public static JsonObject WebhookEndpoint(SandboxWebhookEndpoint endpoint)
-    {
-        var events = new JsonArray();
-        foreach (var e in endpoint.EnabledEvents)
-        {
-            events.Add(e);
+            writer.WriteEndObject();
         }
-
-        return new JsonObject
-        {
-            ["id"] = endpoint.Id,
-            ["object"] = "webhook_endpoint",
-            ["url"] = endpoint.Url,
-            ["api_version"] = endpoint.ApiVersion,
-            ["application"] = null,
-            ["enabled_events"] = events,
-            ["status"] = endpoint.Status,
-            ["livemode"] = false,
-            ["created"] = endpoint.Created,
-        };
-    }
-
-    public static JsonObject List(string url, IEnumerable<JsonObject> items, bool hasMore)
-    {
-        var data = new JsonArray();
-        foreach (var item in items)
-        {
-            data.Add(item);
-        }
-
-        return new JsonObject
-        {
-            ["object"] = "list",
-            ["data"] = data,
-            ["has_more"] = hasMore,
-            ["url"] = url,
-        };
     }
 }

@@ -32,7 +32,7 @@ public sealed partial class StripeSandbox
                 Capabilities = capabilities,
             };
             _accounts[accountId] = account;
-            AddEvent("account.updated", account.Id, StripeJson.Account(account), null, account.Id);
+            AddEvent("account.updated", account.Id, StripeJson.Of(account), null, account.Id);
             AddEvent("capability.updated", "transfers", StripeJson.Capability(account, "transfers"), null, account.Id);
             return account;
         }
@@ -73,11 +73,11 @@ public sealed partial class StripeSandbox
             Created = Now(),
         };
         _accounts[account.Id] = account;
-        return StripeResponse.Ok(StripeJson.Account(account));
+        return StripeResponse.Ok(StripeJson.Of(account));
     }
 
     internal StripeResponse RetrieveAccount(string id) =>
         _accounts.TryGetValue(id, out var account)
-            ? StripeResponse.Ok(StripeJson.Account(account))
+            ? StripeResponse.Ok(StripeJson.Of(account))
             : throw StripeApiException.Missing("account", id, "account");
 }

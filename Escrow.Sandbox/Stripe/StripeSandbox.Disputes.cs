@@ -34,7 +34,7 @@ public sealed partial class StripeSandbox
                 Created = Now(),
             };
             _disputes[dispute.Id] = dispute;
-            AddEvent("charge.dispute.created", dispute.Id, StripeJson.Dispute(dispute), null);
+            AddEvent("charge.dispute.created", dispute.Id, StripeJson.Of(dispute), null);
             return dispute;
         }
     }
@@ -57,7 +57,7 @@ public sealed partial class StripeSandbox
 
             dispute = dispute with { Status = won ? "won" : "lost" };
             _disputes[dispute.Id] = dispute;
-            AddEvent("charge.dispute.closed", dispute.Id, StripeJson.Dispute(dispute), null);
+            AddEvent("charge.dispute.closed", dispute.Id, StripeJson.Of(dispute), null);
             return dispute;
         }
     }

@@ -110,7 +110,7 @@ public sealed partial class StripeSandbox
 
         pi = pi with { Status = "canceled", AmountCapturable = 0, CancellationReason = "expired" };
         _paymentIntents[pi.Id] = pi;
-        AddEvent("payment_intent.canceled", pi.Id, StripeJson.PaymentIntent(pi), null);
+        AddEvent("payment_intent.canceled", pi.Id, StripeJson.Of(pi), null);
         return pi;
     }
 
@@ -186,7 +186,7 @@ public sealed partial class StripeSandbox
             Created = Now(),
         };
         _webhookEndpoints[endpoint.Id] = endpoint;
-        return StripeResponse.Ok(StripeJson.WebhookEndpoint(endpoint));
+        return StripeResponse.Ok(StripeJson.Of(endpoint));
     }
 
     internal StripeResponse ListWebhookEndpoints(StripeForm form)
@@ -194,7 +194,7 @@ public sealed partial class StripeSandbox
         var limit = form.Limit();
         var matching = Page(_webhookEndpoints.Values.Reverse().ToList(), e => e.Id, form);
         return StripeResponse.Ok(StripeJson.List("/v1/webhook_endpoints",
-            matching.Take(limit).Select(StripeJson.WebhookEndpoint), matching.Count > limit));
+            matching.Take(limit).Select(StripeJson.Of), matching.Count > limit));
     }
 
     internal StripeResponse DeleteWebhookEndpoint(string id) =>

@@ -52,7 +52,7 @@ public sealed partial class StripeSandbox
             .ToList();
         matching = Page(matching, p => p.Id, form);
         return StripeResponse.Ok(StripeJson.List("/v1/payment_intents",
-            matching.Take(limit).Select(p => StripeJson.PaymentIntent(p)), matching.Count > limit));
+            matching.Take(limit).Select(StripeJson.Of), matching.Count > limit));
     }
 
     internal StripeResponse RetrievePaymentIntent(string id, StripeForm form) =>
@@ -61,10 +61,10 @@ public sealed partial class StripeSandbox
     /// <summary>The PaymentIntent JSON, with <c>latest_charge</c> expanded when asked (<c>expand[]=latest_charge</c>).</summary>
     private StripeResponse PaymentIntentResponse(SandboxPaymentIntent pi, StripeForm form)
     {
-        var json = StripeJson.PaymentIntent(pi);
+        var json = StripeJson.Of(pi);
         if (form.Expands("latest_charge") && pi.LatestCharge is { } chargeId && _charges.TryGetValue(chargeId, out var charge))
         {
-            json["latest_charge"] = StripeJson.Charge(charge);
+            json["latest_charge"] = StripeJson.Of(charge);
         }
 
         return StripeResponse.Ok(json);
@@ -101,10 +101,10 @@ public sealed partial class StripeSandbox
                     decline.Message, paymentMethod),
             };
             _paymentIntents[pi.Id] = pi;
-            var json = StripeJson.PaymentIntent(pi);
+            var json = StripeJson.Of(pi);
             AddEvent("payment_intent.payment_failed", pi.Id, json, key);
             return new StripeResponse(402, StripeJson.Error("card_error", decline.Code, decline.Message, null,
-                decline.DeclineCode, StripeJson.PaymentIntent(pi)));
+                decline.DeclineCode, StripeJson.Of(pi)));
         }
 
         var manual = pi.CaptureMethod == "manual";
@@ -137,7 +137,7 @@ public sealed partial class StripeSandbox
         }
 
         AddEvent(manual ? "payment_intent.amount_capturable_updated" : "payment_intent.succeeded", pi.Id,
-            StripeJson.PaymentIntent(pi), key);
+            StripeJson.Of(pi), key);
         return PaymentIntentResponse(pi, form);
     }
 
@@ -179,7 +179,7 @@ public sealed partial class StripeSandbox
 
         pi = pi with { Status = "succeeded", AmountCapturable = 0, AmountReceived = amount };
         _paymentIntents[pi.Id] = pi;
-        AddEvent("payment_intent.succeeded", pi.Id, StripeJson.PaymentIntent(pi), key);
+        AddEvent("payment_intent.succeeded", pi.Id, StripeJson.Of(pi), key);
         return PaymentIntentResponse(pi, form);
     }
 
@@ -206,7 +206,7 @@ public sealed partial class StripeSandbox
 
         pi = pi with { Status = "canceled", AmountCapturable = 0, CancellationReason = reason };
         _paymentIntents[pi.Id] = pi;
-        AddEvent("payment_intent.canceled", pi.Id, StripeJson.PaymentIntent(pi), key);
+        AddEvent("payment_intent.canceled", pi.Id, StripeJson.Of(pi), key);
         return PaymentIntentResponse(pi, form);
     }
 
@@ -220,6 +220,6 @@ public sealed partial class StripeSandbox
 
     internal StripeResponse RetrieveCharge(string id) =>
         _charges.TryGetValue(id, out var charge)
-            ? StripeResponse.Ok(StripeJson.Charge(charge))
+            ? StripeResponse.Ok(StripeJson.Of(charge))
             : throw StripeApiException.Missing("charge", id, "id");
 }

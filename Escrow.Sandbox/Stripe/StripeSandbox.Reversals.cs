@@ -83,8 +83,8 @@ public sealed partial class StripeSandbox
             Created = Now(),
         };
         _transferReversals[reversal.Id] = reversal;
-        AddEvent("transfer.reversed", transfer.Id, StripeJson.Transfer(transfer), key);
-        return StripeResponse.Ok(StripeJson.TransferReversal(reversal));
+        AddEvent("transfer.reversed", transfer.Id, StripeJson.Of(transfer), key);
+        return StripeResponse.Ok(StripeJson.Of(reversal));
     }
 
     internal StripeResponse ListTransferReversals(string transferId, StripeForm form)
@@ -98,6 +98,6 @@ public sealed partial class StripeSandbox
         var matching = _transferReversals.Values.Where(r => r.Transfer == transferId).Reverse().ToList();
         matching = Page(matching, r => r.Id, form);
         return StripeResponse.Ok(StripeJson.List($"/v1/transfers/{transferId}/reversals",
-            matching.Take(limit).Select(StripeJson.TransferReversal), matching.Count > limit));
+            matching.Take(limit).Select(StripeJson.Of), matching.Count > limit));
     }
 }

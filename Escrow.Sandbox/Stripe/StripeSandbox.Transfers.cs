@@ -70,13 +70,13 @@ public sealed partial class StripeSandbox
         {
             _transferredFromCharge[source] = _transferredFromCharge.GetValueOrDefault(source) + amount;
         }
-        AddEvent("transfer.created", transfer.Id, StripeJson.Transfer(transfer), key);
-        return StripeResponse.Ok(StripeJson.Transfer(transfer));
+        AddEvent("transfer.created", transfer.Id, StripeJson.Of(transfer), key);
+        return StripeResponse.Ok(StripeJson.Of(transfer));
     }
 
     internal StripeResponse RetrieveTransfer(string id) =>
         _transfers.TryGetValue(id, out var transfer)
-            ? StripeResponse.Ok(StripeJson.Transfer(transfer))
+            ? StripeResponse.Ok(StripeJson.Of(transfer))
             : throw StripeApiException.Missing("transfer", id, "id");
 
     internal StripeResponse ListTransfers(StripeForm form)
@@ -91,7 +91,7 @@ public sealed partial class StripeSandbox
             .ToList();
         matching = Page(matching, t => t.Id, form);
         return StripeResponse.Ok(StripeJson.List("/v1/transfers",
-            matching.Take(limit).Select(StripeJson.Transfer), matching.Count > limit));
+            matching.Take(limit).Select(StripeJson.Of), matching.Count > limit));
     }
 
     internal StripeResponse CreateRefund(StripeForm form, string? key)
@@ -166,8 +166,8 @@ public sealed partial class StripeSandbox
             Created = Now(),
         };
         _refunds[refund.Id] = refund;
-        AddEvent("charge.refunded", charge.Id, StripeJson.Charge(charge), key);
-        return StripeResponse.Ok(StripeJson.Refund(refund));
+        AddEvent("charge.refunded", charge.Id, StripeJson.Of(charge), key);
+        return StripeResponse.Ok(StripeJson.Of(refund));
     }
 
     internal StripeResponse ListRefunds(StripeForm form)
@@ -179,6 +179,6 @@ public sealed partial class StripeSandbox
             .Reverse()
             .ToList();
         matching = Page(matching, r => r.Id, form);
-        return StripeResponse.Ok(StripeJson.List("/v1/refunds", matching.Take(limit).Select(StripeJson.Refund), matching.Count > limit));
+        return StripeResponse.Ok(StripeJson.List("/v1/refunds", matching.Take(limit).Select(StripeJson.Of), matching.Count > limit));
     }
 }

@@ -81,7 +81,7 @@ public static class StripeSandboxEndpoints
             var account = s.EnablePayouts(id, payouts ?? true);
             await s.WhenDurableAsync().ConfigureAwait(false);
             return account is not null
-                ? Results.Text(StripeJson.Account(account).ToJsonString(), "application/json")
+                ? Results.Text(StripeJson.Of(account).ToJsonString(), "application/json")
                 : Results.NotFound();
         });
         group.MapPost("/charges/{id}/dispute", async (string id, StripeSandbox s) =>
@@ -97,7 +97,7 @@ public static class StripeSandboxEndpoints
             }
 
             await s.WhenDurableAsync().ConfigureAwait(false);
-            return dispute is not null ? Results.Text(StripeJson.Dispute(dispute).ToJsonString(), "application/json") : Results.NotFound();
+            return dispute is not null ? Results.Text(StripeJson.Of(dispute).ToJsonString(), "application/json") : Results.NotFound();
         });
         group.MapPost("/disputes/{id}/close", CloseDispute);
         group.MapPost("/accounts/{id}/payout", async (string id, StripeSandbox s) =>
@@ -113,7 +113,7 @@ public static class StripeSandboxEndpoints
             var expired = s.ExpireAuthorisation(id);
             await s.WhenDurableAsync().ConfigureAwait(false);
             return expired is not null
-                ? Results.Text(StripeJson.PaymentIntent(expired).ToJsonString(), "application/json")
+                ? Results.Text(StripeJson.Of(expired).ToJsonString(), "application/json")
                 : s.GetPaymentIntent(id) is null
                     ? Results.NotFound()
                     : Results.Conflict(new { error = "Only a PaymentIntent in requires_capture holds an authorisation to expire." });
@@ -227,7 +227,7 @@ public static class StripeSandboxEndpoints
         }
 
         await sandbox.WhenDurableAsync().ConfigureAwait(false);
-        return dispute is not null ? Results.Text(StripeJson.Dispute(dispute).ToJsonString(), "application/json") : Results.NotFound();
+        return dispute is not null ? Results.Text(StripeJson.Of(dispute).ToJsonString(), "application/json") : Results.NotFound();
     }
 
     private static string SandboxBase(HttpContext ctx) =>
