@@ -1,7 +1,6 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -23,8 +22,6 @@ public static class PostmarkInboundSimulation
     private const string ReceivingServer = "inbound.postmarkapp.com";
     private const string SenderIp = "192.0.2.25";
     private const string SpoofingIp = "203.0.113.66";
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public sealed record InboundRequest(string? From, string? To, string? Subject, string? Text, bool Spoofed = false);
 
@@ -79,14 +76,10 @@ public static class PostmarkInboundSimulation
 
     internal static async Task<IResult> DeliverAsync(HttpContext ctx, IOptions<SandboxOptions> options, IHttpClientFactory clients)
     {
-        InboundRequest? mail;
-        try
+        var (mail, invalid) = await SandboxControlJson.ReadAsync<InboundRequest>(ctx).ConfigureAwait(false);
+        if (invalid is not null)
         {
-            mail = await JsonSerializer.DeserializeAsync<InboundRequest>(ctx.Request.Body, Json, ctx.RequestAborted).ConfigureAwait(false);
-        }
-        catch (JsonException ex)
-        {
-            return Results.BadRequest(new { error = "Invalid JSON: " + ex.Message });
+            return invalid;
         }
         if (mail is null || string.IsNullOrWhiteSpace(mail.From) || !mail.From.Contains('@', StringComparison.Ordinal) || string.IsNullOrWhiteSpace(mail.To))
         {
@@ -103,7 +96,7 @@ public static class PostmarkInboundSimulation
             Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.Value.PostmarkInboundUsername}:{options.Value.PostmarkInboundPassword}")));
         using var response = await clients.CreateClient(SandboxOptions.WebhookHttpClientName).SendAsync(request, ctx.RequestAborted).ConfigureAwait(false);
         var answer = await response.Content.ReadAsStringAsync(ctx.RequestAborted).ConfigureAwait(false);
-        return Results.Json(new { messageId = payload["MessageID"]!.GetValue<string>(), status = (int)response.StatusCode, response = answer }, Json);
+        return Results.Json(new { messageId = payload["MessageID"]!.GetValue<string>(), status = (int)response.StatusCode, response = answer }, SandboxControlJson.Options);
     }
 
     /// <summary>The service's inbound webhook: beside the Stripe webhook URL when one is set, else at this server's address.</summary>

@@ -17,8 +17,6 @@ public static class PostmarkSandboxEndpoints
         PropertyNameCaseInsensitive = true,
     };
 
-    private static readonly JsonSerializerOptions OutboxJson = new(JsonSerializerDefaults.Web);
-
     public static IEndpointRouteBuilder MapPostmarkSandbox(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
@@ -26,7 +24,7 @@ public static class PostmarkSandboxEndpoints
 
         group.MapPost("/email", SendAsync);
         group.MapGet("/messages/outbound", SearchOutbound);
-        group.MapGet("/outbox", (PostmarkSandbox s) => Results.Json(s.Outbox, OutboxJson));
+        group.MapGet("/outbox", (PostmarkSandbox s) => Results.Json(s.Outbox, SandboxControlJson.Options));
         group.MapPost("/inbound", PostmarkInboundSimulation.DeliverAsync);
         group.MapDelete("/outbox", (PostmarkSandbox s) =>
         {
@@ -35,15 +33,10 @@ public static class PostmarkSandboxEndpoints
         });
         group.MapPost("/faults", async (HttpContext ctx, PostmarkSandbox s) =>
         {
-            FaultRequest? request;
-            try
+            var (request, invalid) = await SandboxControlJson.ReadAsync<FaultRequest>(ctx).ConfigureAwait(false);
+            if (invalid is not null)
             {
-                request = await JsonSerializer.DeserializeAsync<FaultRequest>(ctx.Request.Body, OutboxJson,
-                    ctx.RequestAborted).ConfigureAwait(false);
-            }
-            catch (JsonException ex)
-            {
-                return Results.BadRequest(new { error = "Invalid JSON: " + ex.Message });
+                return invalid;
             }
 
             PostmarkFaultKind? kind = request?.Kind switch

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -10,8 +9,6 @@ namespace Escrow.Sandbox;
 public static class StripeSandboxEndpoints
 {
     public const string BasePath = "/_sandbox/stripe";
-
-    private static readonly JsonSerializerOptions ControlJson = new(JsonSerializerDefaults.Web);
 
     public static IEndpointRouteBuilder MapStripeSandbox(this IEndpointRouteBuilder endpoints)
     {
@@ -159,15 +156,10 @@ public static class StripeSandboxEndpoints
 
     private static async Task<IResult> AddFault(HttpContext ctx, StripeSandbox sandbox)
     {
-        FaultRequest? request;
-        try
+        var (request, invalid) = await SandboxControlJson.ReadAsync<FaultRequest>(ctx).ConfigureAwait(false);
+        if (invalid is not null)
         {
-            request = await JsonSerializer.DeserializeAsync<FaultRequest>(ctx.Request.Body, ControlJson,
-                ctx.RequestAborted).ConfigureAwait(false);
-        }
-        catch (JsonException ex)
-        {
-            return Results.BadRequest(new { error = "Invalid JSON: " + ex.Message });
+            return invalid;
         }
 
         if (request?.Operation is not { } operation || !SandboxOperations.All.Contains(operation))
@@ -201,14 +193,10 @@ public static class StripeSandboxEndpoints
 
     private static async Task<IResult> CloseDispute(string id, HttpContext ctx, StripeSandbox sandbox)
     {
-        CloseDisputeRequest? request;
-        try
+        var (request, invalid) = await SandboxControlJson.ReadAsync<CloseDisputeRequest>(ctx).ConfigureAwait(false);
+        if (invalid is not null)
         {
-            request = await JsonSerializer.DeserializeAsync<CloseDisputeRequest>(ctx.Request.Body, ControlJson, ctx.RequestAborted).ConfigureAwait(false);
-        }
-        catch (JsonException ex)
-        {
-            return Results.BadRequest(new { error = "Invalid JSON: " + ex.Message });
+            return invalid;
         }
 
         if (request?.Status is not ("won" or "lost"))
