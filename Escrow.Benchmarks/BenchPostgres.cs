@@ -68,8 +68,8 @@ public sealed class BenchPostgres : IAsyncDisposable
     {
         try
         {
-            await ExecuteAsync(Admin.ConnectionString, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-            await ExecuteAsync(Admin.ConnectionString, "SELECT pg_stat_statements_reset()");
+            await Sql.ExecuteAsync(Admin.ConnectionString, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+            await Sql.ExecuteAsync(Admin.ConnectionString, "SELECT pg_stat_statements_reset()");
             return true;
         }
         catch (PostgresException)
@@ -105,16 +105,8 @@ public sealed class BenchPostgres : IAsyncDisposable
         {
             return Admin.ConnectionString;
         }
-        await ExecuteAsync(Admin.ConnectionString, $"CREATE DATABASE {name}");
+        await Sql.ExecuteAsync(Admin.ConnectionString, $"CREATE DATABASE {name}");
         return ConnectionStringFor(name);
-    }
-
-    public static async Task ExecuteAsync(string connectionString, string sql)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
     }
 
     public ValueTask DisposeAsync()

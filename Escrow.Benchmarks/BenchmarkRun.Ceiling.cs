@@ -9,10 +9,10 @@ public sealed partial class BenchmarkRun
         var db = pg.Private ? "ceiling" : pg.Admin.Database!;
         if (pg.Private)
         {
-            await BenchPostgres.ExecuteAsync(pg.Admin.ConnectionString, "CREATE DATABASE ceiling");
+            await Sql.ExecuteAsync(pg.Admin.ConnectionString, "CREATE DATABASE ceiling");
         }
         var cs = pg.ConnectionStringFor(db);
-        await BenchPostgres.ExecuteAsync(cs, "DROP TABLE IF EXISTS bench_ceiling_kv; CREATE TABLE bench_ceiling_kv (k integer PRIMARY KEY, v bigint NOT NULL)");
+        await Sql.ExecuteAsync(cs, "DROP TABLE IF EXISTS bench_ceiling_kv; CREATE TABLE bench_ceiling_kv (k integer PRIMARY KEY, v bigint NOT NULL)");
         var script = Path.Combine(work, "upsert.sql");
         await File.WriteAllTextAsync(script, """
             \set k random(1, 1000000)
@@ -54,7 +54,7 @@ public sealed partial class BenchmarkRun
         _singleClientTps = oneTps.Success ? double.Parse(oneTps.Groups[1].Value, CultureInfo.InvariantCulture) : double.NaN;
         _singleClientLatency = oneLatency.Success ? oneLatency.Groups[1].Value : "n/a";
         Say($"   one client            {_singleClientTps:F0} commits/s, {_singleClientLatency} ms per durable commit");
-        await BenchPostgres.ExecuteAsync(cs, "DROP TABLE bench_ceiling_kv");
+        await Sql.ExecuteAsync(cs, "DROP TABLE bench_ceiling_kv");
         return tps;
     }
 

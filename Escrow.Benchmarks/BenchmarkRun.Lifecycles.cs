@@ -36,40 +36,29 @@ public sealed partial class BenchmarkRun
     /// <summary>Released lifecycles at full speed (closed loop, --concurrency clients): throughput, commits, CPU.</summary>
     private async Task<LifecycleCost> MeasureReleasedAsync(EscrowClient client, string[] recipients, Database db, Func<CpuMeter> meter)
     {
-        var grainsBefore = await GrainWritesAsync(db.EscrowConnection);
-        var before = await db.Stats.SettledCommitsAsync();
-        var walBefore = await db.Stats.WalAsync();
-        var xidBefore = await db.Stats.NextXidAsync();
-        if (db.Statements)
-        {
-            await db.Stats.ResetStatementsAsync();
-        }
+        var before = await Counters.BeforeAsync(db);
         var cpuMeter = meter();
         var release = await RunReleasesAsync(client, recipients, o.Lifecycles, o.Concurrency, "rel");
         var releaseCpu = cpuMeter.Stop();
-        var after = await db.Stats.SettledCommitsAsync();
-        var walAfter = await db.Stats.WalAsync();
-        var xidAfter = await db.Stats.NextXidAsync();
-        var commitsPerRelease = (after - before) / (double)release.Count;
-        var grainsAfter = await GrainWritesAsync(db.EscrowConnection);
-        var writesPerRelease = (xidAfter - xidBefore) / (double)release.Count;
+        var cost = new PhaseCost(before, await Counters.AfterAsync(db), release.Count);
+        var (walBefore, walAfter) = (cost.Before.Wal, cost.After.Wal);
         Say();
         Say($"== Released lifecycles: create (pm_card_visa → held) → POST /response → released; {release.Count} lifecycles, {o.Concurrency} clients");
         Say($"   throughput            {release.PerSecond:F1} lifecycles/s ({release.Seconds:F1} s), errors {release.Errors}");
-        Say($"   durable commits       {commitsPerRelease:F2} per lifecycle (xact_commit delta {after - before}, settled)");
-        Say($"   of which writing      {writesPerRelease:F2} per lifecycle (transaction ids assigned: commits that wait for a WAL flush; the rest are read-only or utility statements)");
-        Say($"   WAL                   {(walAfter.Bytes - walBefore.Bytes) / (double)release.Count / 1024:F1} KiB per lifecycle, {(after - before) / (double)Math.Max(1, walAfter.Syncs - walBefore.Syncs):F1} commits per WAL flush");
+        Say($"   durable commits       {cost.CommitsPer:F2} per lifecycle (xact_commit delta {cost.Commits}, settled)");
+        Say($"   of which writing      {cost.WritesPer:F2} per lifecycle (transaction ids assigned: commits that wait for a WAL flush; the rest are read-only or utility statements)");
+        Say($"   WAL                   {(walAfter.Bytes - walBefore.Bytes) / (double)release.Count / 1024:F1} KiB per lifecycle, {cost.Commits / (double)Math.Max(1, walAfter.Syncs - walBefore.Syncs):F1} commits per WAL flush");
         Say($"   POST /v1/escrows      p50 {Percentiles.Of(release.CreateMs, 50):F1} ms, p99 {Percentiles.Of(release.CreateMs, 99):F1} ms (at max throughput)");
         Say($"   POST /response        p50 {Percentiles.Of(release.ReplyMs, 50):F1} ms, p99 {Percentiles.Of(release.ReplyMs, 99):F1} ms; {release.ReleasedByReply} of {release.Count} replies returned status released (synchronous release)");
         Say($"   reply → released      p50 {Percentiles.Of(release.ReplyToReleasedMs, 50):F1} ms, p99 {Percentiles.Of(release.ReplyToReleasedMs, 99):F1} ms");
         Say($"   CPU                   {releaseCpu}");
         Say($"   CPU per lifecycle     API {1000 * releaseCpu.ApiSeconds / release.Count:F2} ms, PostgreSQL {1000 * releaseCpu.PostgresSeconds / release.Count:F2} ms");
-        Say($"   grain state writes    {string.Join(", ", grainsAfter.Select(g => $"{g.Key} {(g.Value - grainsBefore.GetValueOrDefault(g.Key)) / (double)release.Count:F2}"))} per lifecycle (orleans_grain_state version delta)");
+        Say($"   grain state writes    {cost.GrainWritesPer} per lifecycle (orleans_grain_state version delta)");
         if (db.Statements)
         {
             PrintStatements(await db.Stats.StatementsAsync(), release.Count, "released lifecycle");
         }
-        return new LifecycleCost(release, commitsPerRelease, writesPerRelease, releaseCpu);
+        return new LifecycleCost(release, cost.CommitsPer, cost.WritesPer, releaseCpu);
     }
 
     /// <summary>Paced at half the measured throughput, open loop: the latency of POST /v1/escrows without saturation.</summary>
@@ -118,33 +107,23 @@ public sealed partial class BenchmarkRun
     /// <summary>Refunded lifecycles: create, deadline (PT30S) + grace (PT5S), refunded.</summary>
     private async Task<LifecycleCost> MeasureRefundedAsync(EscrowClient client, string[] recipients, Database db)
     {
-        var grainsBeforeRefund = await GrainWritesAsync(db.EscrowConnection);
-        var beforeRefund = await db.Stats.SettledCommitsAsync();
-        var xidBeforeRefund = await db.Stats.NextXidAsync();
-        if (db.Statements)
-        {
-            await db.Stats.ResetStatementsAsync();
-        }
+        var before = await Counters.BeforeAsync(db);
         var refundIds = await CreateManyAsync(client, recipients, o.RefundLifecycles, o.Concurrency, "ref", _ => WindowA, null);
         await WaitRefundedByHttpAsync(client, refundIds.Select(r => r.Id).ToList(), TimeSpan.FromSeconds(35));
-        var afterRefund = await db.Stats.SettledCommitsAsync();
-        var xidAfterRefund = await db.Stats.NextXidAsync();
-        var commitsPerRefund = (afterRefund - beforeRefund) / (double)refundIds.Count;
-        var grainsAfterRefund = await GrainWritesAsync(db.EscrowConnection);
-        var writesPerRefund = (xidAfterRefund - xidBeforeRefund) / (double)refundIds.Count;
+        var cost = new PhaseCost(before, await Counters.AfterAsync(db), refundIds.Count);
         var refundLate = await LatenessAsync(db.EscrowConnection, refundIds.Select(r => r.Id).ToArray());
         Say();
         Say($"== Refunded lifecycles: create → deadline PT30S + grace PT5S → refunded; {refundIds.Count} escrows");
-        Say($"   durable commits       {commitsPerRefund:F2} per lifecycle (xact_commit delta {afterRefund - beforeRefund}, settled)");
-        Say($"   of which writing      {writesPerRefund:F2} per lifecycle (transaction ids assigned)");
+        Say($"   durable commits       {cost.CommitsPer:F2} per lifecycle (xact_commit delta {cost.Commits}, settled)");
+        Say($"   of which writing      {cost.WritesPer:F2} per lifecycle (transaction ids assigned)");
         Say($"   refund after deadline+grace: p50 {refundLate.P50:F2} s, p99 {refundLate.P99:F2} s, max {refundLate.Max:F2} s (refund_pending entry); refunded p99 {refundLate.RefundedP99:F2} s");
-        Say($"   grain state writes    {string.Join(", ", grainsAfterRefund.Select(g => $"{g.Key} {(g.Value - grainsBeforeRefund.GetValueOrDefault(g.Key)) / (double)refundIds.Count:F2}"))} per lifecycle");
+        Say($"   grain state writes    {cost.GrainWritesPer} per lifecycle");
         if (db.Statements)
         {
             PrintStatements(await db.Stats.StatementsAsync(), refundIds.Count, "refunded lifecycle");
         }
-        Figure("b_refund_commits", $"{commitsPerRefund:F1}");
-        return new LifecycleCost(null, commitsPerRefund, writesPerRefund, null);
+        Figure("b_refund_commits", $"{cost.CommitsPer:F1}");
+        return new LifecycleCost(null, cost.CommitsPer, cost.WritesPer, null);
     }
 
     /// <summary>Recipients with the maximum daily limit (1 000), enough of them for <paramref name="escrows"/> escrows today.</summary>
@@ -210,7 +189,7 @@ public sealed partial class BenchmarkRun
             {
                 try
                 {
-                    results.Add(await ReleaseOneAsync(client, $"{_runId}-{tag}-{i}", recipients[Interlocked.Increment(ref _recipientCursor) % recipients.Length]));
+                    results.Add(await ReleaseOneAsync(client, $"{RunId}-{tag}-{i}", recipients[Interlocked.Increment(ref _recipientCursor) % recipients.Length]));
                 }
                 catch (InvalidOperationException e)
                 {
@@ -260,7 +239,7 @@ public sealed partial class BenchmarkRun
             {
                 await Task.Delay(wait);
             }
-            var key = $"{_runId}-paced-{i}";
+            var key = $"{RunId}-paced-{i}";
             var recipient = recipients[Interlocked.Increment(ref _recipientCursor) % recipients.Length];
             tasks.Add(Task.Run(async () =>
             {
@@ -306,7 +285,7 @@ public sealed partial class BenchmarkRun
             int i;
             while ((i = Interlocked.Increment(ref next)) < count)
             {
-                var r = await client.CreateAsync($"{_runId}-{tag}-{i}", recipients[Interlocked.Increment(ref cursor) % recipients.Length], window(i));
+                var r = await client.CreateAsync($"{RunId}-{tag}-{i}", recipients[Interlocked.Increment(ref cursor) % recipients.Length], window(i));
                 if (r.Code == HttpStatusCode.Created && r.Status == "held" && r.Id is not null)
                 {
                     results.Add(new Created(Guid.Parse(r.Id), r.Milliseconds, DateTime.UtcNow));

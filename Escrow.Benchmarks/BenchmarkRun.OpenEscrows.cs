@@ -10,30 +10,15 @@ public sealed partial class BenchmarkRun
     /// </summary>
     private static async Task<Lateness> LatenessAsync(string connectionString, Guid[] ids)
     {
-        await using var c = new NpgsqlConnection(connectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("""
+        var rows = await Sql.RowsAsync(connectionString, """
             SELECT extract(epoch FROM min(l.at) FILTER (WHERE l.status IN ('refund_pending', 'refunded')) - p.reply_deadline)::float8,
                    extract(epoch FROM min(l.at) FILTER (WHERE l.status = 'refunded') - p.reply_deadline)::float8
             FROM escrow_projection p JOIN escrow_ledger l ON l.escrow_id = p.escrow_id
             WHERE p.escrow_id = ANY(@ids)
             GROUP BY p.escrow_id, p.reply_deadline
-            """, c);
-        cmd.Parameters.AddWithValue("ids", ids);
-        var fired = new List<double>();
-        var refunded = new List<double>();
-        await using var reader = await cmd.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            if (!reader.IsDBNull(0))
-            {
-                fired.Add(reader.GetDouble(0));
-            }
-            if (!reader.IsDBNull(1))
-            {
-                refunded.Add(reader.GetDouble(1));
-            }
-        }
+            """, r => (Fired: r.IsDBNull(0) ? (double?)null : r.GetDouble(0), Refunded: r.IsDBNull(1) ? (double?)null : r.GetDouble(1)), ("ids", ids));
+        var fired = rows.Where(r => r.Fired is not null).Select(r => r.Fired!.Value).ToList();
+        var refunded = rows.Where(r => r.Refunded is not null).Select(r => r.Refunded!.Value).ToList();
         return new Lateness(ids.Length, fired.Count, Percentiles.Of(fired, 50), Percentiles.Of(fired, 99), fired.Count > 0 ? fired.Max() : double.NaN, Percentiles.Of(refunded, 99));
     }
 
@@ -76,7 +61,7 @@ public sealed partial class BenchmarkRun
         var client = new EscrowClient(http, api.BaseUrl);
         Say($"   Escrow.Api pid {api.Pid} at {api.BaseUrl} (log {api.LogPath})");
         // Many recipients: each create reserves on its recipient's grain, which serialises a recipient's creates.
-        var recipients = await SetupRecipientsAsync(client, "ro" + _runId, o.Open * 5, payouts: false);
+        var recipients = await SetupRecipientsAsync(client, "ro" + RunId, o.Open * 5, payouts: false);
         await Task.Delay(15_000); // start-up work (tiered JIT, first timers) settles before the baseline
         // The baseline is as long as each idle interval: what the escrows cost is the difference of the two, and a
         // short baseline moved by a few percent of a core from run to run.
@@ -173,19 +158,9 @@ public sealed partial class BenchmarkRun
     }
 
     /// <summary>Sum of orleans_grain_state.version per grain type: every WriteStateAsync adds one.</summary>
-    private static async Task<Dictionary<string, long>> GrainWritesAsync(string connectionString)
-    {
-        await using var c = new NpgsqlConnection(connectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("SELECT grain_type, sum(version)::bigint FROM orleans_grain_state GROUP BY grain_type ORDER BY 1", c);
-        var result = new Dictionary<string, long>(StringComparer.Ordinal);
-        await using var reader = await cmd.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            result[reader.GetString(0)] = reader.GetInt64(1);
-        }
-        return result;
-    }
+    private static async Task<Dictionary<string, long>> GrainWritesAsync(string connectionString) =>
+        (await Sql.RowsAsync(connectionString, "SELECT grain_type, sum(version)::bigint FROM orleans_grain_state GROUP BY grain_type ORDER BY 1",
+            r => (Type: r.GetString(0), Writes: r.GetInt64(1)))).ToDictionary(r => r.Type, r => r.Writes, StringComparer.Ordinal);
 
     private static string ShowCount(long? n) => n?.ToString(CultureInfo.InvariantCulture) ?? "n/a";
 
@@ -212,12 +187,6 @@ public sealed partial class BenchmarkRun
         }
     }
 
-    private static async Task<int> CountRefundedAsync(string connectionString, Guid[] ids)
-    {
-        await using var c = new NpgsqlConnection(connectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("SELECT count(*) FROM escrow_projection WHERE escrow_id = ANY(@ids) AND status = 'refunded'", c);
-        cmd.Parameters.AddWithValue("ids", ids);
-        return Convert.ToInt32(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
+    private static async Task<int> CountRefundedAsync(string connectionString, Guid[] ids) => (int)await Sql.NumberAsync(connectionString,
+        "SELECT count(*) FROM escrow_projection WHERE escrow_id = ANY(@ids) AND status = 'refunded'", ("ids", ids));
 }

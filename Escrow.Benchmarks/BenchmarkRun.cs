@@ -10,10 +10,11 @@ namespace Escrow.Benchmarks;
 public sealed partial class BenchmarkRun(BenchOptions o)
 {
     private const string WindowA = "PT30S";
-    private readonly string _runId = DateTime.UtcNow.ToString("MMddHHmmss", CultureInfo.InvariantCulture) + Guid.NewGuid().ToString("N")[..4];
-    private readonly Transcript _transcript = new();
+    private readonly Transcript _transcript = new("bench");
     private readonly SortedDictionary<string, string> _figures = new(StringComparer.Ordinal);
     private readonly List<string> _targets = [];
+
+    private string RunId => _transcript.RunId;
 
     private void Say(string line = "") => _transcript.Say(line);
 
@@ -28,11 +29,8 @@ public sealed partial class BenchmarkRun(BenchOptions o)
     public async Task RunAsync()
     {
         var repo = FindRepo();
-        var work = Path.Combine(Path.GetTempPath(), "escrow-bench-" + _runId);
-        Directory.CreateDirectory(work);
-        var started = DateTime.UtcNow;
-        Say($"Escrow benchmark {_runId}: {o.CommandLine}");
-        Say($"Machine: {Environment.ProcessorCount} cores, {ProcStat.MemTotalGiB():F1} GiB, {ProcStat.CpuModel()}; load average {ProcStat.LoadAverage()} at start");
+        var work = _transcript.Work;
+        _transcript.Begin("benchmark", o.CommandLine);
         Say($"Settings: lifecycles {o.Lifecycles}, concurrency {o.Concurrency}, refunds {o.RefundLifecycles}, open {o.Open}; logs in {work}");
 
         if (!o.SkipBuild)
@@ -47,7 +45,7 @@ public sealed partial class BenchmarkRun(BenchOptions o)
 
         var ceiling = await MeasureCeilingAsync(pg, work);
 
-        var dbName = "escrow_bench_" + _runId;
+        var dbName = "escrow_bench_" + RunId;
         var escrowConnection = await pg.CreateDatabaseAsync(dbName);
         var serviceConnection = string.IsNullOrWhiteSpace(o.ServiceConnectionOptions) ? escrowConnection : escrowConnection.TrimEnd(';') + ";" + o.ServiceConnectionOptions;
         var db = new Database(new DbStats(await pg.StatsConnectionStringAsync(), new NpgsqlConnectionStringBuilder(escrowConnection).Database!), escrowConnection, statements);
@@ -63,7 +61,7 @@ public sealed partial class BenchmarkRun(BenchOptions o)
         {
             var client = new EscrowClient(http, api.BaseUrl, emulators?.BaseUrl);
             Say($"Escrow.Api pid {api.Pid} at {api.BaseUrl} (log {api.LogPath}); " + (emulators is null ? "Stripe and Postmark emulators inside it" : $"Stripe and Postmark {emulators}"));
-            var recipients = await SetupRecipientsAsync(client, "ra" + _runId, o.Lifecycles * 2 + o.RefundLifecycles + 5000 + o.WarmupSeconds * 200 + o.OneClientSeconds * 100, payouts: true);
+            var recipients = await SetupRecipientsAsync(client, "ra" + RunId, o.Lifecycles * 2 + o.RefundLifecycles + 5000 + o.WarmupSeconds * 200 + o.OneClientSeconds * 100, payouts: true);
             var meter = () => new CpuMeter(api.Pid, pg.PostmasterPid, emulators?.Pid).Start();
             await WarmUpAsync(client, recipients);
             released = await MeasureReleasedAsync(client, recipients, db, meter);
@@ -90,8 +88,7 @@ public sealed partial class BenchmarkRun(BenchOptions o)
         var open = o.Open > 0 ? await RunOpenScenarioAsync(repo, escrowConnection, serviceConnection, pg, http, work, released.Run.PerSecond) : null;
         ReportTargets(released.Commits, ratio, open);
         Say();
-        Say($"Total run time {(DateTime.UtcNow - started).TotalMinutes:F1} min.");
-        await _transcript.SaveAsync(work);
+        await _transcript.SaveAsync();
         if (o.Append)
         {
             await AppendRowAsync(repo, released.Run, released.Commits, refunded.Commits, released.Writes, refunded.Writes, ceiling, ratio, released.Cpu!, open);

@@ -41,58 +41,26 @@ public sealed class DbStats(string adminConnectionString, string database)
         return last;
     }
 
-    public async Task ResetStatementsAsync()
-    {
-        await using var c = new NpgsqlConnection(adminConnectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("SELECT pg_stat_statements_reset()", c);
-        await cmd.ExecuteNonQueryAsync();
-    }
+    public Task ResetStatementsAsync() => Sql.ExecuteAsync(adminConnectionString, "SELECT pg_stat_statements_reset()");
 
     /// <summary>Top-level statements of the service's database since the last reset, most called first.</summary>
-    public async Task<List<StatementCount>> StatementsAsync()
-    {
-        await using var c = new NpgsqlConnection(adminConnectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("""
-            SELECT s.query, sum(s.calls)::bigint, sum(s.rows)::bigint, sum(s.total_exec_time)
-            FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-            WHERE d.datname = @d AND s.toplevel
-            GROUP BY s.query ORDER BY 2 DESC
-            """, c);
-        cmd.Parameters.AddWithValue("d", database);
-        var list = new List<StatementCount>();
-        await using var reader = await cmd.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            list.Add(new StatementCount(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetDouble(3)));
-        }
-        return list;
-    }
+    public Task<List<StatementCount>> StatementsAsync() => Sql.RowsAsync(adminConnectionString, """
+        SELECT s.query, sum(s.calls)::bigint, sum(s.rows)::bigint, sum(s.total_exec_time)
+        FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+        WHERE d.datname = @d AND s.toplevel
+        GROUP BY s.query ORDER BY 2 DESC
+        """, r => new StatementCount(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetDouble(3)), ("d", database));
 
     /// <summary>
     /// The next transaction id, without assigning one: its delta counts transactions that wrote (took an xid) and
     /// therefore waited for a WAL flush at commit. Cluster-wide: meaningful on the private cluster, where only the
     /// service runs while it is read.
     /// </summary>
-    public async Task<long> NextXidAsync()
-    {
-        await using var c = new NpgsqlConnection(adminConnectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint", c);
-        return Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
+    public Task<long> NextXidAsync() => Sql.NumberAsync(adminConnectionString, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint");
 
     /// <summary>WAL volume and WAL flushes (pg_stat_wal), for bytes of WAL per lifecycle and commits per fsync.</summary>
-    public async Task<(long Bytes, long Syncs)> WalAsync()
-    {
-        await using var c = new NpgsqlConnection(adminConnectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("SELECT wal_bytes::bigint, wal_sync FROM pg_stat_wal", c);
-        await using var reader = await cmd.ExecuteReaderAsync();
-        await reader.ReadAsync();
-        return (reader.GetInt64(0), reader.GetInt64(1));
-    }
+    public async Task<(long Bytes, long Syncs)> WalAsync() =>
+        (await Sql.RowsAsync(adminConnectionString, "SELECT wal_bytes::bigint, wal_sync FROM pg_stat_wal", r => (r.GetInt64(0), r.GetInt64(1)))).Single();
 
     public static string Shorten(string query, int max = 110)
     {

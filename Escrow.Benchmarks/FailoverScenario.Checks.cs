@@ -5,58 +5,30 @@ namespace Escrow.Benchmarks;
 /// <summary>After the run: every escrow checked through the API, the sandbox and the ledger.</summary>
 public sealed partial class FailoverScenario
 {
-    private static async Task<int> NonTerminalAsync(string connection, Guid[] ids)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("""
-            SELECT count(*) FROM unnest(@ids) AS i(id)
-            LEFT JOIN escrow_projection p ON p.escrow_id = i.id
-            WHERE p.status IS NULL OR p.status NOT IN ('released', 'refunded', 'payment_failed', 'cancelled')
-            """, c);
-        cmd.Parameters.AddWithValue("ids", ids);
-        return Convert.ToInt32(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
+    private static async Task<int> NonTerminalAsync(string connection, Guid[] ids) => (int)await Sql.NumberAsync(connection, """
+        SELECT count(*) FROM unnest(@ids) AS i(id)
+        LEFT JOIN escrow_projection p ON p.escrow_id = i.id
+        WHERE p.status IS NULL OR p.status NOT IN ('released', 'refunded', 'payment_failed', 'cancelled')
+        """, ("ids", ids));
 
-    private static async Task<Dictionary<Guid, DateTime>> FirstTerminalAtAsync(string connection, Guid[] ids)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("""
+    private static async Task<Dictionary<Guid, DateTime>> FirstTerminalAtAsync(string connection, Guid[] ids) =>
+        (await Sql.RowsAsync(connection, """
             SELECT escrow_id, min(at) FROM escrow_ledger
             WHERE escrow_id = ANY(@ids) AND status IN ('released', 'refunded', 'payment_failed', 'cancelled')
             GROUP BY escrow_id
-            """, c);
-        cmd.Parameters.AddWithValue("ids", ids);
-        var result = new Dictionary<Guid, DateTime>();
-        await using var reader = await cmd.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            result[reader.GetGuid(0)] = reader.GetDateTime(1).ToUniversalTime();
-        }
-        return result;
-    }
+            """, r => (Id: r.GetGuid(0), At: r.GetDateTime(1).ToUniversalTime()), ("ids", ids))).ToDictionary(r => r.Id, r => r.At);
 
     /// <summary>Seconds from replyDeadline to the first refund_pending/refunded entry (the deadline reminder acting).</summary>
-    private static async Task<Dictionary<Guid, double>> RefundFiredAsync(string connection, Guid[] ids)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("""
+    private static async Task<Dictionary<Guid, double>> RefundFiredAsync(string connection, Guid[] ids) =>
+        (await Sql.RowsAsync(connection, """
             SELECT p.escrow_id, extract(epoch FROM min(l.at) - p.reply_deadline)::float8
             FROM escrow_projection p JOIN escrow_ledger l ON l.escrow_id = p.escrow_id
             WHERE p.escrow_id = ANY(@ids) AND l.status IN ('refund_pending', 'refunded')
             GROUP BY p.escrow_id, p.reply_deadline
-            """, c);
-        cmd.Parameters.AddWithValue("ids", ids);
-        var result = new Dictionary<Guid, double>();
-        await using var reader = await cmd.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            result[reader.GetGuid(0)] = reader.GetDouble(1);
-        }
-        return result;
-    }
+            """, r => (Id: r.GetGuid(0), Seconds: r.GetDouble(1)), ("ids", ids))).ToDictionary(r => r.Id, r => r.Seconds);
+
+    private static async Task<Dictionary<Guid, string>> StatusesAsync(string connection, string sql) =>
+        (await Sql.RowsAsync(connection, sql, r => (Id: r.GetGuid(0), Status: r.GetString(1)))).ToDictionary(r => r.Id, r => r.Status);
 
     // ---- invariants ----
 
@@ -71,28 +43,8 @@ public sealed partial class FailoverScenario
     private async Task CheckInvariantsAsync(string connection, HttpClient http, string baseUrl, Track[] tracks)
     {
         // Every escrow the service knows, not only those the load generator saw created.
-        var ledgerLast = new Dictionary<Guid, string>();
-        var projection = new Dictionary<Guid, string>();
-        await using (var c = new NpgsqlConnection(connection))
-        {
-            await c.OpenAsync();
-            await using (var cmd = new NpgsqlCommand("SELECT DISTINCT ON (escrow_id) escrow_id, status FROM escrow_ledger ORDER BY escrow_id, seq DESC", c))
-            await using (var reader = await cmd.ExecuteReaderAsync())
-            {
-                while (await reader.ReadAsync())
-                {
-                    ledgerLast[reader.GetGuid(0)] = reader.GetString(1);
-                }
-            }
-            await using (var cmd = new NpgsqlCommand("SELECT escrow_id, status FROM escrow_projection", c))
-            await using (var reader = await cmd.ExecuteReaderAsync())
-            {
-                while (await reader.ReadAsync())
-                {
-                    projection[reader.GetGuid(0)] = reader.GetString(1);
-                }
-            }
-        }
+        var ledgerLast = await StatusesAsync(connection, "SELECT DISTINCT ON (escrow_id) escrow_id, status FROM escrow_ledger ORDER BY escrow_id, seq DESC");
+        var projection = await StatusesAsync(connection, "SELECT escrow_id, status FROM escrow_projection");
         var byId = tracks.Where(t => t.Id is not null).ToDictionary(t => t.Id!.Value);
         var ids = byId.Keys.Union(projection.Keys).Union(ledgerLast.Keys).ToArray();
         foreach (var unknown in ids.Where(id => !byId.ContainsKey(id)))

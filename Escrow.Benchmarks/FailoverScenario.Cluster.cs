@@ -23,20 +23,9 @@ public sealed partial class FailoverScenario
         _ => status.ToString(CultureInfo.InvariantCulture),
     };
 
-    private static async Task<List<Member>> MembershipAsync(string connection, string clusterId)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("SELECT address, port, status, coalesce(suspect_times, '') <> '' FROM orleans_membership WHERE deployment_id = @d ORDER BY port", c);
-        cmd.Parameters.AddWithValue("d", clusterId);
-        var list = new List<Member>();
-        await using var reader = await cmd.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            list.Add(new Member(reader.GetString(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetBoolean(3)));
-        }
-        return list;
-    }
+    private static Task<List<Member>> MembershipAsync(string connection, string clusterId) => Sql.RowsAsync(connection,
+        "SELECT address, port, status, coalesce(suspect_times, '') <> '' FROM orleans_membership WHERE deployment_id = @d ORDER BY port",
+        r => new Member(r.GetString(0), r.GetInt32(1), r.GetInt32(2), r.GetBoolean(3)), ("d", clusterId));
 
     /// <summary>Which silo (by silo port) hosts each escrow activation, and activation counts per grain type and silo.</summary>
     private async Task<(Dictionary<Guid, int> Escrows, List<string> Counts)> PlacementAsync(string connection, string clusterId, string serviceId, int process2Port)

@@ -8,11 +8,12 @@ namespace Escrow.Benchmarks;
 public sealed partial class FailoverScenario(FailoverOptions o)
 {
     private static readonly string[] Terminal = ["released", "refunded", "payment_failed", "cancelled"];
-    private readonly string _runId = DateTime.UtcNow.ToString("MMddHHmmss", CultureInfo.InvariantCulture) + Guid.NewGuid().ToString("N")[..4];
-    private readonly Transcript _transcript = new();
+    private readonly Transcript _transcript = new("failover");
     private readonly ConcurrentDictionary<string, int> _errors = new(StringComparer.Ordinal);
     private readonly ConcurrentBag<(DateTime At, string What)> _errorTimes = [];
     private readonly List<string> _violations = [];
+
+    private string RunId => _transcript.RunId;
 
     private void Say(string line = "") => _transcript.Say(line);
 
@@ -48,11 +49,8 @@ public sealed partial class FailoverScenario(FailoverOptions o)
     public async Task<int> RunAsync()
     {
         var repo = FindRepo();
-        var work = Path.Combine(Path.GetTempPath(), "escrow-failover-" + _runId);
-        Directory.CreateDirectory(work);
-        var started = DateTime.UtcNow;
-        Say($"Escrow failover {_runId}: {o.CommandLine}");
-        Say($"Machine: {Environment.ProcessorCount} cores, {ProcStat.MemTotalGiB():F1} GiB, {ProcStat.CpuModel()}; load average {ProcStat.LoadAverage()} at start");
+        var work = _transcript.Work;
+        _transcript.Begin("failover", o.CommandLine);
         Say($"Settings: {o.Escrows} escrows over {o.Seconds} s ({o.Escrows / (double)o.Seconds:F1}/s), window PT{o.Window}S + grace PT{FailoverOptions.GraceSeconds}S, "
             + $"half replied to; SIGKILL of process 2 at +{o.KillAfter} s; logs in {work}");
         if (!o.SkipBuild)
@@ -62,14 +60,14 @@ public sealed partial class FailoverScenario(FailoverOptions o)
 
         await using var pg = await BenchPostgres.StartOrUseAsync(o.Connection);
         Say($"PostgreSQL: {pg.Describe}");
-        var connection = await pg.CreateDatabaseAsync("escrow_failover_" + _runId);
+        var connection = await pg.CreateDatabaseAsync("escrow_failover_" + RunId);
         using var http = EscrowClient.CreateHttp();
         await using var cluster = await StartProcessesAsync(repo, work, connection, http);
         var client = new EscrowClient(http, cluster.Api.BaseUrl);
         var recipients = await SetUpRecipientsAsync(client);
 
         var tracks = Enumerable.Range(0, o.Escrows)
-            .Select(i => new Track(i, $"{_runId}-f-{i}", recipients[i % recipients.Length], wantsReply: i % 2 == 0)).ToArray();
+            .Select(i => new Track(i, $"{RunId}-f-{i}", recipients[i % recipients.Length], wantsReply: i % 2 == 0)).ToArray();
         var kill = await RunLoadWithKillAsync(client, cluster, tracks);
         var ids = tracks.Where(t => t.Id is not null).Select(t => t.Id!.Value).ToArray();
         var allTerminalSeen = await WaitTerminalAsync(connection, ids);
@@ -91,15 +89,14 @@ public sealed partial class FailoverScenario(FailoverOptions o)
             Say("   - " + v);
         }
         Say();
-        Say($"Total run time {(DateTime.UtcNow - started).TotalMinutes:F1} min; transcript {Path.Combine(work, "transcript.txt")}");
-        await _transcript.SaveAsync(work);
+        await _transcript.SaveAsync();
         return _violations.Count == 0 ? 0 : 1;
     }
 
     /// <summary>Process 1 (the API with its silo and the sandboxes) and process 2 (a silo), until both are Active in membership.</summary>
     private async Task<Processes> StartProcessesAsync(string repo, string work, string connection, HttpClient http)
     {
-        var clusterId = "failover-" + _runId;
+        var clusterId = "failover-" + RunId;
         const string serviceId = "escrow-failover";
         var ports = Enumerable.Range(0, 4).Select(_ => BenchPostgres.FreePort()).ToArray();
         int[] windows = [o.Window];
@@ -162,7 +159,7 @@ public sealed partial class FailoverScenario(FailoverOptions o)
 
     private async Task<string[]> SetUpRecipientsAsync(EscrowClient client)
     {
-        var recipients = Enumerable.Range(0, Math.Max(8, o.Escrows / 100)).Select(i => $"rf{_runId}-{i}").ToArray();
+        var recipients = Enumerable.Range(0, Math.Max(8, o.Escrows / 100)).Select(i => $"rf{RunId}-{i}").ToArray();
         var watch = Stopwatch.StartNew();
         await Parallel.ForEachAsync(recipients, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (id, _) =>
         {
