@@ -22,21 +22,32 @@ CREATE TABLE IF NOT EXISTS escrow_ledger
     CONSTRAINT escrow_ledger_money_ck CHECK ((amount_minor IS NULL) = (currency IS NULL))
 );
 
-CREATE OR REPLACE FUNCTION escrow_ledger_reject_change() RETURNS trigger
+-- Every insert-only table (escrow_ledger, audit_log) is made so by make_insert_only: two triggers,
+-- <table>_insert_only and <table>_no_truncate, refuse UPDATE, DELETE and TRUNCATE with a message that names the
+-- table and ends with the table's hint (how to correct a row instead).
+CREATE OR REPLACE FUNCTION reject_insert_only_change() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
-    RAISE EXCEPTION 'escrow_ledger is insert-only: % is not allowed; record a correction as a new row', TG_OP
+    RAISE EXCEPTION '% is insert-only: % is not allowed%', TG_TABLE_NAME, TG_OP, coalesce(TG_ARGV[0], '')
         USING ERRCODE = 'integrity_constraint_violation';
 END;
 $fn$;
 
-CREATE OR REPLACE TRIGGER escrow_ledger_insert_only
-    BEFORE UPDATE OR DELETE ON escrow_ledger
-    FOR EACH ROW EXECUTE FUNCTION escrow_ledger_reject_change();
+CREATE OR REPLACE FUNCTION make_insert_only(target regclass, hint text DEFAULT '') RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    table_name text := (SELECT relname FROM pg_class WHERE oid = target);
+BEGIN
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE UPDATE OR DELETE ON %s FOR EACH ROW '
+        'EXECUTE FUNCTION reject_insert_only_change(%L)', table_name || '_insert_only', target, hint);
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE TRUNCATE ON %s FOR EACH STATEMENT '
+        'EXECUTE FUNCTION reject_insert_only_change(%L)', table_name || '_no_truncate', target, hint);
+END;
+$fn$;
 
-CREATE OR REPLACE TRIGGER escrow_ledger_no_truncate
-    BEFORE TRUNCATE ON escrow_ledger
-    FOR EACH STATEMENT EXECUTE FUNCTION escrow_ledger_reject_change();
+SELECT make_insert_only('escrow_ledger', '; record a correction as a new row');
+-- The trigger function the ledger had before make_insert_only: no trigger uses it any more.
+DROP FUNCTION IF EXISTS escrow_ledger_reject_change();
 
 -- One queryable row per escrow. version is the grain's history sequence: a sync only overwrites an older one.
 CREATE TABLE IF NOT EXISTS escrow_projection

@@ -8,18 +8,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS audit_log_dedupe_ux ON audit_log (dedupe_key);
 CREATE INDEX IF NOT EXISTS audit_log_recipient_ix ON audit_log (recipient_id, id);
 CREATE INDEX IF NOT EXISTS audit_log_at_ix ON audit_log (at, id);
 
-CREATE OR REPLACE FUNCTION audit_log_reject_change() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
-BEGIN
-    RAISE EXCEPTION 'audit_log is insert-only: % is not allowed', TG_OP
-        USING ERRCODE = 'integrity_constraint_violation';
-END;
-$fn$;
-
-CREATE OR REPLACE TRIGGER audit_log_insert_only
-    BEFORE UPDATE OR DELETE ON audit_log
-    FOR EACH ROW EXECUTE FUNCTION audit_log_reject_change();
-
-CREATE OR REPLACE TRIGGER audit_log_no_truncate
-    BEFORE TRUNCATE ON audit_log
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_reject_change();
+SELECT make_insert_only('audit_log');
+-- The trigger function the trail had before make_insert_only (sql/010-escrow.sql): no trigger uses it any more.
+DROP FUNCTION IF EXISTS audit_log_reject_change();
