@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Microsoft.AspNetCore.Http;
-
 namespace Escrow.Sandbox;
 
 /// <summary>The JSON of the emulators' own control endpoints (<c>/_sandbox/...</c>): web defaults, camelCase.</summary>

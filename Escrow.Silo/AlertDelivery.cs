@@ -3,10 +3,8 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Escrow.Grains;
 using Escrow.Grains.Alerts;
 using Escrow.Grains.Email;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Silo;
 

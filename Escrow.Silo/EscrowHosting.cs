@@ -1,12 +1,8 @@
-using Escrow.Grains;
 using Escrow.Grains.Alerts;
 using Escrow.Grains.Email;
 using Escrow.Grains.Payments;
 using Escrow.Grains.Storage;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
 using Orleans.Dashboard;

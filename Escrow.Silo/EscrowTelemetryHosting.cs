@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using Escrow.Grains;
 using Escrow.Grains.Storage;
 using Npgsql;
 using OpenTelemetry.Metrics;

@@ -1,5 +1,3 @@
-using Escrow.Grains;
-
 namespace Escrow.Silo;
 
 /// <summary>Once the host has started, makes sure the daily reconciliation and the stuck-escrow monitor have their reminders (idempotent).</summary>

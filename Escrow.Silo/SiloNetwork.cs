@@ -1,8 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Connections.Security;
 

@@ -1,7 +1,4 @@
 using System.Net;
-using Escrow.Grains;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Silo;
 

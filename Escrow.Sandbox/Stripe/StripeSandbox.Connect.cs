@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace Escrow.Sandbox;
 
 /// <summary>Connect: service agreements, single-use account links and the hosted onboarding page's outcomes.</summary>

@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace Escrow.Sandbox;
 
 // Events: what happened, listed and delivered as Stripe does.

@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace Escrow.Sandbox;
 
 // One API request at a time: its idempotency key, the faults injected into it, and the request log.

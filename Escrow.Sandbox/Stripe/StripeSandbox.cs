@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Threading.Channels;
-using Microsoft.Extensions.Options;
 
 namespace Escrow.Sandbox;
 
