@@ -53,11 +53,7 @@ public sealed partial class BenchmarkRun
         Say($"   reply → released      p50 {Percentiles.Of(release.ReplyToReleasedMs, 50):F1} ms, p99 {Percentiles.Of(release.ReplyToReleasedMs, 99):F1} ms");
         Say($"   CPU                   {releaseCpu}");
         Say($"   CPU per lifecycle     API {1000 * releaseCpu.ApiSeconds / release.Count:F2} ms, PostgreSQL {1000 * releaseCpu.PostgresSeconds / release.Count:F2} ms");
-        Say($"   grain state writes    {cost.GrainWritesPer} per lifecycle (orleans_grain_state version delta)");
-        if (db.Statements)
-        {
-            PrintStatements(await db.Stats.StatementsAsync(), release.Count, "released lifecycle");
-        }
+        await ReportWritesAndStatementsAsync(db, cost, "released lifecycle");
         return new LifecycleCost(release, cost.CommitsPer, cost.WritesPer, releaseCpu);
     }
 
@@ -117,11 +113,7 @@ public sealed partial class BenchmarkRun
         Say($"   durable commits       {cost.CommitsPer:F2} per lifecycle (xact_commit delta {cost.Commits}, settled)");
         Say($"   of which writing      {cost.WritesPer:F2} per lifecycle (transaction ids assigned)");
         Say($"   refund after deadline+grace: p50 {refundLate.P50:F2} s, p99 {refundLate.P99:F2} s, max {refundLate.Max:F2} s (refund_pending entry); refunded p99 {refundLate.RefundedP99:F2} s");
-        Say($"   grain state writes    {cost.GrainWritesPer} per lifecycle");
-        if (db.Statements)
-        {
-            PrintStatements(await db.Stats.StatementsAsync(), refundIds.Count, "refunded lifecycle");
-        }
+        await ReportWritesAndStatementsAsync(db, cost, "refunded lifecycle");
         Figure("b_refund_commits", $"{cost.CommitsPer:F1}");
         return new LifecycleCost(null, cost.CommitsPer, cost.WritesPer, null);
     }

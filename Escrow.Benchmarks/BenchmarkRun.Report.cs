@@ -44,8 +44,16 @@ public sealed partial class BenchmarkRun
     }
     }
 
-    private void PrintStatements(List<StatementCount> list, int lifecycles, string what)
+    /// <summary>A phase's grain-state writes and, where pg_stat_statements is available, its statements, per lifecycle.</summary>
+    private async Task ReportWritesAndStatementsAsync(Database db, PhaseCost cost, string what)
     {
+        Say($"   grain state writes    {cost.GrainWritesPer} per lifecycle (orleans_grain_state version delta)");
+        if (!db.Statements)
+        {
+            return;
+        }
+        var list = await db.Stats.StatementsAsync();
+        var lifecycles = cost.Lifecycles;
         var total = list.Sum(s => s.Calls);
         var reads = list.Where(s => DbStats.IsRead(s.Query)).Sum(s => s.Calls);
         Say($"   statements per {what} (pg_stat_statements, top-level; each is its own transaction unless inside BEGIN … COMMIT):");
