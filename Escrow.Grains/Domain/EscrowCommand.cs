@@ -8,21 +8,7 @@ public abstract record EscrowCommand
     private static readonly ConcurrentDictionary<Type, string> Names = new();
 
     /// <summary>The command's wire-style name (its type's name in snake_case), used in rejections, logs and history.</summary>
-    public string Name => Names.GetOrAdd(GetType(), static type => SnakeCase(type.Name));
-
-    private static string SnakeCase(string pascal)
-    {
-        var name = new StringBuilder(pascal.Length + 8);
-        foreach (var c in pascal)
-        {
-            if (char.IsUpper(c) && name.Length > 0)
-            {
-                name.Append('_');
-            }
-            name.Append(char.ToLowerInvariant(c));
-        }
-        return name.ToString();
-    }
+    public string Name => Names.GetOrAdd(GetType(), static type => JsonNamingPolicy.SnakeCaseLower.ConvertName(type.Name));
 }
 
 // Results of the outbox effects, fed back by the grain. EffectId names the effect they complete.

@@ -58,6 +58,10 @@ public sealed class RuleTests
         Assert.Equal("operator_resolve_dispute", new OperatorResolveDispute("won elsewhere").Name);
         Assert.Equal("captured", new Captured(1, "ch_1").Name);
         Assert.Equal("deadline_passed", new DeadlinePassed().Name);
+        var held = AnEscrow.Held();
+        // Every name the transition table writes out is the name its command reports ("effect_failed_for_good" is the
+        // table's own label for an EffectFailed that is permanent).
+        Assert.All(TransitionTableTests.CommandNames.Where(n => n != "effect_failed_for_good"), n => Assert.Equal(n, TransitionTableTests.Command(n, held, held.StatusChangedAt).Name));
         var commands = typeof(EscrowCommand).Assembly.GetTypes().Where(t => t.IsSubclassOf(typeof(EscrowCommand))).ToArray();
         Assert.True(commands.Length > 30);
         var names = commands.Select(t => ((EscrowCommand)RuntimeHelpers.GetUninitializedObject(t)).Name).ToArray();
