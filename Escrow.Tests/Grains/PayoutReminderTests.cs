@@ -22,6 +22,9 @@ public sealed class PayoutReminderTests(GrainClusterFixture f) : IClassFixture<G
         Assert.All(escrows, e => Assert.Equal(1, f.Emails.Count(e, "pending-payout-setup"))); // each escrow's own e-mail, once
         foreach (var e in escrows)
         {
+            // The log rows are written after the send (and the recipient's state write that marks the day done).
+            await Eventually.UntilAsync(async () => (await f.Store.GetEmailLogAsync(e)).Any(l => l.Kind == PayoutReminderMail.Tag),
+                "the reminder's e-mail log row");
             Assert.Single(await f.Store.GetEmailLogAsync(e), l => l.Kind == PayoutReminderMail.Tag && l.Outcome == "sent");
         }
 
